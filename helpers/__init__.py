@@ -1,0 +1,24 @@
+"""ftlab helpers: everything the notebooks call.
+
+Modules, one concern each:
+
+- ``profiles``    run profiles (fast / classroom / full) and project paths
+- ``env``         device choice, seeding, the environment report
+- ``catalog``     MedMNIST metadata (names, URLs, MD5s, labels) from the ``medmnist`` package
+- ``download``    verified, atomic downloads
+- ``data``        loading data sets into uint8 tensors, batching on the device
+- ``subsets``     nested stratified training-set fractions and class balancing
+- ``augment``     the paper's augmentation, on batches on the device
+- ``models``      AlexNet (paper layer names), ResNet-18, EfficientNet-Lite0, initialisation
+- ``weights``     real ImageNet weights, loaded safely
+- ``finetune``    depth ladders, freezing, parameter groups, auto-depth
+- ``train``       the one training engine
+- ``metrics``     AUC, accuracy, sensitivity at fixed FPR, bootstrap confidence intervals
+- ``experiments`` the resumable sweep runner
+- ``analysis``    learning-curve analysis
+- ``plots``       figures
+- ``widgets``     ipywidgets explorers
+- ``polyp``       polyp data, patches, probability maps; ``froc`` scores detections
+"""
+
+__version__ = "0.1.0"

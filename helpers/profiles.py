@@ -1,0 +1,115 @@
+"""Run profiles and project paths, read in one place.
+
+``FTLAB_PROFILE`` picks the profile: ``fast`` (CI smoke test), ``classroom`` (the
+default: a real experiment on a 2-core laptop CPU) or ``full`` (paper scale, for a GPU).
+Every notebook fills its parameters cell from :func:`params`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+PROFILE_ENV = "FTLAB_PROFILE"
+DEFAULT_PROFILE = "classroom"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Budget of one profile; notebooks read these through :func:`params`."""
+
+    name: str
+    image_size: int            # model input size (px); MedMNIST 28 px images are resized on the device
+    data_size: int             # which MedMNIST file to use (28, 64, 128 or 224)
+    max_train: int | None      # cap on training images (stratified); None = all
+    max_eval: int | None       # cap on validation and test images; None = all
+    epochs: int                # maximum epochs per training run
+    patience: int              # early-stopping patience in epochs
+    batch_size: int
+    eval_every: int            # iterations between validation checks (convergence curve)
+    n_bootstrap: int           # bootstrap resamples for confidence intervals
+    lr_grid: tuple[float, ...]             # scratch learning-rate sensitivity sweep
+    levels: tuple[str, ...] | None         # fine-tuning levels notebook 03 trains; None = all
+    fractions: tuple[float, ...]           # training-set fractions for learning curves
+    seeds: tuple[int, ...]
+    sweep_strategies: tuple[str, ...]      # strategies in the learning-curve sweep
+    polyp_patch: int           # polyp patch size (px) fed to the classifier
+    polyp_max_frames: int | None           # cap on frames used for polyp detection
+    polyp_fractions: tuple[float, ...]
+    cpu_cost: str              # one plain sentence: what this profile costs on a 2-core CPU
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+PROFILES: dict[str, Profile] = {
+    "fast": Profile(
+        name="fast", image_size=64, data_size=28, max_train=256, max_eval=200, epochs=1, patience=1,
+        batch_size=64, eval_every=2, n_bootstrap=200, lr_grid=(0.01, 0.001),
+        levels=("head", "middle", "all"), fractions=(0.1, 1.0), seeds=(0,),
+        sweep_strategies=("scratch", "head", "all"), polyp_patch=32, polyp_max_frames=80,
+        polyp_fractions=(0.5, 1.0),
+        cpu_cost="The fast profile is a smoke test: each notebook runs in well under 90 s on a 2-core CPU; "
+                 "its numbers are not results.",
+    ),
+    "classroom": Profile(
+        name="classroom", image_size=64, data_size=28, max_train=None, max_eval=None, epochs=6, patience=2,
+        batch_size=64, eval_every=20, n_bootstrap=1000, lr_grid=(0.03, 0.01, 0.003, 0.001),
+        levels=None, fractions=(0.01, 0.05, 0.25, 1.0), seeds=(0, 1),
+        sweep_strategies=("scratch", "head", "middle", "all"), polyp_patch=48, polyp_max_frames=None,
+        polyp_fractions=(0.25, 0.5, 1.0),
+        cpu_cost="The classroom profile trains real models on every training image at 64 px; "
+                 "see the README for its measured cost per notebook on a 2-core CPU (minutes, not hours).",
+    ),
+    "full": Profile(
+        name="full", image_size=224, data_size=224, max_train=None, max_eval=None, epochs=30, patience=5,
+        batch_size=128, eval_every=50, n_bootstrap=2000, lr_grid=(0.03, 0.01, 0.003, 0.001, 0.0003),
+        levels=None, fractions=(0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0), seeds=(0, 1, 2, 3, 4),
+        sweep_strategies=("scratch", "head", "middle", "all", "auto"), polyp_patch=96,
+        polyp_max_frames=None, polyp_fractions=(0.25, 0.5, 1.0),
+        cpu_cost="The full profile is paper scale (224 px, 30 epochs, 5 seeds): hours on a GPU, days on a CPU.",
+    ),
+}
+
+
+def profile_name() -> str:
+    """The active profile's name, from ``FTLAB_PROFILE`` (default ``classroom``)."""
+    name = os.environ.get(PROFILE_ENV, DEFAULT_PROFILE).strip().lower() or DEFAULT_PROFILE
+    if name not in PROFILES:
+        raise ValueError(f"{PROFILE_ENV}={name!r} is not a profile; choose one of {sorted(PROFILES)}.")
+    return name
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The named profile, or the active one."""
+    name = name or profile_name()
+    if name not in PROFILES:
+        raise ValueError(f"Unknown profile {name!r}; choose one of {sorted(PROFILES)}.")
+    return PROFILES[name]
+
+
+def params(name: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """The profile as a dict of UPPER_CASE notebook parameters (plus DATASET and SEED)."""
+    prof = replace(get_profile(name), **{k: v for k, v in overrides.items() if k != "extra"})
+    values = {k.upper(): v for k, v in asdict(prof).items() if k not in ("extra", "cpu_cost", "name")}
+    values.update(PROFILE=prof.name, DATASET="pneumoniamnist", SEED=0)
+    return values
+
+
+def project_root() -> Path:
+    """The checkout's root (where ``pyproject.toml`` is), else the current folder."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").exists():
+        return here
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / "pyproject.toml").exists():
+            return folder
+    return Path.cwd()
+
+
+def reports_dir(profile: str | None = None) -> Path:
+    """Where figures and tables go: ``reports/`` (``reports/_fast`` for the fast profile)."""
+    base = Path(os.environ.get("FTLAB_REPORTS_DIR", project_root() / "reports"))
+    name = profile or profile_name()
+    folder = base / "_fast" if name == "fast" else base
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
