@@ -45,8 +45,8 @@ PROFILES: dict[str, Profile] = {
     "fast": Profile(
         name="fast", image_size=64, data_size=28, max_train=256, max_eval=200, epochs=1, patience=1,
         batch_size=64, eval_every=2, n_bootstrap=200, lr_grid=(0.01, 0.001),
-        levels=("head", "middle", "all"), fractions=(0.1, 1.0), seeds=(0,),
-        sweep_strategies=("scratch", "head", "all"), polyp_patch=32, polyp_max_frames=80,
+        levels=("last", "middle", "all"), fractions=(0.1, 1.0), seeds=(0,),
+        sweep_strategies=("scratch", "last", "all"), polyp_patch=32, polyp_max_frames=80,
         polyp_fractions=(0.5, 1.0),
         cpu_cost="The fast profile is a smoke test: each notebook runs in well under 90 s on a 2-core CPU; "
                  "its numbers are not results.",
@@ -55,7 +55,7 @@ PROFILES: dict[str, Profile] = {
         name="classroom", image_size=64, data_size=28, max_train=None, max_eval=None, epochs=6, patience=2,
         batch_size=64, eval_every=20, n_bootstrap=1000, lr_grid=(0.03, 0.01, 0.003, 0.001),
         levels=None, fractions=(0.01, 0.05, 0.25, 1.0), seeds=(0, 1),
-        sweep_strategies=("scratch", "head", "middle", "all"), polyp_patch=48, polyp_max_frames=None,
+        sweep_strategies=("scratch", "last", "middle", "all"), polyp_patch=48, polyp_max_frames=None,
         polyp_fractions=(0.25, 0.5, 1.0),
         cpu_cost="The classroom profile trains real models on every training image at 64 px; "
                  "see the README for its measured cost per notebook on a 2-core CPU (minutes, not hours).",
@@ -64,7 +64,7 @@ PROFILES: dict[str, Profile] = {
         name="full", image_size=224, data_size=224, max_train=None, max_eval=None, epochs=30, patience=5,
         batch_size=128, eval_every=50, n_bootstrap=2000, lr_grid=(0.03, 0.01, 0.003, 0.001, 0.0003),
         levels=None, fractions=(0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0), seeds=(0, 1, 2, 3, 4),
-        sweep_strategies=("scratch", "head", "middle", "all", "auto"), polyp_patch=96,
+        sweep_strategies=("scratch", "last", "middle", "all", "auto"), polyp_patch=96,
         polyp_max_frames=None, polyp_fractions=(0.25, 0.5, 1.0),
         cpu_cost="The full profile is paper scale (224 px, 30 epochs, 5 seeds): hours on a GPU, days on a CPU.",
     ),

@@ -1,0 +1,210 @@
+"""The networks: AlexNet with the paper's layer names, ResNet-18 and EfficientNet-Lite0.
+
+Every model is an :class:`FTModel`: an ordered chain of named *stages* (the first one,
+``input``, turns a float batch in [0, 1] of any size and 1 or 3 channels into the
+network's normalised 3-channel input). Fine-tuning levels are "the top k stages", so
+freezing, parameter groups and frozen-feature caching all work by stage name.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+LITE_MEAN = (0.5, 0.5, 0.5)   # EfficientNet-Lite expects RGB scaled to [-1, 1]
+LITE_STD = (0.5, 0.5, 0.5)
+
+ARCHS = ("alexnet", "resnet18", "efficientnet_lite0")
+INITS = ("gaussian", "xavier", "he")
+MIN_INPUT = {"alexnet": 63, "resnet18": 32, "efficientnet_lite0": 32}
+PAPER_INPUT = {"alexnet": 227, "resnet18": 224, "efficientnet_lite0": 224}
+
+
+class InputAdapter(nn.Module):
+    """Grey-to-RGB copy (as the paper did), resize to the model's size, normalise; on the device."""
+
+    def __init__(self, size: int, mean: Iterable[float], std: Iterable[float]) -> None:
+        super().__init__()
+        self.size = int(size)
+        self.register_buffer("mean", torch.tensor(list(mean)).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(list(std)).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if tuple(x.shape[-2:]) != (self.size, self.size):
+            shrinking = min(x.shape[-2:]) > self.size
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False,
+                              antialias=shrinking)
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+
+class FTModel(nn.Module):
+    """A network as an ordered chain of named stages; ``ladder`` lists them head first."""
+
+    def __init__(self, arch: str, stages: "OrderedDict[str, nn.Module]", num_classes: int,
+                 image_size: int, pretrained: bool) -> None:
+        super().__init__()
+        self.arch = arch
+        self.stages = nn.ModuleDict(stages)
+        self.num_classes = num_classes
+        self.image_size = image_size
+        self.pretrained = pretrained
+        self.frozen: set[str] = set()
+
+    @property
+    def stage_names(self) -> list[str]:
+        """Stage names from input to head."""
+        return list(self.stages.keys())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_from(0, x)
+
+    def forward_from(self, start: int, x: torch.Tensor, stop: int | None = None) -> torch.Tensor:
+        """Run stages ``start`` .. ``stop - 1`` (all remaining when ``stop`` is None)."""
+        for module in list(self.stages.values())[start:stop]:
+            x = module(x)
+        return x
+
+    def train(self, mode: bool = True) -> "FTModel":
+        """Like ``nn.Module.train``, but frozen stages stay in eval mode (BatchNorm statistics kept)."""
+        super().train(mode)
+        for name in self.frozen:
+            self.stages[name].eval()
+        return self
+
+
+def _init_module(module: nn.Module, scheme: str, std: float = 0.01) -> None:
+    """Initialise one conv/linear layer with the chosen scheme; biases to zero."""
+    if not isinstance(module, (nn.Conv2d, nn.Linear)):
+        return
+    if scheme == "gaussian":
+        nn.init.normal_(module.weight, 0.0, std)
+    elif scheme == "xavier":
+        nn.init.xavier_uniform_(module.weight)
+    elif scheme == "he":
+        nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+    else:
+        raise ValueError(f"Unknown initialisation {scheme!r}; choose one of {INITS}.")
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
+def initialise(model: nn.Module, scheme: str = "gaussian", std: float = 0.01) -> nn.Module:
+    """Re-initialise every conv and linear layer (scratch training). BatchNorm gets weight 1, bias 0.
+
+    ``gaussian`` (the paper's choice, the default): N(0, ``std``); ``xavier``: Glorot uniform;
+    ``he``: Kaiming normal. The paper found no final gain from Xavier or He over Gaussian.
+    """
+    for module in model.modules():
+        _init_module(module, scheme, std)
+        if isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    return model
+
+
+def new_head(in_features: int, num_classes: int) -> nn.Linear:
+    """A freshly initialised classifier layer (Gaussian, std 0.01, as Caffe's new fc8)."""
+    head = nn.Linear(in_features, num_classes)
+    _init_module(head, "gaussian", 0.01)
+    return head
+
+
+def _alexnet_stages(net: nn.Module, head: nn.Module) -> "OrderedDict[str, nn.Module]":
+    f, c = net.features, net.classifier
+    return OrderedDict(
+        conv1=nn.Sequential(f[0], f[1], f[2]),
+        conv2=nn.Sequential(f[3], f[4], f[5]),
+        conv3=nn.Sequential(f[6], f[7]),
+        conv4=nn.Sequential(f[8], f[9]),
+        conv5=nn.Sequential(f[10], f[11], f[12], net.avgpool, nn.Flatten(1)),
+        fc6=nn.Sequential(c[0], c[1], c[2]),
+        fc7=nn.Sequential(c[3], c[4], c[5]),
+        fc8=head,
+    )
+
+
+def _resnet_stages(net: nn.Module, head: nn.Module) -> "OrderedDict[str, nn.Module]":
+    return OrderedDict(
+        stem=nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
+        layer1=net.layer1, layer2=net.layer2, layer3=net.layer3,
+        layer4=nn.Sequential(net.layer4, net.avgpool, nn.Flatten(1)),
+        fc=head,
+    )
+
+
+def _lite_stages(net: nn.Module, head: nn.Module) -> "OrderedDict[str, nn.Module]":
+    stages: "OrderedDict[str, nn.Module]" = OrderedDict(stem=nn.Sequential(net.conv_stem, net.bn1))
+    for i, block in enumerate(net.blocks):
+        stages[f"stage{i + 1}"] = block
+    stages["conv_head"] = nn.Sequential(net.conv_head, net.bn2, net.global_pool)
+    stages["classifier"] = nn.Sequential(nn.Dropout(0.2), head)
+    return stages
+
+
+def base_network(arch: str) -> nn.Module:
+    """The untrained reference network (torchvision AlexNet / ResNet-18, timm tf_efficientnet_lite0)."""
+    if arch == "alexnet":
+        from torchvision.models import alexnet
+        return alexnet(weights=None)
+    if arch == "resnet18":
+        from torchvision.models import resnet18
+        return resnet18(weights=None)
+    if arch == "efficientnet_lite0":
+        import timm
+        return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    raise ValueError(f"Unknown architecture {arch!r}; choose one of {ARCHS}.")
+
+
+def _imagenet_head(net: nn.Module, arch: str) -> nn.Linear:
+    return {"alexnet": lambda: net.classifier[6], "resnet18": lambda: net.fc,
+            "efficientnet_lite0": lambda: net.classifier}[arch]()
+
+
+def build_model(arch: str = "efficientnet_lite0", num_classes: int = 2, pretrained: bool = False,
+                image_size: int = 64, init: str = "gaussian", keep_imagenet_head: bool = False,
+                weights_path: str | None = None) -> FTModel:
+    """Build an :class:`FTModel`.
+
+    ``alexnet`` mirrors the Caffe model of the paper with the paper's stage names
+    ``conv1``..``conv5``, ``fc6``, ``fc7``, ``fc8``. It maps onto torchvision's AlexNet, which
+    differs from Caffe's: 64/192/384/256/256 filters instead of 96/256/384/384/256, no local
+    response normalisation, no grouped convolutions, and an adaptive 6x6 average pool that lets
+    it take inputs down to 63 px. ``resnet18`` stages: ``stem``, ``layer1``..``layer4``, ``fc``.
+    ``efficientnet_lite0`` (timm's ``tf_efficientnet_lite0``) stages: ``stem``, ``stage1``..``stage7``,
+    ``conv_head`` (1x1 conv to 1280), ``classifier``.
+
+    ``pretrained`` loads real ImageNet weights (see :mod:`helpers.weights`); otherwise every layer
+    is initialised with ``init`` (``gaussian`` by default, the paper's). The last layer is replaced by
+    a new one with ``num_classes`` outputs unless ``keep_imagenet_head``.
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"Unknown architecture {arch!r}; choose one of {ARCHS}.")
+    if image_size < MIN_INPUT[arch]:
+        raise ValueError(f"{arch} needs inputs of at least {MIN_INPUT[arch]} px; got image_size={image_size}.")
+    if num_classes < 2 and not keep_imagenet_head:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
+    net = base_network(arch)
+    if pretrained:
+        from .weights import load_imagenet_weights
+        load_imagenet_weights(net, arch, weights_path)
+    else:
+        initialise(net, init)
+    old = _imagenet_head(net, arch)
+    head = old if keep_imagenet_head else new_head(old.in_features, num_classes)
+    stages = {"alexnet": _alexnet_stages, "resnet18": _resnet_stages,
+              "efficientnet_lite0": _lite_stages}[arch](net, head)
+    mean, std = (LITE_MEAN, LITE_STD) if arch == "efficientnet_lite0" else (IMAGENET_MEAN, IMAGENET_STD)
+    stages = OrderedDict([("input", InputAdapter(image_size, mean, std)), *stages.items()])
+    return FTModel(arch, stages, head.out_features, image_size, pretrained)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (only those with ``requires_grad`` when ``trainable_only``)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
