@@ -118,3 +118,51 @@ def _split_params(stage: nn.Module) -> tuple[list[nn.Parameter], list[nn.Paramet
         if p.requires_grad:
             (weights if p.ndim > 1 else biases).append(p)
     return weights, biases
+
+
+@dataclass
+class AutoDepthResult:
+    """The paper's practical scheme: the chosen level, the path walked, and the chosen model."""
+
+    chosen: str
+    chosen_index: int
+    path: pd.DataFrame
+    model: FTModel
+
+
+def auto_depth(model: FTModel, data, config=None, patience_levels: int = 1, max_levels: int | None = None,
+               warm_start: bool = True, **overrides) -> AutoDepthResult:
+    """Tune the last layer, then add one level at a time going deeper, until validation AUC stops rising.
+
+    Stops after ``patience_levels`` levels without a better validation AUC (or after ``max_levels``).
+    Work is reused: with ``warm_start`` each level starts from the previous level's best weights (its
+    tuned layers already adapted), and the engine caches the frozen part's features at every level, so
+    the deep, frozen bulk of the network is run once per level rather than once per epoch.
+    Returns the chosen level, the path (level, validation AUC, epochs, iterations, seconds) and the
+    model holding the chosen level's weights.
+    """
+    import copy
+
+    from .train import fit
+
+    rungs = ladder(model)[: max_levels or None]
+    start_state = copy.deepcopy(model.state_dict())
+    rows, best_auc, best_state, best_rung, waited = [], -1.0, None, rungs[0], 0
+    for rung in rungs:
+        if not warm_start:
+            model.load_state_dict(start_state)
+        set_level(model, rung)
+        result = fit(model, data, config, **overrides)
+        rows.append({"level": rung.name, "index": rung.index, "val_auc": result.best_val_auc,
+                     "epochs": len(result.history), "iterations": result.iterations,
+                     "seconds": result.wall_s, "cached": result.cached,
+                     "trainable parameters": count_parameters(model, trainable_only=True)})
+        if result.best_val_auc > best_auc:
+            best_auc, best_state, best_rung, waited = result.best_val_auc, copy.deepcopy(model.state_dict()), rung, 0
+        else:
+            waited += 1
+            if waited >= patience_levels:
+                break
+    model.load_state_dict(best_state)
+    set_level(model, best_rung)
+    return AutoDepthResult(best_rung.name, best_rung.index, pd.DataFrame(rows), model)
