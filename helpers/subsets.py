@@ -79,3 +79,21 @@ def cap_dataset(data: DataSet, max_train: int | None, max_eval: int | None, seed
     return type(data)(data.name, cap_split(data.train, max_train, seed), cap_split(data.val, max_eval, seed),
                       cap_split(data.test, max_eval, seed), data.class_names, data.source, data.licence,
                       dict(data.meta))
+
+
+def subset_table(labels: torch.Tensor, fractions: Iterable[float], class_names: list[str], seed: int = 0,
+                 balance: bool = False) -> "pd.DataFrame":
+    """Per fraction: the number of training images and the count of each class."""
+    import pandas as pd
+    rows = []
+    for fraction, idx in nested_subsets(labels, fractions, seed, balance).items():
+        counts = torch.bincount(labels[idx], minlength=len(class_names)).tolist()
+        rows.append({"fraction": fraction, "images": len(idx),
+                     **{f"class: {name}": n for name, n in zip(class_names, counts)}})
+    return pd.DataFrame(rows)
+
+
+def is_nested(subsets: dict[float, torch.Tensor]) -> bool:
+    """True when every smaller subset lies inside every larger one."""
+    ordered = [set(v.tolist()) for _, v in sorted(subsets.items())]
+    return all(a <= b for a, b in zip(ordered, ordered[1:]))

@@ -17,6 +17,7 @@ import copy
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -336,3 +337,33 @@ def evaluate(model: nn.Module, split: Split, n_boot: int = 1000, seed: int = 0,
 def initial_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """A deep copy of the model's state (to train several runs from the same starting point)."""
     return copy.deepcopy(model.state_dict())
+
+
+@dataclass
+class Outcome:
+    """A trained model's training record, test metrics (with CIs) and test probabilities."""
+
+    label: str
+    result: TrainResult
+    metrics: dict[str, float]
+    scores: np.ndarray
+
+
+def fit_and_test(label: str, model: nn.Module, data: DataSet, config: TrainConfig | None = None,
+                 n_boot: int = 1000, **overrides) -> Outcome:
+    """:func:`fit` then :func:`evaluate` on the test split, packaged as an :class:`Outcome`."""
+    result = fit(model, data, config, **overrides)
+    seed = overrides.get("seed", config.seed if config else 0)
+    metrics, scores = evaluate(model, data.test, n_boot=n_boot, seed=seed, device=result.device)
+    return Outcome(label, result, metrics, scores)
+
+
+def lr_sensitivity(build: "Callable[[], nn.Module]", data: DataSet, lrs, config: TrainConfig,
+                   label: str = "model") -> pd.DataFrame:
+    """Best validation AUC for each learning rate (same data, seed and budget); a row per rate."""
+    rows = []
+    for lr in lrs:
+        result = fit(build(), data, config, lr=lr)
+        rows.append({"model": label, "lr": lr, "val_auc": result.best_val_auc, "epochs": len(result.history),
+                     "final_train_loss": float(result.history["train_loss"].iloc[-1])})
+    return pd.DataFrame(rows)

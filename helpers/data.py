@@ -1,0 +1,529 @@
+"""Load data sets into uint8 tensors: MedMNIST by name, a MedMNIST-layout ``.npz``, or an image folder.
+
+Everything ends up as a :class:`~helpers.datasets.DataSet` whose splits hold uint8 ``(N, C, H, W)``
+images and int64 ``(N,)`` labels, decoded once at load time; training then works on whole tensors
+(no PIL, no per-sample Python in the training path).
+
+Where MedMNIST files are looked for, in order:
+
+1. ``$FTLAB_DATA_DIR`` and ``$FTLAB_DATA_DIR/medmnist/``
+2. ``<project root>/data/`` and ``<project root>/data/medmnist/``
+
+A file that is found is checked against the official MD5 (once per process and file version).
+A missing file is downloaded from the official URL (or ``$FTLAB_MEDMNIST_MIRROR``, see
+:mod:`helpers.download`) into ``<project root>/data/``.
+
+Image dtypes: uint8 images are used as they are. Other integer images with values in 0..255 are
+cast to uint8. Float images are accepted when their values lie in [0, 1] (scaled by 255) or in
+[0, 255] (rounded); a warning says which conversion was made. Anything else is refused.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+import zipfile
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import catalog
+from .datasets import DataSet, Split
+from .download import DownloadError, download as download_file, md5sum, mirror_url
+from .profiles import project_root
+
+DATA_DIR_ENV = "FTLAB_DATA_DIR"
+SPLITS = ("train", "val", "test")
+EXPECTED_KEYS = tuple(f"{split}_{part}" for split in SPLITS for part in ("images", "labels"))
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+# (resolved path, mtime_ns, size) -> MD5: a file is hashed once per process and version.
+_MD5_CACHE: dict[tuple[str, int, int], str] = {}
+
+__all__ = ["DATA_DIR_ENV", "EXPECTED_KEYS", "MissingDataError", "CorruptDataError", "data_dir",
+           "search_dirs", "locate_medmnist", "verified_md5", "fetch_medmnist", "read_npz",
+           "arrays_to_split", "load_medmnist", "load_npz_dataset", "load_image_folder", "load_dataset"]
+
+
+class MissingDataError(FileNotFoundError):
+    """A data file is not on this machine and could not be downloaded."""
+
+
+class CorruptDataError(ValueError):
+    """A data file is truncated, damaged, or not the official release."""
+
+
+# --------------------------------------------------------------------------- locating and fetching
+
+
+def data_dir() -> Path:
+    """The project's own (git-ignored) data folder, ``<project root>/data``; downloads go here."""
+    return project_root() / "data"
+
+
+def search_dirs() -> list[Path]:
+    """The folders searched for MedMNIST files, in order (``$FTLAB_DATA_DIR`` first)."""
+    folders = []
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
+    if env:
+        folders += [Path(env).expanduser(), Path(env).expanduser() / "medmnist"]
+    return folders + [data_dir(), data_dir() / "medmnist"]
+
+
+def locate_medmnist(name: str, size: int = 28) -> Path | None:
+    """The first existing copy of MedMNIST ``name`` at ``size`` px in :func:`search_dirs`, else None."""
+    file_name = catalog.entry(name, size).file_name
+    for folder in search_dirs():
+        if (folder / file_name).is_file():
+            return folder / file_name
+    return None
+
+
+def _cache_key(path: Path) -> tuple[str, int, int]:
+    """(resolved path, mtime in ns, size): changes whenever the file is replaced or edited."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+
+
+def verified_md5(path: Path) -> str:
+    """The MD5 of ``path``, hashed once per process as long as its mtime and size do not change."""
+    key = _cache_key(path)
+    if key not in _MD5_CACHE:
+        _MD5_CACHE[key] = md5sum(path)
+    return _MD5_CACHE[key]
+
+
+def _remember_md5(path: Path, md5: str) -> None:
+    """Record that ``path`` (as it is now) has MD5 ``md5``, so it is not hashed again."""
+    _MD5_CACHE[_cache_key(path)] = md5
+
+
+def _check_official(path: Path, entry: catalog.MedMNISTEntry) -> Path:
+    """``path`` if its MD5 is the official one; CorruptDataError (file left in place) otherwise."""
+    got = verified_md5(path)
+    if got != entry.md5:
+        raise CorruptDataError(
+            f"{path} is corrupt or not the official {entry.file_name} (MD5 {got}, expected {entry.md5}), "
+            f"so it was not used. Delete or replace it; a fresh copy is at {entry.url}.")
+    return path
+
+
+def _where_to_put(entry: catalog.MedMNISTEntry) -> str:
+    """The sentence telling a user where to put a file they download themselves."""
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
+    env_note = f" (now {env})" if env else " (not set now)"
+    return (f"Download it yourself from {entry.url} and put it in {data_dir()}/ or {data_dir()}/medmnist/, "
+            f"or in the folder named by the {DATA_DIR_ENV} environment variable{env_note}.")
+
+
+def fetch_medmnist(name: str, size: int = 28, download: bool = True, progress: bool = True) -> Path:
+    """The path of a verified copy of MedMNIST ``name`` at ``size`` px, downloading it if missing."""
+    entry = catalog.entry(name, size)
+    found = locate_medmnist(entry.name, size)
+    if found is not None:
+        return _check_official(found, entry)
+    if not download:
+        raise MissingDataError(f"{entry.file_name} is not on this machine and downloading is off. "
+                               + _where_to_put(entry))
+    url = mirror_url(entry.url)
+    try:
+        path = download_file(url, data_dir() / entry.file_name, entry.md5, progress=progress)
+    except DownloadError as error:
+        raise MissingDataError(f"{entry.file_name} is not on this machine and could not be downloaded "
+                               f"({str(error).rstrip('.')}). {_where_to_put(entry)}") from error
+    _remember_md5(path, entry.md5)  # download() has just checked it
+    return path
+
+
+# --------------------------------------------------------------------------- reading .npz files
+
+
+def _open_npz(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """(the expected arrays that ``path`` holds, all its keys); CorruptDataError if it cannot be read."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as error:
+        raise _corrupt(path, error) from error
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise CorruptDataError(f"{path} is a single NumPy array, not an .npz archive; save the splits with "
+                               f"numpy.savez(path, {'=..., '.join(EXPECTED_KEYS)}=...).")
+    try:
+        with loaded:
+            return {key: loaded[key] for key in EXPECTED_KEYS if key in loaded.files}, list(loaded.files)
+    except (ValueError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as error:
+        raise _corrupt(path, error) from error
+
+
+def _corrupt(path: Path, error: BaseException) -> CorruptDataError:
+    """The error for an .npz that cannot be read: truncated or corrupt, and how to fix it."""
+    return CorruptDataError(f"{path} is truncated or corrupt, or not a NumPy .npz file "
+                            f"({type(error).__name__}: {error}). Delete it and download it again "
+                            f"(or re-create it with numpy.savez).")
+
+
+def _missing_keys_message(path: Path, missing: list[str], present: list[str]) -> str:
+    """The error text for an .npz that lacks some of the MedMNIST keys."""
+    return (f"{path} is missing the key(s) {', '.join(missing)} (it has: {', '.join(present) or 'none'}). "
+            f"The expected layout is the MedMNIST one: {', '.join(EXPECTED_KEYS)}, with images "
+            f"(N, H, W) or (N, H, W, C) uint8 and labels (N,) or (N, 1) integers.")
+
+
+def _check_lengths(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """ValueError if a split's images and labels differ in length."""
+    for split in SPLITS:
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim == 0 or labels.ndim == 0 or len(images) != len(labels):
+            raise ValueError(f"{path}: the {split!r} split has {images.shape[0] if images.ndim else 0} images "
+                             f"but {labels.shape[0] if labels.ndim else 0} labels; they must match.")
+
+
+def _check_label_range(path: Path, arrays: dict[str, np.ndarray], num_classes: int | None) -> None:
+    """ValueError for negative labels, or labels >= ``num_classes`` when that is known."""
+    for split in SPLITS:
+        labels = arrays[f"{split}_labels"]
+        if labels.dtype.kind not in "biuf":
+            raise ValueError(f"{path}: the {split!r} labels have dtype {labels.dtype}; they must be integer "
+                             f"class indices.")
+        if labels.size == 0:
+            continue
+        low, high = labels.min(), labels.max()
+        if low < 0 or (num_classes is not None and high >= num_classes):
+            allowed = f"0..{num_classes - 1}" if num_classes is not None else "0 or more"
+            raise ValueError(f"{path}: the {split!r} labels run from {low} to {high}, but labels must be "
+                             f"class indices {allowed}.")
+
+
+def read_npz(path: str | Path, num_classes: int | None = None) -> dict[str, np.ndarray]:
+    """The six MedMNIST arrays (``train_images`` ... ``test_labels``) of ``path``, checked.
+
+    Raises FileNotFoundError, CorruptDataError (a ValueError) for a truncated or damaged file, and
+    ValueError for missing keys, split length mismatches and labels outside ``0..num_classes-1``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No such file: {path}")
+    arrays, present = _open_npz(path)
+    missing = [key for key in EXPECTED_KEYS if key not in arrays]
+    if missing:
+        raise ValueError(_missing_keys_message(path, missing, present))
+    _check_lengths(path, arrays)
+    _check_label_range(path, arrays, num_classes)
+    return arrays
+
+
+# --------------------------------------------------------------------------- arrays -> tensors
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    """``images`` as uint8 (see the module docstring for the conversions); ValueError otherwise."""
+    if images.dtype == np.uint8:
+        return images
+    if images.size == 0:
+        return images.astype(np.uint8)
+    if images.dtype == np.bool_:
+        return images.astype(np.uint8) * 255
+    low, high = images.min(), images.max()
+    if np.issubdtype(images.dtype, np.integer) and 0 <= low and high <= 255:
+        return images.astype(np.uint8)
+    if np.issubdtype(images.dtype, np.floating) and np.isfinite(images).all() and 0 <= low and high <= 255:
+        scale = 255.0 if high <= 1.0 else 1.0
+        warnings.warn(f"Images are {images.dtype} in [{low:g}, {high:g}]; converted to uint8 "
+                      f"({'scaled by 255 and ' if scale != 1 else ''}rounded).", stacklevel=3)
+        return np.clip(np.rint(images * scale), 0, 255).astype(np.uint8)
+    raise ValueError(f"Images must be uint8 (0..255), integers in 0..255, or floats in [0, 1] or [0, 255]; "
+                     f"got {images.dtype} with values {low}..{high}.")
+
+
+def _to_nchw(images: np.ndarray) -> np.ndarray:
+    """(N,H,W) -> (N,1,H,W); (N,H,W,C) -> (N,C,H,W) for C in {1, 3} (an (N,C,H,W) array is kept)."""
+    if images.ndim == 3:
+        return images[:, None]
+    if images.ndim == 4 and images.shape[-1] in (1, 3):
+        return images.transpose(0, 3, 1, 2)
+    if images.ndim == 4 and images.shape[1] in (1, 3):
+        return images
+    raise ValueError(f"Images must be (N, H, W) grayscale or (N, H, W, C) with C = 1 or 3 channels; "
+                     f"got shape {tuple(images.shape)}.")
+
+
+def _to_labels(labels: np.ndarray) -> np.ndarray:
+    """Labels (N,) or (N, 1) as int64 (N,); ValueError for multi-label or non-integer labels."""
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise ValueError(f"Labels have shape {tuple(labels.shape)}: that is a multi-label data set (one "
+                         f"yes/no per finding, like ChestMNIST). This suite's engine trains binary and "
+                         f"multi-class classifiers (one class per image) only, so multi-label sets are "
+                         f"not supported.")
+    if np.issubdtype(labels.dtype, np.floating) and labels.size and not np.all(labels == np.rint(labels)):
+        raise ValueError(f"Labels must be whole class indices; got {labels.dtype} values with fractions.")
+    if not (np.issubdtype(labels.dtype, np.number) or labels.dtype == np.bool_):
+        raise ValueError(f"Labels must be integer class indices; got dtype {labels.dtype}.")
+    return labels.astype(np.int64)
+
+
+def arrays_to_split(images: np.ndarray, labels: np.ndarray) -> Split:
+    """A :class:`Split` from MedMNIST-layout arrays: uint8 (N, C, H, W) contiguous images, int64 labels."""
+    images, labels = np.asarray(images), np.asarray(labels)
+    label_vector = _to_labels(labels)
+    if images.ndim == 0 or len(images) != len(label_vector):
+        raise ValueError(f"There are {len(images) if images.ndim else 0} images but {len(label_vector)} "
+                         f"labels; they must match.")
+    pixels = np.ascontiguousarray(_to_nchw(_to_uint8(images)))
+    if not pixels.flags.writeable:  # torch.from_numpy warns on read-only arrays
+        pixels = pixels.copy()
+    return Split(torch.from_numpy(pixels), torch.from_numpy(label_vector))
+
+
+def _splits_from_arrays(arrays: dict[str, np.ndarray]) -> dict[str, Split]:
+    """The three splits of a MedMNIST-layout dict of arrays."""
+    return {split: arrays_to_split(arrays[f"{split}_images"], arrays[f"{split}_labels"]) for split in SPLITS}
+
+
+# --------------------------------------------------------------------------- data sets
+
+
+def _reject_multi_label(entry: catalog.MedMNISTEntry) -> None:
+    """ValueError for a multi-label MedMNIST set (checked before anything is downloaded)."""
+    if entry.multi_label:
+        raise ValueError(f"{entry.name} is a multi-label data set ({entry.task}): each image may have "
+                         f"several findings. This suite's engine trains binary and multi-class "
+                         f"classifiers only, so multi-label sets are not supported.")
+
+
+def load_medmnist(name: str, size: int = 28, download: bool = True) -> DataSet:
+    """MedMNIST set ``name`` at ``size`` px as a DataSet (fetched and MD5-checked first)."""
+    entry = catalog.entry(name, size)
+    _reject_multi_label(entry)
+    path = fetch_medmnist(entry.name, size, download=download)
+    splits = _splits_from_arrays(read_npz(path, num_classes=len(entry.class_names)))
+    meta = {"description": entry.description, "task": entry.task, "size": size, "file": entry.file_name,
+            "md5": entry.md5, "url": entry.url, "homepage": catalog.HOMEPAGE}
+    return DataSet(entry.name, splits["train"], splits["val"], splits["test"], list(entry.class_names),
+                   source=str(path), licence=entry.licence, meta=meta)
+
+
+def _catalog_names_for(path: Path) -> list[str] | None:
+    """Official class names when ``path`` has a MedMNIST file name (e.g. ``bloodmnist_64.npz``)."""
+    stem = path.stem.lower()
+    name, _, size = stem.rpartition("_") if "_" in stem else (stem, "", "28")
+    if not catalog.is_medmnist_name(name) or not size.isdigit() or int(size) not in catalog.SIZES:
+        return None
+    return list(catalog.entry(name, int(size)).class_names)
+
+
+def load_npz_dataset(path: str | Path, class_names: list[str] | None = None) -> DataSet:
+    """A bring-your-own ``.npz`` in the MedMNIST layout as a DataSet.
+
+    Without ``class_names`` the class count is the largest label + 1 and the names are
+    ``class 0``, ``class 1``, ... (or the official names when the file has a MedMNIST file name).
+    """
+    path = Path(path).expanduser()
+    arrays = read_npz(path, num_classes=len(class_names) if class_names else None)
+    splits = _splits_from_arrays(arrays)
+    if class_names is None:
+        num_classes = 1 + max((int(s.labels.max()) for s in splits.values() if len(s)), default=-1)
+        official = _catalog_names_for(path)
+        class_names = official if official and len(official) >= num_classes else \
+            [f"class {i}" for i in range(num_classes)]
+    if len(class_names) < 2:
+        raise ValueError(f"{path} has {len(class_names)} class(es); a classifier needs at least 2.")
+    return DataSet(path.stem, splits["train"], splits["val"], splits["test"], list(class_names),
+                   source=str(path), meta={"format": "npz"})
+
+
+# --------------------------------------------------------------------------- image folders
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    """The visible sub-folders of ``folder``, sorted by name."""
+    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: p.name)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The image files (PNG, JPEG, BMP, TIFF) in ``folder``, sorted; ValueError if there are none."""
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"The class folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+    return files
+
+
+def _scan_classes(folder: Path) -> dict[str, list[Path]]:
+    """{class name: image files} for a folder holding one sub-folder per class."""
+    classes = _class_folders(folder)
+    if not classes:
+        raise ValueError(f"{folder} has no class folders: put the images of each class in their own "
+                         f"sub-folder (e.g. {folder}/normal/, {folder}/pneumonia/).")
+    return {c.name: _image_files(c) for c in classes}
+
+
+def _image_info(path: Path) -> tuple[str, tuple[int, int]]:
+    """(PIL mode, (width, height)) of an image, read from its header; ValueError if unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.mode, image.size
+    except Exception as error:  # PIL raises many types (OSError, SyntaxError, ...) for bad files
+        raise ValueError(f"Cannot read the image {path} ({error}). Remove or replace it.") from error
+
+
+def _read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """The image at ``path`` as a uint8 (H, W) or (H, W, 3) array in ``mode`` ('L' or 'RGB'), resized."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert(mode)
+            if image.size != size:
+                image = image.resize(size, Image.Resampling.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+    except Exception as error:  # PIL raises many types (OSError, SyntaxError, ...) for bad files
+        raise ValueError(f"Cannot read the image {path} ({error}). Remove or replace it.") from error
+
+
+def _target_size(infos: list[tuple[str, tuple[int, int]]], size: int | None, folder: Path) -> tuple[int, int]:
+    """(width, height) every image is brought to: ``size`` square, else the most common size."""
+    if size is not None:
+        return int(size), int(size)
+    counts = Counter(dims for _, dims in infos)
+    common = counts.most_common(1)[0][0]
+    if len(counts) > 1:
+        warnings.warn(f"The images in {folder} have {len(counts)} different sizes; all were resized to the "
+                      f"most common one, {common[0]}x{common[1]} (width x height). Pass size= to choose.",
+                      stacklevel=3)
+    return common
+
+
+def _decode(files: list[Path], labels: list[int], mode: str, dims: tuple[int, int]) -> Split:
+    """A Split from image files and their labels."""
+    channels = 1 if mode == "L" else 3
+    if not files:
+        return Split(torch.zeros((0, channels, dims[1], dims[0]), dtype=torch.uint8),
+                     torch.zeros(0, dtype=torch.int64))
+    images = np.stack([_read_image(p, mode, dims) for p in files])
+    return arrays_to_split(images, np.asarray(labels, dtype=np.int64))
+
+
+def _split_counts(n: int, val_fraction: float, test_fraction: float, name: str) -> tuple[int, int]:
+    """(n_val, n_test) for a class of ``n`` images: at least 1 each when its fraction is > 0."""
+    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
+    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
+    if n - n_val - n_test < 1:
+        raise ValueError(f"The class {name!r} has only {n} image(s): too few to split into train, val and "
+                         f"test. Add images, or give train/, val/ and test/ folders.")
+    return n_val, n_test
+
+
+def _stratified(files: dict[str, list[Path]], names: list[str], fractions: dict[str, float], seed: int,
+                ) -> dict[str, tuple[list[Path], list[int]]]:
+    """A seeded, per-class random split of ``files`` into the splits named in ``fractions`` (+ train)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, tuple[list[Path], list[int]]] = {s: ([], []) for s in ("train", *fractions)}
+    for label, name in enumerate(names):
+        paths = files[name]
+        n_val, n_test = _split_counts(len(paths), fractions.get("val", 0.0), fractions.get("test", 0.0), name)
+        order = rng.permutation(len(paths))
+        parts = {"val": order[:n_val], "test": order[n_val:n_val + n_test], "train": order[n_val + n_test:]}
+        for split in out:
+            for i in sorted(parts[split]):
+                out[split][0].append(paths[i])
+                out[split][1].append(label)
+    return out
+
+
+def _check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """ValueError unless both fractions are >= 0 and leave room for a training split."""
+    if val_fraction < 0 or test_fraction < 0 or val_fraction + test_fraction >= 1:
+        raise ValueError(f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be >= 0 "
+                         f"and add up to less than 1.")
+
+
+def _folder_plan(folder: Path, seed: int, val_fraction: float, test_fraction: float,
+                 ) -> tuple[list[str], dict[str, tuple[list[Path], list[int]]], str]:
+    """(class names, {split: (files, labels)}, layout) for an image folder of either layout."""
+    layout_dirs = {s: folder / s for s in SPLITS if (folder / s).is_dir()}
+    if not layout_dirs:
+        files = _scan_classes(folder)
+        names = sorted(files)
+        _need_two_classes(names, folder)
+        plan = _stratified(files, names, {"val": val_fraction, "test": test_fraction}, seed)
+        return names, plan, "class folders, split here (stratified, seeded)"
+    if "train" not in layout_dirs or "test" not in layout_dirs:
+        raise ValueError(f"{folder} has {', '.join(sorted(layout_dirs))}/ but a split layout needs train/ "
+                         f"and test/ (val/ is optional: without it, part of train/ becomes val).")
+    return _given_split_plan(folder, layout_dirs, seed, val_fraction)
+
+
+def _given_split_plan(folder: Path, dirs: dict[str, Path], seed: int, val_fraction: float,
+                      ) -> tuple[list[str], dict[str, tuple[list[Path], list[int]]], str]:
+    """The plan for a folder with train/ (val/) test/ sub-folders each holding class folders."""
+    scanned = {split: _scan_classes(path) for split, path in dirs.items()}
+    names = sorted(scanned["train"])
+    _need_two_classes(names, dirs["train"])
+    for split, classes in scanned.items():
+        extra = sorted(set(classes) - set(names))
+        if extra:
+            raise ValueError(f"{dirs[split]} has class folder(s) {', '.join(extra)} that train/ lacks.")
+    plan = {split: ([p for n in names for p in classes.get(n, [])],
+                    [i for i, n in enumerate(names) for _ in classes.get(n, [])])
+            for split, classes in scanned.items()}
+    if "val" in plan:
+        return names, plan, "given train/val/test folders"
+    carved = _stratified(scanned["train"], names, {"val": val_fraction}, seed)
+    return names, {**plan, "train": carved["train"], "val": carved["val"]}, \
+        "given train/test folders, val taken from train (stratified, seeded)"
+
+
+def _need_two_classes(names: list[str], folder: Path) -> None:
+    """ValueError when fewer than two class folders were found."""
+    if len(names) < 2:
+        raise ValueError(f"{folder} has {len(names)} class folder(s) ({', '.join(names) or 'none'}); a "
+                         f"classifier needs at least 2.")
+
+
+def load_image_folder(path: str | Path, size: int | None = None, seed: int = 0, val_fraction: float = 0.1,
+                      test_fraction: float = 0.2) -> DataSet:
+    """A DataSet from a folder of images: one sub-folder per class, or train/ val/ test/ of such folders.
+
+    Class names are the sorted class-folder names. Images stay 1-channel if all are grayscale, else
+    all become RGB; they are resized to ``size`` x ``size`` if given, else to the most common size.
+    Without train/val/test folders the split is stratified and seeded (``seed``).
+    """
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"No such folder: {folder}")
+    _check_fractions(val_fraction, test_fraction)
+    names, plan, layout = _folder_plan(folder, seed, val_fraction, test_fraction)
+    every = [p for files, _ in plan.values() for p in files]
+    infos = [_image_info(p) for p in every]
+    mode = "L" if all(m in GRAY_MODES for m, _ in infos) else "RGB"
+    dims = _target_size(infos, size, folder)
+    splits = {split: _decode(*plan[split], mode, dims) for split in SPLITS}
+    meta = {"format": "image folder", "layout": layout, "size": dims, "seed": seed}
+    return DataSet(folder.name, splits["train"], splits["val"], splits["test"], names, source=str(folder),
+                   meta=meta)
+
+
+# --------------------------------------------------------------------------- one entry point
+
+
+def load_dataset(dataset: str | Path, size: int | None = 28, download: bool = True) -> DataSet:
+    """A DataSet from a MedMNIST name, a path to a MedMNIST-layout ``.npz``, or a path to an image folder.
+
+    ``size`` picks the MedMNIST file (28, 64, 128 or 224 px) and the square size folder images are
+    resized to (None keeps their own size); an ``.npz`` keeps its own size.
+    """
+    if isinstance(dataset, str) and catalog.is_medmnist_name(dataset):
+        return load_medmnist(dataset, size if size is not None else 28, download=download)
+    path = Path(dataset).expanduser()
+    if path.is_dir():
+        return load_image_folder(path, size=size)
+    if path.is_file():
+        return load_npz_dataset(path)
+    raise catalog.unknown_name_error(dataset, extra=" nor an existing .npz file or image folder")

@@ -1,0 +1,28 @@
+"""Published results to hold this suite's runs against (from the MedMNIST v2 paper, see docs/PAPER.md)."""
+from __future__ import annotations
+
+import pandas as pd
+
+# Yang et al., Scientific Data 10:41 (2023), test AUC / ACC on the official splits.
+MEDMNIST_V2 = {
+    "ResNet-18 (28)": {"pneumoniamnist": (.944, .854), "breastmnist": (.901, .863), "dermamnist": (.917, .735),
+                       "bloodmnist": (.998, .958), "pathmnist": (.983, .907), "organamnist": (.997, .935),
+                       "retinamnist": (.717, .524), "octmnist": (.943, .743)},
+    "ResNet-18 (224)": {"pneumoniamnist": (.956, .864), "breastmnist": (.891, .833), "dermamnist": (.920, .754),
+                        "bloodmnist": (.998, .963), "pathmnist": (.989, .909), "organamnist": (.998, .951),
+                        "retinamnist": (.710, .493), "octmnist": (.958, .763)},
+    "ResNet-50 (224)": {"pneumoniamnist": (.962, .884), "breastmnist": (.866, .842), "dermamnist": (.912, .731),
+                        "bloodmnist": (.997, .950), "pathmnist": (.989, .892), "organamnist": (.998, .947),
+                        "retinamnist": (.716, .511), "octmnist": (.958, .776)},
+    "Google AutoML Vision": {"pneumoniamnist": (.991, .946), "breastmnist": (.919, .861),
+                             "dermamnist": (.914, .768), "bloodmnist": (.998, .966), "pathmnist": (.944, .728),
+                             "organamnist": (.990, .886), "retinamnist": (.750, .531), "octmnist": (.963, .771)},
+}
+
+
+def yardstick_table(dataset: str) -> pd.DataFrame:
+    """The MedMNIST v2 benchmark rows for ``dataset`` (empty when the paper has none)."""
+    rows = [{"model": model, "test AUC": v[dataset.lower()][0], "test ACC": v[dataset.lower()][1],
+             "source": "MedMNIST v2 (Yang et al. 2023)"}
+            for model, v in MEDMNIST_V2.items() if dataset.lower() in v]
+    return pd.DataFrame(rows)
