@@ -237,3 +237,51 @@ def select(table: pd.DataFrame, configs: Iterable) -> pd.DataFrame:
     if table.empty:
         return table
     return table[table["config_hash"].isin(keys)].drop_duplicates("config_hash", keep="last").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- one ladder (notebook 03)
+
+@dataclass
+class LadderRun:
+    """Every level of a ladder (and scratch) trained once: result rows and the models worth keeping."""
+
+    table: pd.DataFrame
+    models: dict
+
+
+def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg, n_boot: int = 1000,
+               image_size: int = 64, scratch: bool = True, keep: Sequence[str] = ("all",),
+               scratch_lr: float = SCRATCH_LR) -> LadderRun:
+    """Fine-tune a fresh ImageNet model at each level (all levels when ``levels`` is None), and scratch.
+
+    Every level starts from the same pretrained weights. After training, every frozen parameter and
+    buffer is compared with its value before training (column ``frozen_unchanged``). Rows follow the
+    sweep's schema, so the analysis and plots of notebook 04 apply unchanged.
+    """
+    from .finetune import changed_entries, frozen_state, ladder, resolve_level, set_level
+    from .models import build_model
+    from .train import fit_and_test
+
+    probe = build_model(arch, data.num_classes, pretrained=True, image_size=image_size)
+    chosen = ladder(probe) if levels is None else [resolve_level(probe, level) for level in levels]
+    chosen = sorted({r.index: r for r in chosen}.values(), key=lambda r: r.index)
+    keep_names = {resolve_level(probe, k).name if k != "scratch" else "scratch" for k in keep}
+    rows, models = [], {}
+    plans = ([("scratch", None)] if scratch else []) + [(r.name, r) for r in chosen]
+    for name, rung in plans:
+        model = build_model(arch, data.num_classes, pretrained=rung is not None, image_size=image_size)
+        overrides = {"head_lr_mult": 1.0, "lr": scratch_lr} if rung is None else {}
+        snapshot = frozen_state(model) if rung is None else (set_level(model, rung), frozen_state(model))[1]
+        outcome = fit_and_test(name, model, data, train_cfg, n_boot=n_boot, **overrides)
+        config = RunConfig(dataset=data.name, arch=arch, strategy=name, image_size=image_size,
+                           epochs=train_cfg.epochs, patience=train_cfg.patience or 0,
+                           batch_size=train_cfg.batch_size, lr=overrides.get("lr", train_cfg.lr),
+                           eval_every=train_cfg.eval_every, n_bootstrap=n_boot, seed=train_cfg.seed)
+        row = result_row(config, data, "" if rung is None else rung.name, -1 if rung is None else rung.index,
+                         outcome.metrics, outcome.scores, outcome.result, outcome.result.wall_s, {})
+        row.update(frozen_unchanged=not changed_entries(model, snapshot), frozen_entries=len(snapshot),
+                   trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad))
+        rows.append(row)
+        if name in keep_names:
+            models[name] = model
+    return LadderRun(pd.DataFrame(rows), models)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import torch
 from torch import nn
 
 from .models import FTModel, count_parameters
@@ -166,3 +167,23 @@ def auto_depth(model: FTModel, data, config=None, patience_levels: int = 1, max_
     model.load_state_dict(best_state)
     set_level(model, best_rung)
     return AutoDepthResult(best_rung.name, best_rung.index, pd.DataFrame(rows), model)
+
+
+def frozen_state(model: FTModel) -> dict[str, "torch.Tensor"]:
+    """A copy of every parameter and buffer of the frozen stages (to prove they did not change)."""
+    return {f"{name}.{k}": v.detach().clone() for name in model.frozen if name in model.stages
+            for k, v in model.stages[name].state_dict().items()}
+
+
+def changed_entries(model: FTModel, snapshot: dict[str, "torch.Tensor"]) -> list[str]:
+    """Names of snapshot entries that are no longer bit-identical in ``model``."""
+    current = {f"{name}.{k}": v for name in model.stages for k, v in model.stages[name].state_dict().items()}
+    return [k for k, v in snapshot.items() if not torch.equal(current[k].detach().cpu(), v.cpu())]
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    """The network's first convolution (whose filters look at pixels)."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            return module
+    raise ValueError("The model has no convolution.")

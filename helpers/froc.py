@@ -1,0 +1,252 @@
+"""FROC scoring of polyp detections: sensitivity against false positives per frame.
+
+Definitions (the study's, for polyp detection):
+
+- A *polyp* is one 8-connected component of a frame's mask (:func:`label_polyps`); components
+  smaller than ``min_area`` pixels are annotation speckle (CVC-ClinicDB masks carry single stray
+  pixels) and are not counted as polyps. Polyps are counted per frame: the same polyp seen in
+  ten frames of a video is ten polyp instances.
+- A candidate ``(y, x, score)`` that falls on a polyp's pixels hits that polyp. The highest-scoring
+  hit of each polyp is its *true positive*; further hits on the same polyp are neither true nor
+  false positives (the study counted a polyp as detected once). A candidate on a mask pixel that
+  belongs to no counted polyp (a speckle) is ignored the same way.
+- A candidate outside every mask pixel is a *false positive*.
+- At a score threshold ``t``, a polyp is detected when its true positive scores ``>= t``;
+  the curve is sensitivity (detected polyps / all polyps) against false positives with
+  score ``>= t`` divided by the number of frames.
+
+Confidence bands come from a bootstrap over sequences (videos): sequences are resampled with
+replacement and frames, polyps, true and false positives are recounted.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import ndimage
+
+MIN_POLYP_AREA = 25          # px; smaller mask components are annotation speckle, not polyps
+_EIGHT = np.ones((3, 3), dtype=bool)
+_TOL = 1e-9                  # relative tolerance when comparing FP/frame with a rate
+
+Candidate = tuple[int, int, float]
+
+
+def _as_numpy_mask(mask: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A boolean numpy copy of one (H, W) mask (tensor or array, any device)."""
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    return np.asarray(mask).astype(bool, copy=False)
+
+
+def label_polyps(mask: np.ndarray | torch.Tensor, min_area: int = MIN_POLYP_AREA) -> tuple[np.ndarray, int]:
+    """Label the polyps of one (H, W) mask: 8-connected components of at least ``min_area`` px.
+
+    Returns ``(labels, n)``: int32 labels 1..n for polyps, 0 for background and speckle.
+    """
+    labels, n = ndimage.label(_as_numpy_mask(mask), structure=_EIGHT)
+    if n == 0:
+        return labels.astype(np.int32), 0
+    areas = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = areas >= min_area
+    keep[0] = False
+    new_id = np.zeros(n + 1, dtype=np.int32)
+    new_id[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return new_id[labels], int(keep.sum())
+
+
+def _frame_ids(n: int, frame_ids: Sequence[int] | None) -> list[int]:
+    """The frame numbers to record (default 0..n-1), checked for length."""
+    ids = list(range(n)) if frame_ids is None else [int(f) for f in frame_ids]
+    if len(ids) != n:
+        raise ValueError(f"frame_ids has {len(ids)} entries for {n} masks.")
+    return ids
+
+
+def _sequences(n: int, sequences: Sequence[str] | None, ids: list[int]) -> list[str]:
+    """One sequence name per frame (default: each frame its own sequence)."""
+    seqs = [str(f) for f in ids] if sequences is None else [str(s) for s in sequences]
+    if len(seqs) != n:
+        raise ValueError(f"sequences has {len(seqs)} entries for {n} masks.")
+    return seqs
+
+
+def make_frame_table(masks: Sequence | np.ndarray | torch.Tensor, sequences: Sequence[str] | None = None,
+                     frame_ids: Sequence[int] | None = None, min_area: int = MIN_POLYP_AREA) -> pd.DataFrame:
+    """One row per evaluated frame: ``frame``, ``sequence``, ``n_polyps``.
+
+    ``masks`` are the (H, W) masks of the evaluated frames (an (N, H, W) tensor or array, or a list);
+    ``sequences`` and ``frame_ids`` align with them. This table, not the candidate table, fixes how
+    many frames and polyps the FROC curve divides by.
+    """
+    ids = _frame_ids(len(masks), frame_ids)
+    seqs = _sequences(len(masks), sequences, ids)
+    counts = [label_polyps(m, min_area)[1] for m in masks]
+    return pd.DataFrame({"frame": ids, "sequence": seqs, "n_polyps": counts})
+
+
+def _match_frame(cands: Iterable[Candidate], labels: np.ndarray, mask: np.ndarray) -> list[tuple]:
+    """(y, x, score, is_tp, is_fp, component) for one frame's candidates (component 0 = none)."""
+    cands = sorted(((int(y), int(x), float(s)) for y, x, s in cands), key=lambda c: -c[2])
+    h, w = labels.shape
+    seen: set[int] = set()
+    rows = []
+    for y, x, s in cands:
+        yy, xx = min(max(y, 0), h - 1), min(max(x, 0), w - 1)
+        comp = int(labels[yy, xx])
+        is_tp = comp > 0 and comp not in seen
+        is_fp = not mask[yy, xx]
+        seen.add(comp)
+        rows.append((y, x, s, is_tp, is_fp, comp))
+    return rows
+
+
+def match_candidates(candidates_per_frame: Sequence[Iterable[Candidate]],
+                     masks: Sequence | np.ndarray | torch.Tensor, sequences: Sequence[str] | None = None,
+                     frame_ids: Sequence[int] | None = None, min_area: int = MIN_POLYP_AREA) -> pd.DataFrame:
+    """Label every candidate as true positive, false positive or neither.
+
+    ``candidates_per_frame[i]`` holds ``(y, x, score)`` tuples in frame pixel coordinates for the
+    frame whose mask is ``masks[i]`` (coordinates outside the frame are clipped to it).
+    Returns one row per candidate, columns ``frame, sequence, y, x, score, is_tp, is_fp, polyp_id``;
+    ``polyp_id`` numbers polyps 0, 1, ... in frame order over all frames, -1 off any polyp.
+    A polyp hit several times gets one true positive (its best-scoring hit); the other hits and hits
+    on speckle are neither true nor false positives.
+    """
+    if len(candidates_per_frame) != len(masks):
+        raise ValueError(f"{len(candidates_per_frame)} candidate lists for {len(masks)} masks.")
+    ids = _frame_ids(len(masks), frame_ids)
+    seqs = _sequences(len(masks), sequences, ids)
+    rows, first_id = [], 0
+    for cands, mask, fid, seq in zip(candidates_per_frame, masks, ids, seqs):
+        mask_np = _as_numpy_mask(mask)
+        labels, n = label_polyps(mask_np, min_area)
+        for y, x, s, tp, fp, comp in _match_frame(cands, labels, mask_np):
+            rows.append((fid, seq, y, x, s, tp, fp, first_id + comp - 1 if comp > 0 else -1))
+        first_id += n
+    columns = ["frame", "sequence", "y", "x", "score", "is_tp", "is_fp", "polyp_id"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.astype({"frame": int, "sequence": str, "y": int, "x": int, "score": float,
+                         "is_tp": bool, "is_fp": bool, "polyp_id": int})
+
+
+def _scored(matches: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (descending, stable) and is_tp flags of the rows that are TP or FP."""
+    rows = matches[matches["is_tp"] | matches["is_fp"]]
+    scores = rows["score"].to_numpy(dtype=float)
+    order = np.argsort(-scores, kind="stable")
+    return scores[order], rows["is_tp"].to_numpy(dtype=bool)[order]
+
+
+def froc_curve(matches: pd.DataFrame, n_frames: int, n_polyps: int) -> pd.DataFrame:
+    """The FROC curve: one row per distinct score threshold, from high to low.
+
+    Columns ``threshold, fp_per_frame, sensitivity, n_tp, n_fp``; the first row is the threshold
+    ``+inf`` (nothing detected). ``n_frames`` and ``n_polyps`` are the totals over the evaluated
+    frames (see :func:`make_frame_table`), not only frames that have candidates.
+    """
+    if n_frames <= 0 or n_polyps <= 0:
+        raise ValueError(f"Need n_frames > 0 and n_polyps > 0, got {n_frames} and {n_polyps}.")
+    scores, tp = _scored(matches)
+    ctp, cfp = np.cumsum(tp), np.cumsum(~tp)
+    last = np.r_[np.nonzero(np.diff(scores))[0], len(scores) - 1] if len(scores) else np.array([], int)
+    return pd.DataFrame({
+        "threshold": np.r_[np.inf, scores[last]],
+        "fp_per_frame": np.r_[0.0, cfp[last] / n_frames],
+        "sensitivity": np.r_[0.0, ctp[last] / n_polyps],
+        "n_tp": np.r_[0, ctp[last]].astype(int),
+        "n_fp": np.r_[0, cfp[last]].astype(int),
+    })
+
+
+def sensitivity_at_fp(curve: pd.DataFrame, fp_rates: Sequence[float] = (0.01, 0.1, 1.0)) -> dict[float, float]:
+    """The best sensitivity reached with at most ``rate`` false positives per frame, per rate."""
+    fp = curve["fp_per_frame"].to_numpy()
+    sens = curve["sensitivity"].to_numpy()
+    out = {}
+    for rate in fp_rates:
+        ok = fp <= rate * (1 + _TOL) + 1e-15
+        out[float(rate)] = float(sens[ok].max()) if ok.any() else 0.0
+    return out
+
+
+def _count_matrices(matches: pd.DataFrame, seq_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative TP and FP counts per sequence (S, T+1) over thresholds from +inf down."""
+    rows = matches[matches["is_tp"] | matches["is_fp"]]
+    scores = rows["score"].to_numpy(dtype=float)
+    thresholds = np.unique(scores)[::-1]
+    col = 1 + np.searchsorted(-thresholds, -scores)      # column of each row's own threshold
+    index = {name: i for i, name in enumerate(seq_names)}
+    unknown = set(rows["sequence"]) - set(index)
+    if unknown:
+        raise ValueError(f"Candidates from sequences missing in frame_table: {sorted(unknown)[:5]}")
+    seq = rows["sequence"].map(index).to_numpy(dtype=int)
+    tp = np.zeros((len(seq_names), len(thresholds) + 1))
+    fp = np.zeros_like(tp)
+    is_tp = rows["is_tp"].to_numpy(dtype=bool)
+    np.add.at(tp, (seq[is_tp], col[is_tp]), 1)
+    np.add.at(fp, (seq[~is_tp], col[~is_tp]), 1)
+    return np.cumsum(tp, axis=1), np.cumsum(fp, axis=1)
+
+
+def _sens_at_rates(tp: np.ndarray, fp: np.ndarray, frames: np.ndarray, polyps: np.ndarray,
+                   fp_grid: np.ndarray) -> np.ndarray:
+    """(B, R) best sensitivity with FP/frame <= rate, for B count curves (B, T+1)."""
+    out = np.empty((tp.shape[0], len(fp_grid)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for r, rate in enumerate(fp_grid):
+            limit = rate * frames * (1 + _TOL) + 1e-12
+            last = (fp <= limit[:, None]).sum(axis=1) - 1      # fp is non-decreasing, fp[:, 0] = 0
+            out[:, r] = tp[np.arange(tp.shape[0]), last] / polyps
+    return out
+
+
+def froc_with_band(matches: pd.DataFrame, frame_table: pd.DataFrame, fp_grid: Sequence[float],
+                   n_boot: int = 500, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Sensitivity at each rate of ``fp_grid`` with a percentile bootstrap band over sequences.
+
+    Each replicate draws the test sequences with replacement (seeded) and recounts frames, polyps,
+    true and false positives; a replicate without polyps is skipped. Columns
+    ``fp_per_frame, sensitivity, lo, hi``; ``sensitivity`` is the point estimate on all data and
+    equals :func:`sensitivity_at_fp` of :func:`froc_curve`.
+    """
+    grid = np.asarray(fp_grid, dtype=float)
+    per_seq = frame_table.groupby("sequence", sort=False).agg(frames=("frame", "size"),
+                                                               polyps=("n_polyps", "sum"))
+    names = [str(s) for s in per_seq.index]
+    tp, fp = _count_matrices(matches.astype({"sequence": str}), names)
+    frames, polyps = per_seq["frames"].to_numpy(float), per_seq["polyps"].to_numpy(float)
+    point = _sens_at_rates(tp.sum(0, keepdims=True), fp.sum(0, keepdims=True), frames.sum(keepdims=True),
+                           polyps.sum(keepdims=True), grid)[0]
+    boots = _bootstrap(tp, fp, frames, polyps, grid, n_boot, seed)
+    alpha = (1 - level) / 2
+    with np.errstate(invalid="ignore"):
+        lo, hi = np.nanquantile(boots, [alpha, 1 - alpha], axis=0) if len(boots) else (point, point)
+    return pd.DataFrame({"fp_per_frame": grid, "sensitivity": point, "lo": lo, "hi": hi})
+
+
+def _bootstrap(tp: np.ndarray, fp: np.ndarray, frames: np.ndarray, polyps: np.ndarray, grid: np.ndarray,
+               n_boot: int, seed: int, chunk: int = 100) -> np.ndarray:
+    """(n_boot', R) sensitivities of sequence-resampled replicates (replicates without polyps dropped)."""
+    rng = np.random.default_rng(seed)
+    n_seq = len(frames)
+    weights = np.stack([np.bincount(rng.integers(0, n_seq, n_seq), minlength=n_seq) for _ in range(n_boot)])
+    weights = weights.reshape(n_boot, n_seq).astype(float)
+    out = []
+    for start in range(0, n_boot, chunk):
+        w = weights[start:start + chunk]
+        w = w[w @ polyps > 0]
+        if len(w):
+            out.append(_sens_at_rates(w @ tp, w @ fp, w @ frames, w @ polyps, grid))
+    return np.concatenate(out) if out else np.empty((0, len(grid)))
+
+
+def froc_summary(matches: pd.DataFrame, frame_table: pd.DataFrame,
+                 fp_rates: Sequence[float] = (0.01, 0.1, 1.0), n_boot: int = 500, seed: int = 0) -> pd.DataFrame:
+    """Sensitivity with its 95% sequence-bootstrap interval at a few FP/frame rates.
+
+    Columns ``fp_per_frame, sensitivity, lo, hi`` (one row per rate).
+    """
+    return froc_with_band(matches, frame_table, fp_rates, n_boot=n_boot, seed=seed)

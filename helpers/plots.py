@@ -1,0 +1,457 @@
+"""Figures for the notebooks.
+
+Learning-curve figures (this section): every function takes a results table (see ``analysis``)
+for ONE (dataset, arch) experiment, draws on ``ax`` if given (else on a new figure), sets a
+title and axis labels a student can put on a slide, and returns the Axes. :func:`save_figure`
+writes a PNG (150 dpi) and returns its path.
+
+Colours are shared by all learning-curve figures: scratch is black, fine-tuning levels go from
+light (shallow: only the new head tuned) to dark (deep: all layers tuned), auto is red.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from . import analysis as A
+
+
+# ----------------------------------------------------------------------------- shared helpers
+def save_figure(fig: Figure | Axes, name: str, folder: str | Path | None = None) -> Path:
+    """Write ``fig`` (or an Axes' figure) as ``<folder>/<name>.png`` at 150 dpi; return the path.
+
+    ``folder`` defaults to the profile's reports folder (``profiles.reports_dir()``).
+    """
+    if isinstance(fig, Axes):
+        fig = fig.figure
+    if folder is None:
+        from .profiles import reports_dir
+
+        folder = reports_dir()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name if name.lower().endswith(".png") else f"{name}.png")
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    return path
+
+
+def _new_ax(ax: Axes | None, size: tuple[float, float] = (6.4, 4.4)) -> Axes:
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(figsize=size, layout="constrained")
+    return ax
+
+
+def learning_curve_colors(order: list[str]) -> dict[str, Any]:
+    """Strategy -> colour: scratch black, levels light (shallow) to dark (deep), auto red."""
+    levels = [s for s in order if s not in (A.SCRATCH, A.AUTO)]
+    shades = sns.color_palette("crest", n_colors=max(len(levels), 1))
+    colors: dict[str, Any] = {s: shades[i] for i, s in enumerate(levels)}
+    colors[A.SCRATCH] = (0.1, 0.1, 0.1)
+    colors[A.AUTO] = (0.84, 0.15, 0.16)
+    return colors
+
+
+def _experiment_name(df: pd.DataFrame) -> str:
+    parts = [str(df[k].iloc[0]) for k in A.EXPERIMENT_KEYS if k in df.columns and len(df)]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _size_ticks(ax: Axes, sizes: list[int]) -> None:
+    """Log x axis with a plain tick at every measured training-set size."""
+    ax.set_xscale("log")
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([f"{n:,}" for n in sizes])
+    ax.minorticks_off()
+
+
+# ----------------------------------------------------------------------------- learning curves
+def plot_learning_curves(df: pd.DataFrame, metric: str = "test_auc", ax: Axes | None = None) -> Axes:
+    """Metric vs training images (log x), one line per strategy, with 95% bands.
+
+    With two or more seeds the band is seaborn's bootstrap 95% CI of the mean over seeds (the seeds
+    are the units that vary). With a single seed there is nothing to resample across seeds, so the
+    band is that run's own bootstrap CI over test cases (``<metric>_lo`` / ``<metric>_hi``).
+    """
+    A._single_experiment(df, "plot_learning_curves")
+    df = A._dedupe(df).copy()
+    sizes = A.fraction_sizes(df)
+    df["Training images"] = df["fraction"].map(sizes)
+    order = A.strategy_order(df)
+    colors = learning_curve_colors(order)
+    ax = _new_ax(ax)
+    label = A.metric_label(metric)
+    if df.groupby(["strategy", "fraction"])["seed"].nunique().max() >= 2:
+        sns.lineplot(data=df, x="Training images", y=metric, hue="strategy", hue_order=order, palette=colors,
+                     errorbar=("ci", 95), n_boot=1000, seed=0, marker="o", ax=ax)
+        band = "band: 95% CI over seeds"
+    else:
+        cells = A.cell_stats(df, metric).sort_values("n_train")
+        for strategy in order:
+            c = cells[cells["strategy"] == strategy]
+            ax.plot(c["n_train"], c["mean"], marker="o", color=colors[strategy], label=strategy)
+            ax.fill_between(c["n_train"], c["ci_lo"], c["ci_hi"], color=colors[strategy], alpha=0.2, lw=0)
+        band = "one seed; band: 95% bootstrap CI over test cases"
+    _size_ticks(ax, sorted(set(sizes.values())))
+    ax.set_xlabel("Training images (log scale)")
+    ax.set_ylabel(label)
+    ax.set_title(f"{label} vs training-set size{_experiment_name(df)}\n{band}", fontsize=10)
+    ax.legend(title="Strategy", fontsize=8, title_fontsize=9)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_best_level_heatmap(df: pd.DataFrame, metric: str = "test_auc", ax: Axes | None = None) -> Axes:
+    """Mean metric per strategy (rows: scratch at the top, then shallow -> deep, auto last) and
+    training fraction (columns), annotated; the best cell of each column is boxed and starred."""
+    A._single_experiment(df, "plot_best_level_heatmap")
+    cells = A.cell_stats(df, metric)
+    order = A.strategy_order(df)
+    grid = cells.pivot(index="strategy", columns="fraction", values="mean").reindex(order)
+    sizes = A.fraction_sizes(df)
+    text = grid.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    best_rows = [int(np.nanargmax(grid[col].to_numpy())) for col in grid.columns]
+    for j, i in enumerate(best_rows):
+        text.iloc[i, j] += " *"
+    ax = _new_ax(ax, (1.6 + 1.3 * grid.shape[1], 1.0 + 0.45 * grid.shape[0]))
+    label = A.metric_label(metric)
+    sns.heatmap(grid, annot=text.to_numpy(), fmt="", cmap="viridis", ax=ax, linewidths=0.5,
+                cbar_kws={"label": f"{label} (mean over seeds)"}, annot_kws={"fontsize": 8})
+    for j, i in enumerate(best_rows):
+        ax.add_patch(Rectangle((j, i), 1, 1, fill=False, edgecolor="red", lw=2.5))
+    index = cells.groupby("strategy")["level_index"].median()
+    ax.set_yticklabels([s if s in (A.SCRATCH, A.AUTO) else f"{s} (level {int(index[s])})" for s in grid.index],
+                       rotation=0)
+    ax.set_xticklabels([f"{f:.0%}\n(n={sizes[f]:,})" if f >= 0.01 else f"{f:.1%}\n(n={sizes[f]:,})"
+                        for f in grid.columns], rotation=0)
+    ax.set_xlabel("Training fraction (training images)")
+    ax.set_ylabel("Strategy (shallow to deep)")
+    ax.set_title(f"Which depth wins at each training-set size?{_experiment_name(df)}\n"
+                 "red box and * = best mean in the column", fontsize=10)
+    return ax
+
+
+def plot_gap_to_scratch(gap_df: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Fine-tuned minus scratch vs training images, per strategy, with the paired 95% CI.
+
+    ``gap_df`` is :func:`analysis.gap_to_scratch` output for one experiment. The point is the paired
+    ``delta`` (the plain ``gap`` when no paired test ran); ``*`` above a point marks p < .05.
+    Strategies are nudged sideways so their bars do not overlap.
+    """
+    A._single_experiment(gap_df, "plot_gap_to_scratch")
+    ax = _new_ax(ax)
+    order = (gap_df[["strategy", "level_index"]].drop_duplicates("strategy")
+             .assign(auto=lambda d: d["strategy"] == A.AUTO).sort_values(["auto", "level_index"])["strategy"].tolist())
+    colors = learning_curve_colors([A.SCRATCH, *order])
+    k = len(order)
+    for i, strategy in enumerate(order):
+        g = gap_df[gap_df["strategy"] == strategy].sort_values("n_train")
+        x = g["n_train"].to_numpy(float) * 1.06 ** (i - (k - 1) / 2)
+        y = np.where(np.isfinite(g["delta"]), g["delta"], g["gap"])
+        lo, hi = g["lo"].to_numpy(float), g["hi"].to_numpy(float)
+        yerr = np.vstack([np.where(np.isfinite(lo), y - lo, 0), np.where(np.isfinite(hi), hi - y, 0)])
+        ax.errorbar(x, y, yerr=yerr, marker="o", capsize=3, color=colors[strategy], label=strategy)
+        for xi, yi, top, p in zip(x, y, np.where(np.isfinite(hi), hi, y), g["p"]):
+            if np.isfinite(p) and p < A.ALPHA:
+                ax.annotate("*", (xi, top), textcoords="offset points", xytext=(0, 1), ha="center",
+                            fontsize=12, color=colors[strategy])
+    ax.axhline(0.0, color="grey", lw=1, ls="--")
+    _size_ticks(ax, sorted(int(n) for n in gap_df["n_train"].unique()))
+    tests = set(gap_df["test"]) if "test" in gap_df else set()
+    how = "paired bootstrap 95% CI" if A.PAIRED_BOOTSTRAP in tests else "paired test"
+    ax.set_xlabel("Training images (log scale)")
+    ax.set_ylabel("Fine-tuned minus scratch")
+    ax.set_title(f"Gap to training from scratch{_experiment_name(gap_df)}\n"
+                 f"above 0: fine-tuning better; bars: {how}; * p < .05", fontsize=10)
+    ax.legend(title="Strategy", fontsize=8, title_fontsize=9)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_convergence(df: pd.DataFrame, fraction: float | None = None, ax: Axes | None = None) -> Axes:
+    """Validation AUC vs training iterations (log x), one line per strategy (the paper's Fig. 10).
+
+    Uses the runs at one training ``fraction`` (default: the largest). Each line is the mean over
+    seeds of the logged validation AUC at each logged iteration; a dot marks its peak. Iteration 0
+    (before any update) is left out because the axis is logarithmic.
+    """
+    A._single_experiment(df, "plot_convergence")
+    df = A._dedupe(A.decode_results(df))
+    fraction = float(df["fraction"].max()) if fraction is None else float(fraction)
+    df = df[np.isclose(df["fraction"], fraction)]
+    if df.empty:
+        raise ValueError(f"no runs at training fraction {fraction}")
+    order = A.strategy_order(df)
+    colors = learning_curve_colors(order)
+    ax = _new_ax(ax)
+    for strategy in order:
+        points = [(it, v) for curve in df[df["strategy"] == strategy]["curve"] for it, v in curve if it > 0]
+        if not points:
+            continue
+        mean = pd.DataFrame(points, columns=["it", "auc"]).groupby("it")["auc"].mean()
+        ax.plot(mean.index, mean.to_numpy(), color=colors[strategy], label=strategy)
+        ax.scatter([mean.idxmax()], [mean.max()], color=colors[strategy], s=25, zorder=3)
+    ax.set_xscale("log")
+    n = int(df["n_train"].median())
+    ax.set_xlabel("Training iterations (mini-batches, log scale)")
+    ax.set_ylabel("Validation AUC")
+    ax.set_title(f"Convergence at {n:,} training images{_experiment_name(df)}\n"
+                 "mean over seeds; dot = best validation AUC", fontsize=10)
+    ax.legend(title="Strategy", fontsize=8, title_fontsize=9)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def _as_fits(fits: Mapping[str, A.PowerLawFit] | pd.DataFrame) -> dict[str, A.PowerLawFit]:
+    if isinstance(fits, pd.DataFrame):
+        return {str(r["strategy"]): A.PowerLawFit.from_row(r) for _, r in fits.iterrows()}
+    return dict(fits)
+
+
+def plot_power_law(df: pd.DataFrame, fits: Mapping[str, A.PowerLawFit] | pd.DataFrame | None = None,
+                   ax: Axes | None = None, metric: str = "test_auc") -> Axes:
+    """Measured error (1 - metric, mean over seeds) and the fitted ``a * n^-b + c`` per strategy.
+
+    ``fits`` is a dict strategy -> :class:`analysis.PowerLawFit` or :func:`analysis.power_law_table`
+    output (default: fitted here). The fit is solid over the measured sizes and dashed where it is
+    extrapolated (up to scratch's catch-up size when that is within 1000x the data, else 10x).
+    When ``fits`` is a power-law table, its target (the best fine-tuned result) is drawn as a dotted
+    line and scratch's catch-up size as an ``x``.
+    """
+    A._single_experiment(df, "plot_power_law")
+    table = fits if isinstance(fits, pd.DataFrame) else None
+    fits = A.fit_power_laws(df, metric) if fits is None else _as_fits(fits)
+    points = A._curve_points(df, metric)
+    order = [s for s in A.strategy_order(df) if s in fits]
+    colors = learning_curve_colors(A.strategy_order(df))
+    ax = _new_ax(ax)
+    target = catch_up = np.nan
+    if table is not None and len(table):
+        target = 1.0 - float(table["target_metric"].iloc[0])
+        sc = table[table["strategy"] == A.SCRATCH]
+        catch_up = float(sc["catch_up_n"].iloc[0]) if len(sc) else np.nan
+    for strategy in order:
+        fit, mine = fits[strategy], points[points["strategy"] == strategy]
+        ax.scatter(mine["n_train"], mine["error"], color=colors[strategy], s=25, zorder=3)
+        if not fit.ok:
+            continue
+        right = catch_up if strategy == A.SCRATCH and np.isfinite(catch_up) and catch_up < 1000 * fit.n_max \
+            else 10 * fit.n_max
+        right = max(right, 10 * fit.n_max)
+        inside = np.geomspace(fit.n_min, fit.n_max, 100)
+        beyond = np.geomspace(fit.n_max, right, 100)
+        ax.plot(inside, fit.predict(inside), color=colors[strategy],
+                label=f"{strategy}: {fit.a:.3g} n^-{fit.b:.2f} + {fit.c:.3f}")
+        ax.plot(beyond, fit.predict(beyond), color=colors[strategy], ls="--")
+    label = A.metric_label(metric)
+    if np.isfinite(target):
+        ax.axhline(target, color="grey", ls=":", lw=1.2,
+                   label=f"target: best fine-tuned ({table['target_strategy'].iloc[0]})")
+        if np.isfinite(catch_up) and catch_up < 1000 * points["n_train"].max():
+            ax.scatter([catch_up], [target], marker="x", color=colors[A.SCRATCH], s=60, zorder=4)
+    ax.set_xscale("log")
+    ax.set_xlabel("Training images (log scale)")
+    ax.set_ylabel(f"Error = 1 - {label}")
+    ax.set_title(f"Power-law learning curves{_experiment_name(df)}\n"
+                 "points: measured; solid: fit; dashed: extrapolation", fontsize=10)
+    if not any(f.ok for f in fits.values()):
+        ax.text(0.5, 0.02, "no fit: a*n^-b + c needs at least 3 training-set sizes", transform=ax.transAxes,
+                ha="center", fontsize=8, color="grey")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+# ----------------------------------------------------------------------------- data figures (notebook 01)
+
+def _titled(fig, title: str):
+    """Put a title above a figure of image panels without overlapping their own titles."""
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    return fig
+
+
+def _image_grid(images, titles=None, ncols: int = 8, size: float = 1.3, cmap: str = "gray"):
+    """A figure of uint8 images (N, C, H, W) in a grid."""
+    import numpy as np
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, ax in enumerate(axes.flat[:n]):
+        img = np.asarray(images[i])
+        img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
+        ax.imshow(img, cmap=cmap if img.ndim == 2 else None, vmin=0, vmax=255)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    return fig
+
+
+def plot_class_balance(data, ax=None):
+    """Bar chart of examples per class in each split."""
+    import pandas as pd
+    rows = [{"split": name, "class": data.class_names[c], "images": n}
+            for name, split in data.splits().items() for c, n in enumerate(split.class_counts(data.num_classes))]
+    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
+    sns.barplot(pd.DataFrame(rows), x="split", y="images", hue="class", ax=ax)
+    ax.set_title(f"{data.name}: class balance per split")
+    return ax
+
+
+def plot_montage(split, class_names, per_class: int = 8, seed: int = 0):
+    """``per_class`` random examples of every class, one row per class."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    picks, titles = [], []
+    for c, name in enumerate(class_names):
+        members = torch.nonzero(split.labels == c).flatten()
+        chosen = members[torch.randperm(len(members), generator=gen)[:per_class]]
+        picks += [split.images[i] for i in chosen]
+        titles += [name] * len(chosen)
+    fig = _image_grid(picks, titles, ncols=per_class)
+    _titled(fig, "Examples per class (one row per class)")
+    return fig
+
+
+def plot_intensity_histograms(data, ax=None):
+    """Pixel-intensity distributions per class (training split)."""
+    import numpy as np
+    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
+    for c, name in enumerate(data.class_names):
+        pixels = data.train.images[data.train.labels == c].float().flatten().numpy()
+        ax.hist(pixels, bins=64, range=(0, 255), density=True, histtype="step", lw=1.8, label=name)
+    ax.set(xlabel="pixel intensity (0-255)", ylabel="density", title="Intensity histograms per class (train)")
+    ax.legend()
+    return ax
+
+
+def plot_subset_sizes(table, ax=None):
+    """Training images per class at each nested fraction (log scale)."""
+    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
+    long = table.melt(id_vars=["fraction"], value_vars=[c for c in table.columns if c.startswith("class: ")],
+                      var_name="class", value_name="count")
+    long["class"] = long["class"].str.replace("class: ", "")
+    sns.lineplot(long, x="fraction", y="count", hue="class", marker="o", ax=ax)
+    ax.set(xscale="log", yscale="log", xlabel="training fraction", ylabel="training images",
+           title="Nested, stratified training subsets")
+    return ax
+
+
+def plot_augmentations(image, n: int = 8, seed: int = 0):
+    """One image and ``n`` augmented versions of it (scale 1.0/1.2/1.5, shifts, flips/rotations)."""
+    import torch
+
+    from .augment import augment_batch
+    x = image.unsqueeze(0).float().div(255).repeat(n, 1, 1, 1)
+    out = augment_batch(x, torch.Generator().manual_seed(seed)).mul(255).round().clamp(0, 255).byte()
+    fig = _image_grid([image, *out], ["original"] + [f"view {i + 1}" for i in range(n)], ncols=n + 1)
+    _titled(fig, "The paper's augmentation on one image")
+    return fig
+
+
+def plot_resizing(image, sizes=(28, 64, 128, 224)):
+    """One image as the model sees it at several input sizes (bilinear upsampling on the device)."""
+    import torch.nn.functional as F
+    x = image.unsqueeze(0).float()
+    views = [F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)[0].clamp(0, 255).byte()
+             for s in sizes]
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3 * len(sizes), 3))
+    for ax, view, s in zip(axes, views, sizes):
+        img = view[0] if view.shape[0] == 1 else view.permute(1, 2, 0)
+        ax.imshow(img.numpy(), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"{s} x {s} px")
+        ax.axis("off")
+    _titled(fig, "A 28 px image at the input sizes of the models (upsampling adds no detail)")
+    return fig
+
+
+# ----------------------------------------------------------------------------- training figures (notebooks 02-03)
+
+def plot_lr_sensitivity(table, ax=None):
+    """Validation AUC against learning rate (log x), one line per model."""
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    sns.lineplot(table, x="lr", y="val_auc", hue="model", marker="o", ax=ax)
+    ax.set(xscale="log", xlabel="learning rate", ylabel="best validation AUC",
+           title="Scratch training is sensitive to the learning rate")
+    ax.axhline(0.5, color="grey", ls=":", lw=1)
+    return ax
+
+
+def plot_history(histories: dict, axes=None):
+    """Training loss and validation AUC per epoch for several runs (``{label: history}``)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    for label, hist in histories.items():
+        axes[0].plot(hist["epoch"], hist["train_loss"], marker="o", label=f"{label} train")
+        axes[0].plot(hist["epoch"], hist["val_loss"], marker="x", ls="--", label=f"{label} val")
+        axes[1].plot(hist["epoch"], hist["val_auc"], marker="o", label=label)
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    axes[1].set(xlabel="epoch", ylabel="validation AUC", title="Validation AUC (best epoch restored)")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    return axes
+
+
+def plot_roc(curves: dict, ax=None):
+    """ROC curves with 95% bootstrap bands: ``{label: DataFrame(fpr, tpr, tpr_lo, tpr_hi)}``."""
+    ax = ax or plt.subplots(figsize=(5, 5))[1]
+    for label, roc in curves.items():
+        line, = ax.plot(roc["fpr"], roc["tpr"], label=label)
+        ax.fill_between(roc["fpr"], roc["tpr_lo"], roc["tpr_hi"], color=line.get_color(), alpha=0.2)
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
+    for fpr in (0.10, 0.15, 0.20):
+        ax.axvline(fpr, color="grey", lw=0.6, ls="--")
+    ax.set(xlabel="false-positive rate", ylabel="sensitivity", title="Test ROC with 95% bands", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def plot_metric_by_level(table, metric: str = "test_auc", ax=None):
+    """Test metric per fine-tuning level with 95% CIs, the scratch model as a band."""
+    import numpy as np
+    ax = ax or plt.subplots(figsize=(8, 3.8))[1]
+    tuned = table[table["strategy"] != "scratch"].sort_values("level_index")
+    x = np.arange(len(tuned))
+    err = [tuned[metric] - tuned[f"{metric}_lo"], tuned[f"{metric}_hi"] - tuned[metric]]
+    ax.errorbar(x, tuned[metric], yerr=err, fmt="o-", capsize=4, label="fine-tuned")
+    scratch = table[table["strategy"] == "scratch"]
+    if len(scratch):
+        s = scratch.iloc[0]
+        ax.axhline(s[metric], color="C3", label="scratch")
+        ax.axhspan(s[f"{metric}_lo"], s[f"{metric}_hi"], color="C3", alpha=0.15)
+    ax.set_xticks(x, tuned["level"], rotation=30, ha="right")
+    ax.set(xlabel="tuned layers (shallow -> deep)", ylabel=metric.replace("_", " "),
+           title="Fine-tuning depth: test metric with 95% CIs")
+    ax.legend()
+    return ax
+
+
+def plot_filters(weight, title: str = "first-layer filters", ncols: int = 8, max_filters: int = 32):
+    """The first convolution's filters as small RGB images (each scaled to its own range)."""
+    w = weight.detach().float().cpu()[:max_filters]
+    w = (w - w.amin(dim=(1, 2, 3), keepdim=True)) / (w.amax(dim=(1, 2, 3), keepdim=True)
+                                                     - w.amin(dim=(1, 2, 3), keepdim=True) + 1e-8)
+    fig = _image_grid((w * 255).byte(), ncols=ncols, size=0.9)
+    _titled(fig, title)
+    return fig
+
+
+def plot_filter_change(before, after, ax=None):
+    """Relative change of each first-layer filter after fine-tuning (bar chart)."""
+    import torch
+    b, a = before.detach().float().cpu(), after.detach().float().cpu()
+    change = (a - b).flatten(1).norm(dim=1) / b.flatten(1).norm(dim=1).clamp_min(1e-12)
+    ax = ax or plt.subplots(figsize=(8, 2.8))[1]
+    ax.bar(torch.arange(len(change)), change.numpy())
+    ax.set(xlabel="filter", ylabel="relative change", title="How much deep fine-tuning moved each first-layer filter")
+    return ax

@@ -1,0 +1,338 @@
+"""Learning-curve analysis and figures on hand-built results tables with a known truth.
+
+The synthetic sweep: scratch error follows 2 * n^-0.5 + 0.05 exactly; three fine-tuning levels
+(head < middle < all) are better than scratch, with the shallow level best at the smallest size and
+the deepest best at the largest (the paper's findings 1-4 hold by construction). Test scores are
+drawn so each run's AUC is close to its target; the runs' test_auc is then computed from the scores.
+"""
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from scipy.stats import norm  # noqa: E402
+from scipy.stats import rankdata  # noqa: E402
+
+from helpers import analysis as A  # noqa: E402
+from helpers import plots as P  # noqa: E402
+
+N_FULL = 4000
+FRACTIONS = (0.02, 0.1, 0.5, 1.0)          # 80, 400, 2000, 4000 training images
+LEVELS = {"head": 0, "middle": 1, "all": 2}
+N_HALF = 100
+LABELS = [0] * N_HALF + [1] * N_HALF
+N_BOOT = 100
+
+
+def scratch_error(n):
+    return 2.0 * np.asarray(n, float) ** -0.5 + 0.05
+
+
+TRUE_ERROR = {
+    "scratch": scratch_error,
+    "head": lambda n: 0.09 + 0.3 * n ** -0.5,
+    "middle": lambda n: 0.06 + 0.6 * n ** -0.5,
+    "all": lambda n: 0.03 + 1.0 * n ** -0.5,
+}
+
+
+def scores_with_auc(auc: float, rng: np.random.Generator) -> np.ndarray:
+    """Binormal scores whose AUC is close to ``auc``; case order shuffled per model."""
+    d = np.sqrt(2) * norm.ppf(auc)
+    q = norm.ppf((np.arange(N_HALF) + 0.5) / N_HALF)
+    s = np.concatenate([rng.permutation(q), rng.permutation(q) + d]) + rng.normal(0, 0.05, 2 * N_HALF)
+    return 1 / (1 + np.exp(-s))
+
+
+def auc_of(scores) -> float:
+    """Mann-Whitney AUC of ``scores`` on LABELS (fast; no ties in these synthetic scores)."""
+    ranks = rankdata(scores)
+    return float((ranks[N_HALF:].sum() - N_HALF * (N_HALF + 1) / 2) / N_HALF ** 2)
+
+
+def make_row(strategy, fraction, seed, scores, level_index=None, curve=None, dataset="synthmnist"):
+    n = int(round(N_FULL * fraction))
+    auc = auc_of(scores)
+    idx = -1 if strategy == "scratch" else LEVELS.get(strategy, level_index)
+    tau = 200.0 if strategy == "scratch" else 20.0
+    iters = np.arange(0, 1001, 10)
+    curve = curve if curve is not None else [[int(i), float(auc * (1 - 0.4 * np.exp(-i / tau)))] for i in iters]
+    row = dict(dataset=dataset, arch="tinynet", strategy=strategy, level_index=idx,
+               level="" if strategy == "scratch" else strategy, fraction=fraction, n_train=n, seed=seed,
+               test_auc=auc, test_auc_lo=auc - 0.03, test_auc_hi=min(auc + 0.03, 1.0),
+               test_acc=auc - 0.1, test_acc_lo=auc - 0.14, test_acc_hi=auc - 0.06, val_auc=auc,
+               curve=json.dumps(curve), best_epoch=3, epochs_run=5, iterations=int(iters[-1]), wall_s=1.0,
+               device="cpu", config_hash="x", test_scores=json.dumps([float(v) for v in scores]),
+               test_labels=json.dumps(LABELS))
+    for k in (10, 15, 20):
+        row.update({f"test_sens@{k}": auc - 0.2, f"test_sens@{k}_lo": auc - 0.25, f"test_sens@{k}_hi": auc - 0.15})
+    return row
+
+
+def make_table(seeds=range(5), fractions=FRACTIONS, with_auto=True, dataset="synthmnist") -> pd.DataFrame:
+    rng = np.random.default_rng(1234)
+    rows = []
+    for fraction in fractions:
+        n = N_FULL * fraction
+        for seed in seeds:
+            for strategy, err in TRUE_ERROR.items():
+                rows.append(make_row(strategy, fraction, seed, scores_with_auc(1 - float(err(n)), rng),
+                                     dataset=dataset))
+            if with_auto:  # auto picks "middle" and lands a little below it
+                auc = 1 - float(TRUE_ERROR["middle"](n)) - 0.01
+                rows.append(make_row("auto", fraction, seed, scores_with_auc(auc, rng), level_index=1,
+                                     dataset=dataset))
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def table5() -> pd.DataFrame:
+    """Five seeds (enough for a Wilcoxon signed-rank test over seeds)."""
+    return make_table()
+
+
+@pytest.fixture(scope="module")
+def table(table5) -> pd.DataFrame:
+    """Three seeds: every paired bootstrap scores each run once with scikit-learn, so fewer is faster."""
+    return table5[table5["seed"] < 3].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def gaps(table) -> pd.DataFrame:
+    return A.gap_to_scratch(table, n_boot=N_BOOT)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+# ----------------------------------------------------------------------------- decoding and order
+def test_decode_results_parses_csv_and_is_idempotent(table, tmp_path):
+    path = tmp_path / "results.csv"
+    table.to_csv(path, index=False)
+    back = pd.read_csv(path)
+    assert isinstance(back["curve"].iloc[0], str)
+    once = A.decode_results(back)
+    twice = A.decode_results(once)
+    assert isinstance(once["curve"].iloc[0], list) and once["curve"].iloc[0][1][0] == 10
+    assert once["test_labels"].iloc[0] == LABELS
+    assert twice["test_scores"].iloc[3] == once["test_scores"].iloc[3]
+    assert once.loc[once["strategy"] == "scratch", "level"].eq("").all()
+
+
+def test_strategy_order(table):
+    shuffled = table.sample(frac=1.0, random_state=0)
+    assert A.strategy_order(shuffled) == ["scratch", "head", "middle", "all", "auto"]
+    assert A.level_strategies(shuffled) == ["head", "middle", "all"]
+
+
+# ----------------------------------------------------------------------------- power laws
+def test_fit_power_law_recovers_known_parameters():
+    n = np.array([50, 100, 200, 500, 1000, 2000, 5000, 10000], float)
+    noise = np.random.default_rng(0).normal(0, 5e-4, n.size)
+    fit = A.fit_power_law(n, scratch_error(n) + noise)
+    assert fit.ok
+    assert fit.a == pytest.approx(2.0, rel=0.15)
+    assert fit.b == pytest.approx(0.5, abs=0.05)
+    assert fit.c == pytest.approx(0.05, abs=0.01)
+    assert np.isfinite([fit.a_se, fit.b_se, fit.c_se]).all() and fit.b_se < 0.05
+    assert (fit.n_min, fit.n_max, fit.n_points) == (50, 10000, 8)
+    assert fit.predict(400) == pytest.approx(0.15, abs=0.003)
+
+
+def test_fit_power_law_with_too_few_sizes_is_not_ok():
+    fit = A.fit_power_law([100, 100, 1000, 1000], [0.3, 0.31, 0.1, 0.11])
+    assert not fit.ok and "3" in fit.reason
+    three = A.fit_power_law([100, 400, 1600], scratch_error([100, 400, 1600]))
+    assert three.ok and np.isnan(three.b_se) and "exactly 3" in three.reason
+
+
+def test_catch_up_size_closed_form_and_extrapolation_flag():
+    fit = A.PowerLawFit(a=2.0, b=0.5, c=0.05, n_min=100, n_max=1000, ok=True)
+    n, ext = A.catch_up_size(fit, 0.15)            # (2 / 0.10)^2
+    assert n == pytest.approx(400.0) and not ext
+    n, ext = A.catch_up_size(fit, 0.10)            # (2 / 0.05)^2, beyond n_max
+    assert n == pytest.approx(1600.0) and ext
+    n, ext = A.catch_up_size(fit, 0.40)            # (2 / 0.35)^2 ~ 32.7, below n_min
+    assert n == pytest.approx((2 / 0.35) ** 2) and ext
+    assert A.catch_up_size(fit, 0.04) == (np.inf, True)   # below the floor c: never
+    assert np.isnan(A.catch_up_size(A.PowerLawFit(), 0.1)[0])
+
+
+def test_power_law_table(table):
+    out = A.power_law_table(table)
+    assert list(out["strategy"]) == ["scratch", "head", "middle", "all", "auto"]
+    sc = out.set_index("strategy").loc["scratch"]
+    assert sc["ok"] and sc["b"] == pytest.approx(0.5, abs=0.15)
+    assert out["target_strategy"].iloc[0] == "all"
+    # the deepest level's error at 4,000 images (~0.046) is below scratch's floor region: scratch needs
+    # far more data than measured, so the answer is an extrapolation
+    assert sc["catch_up_n"] > sc["n_max"] and sc["catch_up_extrapolated"]
+    fit = A.PowerLawFit.from_row(sc)
+    assert fit.ok and fit.b == sc["b"]
+
+
+# ----------------------------------------------------------------------------- convergence
+def test_iterations_to_fraction_on_a_hand_made_curve():
+    curve = [[0, 0.5], [10, 0.7], [20, 0.85], [30, 0.9], [40, 0.88]]
+    assert A.iterations_to_fraction(curve, 0.95) == 30          # 0.95 * 0.9 = 0.855
+    assert A.iterations_to_fraction(curve, 0.9) == 20           # 0.81
+    assert A.iterations_to_fraction(json.dumps(curve), 0.5) == 0
+    assert A.iterations_to_fraction([], 0.95) is None
+
+
+def test_convergence_table_fine_tuning_converges_faster(table):
+    out = A.convergence_table(table)
+    assert len(out) == 5 * len(FRACTIONS)
+    at_full = out[out["fraction"] == 1.0].set_index("strategy")
+    assert at_full.loc["head", "median_iterations"] < at_full.loc["scratch", "median_iterations"]
+    assert at_full.loc["head", "speedup_vs_scratch"] > 5
+    assert at_full.loc["scratch", "speedup_vs_scratch"] == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- gap to scratch
+def test_gap_to_scratch_sign_and_paired_test(gaps):
+    assert len(gaps) == 4 * len(FRACTIONS)
+    truth = np.array([TRUE_ERROR["scratch"](n) - TRUE_ERROR["middle" if s == "auto" else s](n)
+                      for n, s in zip(gaps["n_train"], gaps["strategy"])])
+    clear = np.abs(truth) > 0.02
+    assert (np.sign(gaps["gap"][clear]) == np.sign(truth[clear])).all()
+    assert set(gaps["test"]) == {A.PAIRED_BOOTSTRAP}
+    small = gaps[gaps["fraction"] == 0.02].set_index("strategy")
+    assert (small["p"] < 0.05).all() and (small["lo"] > 0).all()
+    assert small.loc["head", "delta"] == pytest.approx(small.loc["head", "gap"], abs=1e-9)
+    # three paired seeds: too few for Wilcoxon (its smallest two-sided p would be 2/2^3 = 0.25)
+    assert gaps["wilcoxon_p"].isna().all() and (gaps["n_seeds"] == 3).all()
+
+
+def test_gap_to_scratch_identical_scores_give_p_one():
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(2):
+        s = scores_with_auc(0.8, rng)
+        rows += [make_row("scratch", 1.0, seed, s), make_row("head", 1.0, seed, s)]
+    out = A.gap_to_scratch(pd.DataFrame(rows), n_boot=N_BOOT)
+    assert len(out) == 1
+    assert out["delta"].iloc[0] == pytest.approx(0.0) and out["p"].iloc[0] == pytest.approx(1.0)
+    assert np.isnan(out["wilcoxon_p"].iloc[0])   # two seeds: Wilcoxon cannot reach .05, so not run
+
+
+def test_gap_to_scratch_wilcoxon_with_five_seeds(table5):
+    out = A.gap_to_scratch(table5[table5["fraction"] == 0.02], n_boot=N_BOOT, strategies=["head"])
+    assert out["test"].iloc[0] == A.PAIRED_BOOTSTRAP and out["n_seeds"].iloc[0] == 5
+    assert out["wilcoxon_p"].iloc[0] == pytest.approx(2 / 2 ** 5)   # all five seeds favour fine-tuning
+    no_scores = table5.drop(columns=["test_scores"])
+    out = A.gap_to_scratch(no_scores[no_scores["fraction"] == 0.02])
+    assert set(out["test"]) == {A.WILCOXON}
+    assert (out["p"] == out["wilcoxon_p"]).all() and (out["p"] < 0.1).all()
+    few = A.gap_to_scratch(no_scores[(no_scores["fraction"] == 0.02) & (no_scores["seed"] < 2)])
+    assert few["p"].isna().all() and few["test"].str.startswith("none").all()
+
+
+def test_gap_to_scratch_per_experiment(table):
+    both = pd.concat([table[table["fraction"] == 1.0],
+                      make_table(seeds=[0, 1], fractions=[1.0], dataset="other")], ignore_index=True)
+    out = A.gap_to_scratch(both, n_boot=100, strategies=["head"])
+    assert list(out.columns[:2]) == ["dataset", "arch"]
+    assert sorted(out["dataset"]) == ["other", "synthmnist"]
+    with pytest.raises(ValueError, match="one experiment"):
+        A.findings(both)
+
+
+# ----------------------------------------------------------------------------- best, summary, findings
+def test_best_per_fraction_depth_shifts_with_data(table):
+    levels = A.best_per_fraction(table, candidates=A.level_strategies(table), with_test=False)
+    assert list(levels["best_strategy"].iloc[[0, -1]]) == ["head", "all"]
+    best = A.best_per_fraction(table, n_boot=N_BOOT)
+    assert len(best) == len(FRACTIONS) and (best["gap"] > 0).all()
+    assert (best["ci_lo"] < best["mean"]).all() and (best["mean"] < best["ci_hi"]).all()
+    assert best["ci_method"].eq("mean of per-run bootstrap CIs").all()
+    assert best["p"].iloc[0] < 0.05
+
+
+def test_summary_table_one_row_per_fraction(table):
+    out = A.summary_table(table, n_boot=N_BOOT)
+    assert len(out) == len(FRACTIONS)
+    assert list(out.columns) == ["Training fraction", "Training images", "Best fine-tuning", "Test AUC (95% CI)",
+                                 "From scratch (95% CI)", "Gap to scratch", "Paired test p", "Verdict"]
+    assert list(out["Training images"]) == [80, 400, 2000, 4000]
+    assert out["Verdict"].iloc[0] == "fine-tuning better"
+    assert out["Gap to scratch"].iloc[0].startswith("+")
+
+
+def test_findings_reflect_the_synthetic_truth(table):
+    text = A.findings(table, n_boot=N_BOOT)
+    assert len(text) == 4 and all(isinstance(t, str) and t.endswith(".") for t in text)
+    assert [t.split(" ")[1] for t in text] == ["1", "2", "3", "4"]
+    assert "beat scratch significantly" in text[0] and "Scratch never won" in text[0]
+    assert "fine-tuning was more robust" in text[1]
+    assert "best depth changed" in text[2]
+    assert "shallower with less data" in text[3]
+
+
+def test_findings_are_honest_about_ties_and_missing_tests():
+    rng = np.random.default_rng(7)
+    rows = []
+    for fraction in (0.1, 1.0):
+        s = scores_with_auc(0.85, rng)
+        rows += [make_row("scratch", fraction, 0, s), make_row("head", fraction, 0, scores_with_auc(0.851, rng)),
+                 make_row("all", fraction, 0, scores_with_auc(0.852, rng))]
+    df = pd.DataFrame(rows).drop(columns=["test_scores"])
+    text = A.findings(df)
+    assert "no paired test was possible" in text[0]
+    assert "within the confidence intervals" in text[1]
+    assert "ranking is uncertain" in text[2] or "suggestive" in text[3]
+
+
+# ----------------------------------------------------------------------------- figures
+def test_plot_learning_curves(table):
+    ax = P.plot_learning_curves(table)
+    drawn = [line for line in ax.get_lines() if len(line.get_xdata())]   # seaborn adds empty legend handles
+    assert len(drawn) == 5 and ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == A.strategy_order(table)
+    assert ax.get_xlabel() and ax.get_ylabel() == "Test AUC"
+    one_seed = P.plot_learning_curves(table[table["seed"] == 0], metric="test_acc")
+    assert len(one_seed.get_lines()) == 5 and len(one_seed.collections) == 5   # lines + CI bands
+    assert "one seed" in one_seed.get_title()
+
+
+def test_plot_best_level_heatmap(table):
+    ax = P.plot_best_level_heatmap(table)
+    boxes = [p for p in ax.patches if isinstance(p, matplotlib.patches.Rectangle) and not p.get_fill()]
+    assert len(boxes) == len(FRACTIONS)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "scratch" and labels[1] == "head (level 0)" and labels[-1] == "auto"
+    assert sum(t.get_text().endswith("*") for t in ax.texts) == len(FRACTIONS)
+
+
+def test_plot_gap_to_scratch(gaps):
+    ax = P.plot_gap_to_scratch(gaps)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["head", "middle", "all", "auto"]
+    assert sum(t.get_text() == "*" for t in ax.texts) == int((gaps["p"] < 0.05).sum())
+
+
+def test_plot_convergence(table):
+    ax = P.plot_convergence(table)
+    assert len(ax.get_lines()) == 5 and ax.get_xscale() == "log"
+    assert "4,000" in ax.get_title()
+    assert "80" in P.plot_convergence(table, fraction=0.02).get_title()
+
+
+def test_plot_power_law_and_save_figure(table, tmp_path):
+    fits = A.power_law_table(table)
+    ax = P.plot_power_law(table, fits)
+    assert len(ax.get_lines()) == 2 * int(fits["ok"].sum()) + 1      # solid + dashed per fit, target line
+    assert any(line.get_linestyle() == "--" for line in ax.get_lines())
+    ax2 = P.plot_power_law(table, A.fit_power_laws(table))
+    assert len(ax2.get_lines()) == 2 * int(fits["ok"].sum())
+    path = P.save_figure(ax.figure, "power_law", tmp_path)
+    assert path == tmp_path / "power_law.png" and path.stat().st_size > 1000
