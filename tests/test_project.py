@@ -1,0 +1,71 @@
+"""Project hygiene: dependency lists agree, notebooks are clean and follow the template."""
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+CONDA_NAMES = {"pytorch": "torch"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def pyproject_packages() -> set[str]:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {_name(r) for r in meta["dependencies"] + meta["optional-dependencies"]["test"]}
+
+
+def environment_packages() -> set[str]:
+    names = set()
+    text = (ROOT / "environment.yml").read_text()
+    for line in text.split("dependencies:", 1)[1].splitlines():
+        item = line.split("#")[0].strip()
+        if not item.startswith("- ") or item.endswith(":"):
+            continue
+        item = item[2:].strip()
+        if item.startswith("-e") or item in ("pip",) or item.startswith("python="):
+            continue
+        names.add(CONDA_NAMES.get(_name(item), _name(item)))
+    return names
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject():
+    assert pyproject_packages() == environment_packages()
+
+
+def test_environment_yml_installs_the_project_with_its_test_extra():
+    pip_lines = [l.strip() for l in (ROOT / "environment.yml").read_text().splitlines() if "-e ." in l]
+    assert pip_lines and pip_lines[-1].startswith("- -e .[test]")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, f"{path.name} has outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_follows_the_template(path):
+    nb = json.loads(path.read_text())
+    cells = nb["cells"]
+    source = ["".join(c["source"]) for c in cells]
+    assert cells[0]["cell_type"] == "markdown" and source[0].startswith("# "), "starts with a title"
+    assert "What you will learn" in source[0]
+    tagged = [s for c, s in zip(cells, source) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    names = re.findall(r"^([A-Za-z_]\w*)\s*=", tagged[0], flags=re.M)
+    assert "DATASET" in names and "SEED" in names
+    assert all(n.isupper() for n in names if n != "P"), f"parameters are UPPER_CASE: {names}"
+    assert any("environment_report()" in s for s in source), "prints the environment report"
+    assert "What to try next" in source[-1]
+    code = "\n".join(s for c, s in zip(cells, source) if c["cell_type"] == "code")
+    assert "sys.path" not in code and not re.search(r"^\s*def ", code, flags=re.M), "logic lives in helpers/"
