@@ -43,8 +43,8 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "fast": Profile(
-        name="fast", image_size=64, data_size=28, max_train=256, max_eval=200, epochs=1, patience=1,
-        batch_size=64, eval_every=2, n_bootstrap=200, lr_grid=(0.01, 0.001),
+        name="fast", image_size=32, data_size=28, max_train=128, max_eval=128, epochs=1, patience=1,
+        batch_size=32, eval_every=2, n_bootstrap=200, lr_grid=(0.01, 0.001),
         levels=("last", "middle", "all"), fractions=(0.1, 1.0), seeds=(0,),
         sweep_strategies=("scratch", "last", "all"), polyp_patch=32, polyp_max_frames=80,
         polyp_fractions=(0.5, 1.0),
