@@ -17,7 +17,7 @@ import platform
 import tempfile
 import time
 from concurrent.futures import Executor, as_completed
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 SCHEMA_VERSION = 1
-JSON_COLUMNS = ("curve", "test_scores", "test_labels", "path")
+JSON_COLUMNS = ("curve", "test_scores", "test_labels", "path", "froc", "matches", "frame_table")
 FINETUNE_LR = 0.001   # the paper's rate for tuned layers (the new head gets 10x)
 SCRATCH_LR = 0.01     # see notebook 02's sensitivity sweep: 0.001 barely moves in a few epochs
 
@@ -64,7 +64,11 @@ class RunConfig:
 
 def config_hash(config) -> str:
     """sha1 of the config's fields (sorted JSON) plus the schema version; 16 hex digits."""
-    payload = json.dumps({"schema": SCHEMA_VERSION, "type": type(config).__name__, **asdict(config)},
+    values = asdict(config)
+    for f in fields(config):   # equal configs, equal hashes: fraction=1 == fraction=1.0
+        if "float" in str(f.type) and isinstance(values[f.name], int) and not isinstance(values[f.name], bool):
+            values[f.name] = float(values[f.name])
+    payload = json.dumps({"schema": SCHEMA_VERSION, "type": type(config).__name__, **values},
                          sort_keys=True, default=str)
     return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
@@ -103,6 +107,7 @@ def prepare_data(config: RunConfig):
 
 def run_one(config: RunConfig, quiet: bool = True) -> dict:
     """Train and test one run; return its result row (config, hash, metrics, curve, scores, bookkeeping)."""
+    from .env import seed_everything
     from .finetune import auto_depth, resolve_level, set_level
     from .models import build_model
     from .train import TrainConfig, evaluate, fit
@@ -110,6 +115,7 @@ def run_one(config: RunConfig, quiet: bool = True) -> dict:
     t0 = time.perf_counter()
     data = prepare_data(config)
     scratch = config.strategy == "scratch"
+    seed_everything(config.seed)   # the initial weights too: a run's result depends on its config only
     model = build_model(config.arch, data.num_classes, pretrained=not scratch, image_size=config.image_size,
                         init=config.init)
     train_cfg = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.learning_rate(),

@@ -455,3 +455,108 @@ def plot_filter_change(before, after, ax=None):
     ax.bar(torch.arange(len(change)), change.numpy())
     ax.set(xlabel="filter", ylabel="relative change", title="How much deep fine-tuning moved each first-layer filter")
     return ax
+
+
+# ----------------------------------------------------------------------------- polyp detection figures (notebook 05)
+
+def _frame_rgb(frame) -> "np.ndarray":
+    import numpy as np
+    return np.transpose(np.asarray(frame), (1, 2, 0))
+
+
+def plot_polyp_frames(frames, indices, ncols: int = 4):
+    """Frames with their polyp masks outlined, titled with their sequence."""
+    n = len(indices)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.5 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, indices):
+        ax.imshow(_frame_rgb(frames.images[i]))
+        ax.contour(frames.masks[i].numpy(), levels=[0.5], colors="lime", linewidths=1.2)
+        ax.set_title(f"{frames.names[i]} (seq. {frames.sequences[i]})", fontsize=8)
+    return _titled(fig, "Colonoscopy frames with polyp masks (green outline)")
+
+
+def plot_patch_sampling(frames, plan, frame: int, ax=None):
+    """Where training patches of one frame are cut: polyps in green, background in red."""
+    from matplotlib.patches import Rectangle as Box
+    ax = ax or plt.subplots(figsize=(6, 4.5))[1]
+    ax.imshow(_frame_rgb(frames.images[frame]))
+    ax.contour(frames.masks[frame].numpy(), levels=[0.5], colors="white", linewidths=1)
+    rows = plan[(plan["frame"] == frame) & (plan.get("transform", 0) == 0)]
+    for _, r in rows.iterrows():
+        colour = "lime" if r["label"] == 1 else "red"
+        ax.add_patch(Box((r["cx"] + 0.5 - r["side"] / 2, r["cy"] + 0.5 - r["side"] / 2), r["side"], r["side"],
+                         fill=False, ec=colour, lw=1))
+        ax.plot(r["cx"], r["cy"], "+", color=colour)
+    ax.set_title("Training patches: polyp (green) at 1.0/1.2/1.5x its size, shifted;\nbackground (red) away from it")
+    ax.axis("off")
+    return ax
+
+
+def plot_patches(split, n: int = 16, seed: int = 0):
+    """A few polyp and background patches as the classifier sees them."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    picks, titles = [], []
+    for label, name in ((1, "polyp"), (0, "background")):
+        members = torch.nonzero(split.labels == label).flatten()
+        for i in members[torch.randperm(len(members), generator=gen)[: n // 2]]:
+            picks.append(split.images[i])
+            titles.append(name)
+    return _titled(_image_grid(picks, titles, ncols=n // 2), "Training patches (after flips/rotations)")
+
+
+def plot_detections(frame, mask, prob_map, candidates, ax=None, top: int = 3):
+    """A test frame with its probability map overlaid, the mask outlined and the best candidates marked."""
+    ax = ax or plt.subplots(figsize=(5, 4))[1]
+    ax.imshow(_frame_rgb(frame))
+    ax.imshow(prob_map.numpy(), cmap="magma", alpha=0.45, vmin=0, vmax=1)
+    ax.contour(mask.numpy(), levels=[0.5], colors="lime", linewidths=1.2)
+    for rank, (y, x, score) in enumerate(candidates[:top]):
+        ax.plot(x, y, "o", mfc="none", mec="cyan" if rank == 0 else "white", ms=14, mew=2)
+        ax.text(x + 8, y - 8, f"{score:.2f}", color="cyan" if rank == 0 else "white", fontsize=8)
+    ax.axis("off")
+    return ax
+
+
+def plot_froc(bands, ax=None, fraction: float | None = None):
+    """FROC curves (sensitivity vs false positives per frame, log x) per strategy with 95% bands."""
+    ax = ax or plt.subplots(figsize=(6.5, 4.2))[1]
+    fraction = bands["fraction"].max() if fraction is None else fraction
+    chosen = bands[bands["fraction"] == fraction]
+    order = sorted(chosen["strategy"].unique(), key=lambda s: (s != "scratch", s))
+    for strategy in order:
+        band = chosen[chosen["strategy"] == strategy].groupby("fp_per_frame", as_index=False)[
+            ["sensitivity", "lo", "hi"]].mean()
+        line, = ax.plot(band["fp_per_frame"], band["sensitivity"], label=strategy,
+                        color="black" if strategy == "scratch" else None)
+        ax.fill_between(band["fp_per_frame"], band["lo"], band["hi"], color=line.get_color(), alpha=0.15)
+    ax.set(xscale="log", xlabel="false positives per frame", ylabel="sensitivity", ylim=(0, 1.02),
+           title=f"FROC with 95% bands (bootstrap over test sequences), {fraction:.0%} of training sequences")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_detection_by_size(table, rate: float = 0.1, ax=None):
+    """Sensitivity at a fixed FP rate against the share of training sequences, per strategy."""
+    key = f"froc_sens@{rate:g}"
+    ax = ax or plt.subplots(figsize=(6, 3.8))[1]
+    for strategy, rows in table.sort_values("fraction").groupby("strategy", sort=False):
+        agg = rows.groupby("fraction")[[key, f"{key}_lo", f"{key}_hi"]].mean().reset_index()
+        line, = ax.plot(agg["fraction"], agg[key], marker="o", label=strategy,
+                        color="black" if strategy == "scratch" else None)
+        ax.fill_between(agg["fraction"], agg[f"{key}_lo"], agg[f"{key}_hi"], color=line.get_color(), alpha=0.12)
+    ax.set(xlabel="share of training sequences", ylabel=f"sensitivity at {rate:g} FP/frame", ylim=(0, 1.02),
+           title="Training-set size and detection")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_detection_grid(frames, examples: list[dict], title: str):
+    """:func:`plot_detections` for each example of :func:`helpers.detection.detection_examples`."""
+    fig, axes = plt.subplots(1, len(examples), figsize=(4.2 * len(examples), 3.4), squeeze=False)
+    for ax, ex in zip(axes[0], examples):
+        plot_detections(frames.images[ex["frame"]], frames.masks[ex["frame"]], ex["map"], ex["candidates"], ax=ax)
+    return _titled(fig, title)
