@@ -61,7 +61,13 @@ def cap_indices(labels: torch.Tensor, max_n: int | None, seed: int = 0) -> torch
     """A stratified subset of at most ``max_n`` examples (all when ``max_n`` is None or larger)."""
     if max_n is None or max_n >= len(labels):
         return torch.arange(len(labels))
-    return fraction_indices(labels, max(max_n / len(labels), smallest_fraction(labels)), seed)
+    smallest = smallest_fraction(labels)
+    fraction = max(max_n / len(labels), smallest)
+    index = fraction_indices(labels, fraction, seed)
+    while len(index) > max_n and fraction > smallest:  # per-class rounding up can overshoot the cap
+        fraction = max(smallest, fraction - 0.5 / len(labels))
+        index = fraction_indices(labels, fraction, seed)
+    return index
 
 
 def cap_split(split: Split, max_n: int | None, seed: int = 0) -> Split:

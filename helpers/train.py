@@ -277,10 +277,12 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
             if iteration % check_every == 0:
                 _check_finite(losses, epoch, iteration)
             if config.eval_every and iteration % config.eval_every == 0:
-                auc = roc_auc(val_labels, tail_scores(model, val_in, start, device, config.eval_batch_size, autocast))
+                auc = roc_auc(val_labels, _finite_scores(
+                    tail_scores(model, val_in, start, device, config.eval_batch_size, autocast), epoch, iteration))
                 curve.append({"iteration": iteration, "epoch": epoch, "val_auc": auc})
         _check_finite(losses, epoch, iteration)
-        val_scores = tail_scores(model, val_in, start, device, config.eval_batch_size, autocast)
+        val_scores = _finite_scores(tail_scores(model, val_in, start, device, config.eval_batch_size, autocast),
+                                    epoch, iteration)
         val_auc = roc_auc(val_labels, val_scores)
         val_loss = float(F.nll_loss(torch.log(torch.from_numpy(val_scores).clamp_min(1e-12)),
                                     val_in.labels.cpu()))
@@ -313,6 +315,16 @@ def _check_finite(losses: list[torch.Tensor], epoch: int, iteration: int) -> Non
             f"The training loss became {float(values[bad[0]])} in epoch {epoch} at iteration {first}. "
             "Lower the learning rate, check the inputs for NaN, or use a smaller batch; training stopped "
             "rather than continue on garbage.")
+
+
+def _finite_scores(scores: np.ndarray, epoch: int, iteration: int) -> np.ndarray:
+    """The validation scores, or the same clear stop when the last step left the weights non-finite."""
+    if not np.isfinite(scores).all():
+        raise FloatingPointError(
+            f"The validation scores became non-finite in epoch {epoch} at iteration {iteration}: the weights "
+            "diverged. Lower the learning rate, check the inputs for NaN, or use a smaller batch; training "
+            "stopped rather than continue on garbage.")
+    return scores
 
 
 # ----------------------------------------------------------------------------- inference

@@ -258,7 +258,8 @@ def test_real_patch_dataset(cvc):
     ds = polyp.patch_dataset(frames, split, patch=24, seed=0, train_fraction=0.5)
     assert isinstance(ds, DataSet) and ds.class_names == ["background", "polyp"]
     assert ds.train.images.shape[1:] == (3, 24, 24) and len(ds.val) > 0 and len(ds.test) > 0
-    assert set(ds.meta["frames_train"]) <= set(split["train"]) and ds.meta["window"] > 0
+    assert set(ds.meta["frames_train"]) <= set(split["train"])
+    assert ds.meta["window"] == polyp.polyp_window(frames, split["train"]) > 0    # same for every fraction
     assert all(c[0] == c[1] for c in (ds.train.class_counts(2), ds.val.class_counts(2), ds.test.class_counts(2)))
 
 
@@ -320,7 +321,7 @@ def test_map_batched_matches_single_and_model_mode_restored():
     assert model.training
     assert maps.shape == (2, *polyp.map_geometry((120, 160), patch, stride, window).map_size)
     for k in range(2):
-        single = polyp.probability_map(model, batch[k], patch, stride, window, batch_size=7)
+        single = polyp.probability_map(model, batch[k], patch, stride, window, batch_size=50)
         assert torch.allclose(maps[k], single, atol=1e-6)
 
 
@@ -380,3 +381,6 @@ def test_score_frames_end_to_end(tmp_path):
     assert froc.sensitivity_at_fp(curve, (0.0,))[0.0] == 1.0
     averaged, _ = polyp.score_frames(model, frames, [0, 1], patch=8, window=16, stride=4, average_views=True)
     assert averaged.loc[averaged["is_tp"], "score"].min() > averaged.loc[averaged["is_fp"], "score"].max()
+    multi, _ = polyp.score_frames(model, frames, [0, 1, 2], patch=8, window=(12, 16, 24), stride=4,
+                                  average_views=True)
+    assert multi.sort_values("score", ascending=False).groupby("frame").head(1)["is_tp"].all()

@@ -1,0 +1,94 @@
+"""Shared fixtures: a tiny learnable synthetic data set, and the map from an FTModel's stages back to
+the reference network (torchvision AlexNet / ResNet-18, timm tf_efficientnet_lite0) they came from."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers.datasets import DataSet, Split
+
+
+def make_bright_square_dataset(n_train: int = 64, n_val: int = 32, n_test: int = 32, size: int = 16,
+                               channels: int = 1, seed: int = 0, name: str = "bright-squares") -> DataSet:
+    """A tiny two-class data set of uint8 images (N, channels, size, size).
+
+    Every image is dim noise; class 1 images also hold a bright 5x5 square at a random place, so even a
+    tiny network can learn the task. Classes alternate (0, 1, 0, 1, ...), so every split is balanced.
+    """
+    gen = torch.Generator().manual_seed(seed)
+
+    def split(n: int) -> Split:
+        images = torch.randint(0, 80, (n, channels, size, size), generator=gen, dtype=torch.int64)
+        labels = torch.arange(n) % 2
+        side = 5
+        for i in torch.nonzero(labels).flatten().tolist():
+            r, c = torch.randint(0, size - side + 1, (2,), generator=gen).tolist()
+            images[i, :, r:r + side, c:c + side] = 230
+        return Split(images.to(torch.uint8), labels.to(torch.int64))
+
+    return DataSet(name, split(n_train), split(n_val), split(n_test), ["background", "square"],
+                   source="synthetic (tests/conftest.py)", licence="CC0")
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread for a test module (restored afterwards).
+
+    The test machine's two cores are shared; with tiny tensors, two OpenMP threads that keep getting
+    preempted spin at barriers and run several times slower than one thread.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def alexnet_63():
+    """One AlexNet at its minimum input size (63 px), Gaussian init, 2 classes, shared by the session
+    because building AlexNet (61M parameters) is the slowest step of these tests. Tests that change its
+    fine-tuning level must restore ``set_level(model, "all")``; nobody trains it."""
+    from helpers.models import build_model
+    return build_model("alexnet", image_size=63)
+
+
+@pytest.fixture(scope="session")
+def tiny_data() -> DataSet:
+    """64 train / 32 val / 32 test 1x16x16 images; class 1 has a bright square."""
+    return make_bright_square_dataset()
+
+
+@pytest.fixture(scope="session")
+def mini_data() -> DataSet:
+    """16 train / 8 val / 8 test images: for runs that only need one or two optimizer steps."""
+    return make_bright_square_dataset(16, 8, 8, seed=1)
+
+
+def reference_modules(model) -> dict[str, torch.nn.Module]:
+    """Reference-network module name -> the FTModel stage module that IS that module."""
+    s = model.stages
+    if model.arch == "alexnet":
+        feats = [*s["conv1"], *s["conv2"], *s["conv3"], *s["conv4"], *list(s["conv5"])[:3]]
+        clf = [*s["fc6"], *s["fc7"], s["fc8"]]
+        return {**{f"features.{i}": m for i, m in enumerate(feats)},
+                **{f"classifier.{i}": m for i, m in enumerate(clf)}}
+    if model.arch == "resnet18":
+        return {"conv1": s["stem"][0], "bn1": s["stem"][1], "layer1": s["layer1"], "layer2": s["layer2"],
+                "layer3": s["layer3"], "layer4": s["layer4"][0], "fc": s["fc"]}
+    if model.arch == "efficientnet_lite0":
+        return {"conv_stem": s["stem"][0], "bn1": s["stem"][1],
+                **{f"blocks.{i}": s[f"stage{i + 1}"] for i in range(7)},
+                "conv_head": s["conv_head"][0], "bn2": s["conv_head"][1], "classifier": s["classifier"][1]}
+    raise ValueError(model.arch)
+
+
+def reference_state_dict_of(model) -> dict[str, torch.Tensor]:
+    """The FTModel's weights and buffers under the reference network's key names."""
+    return {f"{prefix}.{key}": value for prefix, module in reference_modules(model).items()
+            for key, value in module.state_dict().items()}
+
+
+@pytest.fixture
+def reference_state_dict():
+    """``reference_state_dict(model)``: the model's state under torchvision / timm key names."""
+    return reference_state_dict_of
