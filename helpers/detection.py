@@ -34,12 +34,15 @@ class PolypRunConfig:
     split_seed: int = 0                # the train/val/test split by sequence (fixed across seeds)
     patch: int = 32                    # patch side fed to the classifier (px)
     max_frames: int | None = None      # whole sequences up to this many frames
+    frame_step: int = 1                # keep every k-th frame of each sequence
     epochs: int = 3
     patience: int = 2
     batch_size: int = 64
     lr: float | None = None
     eval_every: int = 50
     stride: float = 0.25               # map stride as a share of the detection window
+    n_anchors: int = 2                 # positive crops per polyp and scale (before flips/rotations)
+    n_neg_per_frame: int = 8           # background crops per frame
     n_bootstrap: int = 500
 
     def key(self) -> str:
@@ -51,17 +54,18 @@ class PolypRunConfig:
 
 
 @lru_cache(maxsize=2)
-def cached_frames(dataset: str, max_frames: int | None) -> polyp.PolypFrames:
-    """Load the frames once per process."""
-    return polyp.load_polyp_frames(dataset, max_frames=max_frames)
+def cached_frames(dataset: str, max_frames: int | None = None, frame_step: int = 1) -> polyp.PolypFrames:
+    """Load the frames once per process (whole sequences up to ``max_frames``, every ``frame_step``-th frame)."""
+    return polyp.thin_frames(polyp.load_polyp_frames(dataset, max_frames=max_frames), frame_step)
 
 
 def prepare(config: PolypRunConfig):
     """Frames, their split by sequence, and the patch data set of this run."""
-    frames = cached_frames(config.dataset, config.max_frames)
+    frames = cached_frames(config.dataset, config.max_frames, config.frame_step)
     split = polyp.split_by_sequence(frames, seed=config.split_seed)
     patches = polyp.patch_dataset(frames, split, patch=config.patch, seed=config.seed,
-                                  train_fraction=config.fraction)
+                                  train_fraction=config.fraction, n_anchors=config.n_anchors,
+                                  n_neg_per_frame=config.n_neg_per_frame)
     return frames, split, patches
 
 
@@ -82,7 +86,10 @@ def train_detector(config: PolypRunConfig, quiet: bool = True):
     """Train the run's patch classifier; returns (model, level, frames, split, patches, train result)."""
     from .train import TrainConfig, fit
 
+    from .env import seed_everything
+
     frames, split, patches = prepare(config)
+    seed_everything(config.seed)
     model, level = build_detector(config)
     result = fit(model, patches, TrainConfig(
         epochs=config.epochs, batch_size=config.batch_size, lr=config.learning_rate(),

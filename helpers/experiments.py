@@ -141,7 +141,7 @@ def result_row(config, data, level: str, index: int, metrics: dict, scores: np.n
     """Flatten one run into a table row."""
     row = {**asdict(config), "config_hash": config.key(), "level": level, "level_index": index,
            "strategy": "auto" if config.strategy == "auto" else (level or "scratch"),
-           "requested": config.strategy, "n_train": len(data.train)}
+           "requested": config.strategy, "n_train": len(data.train), "lr_used": config.learning_rate()}
     row.update({f"test_{k}": v for k, v in metrics.items()})
     if result is not None:
         row.update(val_auc=result.best_val_auc, best_epoch=result.best_epoch, epochs_run=len(result.history),
@@ -264,6 +264,7 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg, n_boot:
     buffer is compared with its value before training (column ``frozen_unchanged``). Rows follow the
     sweep's schema, so the analysis and plots of notebook 04 apply unchanged.
     """
+    from .env import seed_everything
     from .finetune import changed_entries, frozen_state, ladder, resolve_level, set_level
     from .models import build_model
     from .train import fit_and_test
@@ -275,6 +276,7 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg, n_boot:
     rows, models = [], {}
     plans = ([("scratch", None)] if scratch else []) + [(r.name, r) for r in chosen]
     for name, rung in plans:
+        seed_everything(train_cfg.seed)   # the new head's (or scratch model's) initial weights too
         model = build_model(arch, data.num_classes, pretrained=rung is not None, image_size=image_size)
         overrides = {"head_lr_mult": 1.0, "lr": scratch_lr} if rung is None else {}
         snapshot = frozen_state(model) if rung is None else (set_level(model, rung), frozen_state(model))[1]

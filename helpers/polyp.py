@@ -834,15 +834,20 @@ def find_candidates(prob_map: torch.Tensor, min_distance_px: float, threshold: f
 
 @torch.no_grad()
 def rescore_candidates(model: torch.nn.Module, image: torch.Tensor, candidates: Sequence[tuple[int, int, float]],
-                       patch: int, window: float, scales: Sequence[float] = (1.0, 1.2, 1.5),
+                       patch: int, window: float | Sequence[float], scales: Sequence[float] = (1.0, 1.2, 1.5),
                        device: torch.device | str = "cpu", batch_size: int = 1024) -> list[tuple[int, int, float]]:
-    """The study's candidate score: P(polyp) averaged over crops at ``scales`` x ``window`` and their
-    8 flips/rotations, centred on each candidate of one uint8 (3, H, W) ``image``."""
+    """The study's candidate score: P(polyp) averaged over crops of side ``scale * window`` (every
+    scale) and their 8 flips/rotations, centred on each candidate of one uint8 (3, H, W) ``image``.
+
+    ``window`` is one side for all candidates or one per candidate. Returns the candidates with
+    their averaged scores (same order).
+    """
     if not candidates:
         return []
+    windows = np.broadcast_to(np.asarray(window, dtype=float), (len(candidates),))
     cy = torch.tensor([float(c[0]) for c in candidates for _ in scales], device=device)
     cx = torch.tensor([float(c[1]) for c in candidates for _ in scales], device=device)
-    side = torch.tensor([s * window for _ in candidates for s in scales], device=device)
+    side = torch.tensor([s * w for w in windows for s in scales], dtype=torch.float32, device=device)
     crops = _crop_boxes(image[None].to(device), torch.zeros_like(cy, dtype=torch.long), cy, cx, side, patch)
     views = dihedral8(crops.round().clamp(0, 255) / 255.0)
     was_training = model.training
@@ -854,32 +859,72 @@ def rescore_candidates(model: torch.nn.Module, image: torch.Tensor, candidates: 
     return [(c[0], c[1], float(p)) for c, p in zip(candidates, probs)]
 
 
-def score_frames(model: torch.nn.Module, frames: PolypFrames, indices: Sequence[int], patch: int, window: float,
-                 stride: float, device: torch.device | str = "cpu", min_distance_px: float | None = None,
-                 threshold: float = 0.0, max_candidates: int | None = None, average_views: bool = False,
-                 batch_size: int = 1024, chunk: int = 16) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _frame_candidates(model: torch.nn.Module, images: torch.Tensor, patch: int, windows: list[float],
+                      stride: float, device: torch.device | str, batch_size: int, min_distance_px: float,
+                      threshold: float, max_candidates: int | None) -> list[tuple[list, float | list[float]]]:
+    """Candidates of each frame in ``images`` and the window that found each one.
+
+    One window: peaks of its map. Several: peaks of the pixel-wise maximum of their maps
+    upsampled to frame size, each candidate tagged with the window whose map is highest there.
+    """
+    geos = [map_geometry(tuple(images.shape[-2:]), patch, stride, w) for w in windows]
+    maps = [probability_map(model, images, patch, stride, w, device, batch_size) for w in windows]
+    if len(windows) == 1:
+        return [(find_candidates(m, min_distance_px, threshold, geos[0], max_candidates), windows[0])
+                for m in maps[0]]
+    full = torch.stack([upsample_map(m, g) for m, g in zip(maps, geos)])     # (K, n, H, W)
+    best, which = full.max(dim=0)
+    out = []
+    for frame_map, frame_which in zip(best, which):
+        found = find_candidates(frame_map, min_distance_px, threshold, None, max_candidates)
+        out.append((found, [windows[int(frame_which[y, x])] for y, x, _ in found]))
+    return out
+
+
+def score_frames(model: torch.nn.Module, frames: PolypFrames, indices: Sequence[int], patch: int,
+                 window: float | Sequence[float], stride: float, device: torch.device | str = "cpu",
+                 min_distance_px: float | None = None, threshold: float = 0.0, max_candidates: int | None = None,
+                 average_views: bool = False, batch_size: int = 1024, chunk: int = 16) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Detect polyps in the frames at ``indices`` and label the detections for FROC scoring.
 
-    Maps (:func:`probability_map`), candidates (:func:`find_candidates`, ``min_distance_px``
-    default ``window / 2``), optionally the study's averaged score (:func:`rescore_candidates`
-    when ``average_views``), then :func:`helpers.froc.match_candidates`. Returns
-    ``(matches, frame_table)``: one row per candidate (frame, sequence, y, x, score, is_tp, is_fp,
-    polyp_id) and one row per frame (frame, sequence, n_polyps), ready for :mod:`helpers.froc`.
+    Maps (:func:`probability_map`; ``window`` may list several window sides, whose maps are
+    combined by a pixel-wise maximum at frame size), candidates (:func:`find_candidates`,
+    ``min_distance_px`` default a quarter of the smallest window), optionally the study's averaged
+    score (:func:`rescore_candidates` with each candidate's window, when ``average_views``), then
+    :func:`helpers.froc.match_candidates`. Returns ``(matches, frame_table)``: one row per candidate
+    (frame, sequence, y, x, score, is_tp, is_fp, polyp_id) and one row per frame (frame, sequence,
+    n_polyps), ready for :mod:`helpers.froc`. Cost: one model call per map cell and window.
     """
     indices = [int(i) for i in indices]
-    min_distance_px = window / 2 if min_distance_px is None else min_distance_px
-    geometry = map_geometry(frames.frame_size, patch, stride, window)
+    windows = [float(w) for w in np.atleast_1d(np.asarray(window, dtype=float))]
+    min_distance_px = min(windows) / 4 if min_distance_px is None else min_distance_px
     candidates = []
     for start in range(0, len(indices), chunk):
         ids = indices[start:start + chunk]
-        maps = probability_map(model, frames.images[ids], patch, stride, window, device, batch_size)
-        for k, m in zip(ids, maps):
-            found = find_candidates(m, min_distance_px, threshold, geometry, max_candidates)
+        found = _frame_candidates(model, frames.images[ids], patch, windows, stride, device, batch_size,
+                                  min_distance_px, threshold, max_candidates)
+        for k, (cands, wins) in zip(ids, found):
             if average_views:
-                found = rescore_candidates(model, frames.images[k], found, patch, window, device=device,
+                cands = rescore_candidates(model, frames.images[k], cands, patch, wins, device=device,
                                            batch_size=batch_size)
-            candidates.append(found)
+            candidates.append(cands)
     masks = frames.masks[indices]
     sequences = [frames.sequences[i] for i in indices]
     return (match_candidates(candidates, masks, sequences, indices),
             make_frame_table(masks, sequences, indices))
+
+
+def thin_frames(frames: PolypFrames, step: int) -> PolypFrames:
+    """Every ``step``-th frame of each sequence (neighbouring video frames are near duplicates).
+
+    Every sequence keeps at least its first frame, so splits by sequence still see all of them.
+    """
+    if step < 1:
+        raise ValueError(f"step must be at least 1, got {step}.")
+    seen: Counter = Counter()
+    keep = []
+    for i, seq in enumerate(frames.sequences):
+        if seen[seq] % step == 0:
+            keep.append(i)
+        seen[seq] += 1
+    return frames.subset(keep)

@@ -37,6 +37,10 @@ class Profile:
     polyp_patch: int           # polyp patch size (px) fed to the classifier
     polyp_max_frames: int | None           # cap on frames used for polyp detection
     polyp_fractions: tuple[float, ...]
+    polyp_strategies: tuple[str, ...]      # strategies notebook 05 compares
+    polyp_sampling: tuple[int, int]        # (polyp anchors per polyp, background patches per frame)
+    polyp_stride: float                    # map stride as a share of the detection window
+    polyp_frame_step: int                  # keep every k-th frame of each video sequence
     cpu_cost: str              # one plain sentence: what this profile costs on a 2-core CPU
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -46,26 +50,29 @@ PROFILES: dict[str, Profile] = {
         name="fast", image_size=32, data_size=28, max_train=128, max_eval=128, epochs=1, patience=1,
         batch_size=32, eval_every=2, n_bootstrap=200, lr_grid=(0.01, 0.001),
         levels=("last", "middle", "all"), fractions=(0.1, 1.0), seeds=(0,),
-        sweep_strategies=("scratch", "last", "all"), polyp_patch=32, polyp_max_frames=80,
-        polyp_fractions=(0.5, 1.0),
+        sweep_strategies=("scratch", "last", "all"), polyp_patch=32, polyp_max_frames=None,
+        polyp_fractions=(0.5, 1.0), polyp_strategies=("scratch", "last", "all"), polyp_sampling=(1, 4),
+        polyp_stride=0.5, polyp_frame_step=16,
         cpu_cost="The fast profile is a smoke test: each notebook runs in well under 90 s on a 2-core CPU; "
                  "its numbers are not results.",
     ),
     "classroom": Profile(
-        name="classroom", image_size=64, data_size=28, max_train=None, max_eval=None, epochs=6, patience=2,
+        name="classroom", image_size=64, data_size=28, max_train=1200, max_eval=None, epochs=5, patience=2,
         batch_size=64, eval_every=20, n_bootstrap=1000, lr_grid=(0.03, 0.01, 0.003, 0.001),
         levels=None, fractions=(0.01, 0.05, 0.25, 1.0), seeds=(0, 1),
-        sweep_strategies=("scratch", "last", "middle", "all"), polyp_patch=48, polyp_max_frames=None,
-        polyp_fractions=(0.25, 0.5, 1.0),
-        cpu_cost="The classroom profile trains real models on every training image at 64 px; "
-                 "see the README for its measured cost per notebook on a 2-core CPU (minutes, not hours).",
+        sweep_strategies=("scratch", "last", "middle", "all"), polyp_patch=32, polyp_max_frames=None,
+        polyp_fractions=(0.25, 0.5, 1.0), polyp_strategies=("scratch", "last", "all"),
+        polyp_sampling=(1, 4), polyp_stride=0.25, polyp_frame_step=4,
+        cpu_cost="The classroom profile trains real models on 1,200 training images at 64 px: minutes per "
+                 "notebook on a 2-core CPU (the README lists the measured cost of each).",
     ),
     "full": Profile(
         name="full", image_size=224, data_size=224, max_train=None, max_eval=None, epochs=30, patience=5,
         batch_size=128, eval_every=50, n_bootstrap=2000, lr_grid=(0.03, 0.01, 0.003, 0.001, 0.0003),
         levels=None, fractions=(0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0), seeds=(0, 1, 2, 3, 4),
         sweep_strategies=("scratch", "last", "middle", "all", "auto"), polyp_patch=96,
-        polyp_max_frames=None, polyp_fractions=(0.25, 0.5, 1.0),
+        polyp_max_frames=None, polyp_fractions=(0.25, 0.5, 1.0), polyp_strategies=("scratch", "last", "middle", "all"),
+        polyp_sampling=(4, 16), polyp_stride=0.125, polyp_frame_step=1,
         cpu_cost="The full profile is paper scale (224 px, 30 epochs, 5 seeds): hours on a GPU, days on a CPU.",
     ),
 }
