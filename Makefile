@@ -22,11 +22,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: $(STAMP)
+	@rm -rf $(REPORTS)/_fast   # the fast profile always runs fresh (its sweeps would otherwise resume)
 	FTLAB_PROFILE=fast $(PY) -m pytest -q tests $(NOTEBOOKS) \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 
 unit: $(STAMP)
-	FTLAB_PROFILE=fast $(PY) -m pytest -q tests
+	FTLAB_PROFILE=fast $(PY) -m pytest -q tests -p no:nbval
 
 notebooks: $(STAMP)
 	FTLAB_PROFILE=fast $(PY) -m pytest -q $(NOTEBOOKS) --nbval-lax --nbval-current-env --nbval-cell-timeout=600
