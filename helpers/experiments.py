@@ -25,7 +25,10 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# The fixed parts of the training recipe; part of every run's hash, so changing one never reuses a result.
+RECIPE = {"optimizer": "sgd", "momentum": 0.9, "lr_decay": 0.95, "head_lr_mult": 10.0, "bias_lr_mult": 2.0,
+          "weight_decay": 5e-4}
 JSON_COLUMNS = ("curve", "test_scores", "test_labels", "path", "froc", "matches", "frame_table")
 FINETUNE_LR = 0.001   # the paper's rate for tuned layers (the new head gets 10x)
 SCRATCH_LR = 0.01     # see notebook 02's sensitivity sweep: 0.001 barely moves in a few epochs
@@ -63,13 +66,14 @@ class RunConfig:
 
 
 def config_hash(config) -> str:
-    """sha1 of the config's fields (sorted JSON) plus the schema version; 16 hex digits."""
+    """sha1 of the config's fields, the rate it resolves to and the fixed recipe (sorted JSON); 16 hex digits."""
     values = asdict(config)
     for f in fields(config):   # equal configs, equal hashes: fraction=1 == fraction=1.0
         if "float" in str(f.type) and isinstance(values[f.name], int) and not isinstance(values[f.name], bool):
             values[f.name] = float(values[f.name])
-    payload = json.dumps({"schema": SCHEMA_VERSION, "type": type(config).__name__, **values},
-                         sort_keys=True, default=str)
+    resolved = {"resolved_lr": float(config.learning_rate())} if hasattr(config, "learning_rate") else {}
+    payload = json.dumps({"schema": SCHEMA_VERSION, "type": type(config).__name__, "recipe": RECIPE,
+                          **resolved, **values}, sort_keys=True, default=str)
     return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 
@@ -109,14 +113,15 @@ def run_one(config: RunConfig, quiet: bool = True) -> dict:
     """Train and test one run; return its result row (config, hash, metrics, curve, scores, bookkeeping)."""
     from .env import seed_everything
     from .finetune import auto_depth, resolve_level, set_level
-    from .models import build_model
+    from .models import build_model, input_size
     from .train import TrainConfig, evaluate, fit
 
     t0 = time.perf_counter()
     data = prepare_data(config)
     scratch = config.strategy == "scratch"
     seed_everything(config.seed)   # the initial weights too: a run's result depends on its config only
-    model = build_model(config.arch, data.num_classes, pretrained=not scratch, image_size=config.image_size,
+    model = build_model(config.arch, data.num_classes, pretrained=not scratch,
+                        image_size=input_size(config.arch, config.image_size),
                         init=config.init)
     train_cfg = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.learning_rate(),
                             head_lr_mult=1.0 if scratch else 10.0, patience=config.patience,
@@ -229,10 +234,19 @@ def run_sweep(configs: Iterable, results_path: str | Path, run_fn: Callable = ru
             table.append(run_fn(config))
             bar.update(1)
     else:
-        futures = [executor.submit(run_fn, config) for config in pending]
+        failures = []
+        futures = {executor.submit(run_fn, config): config for config in pending}
         for future in as_completed(futures):
-            table.append(future.result())
+            try:
+                table.append(future.result())
+            except Exception as err:  # keep the finished runs; report the failed ones at the end
+                failures.append((futures[future], err))
             bar.update(1)
+        if failures:
+            bar.close()
+            config, err = failures[0]
+            raise RuntimeError(f"{len(failures)} run(s) failed (finished runs were kept); the first: "
+                               f"{config} -> {err!r}") from err
     bar.close()
     return select(table.load(), configs)
 
@@ -264,11 +278,11 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg, n_boot:
     buffer is compared with its value before training (column ``frozen_unchanged``). Rows follow the
     sweep's schema, so the analysis and plots of notebook 04 apply unchanged.
     """
-    from .env import seed_everything
     from .finetune import changed_entries, frozen_state, ladder, resolve_level, set_level
-    from .models import build_model
+    from .models import build_model, input_size
     from .train import fit_and_test
 
+    image_size = input_size(arch, image_size)
     probe = build_model(arch, data.num_classes, pretrained=True, image_size=image_size)
     chosen = ladder(probe) if levels is None else [resolve_level(probe, level) for level in levels]
     chosen = sorted({r.index: r for r in chosen}.values(), key=lambda r: r.index)
@@ -276,8 +290,8 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg, n_boot:
     rows, models = [], {}
     plans = ([("scratch", None)] if scratch else []) + [(r.name, r) for r in chosen]
     for name, rung in plans:
-        seed_everything(train_cfg.seed)   # the new head's (or scratch model's) initial weights too
-        model = build_model(arch, data.num_classes, pretrained=rung is not None, image_size=image_size)
+        model = build_model(arch, data.num_classes, pretrained=rung is not None, image_size=image_size,
+                            seed=train_cfg.seed)   # the new head's (or scratch model's) initial weights too
         overrides = {"head_lr_mult": 1.0, "lr": scratch_lr} if rung is None else {}
         snapshot = frozen_state(model) if rung is None else (set_level(model, rung), frozen_state(model))[1]
         outcome = fit_and_test(name, model, data, train_cfg, n_boot=n_boot, **overrides)

@@ -124,9 +124,9 @@ def _alexnet_stages(net: nn.Module, head: nn.Module) -> "OrderedDict[str, nn.Mod
         conv3=nn.Sequential(f[6], f[7]),
         conv4=nn.Sequential(f[8], f[9]),
         conv5=nn.Sequential(f[10], f[11], f[12], net.avgpool, nn.Flatten(1)),
-        fc6=nn.Sequential(c[0], c[1], c[2]),
-        fc7=nn.Sequential(c[3], c[4], c[5]),
-        fc8=head,
+        fc6=nn.Sequential(c[1], c[2]),                 # Caffe: fc6, relu6 (no dropout on pool5)
+        fc7=nn.Sequential(c[3], c[4], c[5]),           # drop6, fc7, relu7
+        fc8=nn.Sequential(nn.Dropout(0.5), head),      # drop7, fc8: dropout stays with the tuned head
     )
 
 
@@ -167,9 +167,14 @@ def _imagenet_head(net: nn.Module, arch: str) -> nn.Linear:
             "efficientnet_lite0": lambda: net.classifier}[arch]()
 
 
+def input_size(arch: str, requested: int) -> int:
+    """The requested input size, raised to the architecture's minimum (AlexNet needs 63 px)."""
+    return max(int(requested), MIN_INPUT[arch])
+
+
 def build_model(arch: str = "efficientnet_lite0", num_classes: int = 2, pretrained: bool = False,
                 image_size: int = 64, init: str = "gaussian", keep_imagenet_head: bool = False,
-                weights_path: str | None = None) -> FTModel:
+                weights_path: str | None = None, seed: int | None = None) -> FTModel:
     """Build an :class:`FTModel`.
 
     ``alexnet`` mirrors the Caffe model of the paper with the paper's stage names
@@ -182,7 +187,8 @@ def build_model(arch: str = "efficientnet_lite0", num_classes: int = 2, pretrain
 
     ``pretrained`` loads real ImageNet weights (see :mod:`helpers.weights`); otherwise every layer
     is initialised with ``init`` (``gaussian`` by default, the paper's). The last layer is replaced by
-    a new one with ``num_classes`` outputs unless ``keep_imagenet_head``.
+    a new one with ``num_classes`` outputs unless ``keep_imagenet_head``. ``seed`` seeds every generator
+    first, so the random initial weights are the same whatever ran before.
     """
     if arch not in ARCHS:
         raise ValueError(f"Unknown architecture {arch!r}; choose one of {ARCHS}.")
@@ -190,6 +196,9 @@ def build_model(arch: str = "efficientnet_lite0", num_classes: int = 2, pretrain
         raise ValueError(f"{arch} needs inputs of at least {MIN_INPUT[arch]} px; got image_size={image_size}.")
     if num_classes < 2 and not keep_imagenet_head:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
+    if seed is not None:
+        from .env import seed_everything
+        seed_everything(seed)
     net = base_network(arch)
     if pretrained:
         from .weights import load_imagenet_weights

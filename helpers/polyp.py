@@ -928,3 +928,22 @@ def thin_frames(frames: PolypFrames, step: int) -> PolypFrames:
             keep.append(i)
         seen[seq] += 1
     return frames.subset(keep)
+
+
+def sequences_disjoint(frames: PolypFrames, split_idx: dict[str, np.ndarray]) -> bool:
+    """True when no video sequence appears in two splits."""
+    groups = [{frames.sequences[int(i)] for i in idx} for idx in split_idx.values()]
+    return all(not (a & b) for k, a in enumerate(groups) for b in groups[k + 1:])
+
+
+def nested_reductions(frames: PolypFrames, train_idx: np.ndarray, fractions: Sequence[float],
+                      seed: int = 0) -> dict[float, np.ndarray]:
+    """:func:`reduce_by_sequence` at each fraction (smallest first); nested by construction."""
+    return {float(f): reduce_by_sequence(frames, train_idx, f, seed) for f in sorted(fractions)}
+
+
+def spread(indices: Sequence[int], n: int) -> list[int]:
+    """About ``n`` indices spread evenly over ``indices`` (for example frames to show)."""
+    indices = [int(i) for i in indices]
+    step = max(1, len(indices) // max(1, n))
+    return indices[::step][:n]

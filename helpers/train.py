@@ -89,6 +89,9 @@ def check_inputs(model: nn.Module, data: DataSet, config: TrainConfig) -> None:
         raise ValueError("The training set is empty: pick a larger fraction or check the data set.")
     if len(data.val) == 0:
         raise ValueError("The validation set is empty: early stopping needs validation data.")
+    if len(torch.unique(data.val.labels)) < 2:
+        raise ValueError("The validation set holds a single class, so its AUC is undefined and early stopping "
+                         "could not pick an epoch; use a larger or stratified validation split.")
     if not config.lr > 0:
         raise ValueError(f"The learning rate must be positive; got lr={config.lr}.")
     if config.epochs < 1:
@@ -134,8 +137,11 @@ def cache_plan(model: FTModel, start: int, config: TrainConfig, n_images: int, s
         return None
     if start < (1 if config.cache is True else 2):
         return None
+    was_training = model.training
+    model.eval()   # the probe must not touch BatchNorm statistics
     with torch.no_grad():
         per_image = model.forward_from(0, to_float(sample[:1].to(device)), stop=start).numel()
+    model.train(was_training)
     for dtype in (torch.float32, torch.float16):
         if per_image * n_images * torch.finfo(dtype).bits // 8 <= config.cache_limit_bytes:
             return dtype
@@ -230,7 +236,7 @@ def fit(model: nn.Module, data: DataSet, config: TrainConfig | None = None, **ov
         torch.backends.cudnn.benchmark = True
         model.to(memory_format=torch.channels_last)
     start = first_tuned_stage(model) if isinstance(model, FTModel) else 0
-    dtype = cache_plan(model, start, config, len(data.train), data.train.images, device)
+    dtype = cache_plan(model, start, config, len(data.train) + len(data.val), data.train.images, device)
     stage0 = start if dtype is not None else 0
     train_in = make_inputs(model, data.train, stage0, dtype, device, config.eval_batch_size)
     val_in = make_inputs(model, data.val, stage0, dtype, device, config.eval_batch_size)
@@ -289,7 +295,7 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
         if not curve or curve[-1]["iteration"] != iteration:
             curve.append({"iteration": iteration, "epoch": epoch, "val_auc": val_auc})
         history.append({"epoch": epoch, "train_loss": float(torch.stack(losses).mean()), "val_loss": val_loss,
-                        "val_auc": val_auc, "lr": optimizer.param_groups[0]["lr"],
+                        "val_auc": val_auc, "head_lr": optimizer.param_groups[0]["lr"],
                         "seconds": time.perf_counter() - t0})
         bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_auc=f"{val_auc:.3f}")
         if val_auc > best[0]:
@@ -371,11 +377,16 @@ def fit_and_test(label: str, model: nn.Module, data: DataSet, config: TrainConfi
 
 
 def lr_sensitivity(build: "Callable[[], nn.Module]", data: DataSet, lrs, config: TrainConfig,
-                   label: str = "model") -> pd.DataFrame:
-    """Best validation AUC for each learning rate (same data, seed and budget); a row per rate."""
+                   label: str = "model", **overrides) -> pd.DataFrame:
+    """Best validation AUC for each learning rate (same data, seed, initial weights and budget); a row per rate.
+
+    ``build`` makes a fresh model; it is called after seeding, so every rate starts from the same weights.
+    ``overrides`` change the config for this sweep only (e.g. fewer epochs).
+    """
     rows = []
     for lr in lrs:
-        result = fit(build(), data, config, lr=lr)
+        seed_everything(config.seed)
+        result = fit(build(), data, config, **{**overrides, "lr": lr})
         rows.append({"model": label, "lr": lr, "val_auc": result.best_val_auc, "epochs": len(result.history),
                      "final_train_loss": float(result.history["train_loss"].iloc[-1])})
     return pd.DataFrame(rows)

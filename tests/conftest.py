@@ -69,9 +69,9 @@ def reference_modules(model) -> dict[str, torch.nn.Module]:
     s = model.stages
     if model.arch == "alexnet":
         feats = [*s["conv1"], *s["conv2"], *s["conv3"], *s["conv4"], *list(s["conv5"])[:3]]
-        clf = [*s["fc6"], *s["fc7"], s["fc8"]]
+        clf = [*s["fc6"], *s["fc7"], s["fc8"][1]]   # torchvision's classifier.1 .. classifier.6 (0 is a dropout)
         return {**{f"features.{i}": m for i, m in enumerate(feats)},
-                **{f"classifier.{i}": m for i, m in enumerate(clf)}}
+                **{f"classifier.{i + 1}": m for i, m in enumerate(clf)}}
     if model.arch == "resnet18":
         return {"conv1": s["stem"][0], "bn1": s["stem"][1], "layer1": s["layer1"], "layer2": s["layer2"],
                 "layer3": s["layer3"], "layer4": s["layer4"][0], "fc": s["fc"]}

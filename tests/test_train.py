@@ -75,7 +75,7 @@ def test_cached_and_uncached_training_agree(make_lite, tiny_data):
         assert result.cached is cache
         runs[cache] = (model, result)
     (m1, r1), (m0, r0) = runs[True], runs[False]
-    for col in ("train_loss", "val_loss", "val_auc", "lr"):
+    for col in ("train_loss", "val_loss", "val_auc", "head_lr"):
         np.testing.assert_allclose(r1.history[col], r0.history[col], rtol=1e-4, atol=1e-4, err_msg=col)
     for stage in ("conv_head", "classifier"):
         s1, s0 = m1.stages[stage].state_dict(), m0.stages[stage].state_dict()
@@ -161,9 +161,9 @@ def test_augmented_training_runs_uncached(make_lite, tiny_data):
 def test_history_and_curve_columns(make_lite, tiny_data):
     model = make_lite("classifier")
     result = T.fit(model, tiny_data, epochs=3, patience=None, lr=0.01, **{**SMALL, "eval_every": 3})
-    assert list(result.history.columns) == ["epoch", "train_loss", "val_loss", "val_auc", "lr", "seconds"]
+    assert list(result.history.columns) == ["epoch", "train_loss", "val_loss", "val_auc", "head_lr", "seconds"]
     assert list(result.history["epoch"]) == [1, 2, 3]
-    lrs = result.history["lr"].to_numpy()
+    lrs = result.history["head_lr"].to_numpy()
     assert lrs[0] == pytest.approx(0.1)  # the first group is the new head: 10x the base rate
     np.testing.assert_allclose(lrs[1:] / lrs[:-1], 0.95)
     assert {"iteration", "val_auc"} <= set(result.curve.columns)
