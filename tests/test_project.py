@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,8 @@ def _name(requirement: str) -> str:
 
 def pyproject_packages() -> set[str]:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {_name(r) for r in meta["dependencies"] + meta["optional-dependencies"]["test"]}
+    return {_name(r) for r in meta["dependencies"] + meta["optional-dependencies"]["test"]
+            if "python_version" not in r}   # back-ports for old Pythons are not conda packages
 
 
 def environment_packages() -> set[str]:
