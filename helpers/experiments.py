@@ -294,13 +294,14 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg, n_boot:
                             seed=train_cfg.seed)   # the new head's (or scratch model's) initial weights too
         overrides = {"head_lr_mult": 1.0, "lr": scratch_lr} if rung is None else {}
         snapshot = frozen_state(model) if rung is None else (set_level(model, rung), frozen_state(model))[1]
+        started = time.perf_counter()
         outcome = fit_and_test(name, model, data, train_cfg, n_boot=n_boot, **overrides)
         config = RunConfig(dataset=data.name, arch=arch, strategy=name, image_size=image_size,
                            epochs=train_cfg.epochs, patience=train_cfg.patience or 0,
                            batch_size=train_cfg.batch_size, lr=overrides.get("lr", train_cfg.lr),
                            eval_every=train_cfg.eval_every, n_bootstrap=n_boot, seed=train_cfg.seed)
         row = result_row(config, data, "" if rung is None else rung.name, -1 if rung is None else rung.index,
-                         outcome.metrics, outcome.scores, outcome.result, outcome.result.wall_s, {})
+                         outcome.metrics, outcome.scores, outcome.result, time.perf_counter() - started, {})
         row.update(frozen_unchanged=not changed_entries(model, snapshot), frozen_entries=len(snapshot),
                    trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad))
         rows.append(row)
