@@ -405,10 +405,19 @@ def _power_one(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     rows = []
     for strategy, fit in fit_power_laws(df, metric).items():
         n, extrapolated = catch_up_size(fit, 1.0 - target_metric)
+        measured = _measured_catch_up(points[points["strategy"] == strategy], target_metric)
+        if measured is not None:   # a measured size already reaches the target: no extrapolation needed
+            n, extrapolated = measured, False
         rows.append(dict(strategy=strategy, **asdict(fit), target_strategy=target_strategy,
                          target_metric=target_metric, catch_up_n=n, catch_up_extrapolated=extrapolated,
                          catch_up_x=n / fit.n_max if fit.ok else math.nan))
     return pd.DataFrame(rows)
+
+
+def _measured_catch_up(points: pd.DataFrame, target_metric: float) -> float | None:
+    """The smallest measured training-set size whose mean metric reaches the target, if any."""
+    reached = points[points["mean"] >= target_metric]
+    return float(reached["n_train"].min()) if len(reached) else None
 
 
 def power_law_table(df: pd.DataFrame, metric: str = "test_auc") -> pd.DataFrame:
@@ -416,8 +425,8 @@ def power_law_table(df: pd.DataFrame, metric: str = "test_auc") -> pd.DataFrame:
 
     The curve is ``error = 1 - metric`` (mean over seeds) against training images. The *target* is
     the best fine-tuned result: the highest mean metric among non-scratch strategies at the largest
-    fraction (``target_strategy``, ``target_metric``). ``catch_up_n`` is the training-set size at
-    which each strategy's fit reaches that target -- read on the scratch row, it is how many images
+    fraction (``target_strategy``, ``target_metric``). ``catch_up_n`` is the smallest measured size
+    that already reaches the target, else the training-set size at which the strategy's fit reaches it -- read on the scratch row, it is how many images
     scratch would need to match fine-tuning; ``catch_up_x`` is that size over the largest size
     measured; ``catch_up_extrapolated`` flags sizes outside the measured range (a guess).
 

@@ -430,7 +430,7 @@ def plot_metric_by_level(table, metric: str = "test_auc", ax=None):
         ax.axhline(s[metric], color="C3", label="scratch")
         ax.axhspan(s[f"{metric}_lo"], s[f"{metric}_hi"], color="C3", alpha=0.15)
     ax.set_xticks(x, tuned["level"], rotation=30, ha="right")
-    ax.set(xlabel="tuned layers (shallow -> deep)", ylabel=metric.replace("_", " "),
+    ax.set(xlabel="tuned layers (shallow -> deep)", ylabel=A.metric_label(metric),
            title="Fine-tuning depth: test metric with 95% CIs")
     ax.legend()
     return ax
