@@ -229,7 +229,7 @@ def detection_report(table: pd.DataFrame, rate: float = 0.1) -> list[str]:
     small = table[table["fraction"] == table["fraction"].min()]
     if len(small) and table["fraction"].nunique() > 1:
         drop = (full[key] - small.groupby("strategy")[key].mean()).dropna()
-        lines.append("Drop in sensitivity from the largest to the smallest training set: "
+        lines.append("Sensitivity gained from the smallest to the largest training set (negative: lost): "
                      + ", ".join(f"{k} {v:+.2f}" for k, v in drop.items()) + ".")
     lines.append("Where this differs from the study: public CVC-ClinicDB still frames (every frame holds a polyp) "
                  "instead of full videos, a dense sliding-window map instead of the study's hand-crafted candidate "

@@ -52,7 +52,7 @@ PROFILES: dict[str, Profile] = {
         levels=("last", "middle", "all"), fractions=(0.1, 1.0), seeds=(0,),
         sweep_strategies=("scratch", "last", "all"), polyp_patch=32, polyp_max_frames=None,
         polyp_fractions=(0.5, 1.0), polyp_strategies=("scratch", "last", "all"), polyp_sampling=(1, 4),
-        polyp_stride=0.5, polyp_frame_step=16,
+        polyp_stride=0.5, polyp_frame_step=24,
         cpu_cost="The fast profile is a smoke test: each notebook runs in well under 90 s on a 2-core CPU; "
                  "its numbers are not results.",
     ),
