@@ -18,7 +18,10 @@ Modules, one concern each:
 - ``analysis``    learning-curve analysis
 - ``plots``       figures
 - ``widgets``     ipywidgets explorers
+- ``yardsticks``  published MedMNIST v2 results to compare against
 - ``polyp``       polyp data, patches, probability maps; ``froc`` scores detections
+- ``detection``   the polyp-detection experiment as sweep runs (FROC result rows)
+- ``datasets``    the Split / DataSet containers; ``batches`` slicing uint8 tensors into float batches
 """
 
 __version__ = "0.1.0"

@@ -112,7 +112,7 @@ def prepare_data(config: RunConfig):
 def run_one(config: RunConfig, quiet: bool = True) -> dict:
     """Train and test one run; return its result row (config, hash, metrics, curve, scores, bookkeeping)."""
     from .env import seed_everything
-    from .finetune import auto_depth, resolve_level, set_level
+    from .finetune import auto_depth, set_level
     from .models import build_model, input_size
     from .train import TrainConfig, evaluate, fit
 
@@ -132,10 +132,8 @@ def run_one(config: RunConfig, quiet: bool = True) -> dict:
         level, index, result = found.chosen, found.chosen_index, None
         extra["path"] = found.path.to_dict("records")
     else:
-        level, index = ("", -1) if scratch else (resolve_level(model, config.strategy).name,
-                                                 resolve_level(model, config.strategy).index)
-        if not scratch:
-            set_level(model, level)
+        rung = None if scratch else set_level(model, config.strategy)
+        level, index = ("", -1) if rung is None else (rung.name, rung.index)
         result = fit(model, data, train_cfg)
     metrics, scores = evaluate(model, data.test, n_boot=config.n_bootstrap, seed=config.seed)
     return result_row(config, data, level, index, metrics, scores, result, time.perf_counter() - t0, extra)

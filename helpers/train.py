@@ -13,7 +13,6 @@ the frozen part's output is computed once and only the tuned part is trained on 
 """
 from __future__ import annotations
 
-import copy
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -61,9 +60,6 @@ class TrainConfig:
     eval_batch_size: int = 512
     device: str | None = None
     quiet: bool = False
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -351,10 +347,6 @@ def evaluate(model: nn.Module, split: Split, n_boot: int = 1000, seed: int = 0,
     scores = predict(model, split, device)
     return evaluate_scores(split.labels.numpy(), scores, n_boot=n_boot, seed=seed), scores
 
-
-def initial_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A deep copy of the model's state (to train several runs from the same starting point)."""
-    return copy.deepcopy(model.state_dict())
 
 
 @dataclass
