@@ -54,10 +54,11 @@ def bench_engine(ds: DataSet, level: str, n_steps: int, epochs: int, device: tor
     model = make_model(level, device)
     sync(device)
     t0 = time.perf_counter()
-    train.fit(model, sub, epochs=epochs, batch_size=BATCH, eval_every=0, patience=None, quiet=True,
-              device=str(device), eval_batch_size=512)
+    # n_steps SGD steps over n images (``epochs`` passes); BatchNorm as the tutorial loop (no recalibration)
+    train.fit(model, sub, steps=n_steps, batch_size=BATCH, eval_every=0, patience=None, quiet=True,
+              device=str(device), eval_batch_size=512, bn_mode="train")
     sync(device)
-    return n * epochs / (time.perf_counter() - t0)
+    return n_steps * BATCH / (time.perf_counter() - t0)
 
 
 class TutorialDataset(torch.utils.data.Dataset):
@@ -140,8 +141,9 @@ def bench_ladder(ds: DataSet, n_train: int, epochs: int, device: torch.device) -
         for cache in (True, False):
             model = make_model(rung.name, device)
             t0 = time.perf_counter()
-            result = train.fit(model, sub, epochs=epochs, batch_size=BATCH, eval_every=0, patience=None,
-                               quiet=True, cache=cache, device=str(device))
+            result = train.fit(model, sub, steps=epochs * -(-len(sub.train) // BATCH), batch_size=BATCH,
+                               eval_every=0, patience=None, quiet=True, cache=cache, device=str(device),
+                               bn_mode="train")
             sync(device)
             row["cached_s" if cache else "uncached_s"] = time.perf_counter() - t0
             row["engine_cached" if cache else "_"] = result.cached

@@ -43,8 +43,10 @@ JSON_COLUMNS = ("curve", "test_scores", "test_labels")
 EXPERIMENT_KEYS = ("dataset", "arch")
 RUN_KEYS = ("dataset", "arch", "strategy", "fraction", "seed")
 ALPHA = 0.05
-MIN_WILCOXON_SEEDS = 5
-PAIRED_BOOTSTRAP = "paired bootstrap over test cases"
+MIN_WILCOXON_SEEDS = 6   # with n seeds the smallest two-sided Wilcoxon p is 2 / 2**n: 0.031 at 6, 0.0625 at 5
+PAIRED_BOOTSTRAP = "paired bootstrap over seeds and test images"
+TWO_LEVEL = "bootstrap over seeds and test images"
+SELECT_BY = "val_auc"   # the column every "best" choice is made on: validation, never test
 WILCOXON = "Wilcoxon signed-rank over seeds"
 
 _METRIC_LABELS = {
@@ -145,16 +147,17 @@ def fraction_sizes(df: pd.DataFrame) -> dict[float, int]:
     return {float(f): int(round(g.median())) for f, g in df.groupby("fraction")["n_train"]}
 
 
-def cell_stats(df: pd.DataFrame, metric: str = "test_auc") -> pd.DataFrame:
-    """Per (strategy, fraction): mean metric over seeds, its spread and a 95% CI.
+def cell_stats(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per (strategy, fraction): mean metric over seeds, its spread and a 95% interval.
 
-    The CI is the *mean of the per-run bootstrap CIs* (columns ``<metric>_lo`` / ``<metric>_hi``):
-    it measures how much the result would move on another test set of the same size, the paper's
-    95% bars. It does not include seed-to-seed variation (``sd`` reports that; with the 2-5 seeds
-    a sweep affords, an across-seed t interval is either undefined or enormous). When a metric has
-    no per-run CI columns (``val_auc``) the across-seed t interval is used instead (``ci_method``).
+    For test AUC with stored test scores the interval is a two-level bootstrap
+    (:func:`helpers.metrics.two_level_bootstrap`): every replicate resamples the seeds *and* the test
+    images, so it holds both sources of noise. Otherwise it is the across-seed t interval (for
+    ``val_auc``, say), or the run's own bootstrap CI when there is one seed. ``ci_method`` says which.
     """
-    df = _dedupe(df)
+    from .metrics import two_level_bootstrap
+
+    df = _dedupe(decode_results(df)) if metric == "test_auc" else _dedupe(df)
     lo_col, hi_col = f"{metric}_lo", f"{metric}_hi"
     rows = []
     for (strategy, fraction), g in df.groupby(["strategy", "fraction"], sort=False):
@@ -162,11 +165,15 @@ def cell_stats(df: pd.DataFrame, metric: str = "test_auc") -> pd.DataFrame:
         k = len(values)
         mean = float(np.mean(values))
         sd = float(np.std(values, ddof=1)) if k > 1 else math.nan
-        if lo_col in g.columns and hi_col in g.columns and g[lo_col].notna().all() and g[hi_col].notna().all():
-            lo, hi, method = float(g[lo_col].mean()), float(g[hi_col].mean()), "mean of per-run bootstrap CIs"
+        if metric == "test_auc" and _has_scores(g):
+            res = two_level_bootstrap(np.asarray(g["test_labels"].iloc[0], dtype=int),
+                                      [np.asarray(s, dtype=float) for s in g["test_scores"]], n_boot=n_boot, seed=seed)
+            lo, hi, method = res["lo"], res["hi"], TWO_LEVEL
         elif k > 1:
             half = float(stats.t.ppf(0.975, k - 1) * sd / math.sqrt(k))
             lo, hi, method = mean - half, mean + half, "t interval over seeds"
+        elif lo_col in g.columns and hi_col in g.columns and g[lo_col].notna().all():
+            lo, hi, method = float(g[lo_col].mean()), float(g[hi_col].mean()), "bootstrap over test images (one seed)"
         else:
             lo, hi, method = math.nan, math.nan, "none"
         rows.append(dict(strategy=str(strategy), fraction=float(fraction), n_train=int(round(g["n_train"].median())),
@@ -202,14 +209,13 @@ def _paired_test(ft: pd.DataFrame, sc: pd.DataFrame, metric: str, n_boot: int, s
             out["wilcoxon_p"] = float(stats.wilcoxon(diffs).pvalue)
     both = pd.concat([ft, sc])
     if metric == "test_auc" and _has_scores(both):
-        from . import metrics  # imported here: analysis stays importable on its own
+        from .metrics import two_level_bootstrap
 
-        res = metrics.paired_bootstrap_delta_multi(
-            np.asarray(ft["test_labels"].iloc[0], dtype=int),
-            [np.asarray(s, dtype=float) for s in ft["test_scores"]],
-            [np.asarray(s, dtype=float) for s in sc["test_scores"]],
-            n_boot=n_boot, seed=seed)
-        out.update(delta=float(res["delta"]), lo=float(res["lo"]), hi=float(res["hi"]), p=float(res["p"]),
+        res = two_level_bootstrap(np.asarray(ft["test_labels"].iloc[0], dtype=int),
+                                  [np.asarray(s, dtype=float) for s in ft["test_scores"]],
+                                  paired_with=[np.asarray(s, dtype=float) for s in sc["test_scores"]],
+                                  n_boot=n_boot, seed=seed)
+        out.update(delta=float(res["mean"]), lo=float(res["lo"]), hi=float(res["hi"]), p=float(res["p"]),
                    test=PAIRED_BOOTSTRAP)
     elif not math.isnan(out["wilcoxon_p"]):
         out.update(p=out["wilcoxon_p"], test=WILCOXON)
@@ -251,15 +257,15 @@ def gap_to_scratch(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 200
     run by both arms), ``delta, lo, hi, p, test, wilcoxon_p``.
 
     * ``gap`` = mean over seeds of the strategy minus the mean over seeds of scratch.
-    * The main test pairs the runs of the same seed and resamples *test cases*: for AUC with stored
-      ``test_scores`` it calls ``metrics.paired_bootstrap_delta_multi`` (one bootstrap resample of
-      the test set is applied to every seed's pair of models; ``delta`` is AUC(fine-tuned) -
-      AUC(scratch) averaged over seeds, ``lo``/``hi`` its 95% CI, ``p`` two-sided), and ``test``
-      says ``"paired bootstrap over test cases"``.
+    * The main test pairs the runs of the same seed and resamples seeds *and* test cases: for AUC with
+      stored ``test_scores`` it calls ``metrics.two_level_bootstrap`` with ``paired_with`` (one
+      resample of the test set is applied to every seed's pair of models, and the seed pairs are
+      drawn with replacement; ``delta`` is AUC(fine-tuned) - AUC(scratch) averaged over seeds,
+      ``lo``/``hi`` its 95% interval, ``p`` two-sided), and ``test`` names it.
     * ``wilcoxon_p`` is a Wilcoxon signed-rank test over the per-seed differences, computed only
-      with at least 5 paired seeds (NaN otherwise): with n seeds the smallest two-sided p it can
-      ever give is 2 / 2**n (0.5 with 2 seeds, 0.0625 with 4), so with few seeds it can never reach
-      p < .05, whereas the hundreds of test cases behind each AUC can be resampled.
+      with at least 6 paired seeds (NaN otherwise): with n seeds the smallest two-sided p it can
+      ever give is 2 / 2**n (0.25 with 3 seeds, 0.0625 with 5, 0.031 with 6), so with fewer seeds it
+      can never reach p < .05.
     * Without stored scores (or for a metric other than ``test_auc``) the Wilcoxon p becomes the
       main ``p`` when available; otherwise ``p`` is NaN and ``test`` says why.
 
@@ -487,21 +493,25 @@ def convergence_table(df: pd.DataFrame, fraction: float = 0.95) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- findings 1, 3, 4: the best strategy
 def _best_one(df: pd.DataFrame, metric: str, candidates: Sequence[str] | None, with_test: bool,
               n_boot: int, seed: int) -> pd.DataFrame:
-    cells = cell_stats(df, metric)
+    cells = cell_stats(df, metric, n_boot=n_boot, seed=seed)
+    chooser = cell_stats(df, SELECT_BY) if SELECT_BY in df.columns else cells
     pool = list(candidates) if candidates is not None else [s for s in strategy_order(df) if s != SCRATCH]
     rows = []
     for fraction, g in sorted(cells.groupby("fraction"), key=lambda kv: kv[0]):
-        cand = g[g["strategy"].isin(pool)].sort_values("mean", ascending=False)
-        if cand.empty:
+        choice = chooser[(chooser["fraction"] == fraction) & chooser["strategy"].isin(pool)]
+        if choice.empty:
             continue
+        ranked = choice.sort_values(["mean", "strategy"], ascending=[False, True])["strategy"].tolist()
+        cand = g.set_index("strategy").loc[ranked].reset_index()
         best, others = cand.iloc[0], cand.iloc[1:]
-        tied = [s for s, m in zip(others["strategy"], others["mean"]) if m >= best["ci_lo"]]
+        tied = [s for s, m in zip(others["strategy"], others["mean"]) if best["ci_lo"] <= m <= best["ci_hi"]]
         sc = g[g["strategy"] == SCRATCH]
         sc_mean = float(sc["mean"].iloc[0]) if len(sc) else math.nan
         row = dict(fraction=float(fraction), n_train=int(best["n_train"]), best_strategy=best["strategy"],
-                   best_level_index=int(best["level_index"]), mean=float(best["mean"]),
-                   ci_lo=float(best["ci_lo"]), ci_hi=float(best["ci_hi"]), ci_method=best["ci_method"],
-                   n_seeds=int(best["n_seeds"]),
+                   best_level_index=int(best["level_index"]), chosen_by=SELECT_BY,
+                   best_val=float(choice.set_index("strategy").loc[best["strategy"], "mean"]),
+                   mean=float(best["mean"]), ci_lo=float(best["ci_lo"]), ci_hi=float(best["ci_hi"]),
+                   ci_method=best["ci_method"], n_seeds=int(best["n_seeds"]),
                    runner_up=others["strategy"].iloc[0] if len(others) else "",
                    runner_up_mean=float(others["mean"].iloc[0]) if len(others) else math.nan,
                    tied_with=", ".join(tied), scratch_mean=sc_mean,
@@ -519,17 +529,18 @@ def _best_one(df: pd.DataFrame, metric: str, candidates: Sequence[str] | None, w
 
 def best_per_fraction(df: pd.DataFrame, metric: str = "test_auc", candidates: Sequence[str] | None = None,
                       with_test: bool = True, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """Per training fraction: the best strategy by mean metric over seeds, its CI and its gap to scratch.
+    """Per training fraction: the best strategy, chosen on mean *validation* AUC over seeds, with its
+    test metric, interval and gap to scratch.
 
     ``candidates`` are the strategies allowed to win: by default every strategy except scratch
     (the question is how the best fine-tuning compares with scratch); pass
-    ``level_strategies(df)`` to ask which *depth* is best. Note that choosing the best of several
-    depths on the test set flatters the winner a little; the ``auto`` strategy (depth picked on
-    validation data) is the unbiased alternative.
+    ``level_strategies(df)`` to ask which *depth* is best. The choice reads only ``val_auc``
+    (``chosen_by``); test columns are only reported, so the reported test figure is not flattered by
+    the choice (shuffling the test columns never changes a choice).
 
-    The CI (``ci_lo, ci_hi``) is the mean of the winner's per-run bootstrap CIs (see
-    :func:`cell_stats` -- test-set uncertainty, the paper's bars). ``tied_with`` lists other
-    candidates whose mean lies inside that CI: the ranking between them is not established.
+    The interval (``ci_lo, ci_hi``) is the winner's two-level bootstrap interval over seeds and
+    test images (see :func:`cell_stats`). ``tied_with`` lists other candidates whose test mean lies
+    inside that interval: the ranking between them is not established.
     ``gap, gap_lo, gap_hi, p, test`` compare the winner with scratch via :func:`gap_to_scratch`
     (skipped with ``with_test=False``).
     """
@@ -554,8 +565,8 @@ def _verdict(gap: float, p: float) -> str:
 def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """One row per training fraction, in words a teacher can read out.
 
-    Columns: "Training fraction", "Training images", "Best fine-tuning" (strategy with the highest
-    mean over seeds), "<Metric> (95% CI)", "From scratch (95% CI)", "Gap to scratch" (best minus
+    Columns: "Training fraction", "Training images", "Fine-tuning chosen on validation" (the strategy
+    with the highest mean validation AUC over seeds), "<Metric> (95% CI)", "From scratch (95% CI)", "Gap to scratch" (best minus
     scratch, with the paired test's 95% CI), "Paired test p", "Verdict". See
     :func:`best_per_fraction` for how the CI and the test are made.
     """
@@ -576,7 +587,7 @@ def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000
     return pd.DataFrame({
         "Training fraction": [f"{f:.0%}" if f >= 0.01 else f"{f:.1%}" for f in best["fraction"]],
         "Training images": best["n_train"].astype(int),
-        "Best fine-tuning": best["best_strategy"],
+        "Fine-tuning chosen on validation": best["best_strategy"],
         f"{label} (95% CI)": [ci(*r) for r in best[["mean", "ci_lo", "ci_hi"]].itertuples(index=False)],
         "From scratch (95% CI)": [ci(*r) for r in best[["scratch_mean", "scratch_ci_lo", "scratch_ci_hi"]]
                                   .itertuples(index=False)],
@@ -590,11 +601,14 @@ def _n(n: float) -> str:
     return f"{int(n):,} training images"
 
 
+HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "not decidable at this budget"
+
+
 def _finding1(best: pd.DataFrame, unit: str) -> str:
     head = "Finding 1 (fine-tuning beats or matches scratch): "
     best = best[np.isfinite(best["scratch_mean"])]
     if best.empty:
-        return head + "this table has no scratch runs to compare with, so it cannot be checked."
+        return head + f"{UNDECIDED}: this table has no scratch runs to compare with."
     tested = np.isfinite(best["p"])
     better = best[tested & (best["p"] < ALPHA) & (best["gap"] > 0)]
     worse = best[tested & (best["p"] < ALPHA) & (best["gap"] < 0)]
@@ -602,27 +616,28 @@ def _finding1(best: pd.DataFrame, unit: str) -> str:
     k = len(best)
     gaps = f"gaps {best['gap'].min():+.3f} to {best['gap'].max():+.3f} {unit}" if k > 1 else f"gap {best['gap'].iloc[0]:+.3f} {unit}"
     if not tested.any():
-        return (head + f"the best fine-tuned model was ahead of scratch at {int((best['gap'] > 0).sum())} of {k} "
-                f"training-set sizes ({gaps}), but no paired test was possible (no stored test scores and too "
-                "few seeds), so these are point estimates only.")
-    text = head + f"the best fine-tuned model beat scratch significantly (paired p < .05) at {len(better)} of {k} training-set sizes"
+        return (head + f"{UNDECIDED}: the best fine-tuned model was ahead of scratch at {int((best['gap'] > 0).sum())} "
+                f"of {k} training-set sizes ({gaps}), but no paired test was possible.")
+    verdict = FAILS if len(worse) else HOLDS
+    text = head + f"{verdict}. The fine-tuning depth chosen on validation data beat scratch significantly " \
+                  f"(paired p < .05) at {len(better)} of {k} training-set sizes"
     if unclear:
-        text += f", was within the confidence intervals of scratch at {unclear}"
+        text += f", was within the interval of scratch at {unclear}"
     if len(worse):
         text += f", and lost to scratch at {', '.join(_n(n) for n in worse['n_train'])}"
-    text += f" ({gaps}; depth picked on the test set, which flatters fine-tuning slightly). "
+    text += f" ({gaps}). "
     if len(worse):
-        return text + "This run does not support the paper's finding at those sizes."
+        return text + "Scratch training won at those sizes, unlike the paper."
     if len(better):
         return text + "Scratch never won, in line with the paper."
-    return text + "Scratch never won, but no gain was significant either: consistent only with the 'matched' half of the paper's claim."
+    return text + "No difference was significant either way: fine-tuning matched scratch, the weaker half of the claim."
 
 
 def _finding2(best: pd.DataFrame, unit: str) -> str:
     head = "Finding 2 (fine-tuning is more robust to less data): "
     best = best[np.isfinite(best["scratch_mean"])].sort_values("fraction")
     if len(best) < 2:
-        return head + "it needs scratch and fine-tuned runs at two or more training-set sizes; this table has fewer."
+        return head + f"{UNDECIDED}: it needs scratch and fine-tuned runs at two or more training-set sizes."
     small, large = best.iloc[0], best.iloc[-1]
     sc_drop = large["scratch_mean"] - small["scratch_mean"]
     ft_drop = large["mean"] - small["mean"]
@@ -634,60 +649,65 @@ def _finding2(best: pd.DataFrame, unit: str) -> str:
         return math.hypot((row["ci_hi"] - row["ci_lo"]) / 2, (row["scratch_ci_hi"] - row["scratch_ci_lo"]) / 2)
 
     hw = math.hypot(half(small), half(large))
-    text = (head + f"going from {_n(large['n_train'])} down to {int(small['n_train']):,}, scratch lost {sc_drop:.3f} "
-            f"{unit} and the best fine-tuned model lost {ft_drop:.3f}")
+    detail = (f"going from {_n(large['n_train'])} down to {int(small['n_train']):,}, scratch lost {sc_drop:.3f} "
+              f"{unit} and the best fine-tuned model lost {ft_drop:.3f}")
     if not np.isfinite(hw):
-        return text + f"; fine-tuning lost {'less' if diff > 0 else 'more'} (no uncertainty available, point estimates only)."
+        return head + f"{UNDECIDED}: {detail} (no uncertainty available, point estimates only)."
     if diff > hw:
-        return text + f": fine-tuning was more robust (difference {diff:.3f}, beyond the +/-{hw:.3f} uncertainty), as in the paper."
+        return head + f"{HOLDS}: {detail}; fine-tuning was more robust (difference {diff:.3f}, beyond the +/-{hw:.3f} uncertainty)."
     if diff < -hw:
-        return text + f": scratch was more robust here (difference {-diff:.3f}, beyond +/-{hw:.3f}), unlike the paper."
-    return text + (f": the difference ({diff:+.3f}) is within the confidence intervals (+/-{hw:.3f}), "
-                   "so this run cannot tell their robustness apart.")
+        return head + f"{FAILS}: {detail}; scratch was more robust here (difference {-diff:.3f}, beyond +/-{hw:.3f})."
+    return head + (f"{UNDECIDED}: {detail}; the difference ({diff:+.3f}) is within the uncertainty (+/-{hw:.3f}).")
 
 
 def _finding3(levels: pd.DataFrame, n_levels: int) -> str:
     head = "Finding 3 (no single depth is best everywhere): "
     if n_levels < 2 or levels.empty:
-        return head + "fewer than two fine-tuning depths were trained, so it cannot be checked."
+        return head + f"{UNDECIDED}: fewer than two fine-tuning depths were trained."
     winners = list(levels["best_strategy"])
     ties = levels[levels["tied_with"] != ""]
-    tie_note = (f"; at {len(ties)} of {len(levels)} sizes other depths were within the winner's confidence "
-                f"interval ({'; '.join(f'{int(n):,}: {t}' for n, t in zip(ties['n_train'], ties['tied_with']))}), "
-                "so the ranking is uncertain" if len(ties) else "")
-    if len(set(winners)) == 1:
-        where = winners[0]
-        idx = int(levels["best_level_index"].iloc[0])
-        kind = ("the shallowest depth" if idx == levels.attrs["min_index"] else
-                "the deepest depth" if idx == levels.attrs["max_index"] else "an intermediate depth")
-        return (head + f"{where} ({kind}) was best at every training-set size{tie_note}. In this run one depth "
-                "did win everywhere; the paper's point is that the winner changes between applications.")
+    tie_note = (f"; at {len(ties)} of {len(levels)} sizes other depths were within the winner's test interval "
+                f"({'; '.join(f'{int(n):,}: {t}' for n, t in zip(ties['n_train'], ties['tied_with']))})"
+                if len(ties) else "")
     pairs = ", ".join(f"{w} at {int(n):,} images" for w, n in zip(winners, levels["n_train"]))
-    return head + f"the best depth changed with training-set size ({pairs}){tie_note}. That agrees with the paper."
+    if len(ties) == len(levels):
+        return head + f"{UNDECIDED}: validation chose {pairs}{tie_note}, so no depth is established as best anywhere."
+    if len(set(winners)) == 1:
+        verdict = UNDECIDED if len(ties) else FAILS
+        return (head + f"{verdict} on this data set: validation chose {winners[0]} at every training-set size"
+                f"{tie_note}. The paper's point is that the winner changes between applications; one data set "
+                "cannot show that.")
+    verdict = UNDECIDED if len(ties) else HOLDS
+    return head + f"{verdict}: the depth chosen on validation changed with training-set size ({pairs}){tie_note}."
 
 
 def _finding4(levels: pd.DataFrame, n_levels: int) -> str:
     head = "Finding 4 (less data, shallower best depth): "
     if n_levels < 2 or len(levels) < 2:
-        return head + "it needs two or more depths at two or more training-set sizes; this table has fewer."
+        return head + f"{UNDECIDED}: it needs two or more depths at two or more training-set sizes."
     small, large = levels.iloc[0], levels.iloc[-1]
-    text = (head + f"the best depth was {small['best_strategy']} (level {int(small['best_level_index'])}) with "
-            f"{int(small['n_train']):,} images and {large['best_strategy']} (level {int(large['best_level_index'])}) "
-            f"with {int(large['n_train']):,}")
+    detail = (f"validation chose {small['best_strategy']} (level {int(small['best_level_index'])}) with "
+              f"{int(small['n_train']):,} images and {large['best_strategy']} (level {int(large['best_level_index'])}) "
+              f"with {int(large['n_train']):,}")
     if len(levels) >= 3 and levels["best_level_index"].nunique() > 1:
         rho = stats.spearmanr(levels["fraction"], levels["best_level_index"]).statistic
-        text += f" (Spearman rho between data size and best depth {rho:+.2f} over {len(levels)} sizes)"
+        detail += f" (Spearman rho between data size and chosen depth {rho:+.2f} over {len(levels)} sizes)"
     d = int(large["best_level_index"]) - int(small["best_level_index"])
-    text += (": shallower with less data, as the paper suggests" if d > 0 else
-             ": deeper with less data, the opposite of the paper's advice" if d < 0 else
-             ": the same depth, so no shift toward shallower tuning was seen")
-    if small["tied_with"] or large["tied_with"]:
-        text += "; other depths were within the confidence interval at one or both of these sizes, so treat this as suggestive"
+    tied = bool(small["tied_with"] or large["tied_with"])
+    if d == 0:
+        return head + f"{UNDECIDED}: {detail}: the same depth, so no shift was seen."
+    verdict = UNDECIDED if tied else (HOLDS if d > 0 else FAILS)
+    text = head + f"{verdict}: {detail}: " + ("shallower with less data, as the paper suggests" if d > 0 else
+                                               "deeper with less data, the opposite of the paper's advice")
+    if tied:
+        text += "; other depths were within the test interval at one or both sizes, so the shift is not established"
     return text + "."
 
 
 def findings(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, seed: int = 0) -> list[str]:
-    """Four sentences, one per finding of the paper, saying what THIS run found.
+    """Four sentences, one per finding of the paper, saying what THIS run found: each starts with
+    "holds", "does not hold" or "not decidable at this budget", computed from the table (choices on
+    validation AUC, verdicts from the test intervals).
 
     1. best fine-tuned vs scratch at each size, with the paired test (:func:`best_per_fraction`);
     2. the drop from the largest to the smallest size, scratch vs the best fine-tuning at each size
@@ -712,8 +732,8 @@ def ladder_report(table: pd.DataFrame, profile: str, metric: str = "test_auc") -
     table = decode_results(table)
     tuned = table[table["strategy"] != SCRATCH].sort_values("level_index")
     scratch = table[table["strategy"] == SCRATCH]
-    best = tuned.loc[tuned[metric].idxmax()]
-    lines = [f"Best level: {best['strategy']} with {metric_label(metric)} {best[metric]:.3f} "
+    best = tuned.loc[tuned[SELECT_BY].idxmax()]   # chosen on validation, reported on test
+    lines = [f"Level chosen on validation AUC: {best['strategy']}, test {metric_label(metric)} {best[metric]:.3f} "
              f"(95% CI {best[f'{metric}_lo']:.3f}-{best[f'{metric}_hi']:.3f})."]
     if len(scratch):
         s = scratch.iloc[0]
@@ -730,6 +750,7 @@ def ladder_report(table: pd.DataFrame, profile: str, metric: str = "test_auc") -
                  f"{deep[metric]:.3f}. The paper found no depth best everywhere: all layers for polyp detection, "
                  "middle layers for frame classification.")
     lines.append(f"Where this differs from the paper: public 28 px MedMNIST images upsampled to the model's input, "
-                 f"a '{profile}' training budget, one seed, and {table['arch'].iloc[0]} rather than Caffe's AlexNet "
+                 f"a '{profile}' training budget ({int(table['iterations'].max())} SGD steps, a rate tuned per arm), "
+                 f"one seed, and {table['arch'].iloc[0]} rather than Caffe's AlexNet "
                  "unless chosen; read the CIs before reading the ranking.")
     return "\n".join(lines)

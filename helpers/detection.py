@@ -91,10 +91,12 @@ def train_detector(config: PolypRunConfig, quiet: bool = True):
     frames, split, patches = prepare(config)
     seed_everything(config.seed)
     model, level = build_detector(config)
+    # The detector's budget is still given in epochs over its patches (converted to the engine's steps).
+    per_epoch = -(-len(patches.train) // config.batch_size)
     result = fit(model, patches, TrainConfig(
-        epochs=config.epochs, batch_size=config.batch_size, lr=config.learning_rate(),
-        head_lr_mult=1.0 if level is None else 10.0, patience=config.patience, eval_every=config.eval_every,
-        seed=config.seed, quiet=quiet))
+        steps=config.epochs * per_epoch, batch_size=config.batch_size, lr=config.learning_rate(),
+        head_lr_mult=1.0 if level is None else 10.0, patience=config.patience * per_epoch,
+        eval_every=min(config.eval_every, per_epoch), decay_steps=per_epoch, seed=config.seed, quiet=quiet))
     return model, level, frames, split, patches, result
 
 
@@ -139,7 +141,7 @@ def detection_row(config, level, patches, result, patch_metrics, matches, frame_
            "level": "" if level is None else level.name, "level_index": -1 if level is None else level.index,
            "n_train": len(patches.meta["frames_train"]), "n_train_patches": len(patches.train),
            "test_frames": n_frames, "test_polyps": n_polyps, "window": window,
-           "val_auc": result.best_val_auc, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+           "val_auc": result.best_val_auc, "best_step": result.best_step, "steps_run": result.iterations,
            "iterations": result.iterations, "cached": result.cached, "device": result.device,
            "curve": [[int(i), float(a)] for i, a in zip(result.curve["iteration"], result.curve["val_auc"])],
            "patch_test_auc": patch_metrics["auc"]}
@@ -199,16 +201,16 @@ def sensitivity_table(table: pd.DataFrame, rates=FP_RATES) -> pd.DataFrame:
 def detection_report(table: pd.DataFrame, rate: float = 0.1) -> list[str]:
     """Plain sentences, computed from the table, on this run against the study's polyp finding."""
     key = f"froc_sens@{rate:g}"
-    cols = [key, key + "_lo", key + "_hi", "level_index"]
+    cols = [key, key + "_lo", key + "_hi", "level_index", "val_auc"]
     full = table[table["fraction"] == table["fraction"].max()].groupby("strategy")[cols].mean()  # mean over seeds
     lines = []
     scratch = full.loc[["scratch"]] if "scratch" in full.index else full.iloc[:0]
     tuned = full.drop(index="scratch", errors="ignore")
     if len(tuned):
-        best_name = tuned[key].idxmax()
+        best_name = tuned["val_auc"].idxmax()   # chosen on validation patches, reported on test frames
         best = tuned.loc[best_name]
         all_layers = tuned[tuned["level_index"] == tuned["level_index"].max()].index[0]
-        lines.append(f"With all training sequences, the best tuned level is {best_name}: sensitivity "
+        lines.append(f"With all training sequences, the tuned level with the best validation AUC is {best_name}: sensitivity "
                      f"{best[key]:.2f} (95% CI {best[key + '_lo']:.2f}-{best[key + '_hi']:.2f}) at {rate:g} "
                      f"false positives per frame.")
         if not _is_all_layers(table, all_layers):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import platform
 import tempfile
@@ -24,19 +25,29 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-SCHEMA_VERSION = 2
+from .metrics import is_collapsed
+from .train import TrainConfig
+
+SCHEMA_VERSION = 3
 # The fixed parts of the training recipe; part of every run's hash, so changing one never reuses a result.
 RECIPE = {"optimizer": "sgd", "momentum": 0.9, "lr_decay": 0.95, "head_lr_mult": 10.0, "bias_lr_mult": 2.0,
           "weight_decay": 5e-4}
 JSON_COLUMNS = ("curve", "test_scores", "test_labels", "path", "froc", "matches", "frame_table")
 FINETUNE_LR = 0.001   # the paper's rate for tuned layers (the new head gets 10x)
-SCRATCH_LR = 0.01     # see notebook 02's sensitivity sweep: 0.001 barely moves in a few epochs
+SCRATCH_LR = 0.01     # the untuned default for scratch runs (sweeps tune it on validation data)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One classification run of a sweep; every field is part of its identity (hash)."""
+    """One classification run of a sweep; every field is part of its identity (hash).
+
+    The budget is ``steps`` optimizer steps whatever the training-set size; validation images are
+    ``val_share`` of the run's own training budget (0: the official validation split). ``lr`` None
+    means: chosen on validation data by :func:`run_sweep` from its ``lr_grid`` (or the default rate
+    of :meth:`learning_rate` when the sweep has no grid).
+    """
 
     dataset: str = "pneumoniamnist"
     arch: str = "efficientnet_lite0"
@@ -45,24 +56,50 @@ class RunConfig:
     seed: int = 0
     image_size: int = 64
     data_size: int = 28
-    epochs: int = 6
-    patience: int = 2
-    batch_size: int = 64
-    lr: float | None = None            # None: SCRATCH_LR for scratch, FINETUNE_LR otherwise
+    steps: int = 200
+    patience: int | None = 100         # steps without a better validation AUC before stopping
+    min_steps: int = 0
+    batch_size: int = 32
+    lr: float | None = None
     eval_every: int = 20
+    decay_steps: int = 20
+    bn_mode: str = "recalibrate"
+    val_share: float = 0.2
     max_train: int | None = None
     max_eval: int | None = None
     n_bootstrap: int = 1000
     balance: bool = False
     augment: bool = False
-    init: str = "gaussian"
+    init: str | None = None            # scratch initialisation; None = models.default_init(arch)
 
     def key(self) -> str:
         """A stable hash of every field (and the result schema's version)."""
         return config_hash(self)
 
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else (SCRATCH_LR if self.strategy == "scratch" else FINETUNE_LR)
+        return self.lr if self.lr is not None else default_rate(self.strategy)
+
+    def train_config(self, quiet: bool = True) -> TrainConfig:
+        """The engine's settings for this run (the paper's recipe, this run's budget and rate)."""
+        return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.learning_rate(),
+                           head_lr_mult=head_multiplier(self.strategy), patience=self.patience,
+                           min_steps=self.min_steps, eval_every=self.eval_every, decay_steps=self.decay_steps,
+                           bn_mode=self.bn_mode, augment=self.augment, seed=self.seed, quiet=quiet)
+
+
+def default_rate(strategy: str) -> float:
+    """The rate a run gets when nobody tuned one: 0.01 from scratch, the paper's 0.001 for fine-tuning."""
+    return SCRATCH_LR if strategy == "scratch" else FINETUNE_LR
+
+
+def head_multiplier(strategy: str) -> float:
+    """The new head's rate multiple: 10x when fine-tuning (the paper), 1x from scratch."""
+    return 1.0 if strategy == "scratch" else 10.0
+
+
+def rate_family(strategy: str) -> str:
+    """Which learning-rate grid a strategy draws from: ``scratch`` or ``finetune``."""
+    return "scratch" if strategy == "scratch" else "finetune"
 
 
 def config_hash(config) -> str:
@@ -103,18 +140,20 @@ def cached_dataset(dataset: str, size: int):
 
 
 def prepare_data(config: RunConfig):
-    """The run's data: the profile's caps, then the nested training fraction for this seed."""
+    """The run's data: the profile's caps, then the nested training fraction for this seed, with its
+    validation images held out of that fraction (``val_share``)."""
     from .subsets import cap_dataset, training_subset
     data = cap_dataset(cached_dataset(config.dataset, config.data_size), config.max_train, config.max_eval, seed=0)
-    return training_subset(data, config.fraction, seed=config.seed, balance=config.balance)
+    return training_subset(data, config.fraction, seed=config.seed, balance=config.balance,
+                           val_share=config.val_share)
 
 
 def run_one(config: RunConfig, quiet: bool = True) -> dict:
     """Train and test one run; return its result row (config, hash, metrics, curve, scores, bookkeeping)."""
     from .env import seed_everything
     from .finetune import auto_depth, set_level
-    from .models import build_model, input_size
-    from .train import TrainConfig, evaluate, fit
+    from .models import build_model, default_init, input_size
+    from .train import evaluate, fit
 
     t0 = time.perf_counter()
     data = prepare_data(config)
@@ -122,10 +161,8 @@ def run_one(config: RunConfig, quiet: bool = True) -> dict:
     seed_everything(config.seed)   # the initial weights too: a run's result depends on its config only
     model = build_model(config.arch, data.num_classes, pretrained=not scratch,
                         image_size=input_size(config.arch, config.image_size),
-                        init=config.init)
-    train_cfg = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.learning_rate(),
-                            head_lr_mult=1.0 if scratch else 10.0, patience=config.patience,
-                            eval_every=config.eval_every, augment=config.augment, seed=config.seed, quiet=quiet)
+                        init=config.init or default_init(config.arch))
+    train_cfg = config.train_config(quiet)
     extra: dict = {}
     if config.strategy == "auto":
         found = auto_depth(model, data, train_cfg)
@@ -134,28 +171,45 @@ def run_one(config: RunConfig, quiet: bool = True) -> dict:
     else:
         rung = None if scratch else set_level(model, config.strategy)
         level, index = ("", -1) if rung is None else (rung.name, rung.index)
-        result = fit(model, data, train_cfg)
+        try:
+            result = fit(model, data, train_cfg)
+        except FloatingPointError as err:   # a rate too large for this arm: a row that says so
+            return diverged_row(config, data, level, index, err, time.perf_counter() - t0)
     metrics, scores = evaluate(model, data.test, n_boot=config.n_bootstrap, seed=config.seed)
     return result_row(config, data, level, index, metrics, scores, result, time.perf_counter() - t0, extra)
 
 
+def diverged_row(config, data, level: str, index: int, err: Exception, wall_s: float) -> dict:
+    """The row of a run whose training diverged: no metrics, ``diverged`` True and the engine's message."""
+    return {**asdict(config), "config_hash": config.key(), "level": level, "level_index": index,
+            "strategy": level or "scratch", "requested": config.strategy, "n_train": len(data.train),
+            "n_val": len(data.val), "lr_used": config.learning_rate(), "test_auc": math.nan,
+            "val_auc": math.nan, "val_loss": math.nan, "collapsed": True, "diverged": True, "note": str(err),
+            "iterations": -1, "best_step": -1, "curve": [], "test_scores": [], "test_labels": [],
+            "wall_s": wall_s, "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
 def result_row(config, data, level: str, index: int, metrics: dict, scores: np.ndarray, result,
                wall_s: float, extra: dict) -> dict:
-    """Flatten one run into a table row."""
+    """Flatten one run into a table row (test scores unrounded, so paired tests see the real values)."""
     row = {**asdict(config), "config_hash": config.key(), "level": level, "level_index": index,
            "strategy": "auto" if config.strategy == "auto" else (level or "scratch"),
-           "requested": config.strategy, "n_train": len(data.train), "lr_used": config.learning_rate()}
+           "requested": config.strategy, "n_train": len(data.train), "n_val": len(data.val),
+           "lr_used": config.learning_rate()}
     row.update({f"test_{k}": v for k, v in metrics.items()})
+    row["collapsed"] = is_collapsed(metrics.get("score_sd", float("nan")))
+    row["diverged"] = False
     if result is not None:
-        row.update(val_auc=result.best_val_auc, best_epoch=result.best_epoch, epochs_run=len(result.history),
+        row.update(val_auc=result.best_val_auc, val_loss=result.best_val_loss, best_step=result.best_step,
                    iterations=result.iterations, cached=result.cached, device=result.device,
                    curve=[[int(i), float(a)] for i, a in zip(result.curve["iteration"], result.curve["val_auc"])])
     else:
         path = extra.get("path", [])
-        row.update(val_auc=max(p["val_auc"] for p in path), iterations=sum(p["iterations"] for p in path),
-                   epochs_run=sum(p["epochs"] for p in path), best_epoch=-1, cached=None, curve=[], device="")
+        best = max(path, key=lambda p: p["val_auc"])
+        row.update(val_auc=best["val_auc"], val_loss=best.get("val_loss", math.nan),
+                   iterations=sum(p["iterations"] for p in path), best_step=-1, cached=None, curve=[], device="")
     positive = scores[:, 1] if scores.ndim == 2 and scores.shape[1] == 2 else scores
-    row.update(test_scores=np.round(positive, 6).tolist(), test_labels=data.test.labels.tolist(),
+    row.update(test_scores=np.asarray(positive, dtype=float).tolist(), test_labels=data.test.labels.tolist(),
                wall_s=wall_s, versions=versions(), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"), **extra)
     return row
 
@@ -212,41 +266,137 @@ class ResultsTable:
                 os.remove(tmp)
 
 
+def _run_pending(configs: list, table: ResultsTable, run_fn: Callable, executor: Executor | None,
+                 progress: bool, desc: str) -> None:
+    """Run the configs whose hash is not in the table yet, appending each row as it finishes."""
+    done = table.done()
+    pending = list({c.key(): c for c in configs if c.key() not in done}.values())
+    bar = tqdm(total=len(pending), desc=desc, disable=not progress or not pending)
+    if executor is None:
+        for config in pending:
+            table.append(run_fn(config))
+            bar.update(1)
+        bar.close()
+        return
+    failures = []
+    futures = {executor.submit(run_fn, config): config for config in pending}
+    for future in as_completed(futures):
+        try:
+            table.append(future.result())
+        except Exception as err:  # keep the finished runs; report the failed ones at the end
+            failures.append((futures[future], err))
+        bar.update(1)
+    bar.close()
+    if failures:
+        config, err = failures[0]
+        raise RuntimeError(f"{len(failures)} run(s) failed (finished runs were kept); the first: "
+                           f"{config} -> {err!r}") from err
+
+
+def _group(config: RunConfig) -> str:
+    """What a tuned rate is shared by: everything but the rate, the seed and the fraction."""
+    return replace(config, lr=None, seed=0, fraction=1.0).key()
+
+
+def rate_trials(configs: Sequence[RunConfig], lr_grid: dict[str, Sequence[float]],
+                tune_fractions: Sequence[float] | None = None) -> list[RunConfig]:
+    """The tuning runs: each strategy (with ``lr`` None) at each tuning fraction, first seed, every rate.
+
+    ``lr_grid`` maps ``scratch`` / ``finetune`` (see :func:`rate_family`) to the rates to try.
+    ``tune_fractions`` default to the smallest and the largest fraction of the sweep.
+    """
+    untuned = [c for c in configs if c.lr is None]
+    if not untuned:
+        return []
+    seed = min(c.seed for c in untuned)
+    trials = {}
+    for config in untuned:
+        fractions = tune_fractions or (min(c.fraction for c in untuned), max(c.fraction for c in untuned))
+        for fraction in fractions:
+            for lr in lr_grid[rate_family(config.strategy)]:
+                trial = replace(config, seed=seed, fraction=float(fraction), lr=float(lr))
+                trials[trial.key()] = trial
+    return list(trials.values())
+
+
+def chosen_rates(table: pd.DataFrame, trials: Sequence[RunConfig]) -> pd.DataFrame:
+    """One row per tuning run (strategy, fraction, lr, validation AUC and loss, collapsed) with ``chosen``
+    marking the rate picked for its (strategy, fraction): the best validation AUC, then the lower
+    validation loss. Test columns are never read."""
+    from .train import choose_rate
+
+    rows = select(table, trials)
+    if rows.empty:
+        return pd.DataFrame()
+    keys = {c.key(): _group(c) for c in trials}
+    out = rows[["requested", "strategy", "fraction", "n_train", "seed", "lr", "val_auc", "val_loss",
+                "collapsed", "diverged"]].copy()
+    out["diverged"] = out["diverged"].fillna(False).astype(bool)
+    out["group"] = rows["config_hash"].map(keys)
+    out["chosen"] = False
+    for _, g in out.groupby(["group", "fraction"]):
+        out.loc[g.index, "chosen"] = g["lr"] == choose_rate(g)
+    return out.reset_index(drop=True)
+
+
+def _with_rates(configs: Sequence[RunConfig], rates: pd.DataFrame) -> list[RunConfig]:
+    """Each untuned config with the rate chosen at the tuning fraction nearest its own (log scale)."""
+    picked = rates[rates["chosen"]]
+    out = []
+    for config in configs:
+        if config.lr is not None:
+            out.append(config)
+            continue
+        mine = picked[picked["group"] == _group(config)]
+        nearest = mine.iloc[int(np.argmin(np.abs(np.log(mine["fraction"].to_numpy(float)) - math.log(config.fraction))))]
+        out.append(replace(config, lr=float(nearest["lr"])))
+    return out
+
+
 def run_sweep(configs: Iterable, results_path: str | Path, run_fn: Callable = run_one,
-              executor: Executor | None = None, progress: bool = True) -> pd.DataFrame:
+              executor: Executor | None = None, progress: bool = True,
+              lr_grid: dict[str, Sequence[float]] | None = None,
+              tune_fractions: Sequence[float] | None = None) -> pd.DataFrame:
     """Run every config not yet in the table, persisting each row as it finishes; return the configs' rows.
 
     Finished runs (same hash) are skipped, so re-running a sweep resumes it. With ``executor`` the runs
     are submitted to it (results are written by this process as they complete); without one they run
     one by one here with a progress bar over runs.
-    """
-    from tqdm.auto import tqdm
 
+    With ``lr_grid`` every config whose ``lr`` is None gets a tuned rate: first the tuning runs of
+    :func:`rate_trials` (every rate of its family's grid, at ``tune_fractions``, first seed), then the
+    rate with the best *validation* AUC is used for every seed at the nearest tuning fraction. The
+    tuning run with the chosen rate is the sweep's own run for that cell (same hash), so tuning costs
+    only the other rates. The returned table's ``attrs["rates"]`` holds the tuning table
+    (:func:`chosen_rates`) as records: ``pd.DataFrame(df.attrs["rates"])``.
+    """
     configs = list(configs)
     table = ResultsTable(results_path)
-    done = table.done()
-    pending = list({c.key(): c for c in configs if c.key() not in done}.values())
-    bar = tqdm(total=len(pending), desc="runs", disable=not progress or not pending)
-    if executor is None:
-        for config in pending:
-            table.append(run_fn(config))
-            bar.update(1)
-    else:
-        failures = []
-        futures = {executor.submit(run_fn, config): config for config in pending}
-        for future in as_completed(futures):
-            try:
-                table.append(future.result())
-            except Exception as err:  # keep the finished runs; report the failed ones at the end
-                failures.append((futures[future], err))
-            bar.update(1)
-        if failures:
-            bar.close()
-            config, err = failures[0]
-            raise RuntimeError(f"{len(failures)} run(s) failed (finished runs were kept); the first: "
-                               f"{config} -> {err!r}") from err
-    bar.close()
-    return select(table.load(), configs)
+    rates = pd.DataFrame()
+    if lr_grid:
+        trials = rate_trials(configs, lr_grid, tune_fractions)
+        _run_pending(trials, table, run_fn, executor, progress, "rate tuning runs")
+        rates = chosen_rates(table.load(), trials)
+        configs = _with_rates(configs, rates)
+    _run_pending(configs, table, run_fn, executor, progress, "runs")
+    out = select(table.load(), configs)
+    out.attrs["rates"] = rates.to_dict("records")   # records, not a frame: pandas compares attrs on concat
+    return out
+
+
+def _single_torch_thread() -> None:
+    """Worker initialiser: one torch thread per process (two workers share two cores without contention)."""
+    import torch
+    torch.set_num_threads(1)
+
+
+def local_pool(workers: int = 2) -> Executor:
+    """A process pool for independent runs that is safe after CUDA was initialised (spawn, not fork),
+    one torch thread per worker. Small runs on a 2-core CPU finish about 1.5x sooner in two workers."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_single_torch_thread)
 
 
 def select(table: pd.DataFrame, configs: Iterable) -> pd.DataFrame:
@@ -261,48 +411,100 @@ def select(table: pd.DataFrame, configs: Iterable) -> pd.DataFrame:
 
 @dataclass
 class LadderRun:
-    """Every level of a ladder (and scratch) trained once: result rows and the models worth keeping."""
+    """Every level of a ladder (and scratch) trained once at its tuned rate: result rows, the rate
+    search of every arm, and the models worth keeping."""
 
     table: pd.DataFrame
     models: dict
+    rates: pd.DataFrame
 
 
-def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg, n_boot: int = 1000,
+def _ladder_config(arch: str, name: str, data, image_size: int, train_cfg: TrainConfig, lr: float,
+                   n_boot: int, init: str | None) -> RunConfig:
+    """The RunConfig that describes one arm of a ladder run (for its hash and result row)."""
+    return RunConfig(dataset=data.name, arch=arch, strategy=name, image_size=image_size, steps=train_cfg.steps,
+                     patience=train_cfg.patience, min_steps=train_cfg.min_steps, batch_size=train_cfg.batch_size,
+                     lr=lr, eval_every=train_cfg.eval_every, decay_steps=train_cfg.decay_steps,
+                     bn_mode=train_cfg.bn_mode, val_share=0.0, n_bootstrap=n_boot, seed=train_cfg.seed,
+                     init=init if name == "scratch" else None)
+
+
+def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainConfig, n_boot: int = 1000,
                image_size: int = 64, scratch: bool = True, keep: Sequence[str] = ("all",),
-               scratch_lr: float = SCRATCH_LR) -> LadderRun:
+               lr_grid: dict[str, Sequence[float]] | None = None, init: str | None = None,
+               progress: bool = True) -> LadderRun:
     """Fine-tune a fresh ImageNet model at each level (all levels when ``levels`` is None), and scratch.
 
+    Every arm gets the same step budget and BatchNorm handling, and its own learning rate: every rate
+    of its family's grid (``lr_grid["scratch"]`` / ``lr_grid["finetune"]``; default: the paper's
+    single rates) is tried and the best *validation* AUC decides (:func:`helpers.train.tune_lr`).
     Every level starts from the same pretrained weights. After training, every frozen parameter and
     buffer is compared with its value before training (column ``frozen_unchanged``). Rows follow the
     sweep's schema, so the analysis and plots of notebook 04 apply unchanged.
     """
     from .finetune import changed_entries, frozen_state, ladder, resolve_level, set_level
-    from .models import build_model, input_size
-    from .train import fit_and_test
+    from .models import build_model, default_init, input_size
+    from .train import evaluate, tune_lr
 
+    grids = lr_grid or {"scratch": (SCRATCH_LR,), "finetune": (FINETUNE_LR,)}
+    init = init or default_init(arch)
     image_size = input_size(arch, image_size)
     probe = build_model(arch, data.num_classes, pretrained=True, image_size=image_size)
     chosen = ladder(probe) if levels is None else [resolve_level(probe, level) for level in levels]
     chosen = sorted({r.index: r for r in chosen}.values(), key=lambda r: r.index)
     keep_names = {resolve_level(probe, k).name if k != "scratch" else "scratch" for k in keep}
-    rows, models = [], {}
+    rows, models, searches = [], {}, []
     plans = ([("scratch", None)] if scratch else []) + [(r.name, r) for r in chosen]
-    for name, rung in plans:
-        model = build_model(arch, data.num_classes, pretrained=rung is not None, image_size=image_size,
-                            seed=train_cfg.seed)   # the new head's (or scratch model's) initial weights too
-        overrides = {"head_lr_mult": 1.0, "lr": scratch_lr} if rung is None else {}
-        snapshot = frozen_state(model) if rung is None else (set_level(model, rung), frozen_state(model))[1]
+    for name, rung in tqdm(plans, desc="ladder arms", disable=not progress):
+        snapshots = {}
+
+        def build(rung=rung):
+            model = build_model(arch, data.num_classes, pretrained=rung is not None, image_size=image_size,
+                                init=init, seed=train_cfg.seed)   # the same initial weights for every rate
+            if rung is not None:
+                set_level(model, rung)
+            snapshots[id(model)] = frozen_state(model)
+            return model
+
         started = time.perf_counter()
-        outcome = fit_and_test(name, model, data, train_cfg, n_boot=n_boot, **overrides)
-        config = RunConfig(dataset=data.name, arch=arch, strategy=name, image_size=image_size,
-                           epochs=train_cfg.epochs, patience=train_cfg.patience or 0,
-                           batch_size=train_cfg.batch_size, lr=overrides.get("lr", train_cfg.lr),
-                           eval_every=train_cfg.eval_every, n_bootstrap=n_boot, seed=train_cfg.seed)
+        search = tune_lr(build, data, grids[rate_family(name)], train_cfg, label=name,
+                         head_lr_mult=head_multiplier(name))
+        model = search.model
+        metrics, scores = evaluate(model, data.test, n_boot=n_boot, seed=train_cfg.seed)
+        config = _ladder_config(arch, name, data, image_size, train_cfg, search.lr, n_boot, init)
         row = result_row(config, data, "" if rung is None else rung.name, -1 if rung is None else rung.index,
-                         outcome.metrics, outcome.scores, outcome.result, time.perf_counter() - started, {})
+                         metrics, scores, search.result, time.perf_counter() - started, {})
+        snapshot = snapshots[id(model)]
         row.update(frozen_unchanged=not changed_entries(model, snapshot), frozen_entries=len(snapshot),
-                   trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad))
+                   trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+                   lr_grid=list(grids[rate_family(name)]))
         rows.append(row)
+        searches.append(search.table.assign(strategy=name))
         if name in keep_names:
             models[name] = model
-    return LadderRun(pd.DataFrame(rows), models)
+    return LadderRun(pd.DataFrame(rows), models, pd.concat(searches, ignore_index=True))
+
+
+def bn_mode_comparison(arch: str, data, level: str, train_cfg: TrainConfig, lr: float,
+                       modes: Sequence[str] = ("frozen", "train", "recalibrate"), n_boot: int = 200,
+                       image_size: int = 64) -> pd.DataFrame:
+    """One fine-tuning level trained once per BatchNorm mode (same weights, data, rate and steps).
+
+    Columns: ``bn_mode, val_auc, test_auc, test_auc_lo, test_auc_hi, score_sd, collapsed, best_step``.
+    """
+    from .finetune import set_level
+    from .models import build_model, input_size
+    from .train import evaluate, fit
+
+    rows = []
+    for mode in modes:
+        model = build_model(arch, data.num_classes, pretrained=True, image_size=input_size(arch, image_size),
+                            seed=train_cfg.seed)
+        set_level(model, level)
+        result = fit(model, data, train_cfg, lr=lr, bn_mode=mode, quiet=True)
+        metrics, _ = evaluate(model, data.test, n_boot=n_boot, seed=train_cfg.seed)
+        rows.append({"bn_mode": mode, "val_auc": result.best_val_auc, "test_auc": metrics["auc"],
+                     "test_auc_lo": metrics["auc_lo"], "test_auc_hi": metrics["auc_hi"],
+                     "score_sd": metrics["score_sd"], "collapsed": is_collapsed(metrics["score_sd"]),
+                     "best_step": result.best_step})
+    return pd.DataFrame(rows)

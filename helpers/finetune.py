@@ -132,14 +132,16 @@ class AutoDepthResult:
 
 
 def auto_depth(model: FTModel, data, config=None, patience_levels: int = 1, max_levels: int | None = None,
-               warm_start: bool = True, **overrides) -> AutoDepthResult:
+               warm_start: bool = True, rates: dict[str, float] | None = None, **overrides) -> AutoDepthResult:
     """Tune the last layer, then add one level at a time going deeper, until validation AUC stops rising.
 
     Stops after ``patience_levels`` levels without a better validation AUC (or after ``max_levels``).
     Work is reused: with ``warm_start`` each level starts from the previous level's best weights (its
     tuned layers already adapted), and the engine caches the frozen part's features at every level, so
     the deep, frozen bulk of the network is run once per level rather than once per epoch.
-    Returns the chosen level, the path (level, validation AUC, epochs, iterations, seconds) and the
+    ``rates`` gives a level (by name) its own learning rate, e.g. the rates a ladder run tuned on
+    validation data; levels not named use the config's rate. Only validation data decide.
+    Returns the chosen level, the path (level, rate, validation AUC and loss, steps, seconds) and the
     model holding the chosen level's weights.
     """
     import copy
@@ -153,9 +155,11 @@ def auto_depth(model: FTModel, data, config=None, patience_levels: int = 1, max_
         if not warm_start:
             model.load_state_dict(start_state)
         set_level(model, rung)
-        result = fit(model, data, config, **overrides)
-        rows.append({"level": rung.name, "index": rung.index, "val_auc": result.best_val_auc,
-                     "epochs": len(result.history), "iterations": result.iterations,
+        level_overrides = {**overrides, **({"lr": rates[rung.name]} if rates and rung.name in rates else {})}
+        result = fit(model, data, config, **level_overrides)
+        rows.append({"level": rung.name, "index": rung.index, "lr": level_overrides.get("lr", getattr(config, "lr", None)),
+                     "val_auc": result.best_val_auc, "val_loss": result.best_val_loss,
+                     "best_step": result.best_step, "iterations": result.iterations,
                      "seconds": result.wall_s, "cached": result.cached,
                      "trainable parameters": count_parameters(model, trainable_only=True)})
         if result.best_val_auc > best_auc:

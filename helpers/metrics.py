@@ -426,11 +426,27 @@ def bootstrap_ci(y_true, scores, metric: MetricLike = "auc", n_boot: int = 1000,
     return _percentile_ci(bootstrap_distribution(y_true, scores, metric, n_boot, seed), level)
 
 
+COLLAPSE_SD = 1e-6
+"""A model whose test scores spread less than this (standard deviation) gives every image the same score."""
+
+
+def score_spread(scores) -> float:
+    """Standard deviation of the scores over cases (the largest over classes for a score matrix)."""
+    s = np.asarray(_to_numpy(scores), dtype=np.float64)
+    s = s.reshape(len(s), -1)
+    return float(s.std(axis=0).max()) if len(s) else float("nan")
+
+
+def is_collapsed(score_sd: float) -> bool:
+    """True when a model's scores are (numerically) constant: it ranks nothing, whatever its AUC says."""
+    return bool(not np.isfinite(score_sd) or score_sd < COLLAPSE_SD)
+
+
 def evaluate(y_true, scores, n_boot: int = 1000, seed: int = 0,
              fprs: Sequence[float] = (0.10, 0.15, 0.20), level: float = 0.95) -> dict[str, float]:
     """Every headline number with its bootstrap confidence interval, in one dictionary.
 
-    Keys: ``n`` (test cases), ``auc``, ``auc_lo``, ``auc_hi``, ``acc``, ``acc_lo``, ``acc_hi`` and, for
+    Keys: ``n`` (test cases), ``score_sd`` (spread of the scores: see :func:`is_collapsed`), ``auc``, ``auc_lo``, ``auc_hi``, ``acc``, ``acc_lo``, ``acc_hi`` and, for
     each fpr, ``sens@10``, ``sens@10_lo``, ``sens@10_hi`` (the key holds the FPR in percent). All
     metrics share ONE set of bootstrap resamples. ``n_boot=0`` skips the bootstrap (bounds are nan).
     """
@@ -450,7 +466,7 @@ def evaluate(y_true, scores, n_boot: int = 1000, seed: int = 0,
             boot[sens_key(x)].append(res["sens"][keep, j])
     if n_boot and not sum(len(b) for b in boot["acc"]):
         warnings.warn("no bootstrap resample had both classes; the intervals are nan", stacklevel=2)
-    out: dict[str, float] = {"n": prob.n}
+    out: dict[str, float] = {"n": prob.n, "score_sd": score_spread(prob.raw)}
     for key, value in point.items():
         lo, hi = (_percentile_ci(np.concatenate(boot[key]), level, warn=False) if n_boot
                   else (float("nan"), float("nan")))
@@ -540,6 +556,46 @@ def paired_bootstrap_delta_multi(y_true, list_of_scores_a: Sequence, list_of_sco
     p = float(np.clip(2 * min(np.mean(d <= 0), np.mean(d >= 0)), 1 / d.size, 1.0))
     return {"delta": auc_a - auc_b, "lo": lo, "hi": hi, "p": p, "auc_a": auc_a, "auc_b": auc_b,
             "n": n, "n_boot": int(d.size)}
+
+
+def two_level_bootstrap(y_true, runs: Sequence, paired_with: Sequence | None = None, n_boot: int = 2000,
+                        seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """Mean AUC over several runs (seeds) on one test set, with an interval over seeds *and* test cases.
+
+    Each bootstrap replicate resamples the test cases (one resample applied to every run) and, on
+    top, draws the runs with replacement, so the interval holds both the test-set noise and the
+    seed-to-seed noise (a learning curve from 3 seeds should not look as certain as one from 30).
+    With ``paired_with`` (one score array per run of the other arm, same seeds in the same order)
+    the statistic is the mean paired difference AUC(run) - AUC(paired run), and ``p`` is the
+    two-sided bootstrap p-value of "no difference". Keys: ``mean, lo, hi, p, n_runs, n, n_boot``.
+    """
+    _check_boot(n_boot, level)
+    if not isinstance(runs, (list, tuple)) or not runs:
+        raise TypeError("runs must be a non-empty list of score arrays (one per seed)")
+    if paired_with is not None and len(paired_with) != len(runs):
+        raise ValueError(f"paired_with holds {len(paired_with)} runs but runs holds {len(runs)}; pair them by seed")
+    probs = [_Problem(y_true, s, f"runs[{i}]") for i, s in enumerate(runs)]
+    others = [_Problem(y_true, s, f"paired_with[{i}]") for i, s in enumerate(paired_with or [])]
+    y, n, r = probs[0].y, probs[0].n, len(probs)
+    point = float(np.mean([roc_auc(y, p.raw) for p in probs]))
+    if others:
+        point -= float(np.mean([roc_auc(y, p.raw) for p in others]))
+    pick_rng = np.random.default_rng([seed, 1])
+    values = []
+    for idx in _index_chunks(n, n_boot, seed):
+        c = _counts(idx, n)
+        per_run = np.stack([p.resampled(c)["auc"] for p in probs])            # (R, B)
+        if others:
+            per_run = per_run - np.stack([p.resampled(c)["auc"] for p in others])
+        pick = pick_rng.integers(0, r, size=(r, per_run.shape[1]))
+        values.append(np.take_along_axis(per_run, pick, axis=0).mean(axis=0))
+    d = np.concatenate(values)
+    d = d[~np.isnan(d)]
+    if d.size == 0:
+        raise ValueError("no bootstrap resample had both classes; AUC is undefined")
+    lo, hi = _percentile_ci(d, level)
+    p = float(np.clip(2 * min(np.mean(d <= 0), np.mean(d >= 0)), 1 / d.size, 1.0)) if others else float("nan")
+    return {"mean": point, "lo": lo, "hi": hi, "p": p, "n_runs": r, "n": n, "n_boot": int(d.size)}
 
 
 def format_ci(value: float, lo: float, hi: float, digits: int = 3) -> str:

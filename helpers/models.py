@@ -56,6 +56,7 @@ class FTModel(nn.Module):
         self.image_size = image_size
         self.pretrained = pretrained
         self.frozen: set[str] = set()
+        self.bn_frozen = False   # BatchNorm layers of tuned stages in eval mode too (train's bn_mode="frozen")
 
     @property
     def stage_names(self) -> list[str]:
@@ -72,10 +73,17 @@ class FTModel(nn.Module):
         return x
 
     def train(self, mode: bool = True) -> "FTModel":
-        """Like ``nn.Module.train``, but frozen stages stay in eval mode (BatchNorm statistics kept)."""
+        """Like ``nn.Module.train``, but frozen stages stay in eval mode (BatchNorm statistics kept).
+
+        With ``bn_frozen`` every BatchNorm layer stays in eval mode (running statistics used and kept).
+        """
         super().train(mode)
         for name in self.frozen:
             self.stages[name].eval()
+        if mode and self.bn_frozen:
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         return self
 
 
@@ -87,19 +95,35 @@ def _init_module(module: nn.Module, scheme: str, std: float = 0.01) -> None:
         nn.init.normal_(module.weight, 0.0, std)
     elif scheme == "xavier":
         nn.init.xavier_uniform_(module.weight)
+    elif scheme == "he" and isinstance(module, nn.Conv2d):
+        # Kaiming normal, fan-out counted per group (depthwise convolutions are not dense; timm's rule)
+        fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
+        nn.init.normal_(module.weight, 0.0, (2.0 / fan_out) ** 0.5)
     elif scheme == "he":
-        nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
     else:
         raise ValueError(f"Unknown initialisation {scheme!r}; choose one of {INITS}.")
     if module.bias is not None:
         nn.init.zeros_(module.bias)
 
 
+def default_init(arch: str) -> str:
+    """The scratch initialisation a fair comparison uses: the paper's Gaussian for AlexNet (no BatchNorm),
+    He (Kaiming) for the BatchNorm networks.
+
+    A Gaussian of std 0.01 in a deep BatchNorm network feeds every BatchNorm layer a signal of tiny
+    variance: training normalises by batch statistics and learns, but the running statistics used at
+    evaluation lag far behind, and the scores collapse to a constant.
+    """
+    return "gaussian" if arch == "alexnet" else "he"
+
+
 def initialise(model: nn.Module, scheme: str = "gaussian", std: float = 0.01) -> nn.Module:
     """Re-initialise every conv and linear layer (scratch training). BatchNorm gets weight 1, bias 0.
 
-    ``gaussian`` (the paper's choice, the default): N(0, ``std``); ``xavier``: Glorot uniform;
-    ``he``: Kaiming normal. The paper found no final gain from Xavier or He over Gaussian.
+    ``gaussian`` (the paper's choice for AlexNet): N(0, ``std``); ``xavier``: Glorot uniform;
+    ``he``: Kaiming normal (fan-out per group for convolutions). The paper found no final gain from
+    Xavier or He over Gaussian for AlexNet, which has no BatchNorm; see :func:`default_init`.
     """
     for module in model.modules():
         _init_module(module, scheme, std)
@@ -173,7 +197,7 @@ def input_size(arch: str, requested: int) -> int:
 
 
 def build_model(arch: str = "efficientnet_lite0", num_classes: int = 2, pretrained: bool = False,
-                image_size: int = 64, init: str = "gaussian", keep_imagenet_head: bool = False,
+                image_size: int = 64, init: str | None = None, keep_imagenet_head: bool = False,
                 weights_path: str | None = None, seed: int | None = None) -> FTModel:
     """Build an :class:`FTModel`.
 
@@ -186,7 +210,7 @@ def build_model(arch: str = "efficientnet_lite0", num_classes: int = 2, pretrain
     ``conv_head`` (1x1 conv to 1280), ``classifier``.
 
     ``pretrained`` loads real ImageNet weights (see :mod:`helpers.weights`); otherwise every layer
-    is initialised with ``init`` (``gaussian`` by default, the paper's). The last layer is replaced by
+    is initialised with ``init`` (None: :func:`default_init`, Gaussian for AlexNet, He otherwise). The last layer is replaced by
     a new one with ``num_classes`` outputs unless ``keep_imagenet_head``. ``seed`` seeds every generator
     first, so the random initial weights are the same whatever ran before.
     """
@@ -204,7 +228,7 @@ def build_model(arch: str = "efficientnet_lite0", num_classes: int = 2, pretrain
         from .weights import load_imagenet_weights
         load_imagenet_weights(net, arch, weights_path)
     else:
-        initialise(net, init)
+        initialise(net, init or default_init(arch))
     old = _imagenet_head(net, arch)
     head = old if keep_imagenet_head else new_head(old.in_features, num_classes)
     stages = {"alexnet": _alexnet_stages, "resnet18": _resnet_stages,

@@ -75,31 +75,26 @@ def _size_ticks(ax: Axes, sizes: list[int]) -> None:
 
 # ----------------------------------------------------------------------------- learning curves
 def plot_learning_curves(df: pd.DataFrame, metric: str = "test_auc", ax: Axes | None = None) -> Axes:
-    """Metric vs training images (log x), one line per strategy, with 95% bands.
+    """Metric vs training images (log x), one line per strategy (mean over seeds), with 95% bands.
 
-    With two or more seeds the band is seaborn's bootstrap 95% CI of the mean over seeds (the seeds
-    are the units that vary). With a single seed there is nothing to resample across seeds, so the
-    band is that run's own bootstrap CI over test cases (``<metric>_lo`` / ``<metric>_hi``).
+    For test AUC with stored scores the band is the two-level bootstrap interval over seeds *and*
+    test images (:func:`analysis.cell_stats`); otherwise the t interval over seeds, or one run's
+    bootstrap CI over test images. The title says which.
     """
     A._single_experiment(df, "plot_learning_curves")
-    df = A._dedupe(df).copy()
+    df = A._dedupe(df)
     sizes = A.fraction_sizes(df)
-    df["Training images"] = df["fraction"].map(sizes)
     order = A.strategy_order(df)
     colors = learning_curve_colors(order)
     ax = _new_ax(ax)
     label = A.metric_label(metric)
-    if df.groupby(["strategy", "fraction"])["seed"].nunique().max() >= 2:
-        sns.lineplot(data=df, x="Training images", y=metric, hue="strategy", hue_order=order, palette=colors,
-                     errorbar=("ci", 95), n_boot=1000, seed=0, marker="o", ax=ax)
-        band = "band: 95% CI over seeds"
-    else:
-        cells = A.cell_stats(df, metric).sort_values("n_train")
-        for strategy in order:
-            c = cells[cells["strategy"] == strategy]
-            ax.plot(c["n_train"], c["mean"], marker="o", color=colors[strategy], label=strategy)
-            ax.fill_between(c["n_train"], c["ci_lo"], c["ci_hi"], color=colors[strategy], alpha=0.2, lw=0)
-        band = "one seed; band: 95% bootstrap CI over test cases"
+    cells = A.cell_stats(df, metric).sort_values("n_train")
+    for strategy in order:
+        c = cells[cells["strategy"] == strategy]
+        ax.plot(c["n_train"], c["mean"], marker="o", color=colors[strategy], label=strategy)
+        ax.fill_between(c["n_train"], c["ci_lo"], c["ci_hi"], color=colors[strategy], alpha=0.2, lw=0)
+    seeds = int(cells["n_seeds"].max())
+    band = f"mean of {seeds} seed(s); band: 95% {cells['ci_method'].iloc[0]}"
     _size_ticks(ax, sorted(set(sizes.values())))
     ax.set_xlabel("Training images (log scale)")
     ax.set_ylabel(label)
@@ -378,25 +373,33 @@ def plot_resizing(image, sizes=(28, 64, 128, 224)):
 # ----------------------------------------------------------------------------- training figures (notebooks 02-03)
 
 def plot_lr_sensitivity(table, ax=None):
-    """Validation AUC against learning rate (log x), one line per model."""
+    """Best validation AUC against learning rate (log x), one line per model; the chosen rate circled,
+    diverged rates marked with x at the bottom."""
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
-    sns.lineplot(table, x="lr", y="val_auc", hue="model", marker="o", ax=ax)
+    ok = table[~table["diverged"].astype(bool)] if "diverged" in table else table
+    sns.lineplot(ok, x="lr", y="val_auc", hue="model", marker="o", ax=ax)
+    if "chosen" in table:
+        chosen = table[table["chosen"].astype(bool)]
+        ax.scatter(chosen["lr"], chosen["val_auc"], s=160, facecolors="none", edgecolors="black", label="chosen")
+    if "diverged" in table and table["diverged"].any():
+        bad = table[table["diverged"].astype(bool)]
+        ax.scatter(bad["lr"], [0.5] * len(bad), marker="x", color="red", label="diverged")
     ax.set(xscale="log", xlabel="learning rate", ylabel="best validation AUC",
-           title="Scratch training is sensitive to the learning rate")
+           title="Learning rate chosen on validation AUC (same steps, same start)")
     ax.axhline(0.5, color="grey", ls=":", lw=1)
     return ax
 
 
 def plot_history(histories: dict, axes=None):
-    """Training loss and validation AUC per epoch for several runs (``{label: history}``)."""
+    """Training loss and validation AUC at every validation check for several runs (``{label: history}``)."""
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 3.5))
     for label, hist in histories.items():
-        axes[0].plot(hist["epoch"], hist["train_loss"], marker="o", label=f"{label} train")
-        axes[0].plot(hist["epoch"], hist["val_loss"], marker="x", ls="--", label=f"{label} val")
-        axes[1].plot(hist["epoch"], hist["val_auc"], marker="o", label=label)
-    axes[0].set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
-    axes[1].set(xlabel="epoch", ylabel="validation AUC", title="Validation AUC (best epoch restored)")
+        axes[0].plot(hist["step"], hist["train_loss"], marker="o", label=f"{label} train")
+        axes[0].plot(hist["step"], hist["val_loss"], marker="x", ls="--", label=f"{label} val")
+        axes[1].plot(hist["step"], hist["val_auc"], marker="o", label=label)
+    axes[0].set(xlabel="SGD step", ylabel="cross-entropy", title="Loss")
+    axes[1].set(xlabel="SGD step", ylabel="validation AUC", title="Validation AUC (best step restored)")
     for ax in axes:
         ax.legend(fontsize=8)
     return axes

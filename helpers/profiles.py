@@ -17,23 +17,36 @@ DEFAULT_PROFILE = "classroom"
 
 @dataclass(frozen=True)
 class Profile:
-    """Budget of one profile; notebooks read these through :func:`params`."""
+    """Budget of one profile; notebooks read these through :func:`params`.
+
+    Training budgets are in optimizer steps: every run of a comparison gets the same number of steps
+    whatever its training-set size (see :class:`helpers.train.TrainConfig`).
+    """
 
     name: str
-    image_size: int            # model input size (px); MedMNIST 28 px images are resized on the device
+    image_size: int            # model input (px); MedMNIST 28 px images are resized on the device
     data_size: int             # which MedMNIST file to use (28, 64, 128 or 224)
-    max_train: int | None      # cap on training images (stratified); None = all
-    max_eval: int | None       # cap on validation and test images; None = all
-    epochs: int                # maximum epochs per training run
-    patience: int              # early-stopping patience in epochs
+    max_train: int | None      # cap on the training budget (stratified; validation is held out of it); None = all
+    max_eval: int | None       # cap on test images; None = all
+    steps: int                 # optimizer steps per training run (the same at every training-set size)
+    patience: int              # early stopping: steps without a better validation AUC
+    min_steps: int             # no early stop before this many steps
     batch_size: int
-    eval_every: int            # iterations between validation checks (convergence curve)
+    eval_every: int            # steps between validation checks (the convergence curve)
+    decay_steps: int           # the rate is multiplied by 0.95 every this many steps
+    val_share: float           # share of a run's training budget held out for validation (the paper: 20%)
     n_bootstrap: int           # bootstrap resamples for confidence intervals
-    lr_grid: tuple[float, ...]             # scratch learning-rate sensitivity sweep
+    lr_grid_scratch: tuple[float, ...]     # rates tried for scratch training (chosen on validation AUC)
+    lr_grid_finetune: tuple[float, ...]    # base rates tried for fine-tuning (the new head gets 10x)
+    tune_at_every_fraction: bool           # False: rates tuned at the smallest and largest fraction only
     levels: tuple[str, ...] | None         # fine-tuning levels notebook 03 trains; None = all
     fractions: tuple[float, ...]           # training-set fractions for learning curves
     seeds: tuple[int, ...]
     sweep_strategies: tuple[str, ...]      # strategies in the learning-curve sweep
+    workers: int                           # processes for independent sweep runs (1 = in the notebook)
+    polyp_epochs: int                      # detection: epochs over the training patches
+    polyp_patience: int                    # detection: early-stopping patience in epochs
+    polyp_batch_size: int
     polyp_patch: int           # polyp patch size (px) fed to the classifier
     polyp_max_frames: int | None           # cap on frames used for polyp detection
     polyp_fractions: tuple[float, ...]
@@ -44,36 +57,49 @@ class Profile:
     cpu_cost: str              # one plain sentence: what this profile costs on a 2-core CPU
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def lr_grid(self) -> dict[str, tuple[float, ...]]:
+        """The rate grids by family, as :func:`helpers.experiments.run_sweep` takes them."""
+        return {"scratch": self.lr_grid_scratch, "finetune": self.lr_grid_finetune}
+
 
 PROFILES: dict[str, Profile] = {
     "fast": Profile(
-        name="fast", image_size=32, data_size=28, max_train=128, max_eval=128, epochs=1, patience=1,
-        batch_size=32, eval_every=2, n_bootstrap=200, lr_grid=(0.01, 0.001),
-        levels=("last", "middle", "all"), fractions=(0.1, 1.0), seeds=(0,),
-        sweep_strategies=("scratch", "last", "all"), polyp_patch=32, polyp_max_frames=None,
+        name="fast", image_size=32, data_size=28, max_train=160, max_eval=128, steps=8, patience=8,
+        min_steps=0, batch_size=16, eval_every=4, decay_steps=4, val_share=0.2, n_bootstrap=200,
+        lr_grid_scratch=(0.01, 0.03), lr_grid_finetune=(0.001, 0.003), tune_at_every_fraction=False,
+        levels=("last", "middle", "all"), fractions=(0.25, 1.0), seeds=(0,),
+        sweep_strategies=("scratch", "last", "all"), workers=1, polyp_epochs=1, polyp_patience=1,
+        polyp_batch_size=32, polyp_patch=32, polyp_max_frames=None,
         polyp_fractions=(0.5, 1.0), polyp_strategies=("scratch", "last", "all"), polyp_sampling=(1, 4),
         polyp_stride=0.5, polyp_frame_step=24,
         cpu_cost="The fast profile is a smoke test: each notebook runs in well under 90 s on a 2-core CPU; "
                  "its numbers are not results.",
     ),
     "classroom": Profile(
-        name="classroom", image_size=64, data_size=28, max_train=1200, max_eval=None, epochs=5, patience=2,
-        batch_size=64, eval_every=20, n_bootstrap=1000, lr_grid=(0.03, 0.01, 0.003, 0.001),
-        levels=None, fractions=(0.01, 0.05, 0.25, 1.0), seeds=(0, 1),
-        sweep_strategies=("scratch", "last", "middle", "all"), polyp_patch=32, polyp_max_frames=None,
+        name="classroom", image_size=32, data_size=28, max_train=1200, max_eval=None, steps=120, patience=60,
+        min_steps=60, batch_size=32, eval_every=20, decay_steps=20, val_share=0.2, n_bootstrap=1000,
+        lr_grid_scratch=(0.01, 0.03), lr_grid_finetune=(0.001, 0.003), tune_at_every_fraction=False,
+        levels=None, fractions=(0.01, 0.05, 0.25, 1.0), seeds=(0, 1, 2),
+        sweep_strategies=("scratch", "last", "middle", "all"), workers=2, polyp_epochs=5, polyp_patience=2,
+        polyp_batch_size=64, polyp_patch=32, polyp_max_frames=None,
         polyp_fractions=(0.25, 0.5, 1.0), polyp_strategies=("scratch", "last", "all"),
         polyp_sampling=(1, 4), polyp_stride=0.25, polyp_frame_step=4,
-        cpu_cost="The classroom profile trains real models on 1,200 training images at 64 px: minutes per "
-                 "notebook on a 2-core CPU (the README lists the measured cost of each).",
+        cpu_cost="The classroom profile trains real models (120 SGD steps each, 32 px, a tuned rate for every "
+                 "arm) on up to 1,200 images: at most 12 minutes per notebook on a 2-core CPU (the README lists "
+                 "the measured cost of each).",
     ),
     "full": Profile(
-        name="full", image_size=224, data_size=224, max_train=None, max_eval=None, epochs=30, patience=5,
-        batch_size=128, eval_every=50, n_bootstrap=2000, lr_grid=(0.03, 0.01, 0.003, 0.001, 0.0003),
-        levels=None, fractions=(0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0), seeds=(0, 1, 2, 3, 4),
-        sweep_strategies=("scratch", "last", "middle", "all", "auto"), polyp_patch=96,
+        name="full", image_size=224, data_size=224, max_train=None, max_eval=None, steps=3000, patience=1000,
+        min_steps=500, batch_size=64, eval_every=100, decay_steps=200, val_share=0.2, n_bootstrap=2000,
+        lr_grid_scratch=(0.003, 0.01, 0.03, 0.1), lr_grid_finetune=(0.0003, 0.001, 0.003, 0.01),
+        tune_at_every_fraction=True, levels=None, fractions=(0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+        seeds=(0, 1, 2, 3, 4, 5), sweep_strategies=("scratch", "last", "middle", "all", "auto"), workers=1,
+        polyp_epochs=30, polyp_patience=5, polyp_batch_size=128, polyp_patch=96,
         polyp_max_frames=None, polyp_fractions=(0.25, 0.5, 1.0), polyp_strategies=("scratch", "last", "middle", "all"),
         polyp_sampling=(4, 16), polyp_stride=0.125, polyp_frame_step=1,
-        cpu_cost="The full profile is paper scale (224 px, 30 epochs, 5 seeds): hours on a GPU, days on a CPU.",
+        cpu_cost="The full profile is paper scale (224 px, 3,000 steps a run, 6 seeds, rates tuned at every "
+                 "size): hours on a GPU, days on a CPU.",
     ),
 }
 
@@ -98,7 +124,7 @@ def params(name: str | None = None, **overrides: Any) -> dict[str, Any]:
     """The profile as a dict of UPPER_CASE notebook parameters (plus DATASET and SEED)."""
     prof = replace(get_profile(name), **{k: v for k, v in overrides.items() if k != "extra"})
     values = {k.upper(): v for k, v in asdict(prof).items() if k not in ("extra", "cpu_cost", "name")}
-    values.update(PROFILE=prof.name, DATASET="pneumoniamnist", SEED=0)
+    values.update(PROFILE=prof.name, DATASET="pneumoniamnist", SEED=0, LR_GRID=prof.lr_grid)
     return values
 
 

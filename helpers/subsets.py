@@ -75,9 +75,56 @@ def cap_split(split: Split, max_n: int | None, seed: int = 0) -> Split:
     return split.subset(cap_indices(split.labels, max_n, seed))
 
 
-def training_subset(data: DataSet, fraction: float, seed: int = 0, balance: bool = False) -> DataSet:
-    """The data set with its training split reduced to ``fraction`` (val and test untouched)."""
-    return data.with_train(data.train.subset(fraction_indices(data.train.labels, fraction, seed, balance)))
+def _spread_positions(k: int, share: float) -> list[int]:
+    """Evenly spread positions among 0..k-1, floor(k * share) of them; a prefix of k gives a prefix's picks."""
+    return [i for i in range(k) if math.floor((i + 1) * share) > math.floor(i * share)]
+
+
+def budget_split(labels: torch.Tensor, fraction: float, seed: int = 0, val_share: float = 0.2,
+                 min_val_per_class: int = 1, balance: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training positions, validation positions) inside the ``fraction`` subset of ``labels``.
+
+    The validation images come out of the same budget as the training images, as the paper held out
+    20% of its training data: per class, ``val_share`` of the subset (evenly spread over the class's
+    seeded order, so validation sets of growing fractions are nested too), but at least
+    ``min_val_per_class`` (every class is validated) and at most all but one (every class is trained).
+    """
+    if not 0 < val_share < 1:
+        raise ValueError(f"val_share must lie in (0, 1); got {val_share!r}.")
+    _check_fraction(fraction)
+    orders = [o for o in _class_orders(labels, seed) if len(o)]
+    keep = [math.floor(fraction * len(o) + 0.5) for o in orders]
+    if balance:
+        keep = [min(keep)] * len(keep)
+    train, val = [], []
+    for order, k in zip(orders, keep):
+        if k < 2:
+            raise ValueError(f"A fraction of {fraction:g} leaves a class with {k} image(s); holding out a "
+                             f"validation image needs at least 2 per class. Use a fraction of at least "
+                             f"{2 * smallest_fraction(labels):.4g}.")
+        n_val = min(max(min_val_per_class, math.floor(k * val_share)), k - 1)
+        picks = _spread_positions(k, val_share)[:n_val]
+        picks += [i for i in range(k - 1, -1, -1) if i not in picks][: n_val - len(picks)]
+        chosen = set(picks)
+        val.append(order[sorted(chosen)])
+        train.append(order[[i for i in range(k) if i not in chosen]])
+    return torch.cat(train).sort().values, torch.cat(val).sort().values
+
+
+def training_subset(data: DataSet, fraction: float, seed: int = 0, balance: bool = False,
+                    val_share: float = 0.0, min_val_per_class: int = 1) -> DataSet:
+    """The data set with its training split reduced to ``fraction``.
+
+    With ``val_share`` 0 the official validation split is kept. With ``val_share`` > 0 the validation
+    images are held out of the fraction itself (:func:`budget_split`): a user with 60 labelled images
+    has 60 images for training *and* validation, not 60 plus the official validation split.
+    The test split is never touched.
+    """
+    if not val_share:
+        return data.with_train(data.train.subset(fraction_indices(data.train.labels, fraction, seed, balance)))
+    train, val = budget_split(data.train.labels, fraction, seed, val_share, min_val_per_class, balance)
+    return type(data)(data.name, data.train.subset(train), data.train.subset(val), data.test, data.class_names,
+                      data.source, data.licence, {**data.meta, "validation": f"{val_share:.0%} of the training budget"})
 
 
 def cap_dataset(data: DataSet, max_train: int | None, max_eval: int | None, seed: int = 0) -> DataSet:

@@ -13,16 +13,18 @@ the frozen part's output is computed once and only the tuned part is trained on 
 """
 from __future__ import annotations
 
+import math
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from .augment import augment_batch
 from .batches import batch_slices, iterate, place, to_float
@@ -34,24 +36,50 @@ from .metrics import roc_auc
 from .models import FTModel
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+BN_MODES = ("recalibrate", "train", "frozen")
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss exploded far above its starting value: the learning rate is too large."""
 
 
 @dataclass
 class TrainConfig:
-    """Everything one training run needs besides the model and the data."""
+    """Everything one training run needs besides the model and the data.
 
-    epochs: int = 10
-    batch_size: int = 64
+    The budget is counted in optimizer steps, not epochs, so runs on 12 and on 1,200 training images
+    get the same amount of optimisation (batches are drawn from reshuffled passes over the training
+    set, as many passes as the steps need). The rate decays per step: times ``lr_decay`` every
+    ``decay_steps`` steps (the paper's 0.95 per epoch, with an epoch fixed at ``decay_steps`` steps
+    whatever the data size). Validation runs every ``eval_every`` steps from the start and after the
+    last step; training stops when ``patience`` steps have passed without a better validation AUC
+    (never before ``min_steps``), and the best weights are restored.
+
+    ``bn_mode`` says how BatchNorm layers of the *tuned* stages behave (frozen stages always keep
+    their statistics): ``recalibrate`` (default) trains with batch statistics and recomputes the
+    running statistics on the run's training images before every validation and test evaluation;
+    ``train`` is plain PyTorch (running statistics follow the batches with momentum 0.1); ``frozen``
+    keeps the running statistics as they are (ImageNet's, or the initial ones) and normalises with
+    them in training too.
+    """
+
+    steps: int = 200
+    batch_size: int = 32
     lr: float = 0.001
     optimizer: str = "sgd"
     momentum: float = 0.9
-    lr_decay: float = 0.95            # multiply every rate by this after each epoch
+    lr_decay: float = 0.95            # multiply every rate by this every ``decay_steps`` steps
+    decay_steps: int = 20
     head_lr_mult: float = 10.0        # new head vs other tuned layers (1.0 for scratch)
     bias_lr_mult: float = 2.0
     layer_decay: float | None = None  # optional discriminative rates
     weight_decay: float = 5e-4
-    patience: int | None = 3          # epochs without a better validation AUC before stopping
-    eval_every: int = 50              # iterations between validation checks (convergence curve)
+    eval_every: int = 20              # steps between validation checks (the convergence curve)
+    patience: int | None = 100        # steps without a better validation AUC before stopping (None: never)
+    min_steps: int = 0                # no early stop before this many steps
+    bn_mode: str = "recalibrate"
+    recalibrate_images: int = 256     # training images used to recompute BatchNorm statistics
+    diverge_factor: float = 10.0      # stop when the loss exceeds this multiple of its starting value
     augment: bool = False
     seed: int = 0
     cache: bool | str = "auto"        # frozen-feature caching: "auto", True or False
@@ -64,16 +92,22 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What :func:`fit` returns: per-epoch history, the convergence curve and bookkeeping."""
+    """What :func:`fit` returns: one history row per validation check, and bookkeeping.
+
+    ``history`` columns: ``step, train_loss`` (mean since the previous check), ``val_loss, val_auc,
+    head_lr, seconds``. ``curve`` is the same checks as (``iteration``, ``val_auc``) for the
+    convergence plots.
+    """
 
     history: pd.DataFrame
     curve: pd.DataFrame
-    best_epoch: int
+    best_step: int
     best_val_auc: float
     iterations: int
     wall_s: float
     cached: bool
     device: str
+    best_val_loss: float = float("nan")
     extra: dict = field(default_factory=dict)
 
 
@@ -87,13 +121,18 @@ def check_inputs(model: nn.Module, data: DataSet, config: TrainConfig) -> None:
         raise ValueError("The validation set is empty: early stopping needs validation data.")
     if len(torch.unique(data.val.labels)) < 2:
         raise ValueError("The validation set holds a single class, so its AUC is undefined and early stopping "
-                         "could not pick an epoch; use a larger or stratified validation split.")
+                         "could not pick a step; use a larger or stratified validation split.")
     if not config.lr > 0:
         raise ValueError(f"The learning rate must be positive; got lr={config.lr}.")
-    if config.epochs < 1:
-        raise ValueError(f"epochs must be at least 1; got {config.epochs}.")
+    if config.steps < 1:
+        raise ValueError(f"steps must be at least 1; got {config.steps}.")
+    if config.eval_every < 0 or config.decay_steps < 1:
+        raise ValueError(f"eval_every must be >= 0 and decay_steps >= 1; got {config.eval_every}, "
+                         f"{config.decay_steps}.")
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {config.optimizer!r}; choose one of {OPTIMIZERS}.")
+    if config.bn_mode not in BN_MODES:
+        raise ValueError(f"Unknown bn_mode {config.bn_mode!r}; choose one of {BN_MODES}.")
     outputs = getattr(model, "num_classes", None)
     if outputs is not None and outputs != data.num_classes:
         raise ValueError(f"The model has {outputs} outputs but {data.name} has {data.num_classes} classes; "
@@ -211,17 +250,71 @@ def tail_scores(model: nn.Module, inputs: Inputs, start: int, device: torch.devi
 
 
 def tuned_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of the model's weights and buffers (to restore the best epoch)."""
+    """A copy of the model's weights and buffers (to restore the best step)."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+# ----------------------------------------------------------------------------- BatchNorm handling
+
+def tuned_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The BatchNorm layers of the stages that are trained (every one for a plain module)."""
+    if isinstance(model, FTModel):
+        modules = [m for name, stage in model.stages.items() if name not in model.frozen for m in stage.modules()]
+    else:
+        modules = list(model.modules())
+    return [m for m in modules if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def apply_bn_mode(model: nn.Module, bn_mode: str) -> None:
+    """Make ``model.train()`` honour ``bn_mode`` (``frozen``: tuned BatchNorm layers stay in eval mode)."""
+    if isinstance(model, FTModel):
+        model.bn_frozen = bn_mode == "frozen"
+        model.train(model.training)
+    elif bn_mode == "frozen" and model.training:
+        for m in tuned_batchnorms(model):
+            m.eval()
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, inputs: Inputs, start: int, device: torch.device,
+                          batch_size: int, max_images: int, autocast=nullcontext()) -> int:
+    """Recompute the tuned BatchNorm layers' running statistics on (up to ``max_images``) training inputs.
+
+    The statistics become the exact average over those images (cumulative average, momentum None),
+    computed with every other layer as in evaluation (dropout off). Frozen stages are untouched.
+    Returns the number of BatchNorm layers recalibrated.
+    """
+    layers = tuned_batchnorms(model)
+    if not layers:
+        return 0
+    was_training = model.training
+    momenta = [m.momentum for m in layers]
+    model.eval()
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    n = min(len(inputs), max_images)
+    for idx in batch_slices(n, batch_size):
+        if len(idx) < 2 and n > 1:
+            continue   # a single-image batch has no batch variance worth averaging
+        with autocast:
+            forward_tail(model, start, inputs.batch(idx, device))
+    for m, momentum in zip(layers, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+    return len(layers)
+
+
+# ----------------------------------------------------------------------------- training
+
 def fit(model: nn.Module, data: DataSet, config: TrainConfig | None = None, **overrides) -> TrainResult:
-    """Train ``model`` on ``data.train``, early-stopping on ``data.val`` AUC; the best weights are restored.
+    """Train ``model`` on ``data.train`` for ``config.steps`` SGD steps, early-stopping on ``data.val`` AUC.
 
     Only parameters with ``requires_grad`` are trained (set a fine-tuning level first with
-    :func:`helpers.finetune.set_level`). Returns a :class:`TrainResult` whose ``history`` has one row
-    per epoch and whose ``curve`` has the validation AUC every ``eval_every`` iterations.
-    Raises ``FloatingPointError`` naming the epoch and iteration if the loss stops being finite.
+    :func:`helpers.finetune.set_level`). The best weights (and BatchNorm statistics) are restored.
+    Raises ``FloatingPointError`` naming the step if the loss stops being finite, and
+    :class:`TrainingDivergedError` naming the learning rate if the loss explodes.
     """
     config = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
     check_inputs(model, data, config)
@@ -231,6 +324,7 @@ def fit(model: nn.Module, data: DataSet, config: TrainConfig | None = None, **ov
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         model.to(memory_format=torch.channels_last)
+    apply_bn_mode(model, config.bn_mode)
     start = first_tuned_stage(model) if isinstance(model, FTModel) else 0
     dtype = cache_plan(model, start, config, len(data.train) + len(data.val), data.train.images, device)
     stage0 = start if dtype is not None else 0
@@ -239,93 +333,132 @@ def fit(model: nn.Module, data: DataSet, config: TrainConfig | None = None, **ov
     return _train_loop(model, train_in, val_in, stage0, config, device, generator, cached=dtype is not None)
 
 
+def batch_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Endless equal-sized batches of row indices from reshuffled passes over ``n`` rows."""
+    size = min(batch_size, n)
+    pool = torch.empty(0, dtype=torch.long)
+    while True:
+        while len(pool) < size:
+            pool = torch.cat([pool, torch.randperm(n, generator=generator)])
+        yield pool[:size]
+        pool = pool[size:]
+
+
+class _Validator:
+    """Validation checks: recalibrate BatchNorm if asked, score, keep the best state."""
+
+    def __init__(self, model, train_in: Inputs, val_in: Inputs, start: int, config: TrainConfig,
+                 device: torch.device, autocast) -> None:
+        self.model, self.train_in, self.val_in, self.start = model, train_in, val_in, start
+        self.config, self.device, self.autocast = config, device, autocast
+        self.labels = val_in.labels.cpu()
+        self.best = (-np.inf, np.inf, 0, tuned_state(model))   # (auc, loss, step, state)
+
+    def check(self, step: int) -> tuple[float, float, bool]:
+        """Validation AUC and loss at ``step``; True when it is the best so far (AUC, then loss)."""
+        if self.config.bn_mode == "recalibrate":
+            recalibrate_batchnorm(self.model, self.train_in, self.start, self.device, self.config.eval_batch_size,
+                                  self.config.recalibrate_images, self.autocast)
+        scores = _finite_scores(tail_scores(self.model, self.val_in, self.start, self.device,
+                                            self.config.eval_batch_size, self.autocast), step)
+        auc = roc_auc(self.labels.numpy(), scores)
+        loss = float(F.nll_loss(torch.log(torch.from_numpy(scores).clamp_min(1e-12)), self.labels))
+        better = auc > self.best[0] or (auc == self.best[0] and loss < self.best[1])
+        if better:
+            self.best = (auc, loss, step, tuned_state(self.model))
+        return auc, loss, better
+
+
+def _sgd_step(model, optimizer, scaler, autocast, start: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One optimizer step on one batch; returns the (detached) loss."""
+    with autocast:
+        loss = F.cross_entropy(forward_tail(model, start, x).float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    (scaler.scale(loss) if scaler else loss).backward()
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return loss.detach()
+
+
 def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, config: TrainConfig,
                 device: torch.device, generator: torch.Generator, cached: bool) -> TrainResult:
-    """Epochs of SGD with periodic validation, early stopping and best-weight restoration."""
-    from tqdm.auto import tqdm
-
+    """SGD steps with periodic validation, early stopping in steps and best-weight restoration."""
     optimizer = make_optimizer(model, config)
-    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay ** (1 / config.decay_steps))
     autocast, scaler = autocast_for(device, config.amp)
-    val_labels = val_in.labels.cpu().numpy()
-    steps = -(-len(train_in) // config.batch_size)
+    validator = _Validator(model, train_in, val_in, start, config, device, autocast)
     check_every = 1 if device.type == "cpu" else 20
-    history, curve = [], []
-    best = (-np.inf, 0, tuned_state(model))
-    iteration, t0, waited = 0, time.perf_counter(), 0
-    bar = tqdm(total=config.epochs * steps, disable=config.quiet, desc="training", leave=False)
+    history, losses, reference = [], [], None
+    t0 = time.perf_counter()
+    bar = tqdm(total=config.steps, disable=config.quiet, desc="training", leave=False)
     model.train()
-    for epoch in range(1, config.epochs + 1):
-        losses = []
-        order = torch.randperm(len(train_in), generator=generator)
-        for idx in batch_slices(len(train_in), config.batch_size, order):
-            x = train_in.batch(idx, device)
-            if config.augment:
-                x = augment_batch(x, generator)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                loss = F.cross_entropy(forward_tail(model, start, x).float(), train_in.labels[idx.to(device)])
-            optimizer.zero_grad(set_to_none=True)
-            (scaler.scale(loss) if scaler else loss).backward()
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            losses.append(loss.detach())
-            iteration += 1
-            bar.update(1)
-            if iteration % check_every == 0:
-                _check_finite(losses, epoch, iteration)
-            if config.eval_every and iteration % config.eval_every == 0:
-                auc = roc_auc(val_labels, _finite_scores(
-                    tail_scores(model, val_in, start, device, config.eval_batch_size, autocast), epoch, iteration))
-                curve.append({"iteration": iteration, "epoch": epoch, "val_auc": auc})
-        _check_finite(losses, epoch, iteration)
-        val_scores = _finite_scores(tail_scores(model, val_in, start, device, config.eval_batch_size, autocast),
-                                    epoch, iteration)
-        val_auc = roc_auc(val_labels, val_scores)
-        val_loss = float(F.nll_loss(torch.log(torch.from_numpy(val_scores).clamp_min(1e-12)),
-                                    val_in.labels.cpu()))
-        if not curve or curve[-1]["iteration"] != iteration:
-            curve.append({"iteration": iteration, "epoch": epoch, "val_auc": val_auc})
-        history.append({"epoch": epoch, "train_loss": float(torch.stack(losses).mean()), "val_loss": val_loss,
-                        "val_auc": val_auc, "head_lr": optimizer.param_groups[0]["lr"],
-                        "seconds": time.perf_counter() - t0})
-        bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_auc=f"{val_auc:.3f}")
-        if val_auc > best[0]:
-            best, waited = (val_auc, epoch, tuned_state(model)), 0
-        else:
-            waited += 1
+    batches = batch_stream(len(train_in), config.batch_size, generator)
+    step = 0
+    for step in range(1, config.steps + 1):
+        idx = next(batches)
+        x = train_in.batch(idx, device)
+        if config.augment:
+            x = augment_batch(x, generator)
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        losses.append(_sgd_step(model, optimizer, scaler, autocast, start, x, train_in.labels[idx.to(device)]))
         schedule.step()
-        if config.patience is not None and waited >= config.patience:
-            break
+        bar.update(1)
+        if step % check_every == 0:
+            reference = _check_loss(losses, step, config, reference)
+        last = step == config.steps
+        if (config.eval_every and step % config.eval_every == 0) or last:
+            reference = _check_loss(losses, step, config, reference)
+            auc, loss, _ = validator.check(step)
+            history.append({"step": step, "train_loss": float(torch.stack(losses[-(config.eval_every or step):]).mean()),
+                            "val_loss": loss, "val_auc": auc, "head_lr": optimizer.param_groups[0]["lr"],
+                            "seconds": time.perf_counter() - t0})
+            bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_auc=f"{auc:.3f}")
+            waited = step - validator.best[2]
+            if config.patience is not None and step >= config.min_steps and waited >= config.patience:
+                break
     bar.close()
-    model.load_state_dict(best[2])
-    return TrainResult(pd.DataFrame(history), pd.DataFrame(curve), best[1], float(best[0]), iteration,
-                       time.perf_counter() - t0, cached, str(device))
+    best_auc, best_loss, best_step, state = validator.best
+    model.load_state_dict(state)
+    curve = pd.DataFrame({"iteration": [h["step"] for h in history], "val_auc": [h["val_auc"] for h in history]})
+    return TrainResult(pd.DataFrame(history), curve, best_step, float(best_auc), step, time.perf_counter() - t0,
+                       cached, str(device), best_val_loss=float(best_loss))
 
 
-def _check_finite(losses: list[torch.Tensor], epoch: int, iteration: int) -> None:
-    """Stop with a clear message at the first non-finite loss instead of training on garbage."""
+def _check_loss(losses: list[torch.Tensor], step: int, config: TrainConfig,
+                reference: float | None) -> float:
+    """Stop at the first non-finite loss, or when the loss explodes; returns the starting loss."""
     values = torch.stack(losses)
     bad = torch.nonzero(~torch.isfinite(values)).flatten()
     if len(bad):
-        first = iteration - len(values) + int(bad[0]) + 1
+        first = int(bad[0]) + 1
         raise FloatingPointError(
-            f"The training loss became {float(values[bad[0]])} in epoch {epoch} at iteration {first}. "
-            "Lower the learning rate, check the inputs for NaN, or use a smaller batch; training stopped "
-            "rather than continue on garbage.")
+            f"The training loss became {float(values[bad[0]])} at step {first} (learning rate {config.lr:g}). "
+            f"Lower the learning rate (try {config.lr / 10:g}), check the inputs for NaN, or use a smaller "
+            "batch; training stopped rather than continue on garbage.")
+    if reference is None and len(values) >= 5:
+        reference = float(values[:5].mean())
+    if reference is None or len(values) < 10:
+        return reference
+    recent = float(values[-10:].mean())
+    if recent > config.diverge_factor * max(reference, 0.1):
+        raise TrainingDivergedError(
+            f"Training diverged: the training loss rose from {reference:.3g} to {recent:.3g} by step {step} "
+            f"with learning rate {config.lr:g}. Use a smaller learning rate (try {config.lr / 10:g}); "
+            "training stopped rather than report a model that learned nothing.")
+    return reference
 
 
-def _finite_scores(scores: np.ndarray, epoch: int, iteration: int) -> np.ndarray:
+def _finite_scores(scores: np.ndarray, step: int) -> np.ndarray:
     """The validation scores, or the same clear stop when the last step left the weights non-finite."""
     if not np.isfinite(scores).all():
         raise FloatingPointError(
-            f"The validation scores became non-finite in epoch {epoch} at iteration {iteration}: the weights "
-            "diverged. Lower the learning rate, check the inputs for NaN, or use a smaller batch; training "
-            "stopped rather than continue on garbage.")
+            f"The validation scores became non-finite at step {step}: the weights diverged. Lower the "
+            "learning rate, check the inputs for NaN, or use a smaller batch; training stopped rather than "
+            "continue on garbage.")
     return scores
 
 
@@ -368,17 +501,55 @@ def fit_and_test(label: str, model: nn.Module, data: DataSet, config: TrainConfi
     return Outcome(label, result, metrics, scores)
 
 
-def lr_sensitivity(build: "Callable[[], nn.Module]", data: DataSet, lrs, config: TrainConfig,
-                   label: str = "model", **overrides) -> pd.DataFrame:
-    """Best validation AUC for each learning rate (same data, seed, initial weights and budget); a row per rate.
+@dataclass
+class RateSearch:
+    """A learning rate chosen on validation data: every rate tried, the choice, and its trained model."""
 
-    ``build`` makes a fresh model; it is called after seeding, so every rate starts from the same weights.
-    ``overrides`` change the config for this sweep only (e.g. fewer epochs).
+    table: pd.DataFrame   # one row per rate: lr, val_auc, val_loss, best_step, steps, diverged, seconds
+    lr: float
+    model: nn.Module
+    result: TrainResult
+
+
+def choose_rate(table: pd.DataFrame) -> float:
+    """The rate with the best validation AUC (then the lower validation loss, then the smaller rate).
+
+    Diverged rates and rates without a finite validation AUC are never chosen.
     """
-    rows = []
-    for lr in lrs:
+    ok = table[~table["diverged"].astype(bool) & np.isfinite(table["val_auc"].astype(float))]
+    if ok.empty:
+        raise ValueError(f"Every learning rate tried ({', '.join(f'{r:g}' for r in table['lr'])}) diverged; "
+                         "add smaller rates to the grid.")
+    ranked = ok.assign(neg_auc=-ok["val_auc"].astype(float)).sort_values(["neg_auc", "val_loss", "lr"])
+    return float(ranked["lr"].iloc[0])
+
+
+def tune_lr(build: Callable[[], nn.Module], data: DataSet, grid, config: TrainConfig | None = None,
+            label: str = "model", **overrides) -> RateSearch:
+    """Train a fresh model at every rate of ``grid`` (same data, seed, initial weights and step budget);
+    keep the one with the best validation AUC.
+
+    ``build`` makes the fresh model (after seeding, so every rate starts from the same weights) with its
+    fine-tuning level already set. A rate whose loss explodes or becomes NaN is recorded as diverged
+    and never chosen. Test data are never looked at.
+    """
+    config = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
+    rows, best = [], None
+    for lr in grid:
         seed_everything(config.seed)
-        result = fit(build(), data, config, **{**overrides, "lr": lr})
-        rows.append({"model": label, "lr": lr, "val_auc": result.best_val_auc, "epochs": len(result.history),
-                     "final_train_loss": float(result.history["train_loss"].iloc[-1])})
-    return pd.DataFrame(rows)
+        model = build()
+        try:
+            result = fit(model, data, config, lr=float(lr))
+        except FloatingPointError as err:   # TrainingDivergedError included
+            rows.append({"model": label, "lr": float(lr), "val_auc": math.nan, "val_loss": math.nan,
+                         "best_step": -1, "steps": -1, "diverged": True, "seconds": math.nan, "note": str(err)})
+            continue
+        rows.append({"model": label, "lr": float(lr), "val_auc": result.best_val_auc,
+                     "val_loss": result.best_val_loss, "best_step": result.best_step, "steps": result.iterations,
+                     "diverged": False, "seconds": result.wall_s, "note": ""})
+        if best is None or choose_rate(pd.DataFrame(rows)) == float(lr):
+            best = (float(lr), model, result)
+    table = pd.DataFrame(rows)
+    lr = choose_rate(table)
+    table["chosen"] = table["lr"] == lr
+    return RateSearch(table, lr, best[1], best[2])

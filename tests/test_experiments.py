@@ -1,6 +1,6 @@
 """The resumable sweep runner, for real: tiny runs of the real ``run_one`` on the official PneumoniaMNIST.
 
-Every run trains EfficientNet-Lite0 for one epoch on 32 training images at 32 px and tests on 32
+Every run trains EfficientNet-Lite0 for 4 SGD steps on a 32-image budget at 32 px and tests on 32
 images (a couple of seconds each with one torch thread). Covered: one row per config with the
 config's fields and sane metrics; a re-run runs nothing; a changed config is run again and never
 answered with its stale row; a sweep killed with SIGKILL leaves a valid table and resumes without
@@ -28,7 +28,8 @@ from helpers.experiments import ResultsTable, RunConfig, grid, run_one, run_swee
 REPO = Path(__file__).resolve().parents[1]
 DATA_FILE = "pneumoniamnist.npz"
 ARCHS = ("efficientnet_lite0",)
-TINY = dict(max_train=32, max_eval=32, epochs=1, patience=1, eval_every=1, n_bootstrap=50, image_size=32)
+TINY = dict(max_train=32, max_eval=32, steps=4, patience=None, eval_every=2, decay_steps=2, batch_size=8,
+            n_bootstrap=50, image_size=32)
 CHILD = """
 import json, sys
 import torch
@@ -134,7 +135,9 @@ def test_sweep_writes_one_row_per_config(sweep):
         assert row["wall_s"] > 0 and isinstance(row["finished_at"], str)
     for strategy in ("scratch", "last"):
         n = {c.fraction: row_of(table, c)["n_train"] for c in configs if c.strategy == strategy}
-        assert n[1.0] == 32 and 0 < n[0.5] < n[1.0], n
+        budget = {c.fraction: row_of(table, c)["n_train"] + row_of(table, c)["n_val"] for c in configs
+                  if c.strategy == strategy}
+        assert budget[1.0] == 32 and 0 < n[0.5] < n[1.0] < 32, n
 
 
 @needs_data
@@ -233,6 +236,21 @@ def test_sweep_survives_sigkill_and_resumes(tmp_path):
 
 
 # ----------------------------------------------------------------------------- 5. an executor
+
+@needs_data
+def test_local_pool_is_spawned_with_one_thread_per_worker():
+    pool = E.local_pool(2)
+    try:
+        assert pool._mp_context.get_start_method() == "spawn"
+        assert pool.submit(_torch_threads).result(timeout=120) == 1
+    finally:
+        pool.shutdown()
+
+
+def _torch_threads() -> int:
+    import torch
+    return torch.get_num_threads()
+
 
 @needs_data
 def test_executor_gives_the_same_rows(sweep, tmp_path):
@@ -344,3 +362,43 @@ def test_key_is_stable_across_processes():
                          env={**os.environ, "PYTHONHASHSEED": "12345"}, capture_output=True, text=True,
                          timeout=120, check=True)
     assert json.loads(out.stdout) == [c.key() for c in configs]
+
+
+# ----------------------------------------------------------------------------- fair budgets and tuned rates
+
+@needs_data
+def test_runs_of_one_sweep_take_the_same_steps_at_every_size(sweep):
+    """A budget in steps: 8 and 16 labelled images both get TINY['steps'] SGD steps (no early stopping here)."""
+    table = sweep["table"]
+    assert table["n_train"].nunique() == 2
+    assert (table["iterations"] == TINY["steps"]).all()
+    assert (table["n_val"] >= 2).all() and not table["collapsed"].any()
+    # validation is held out of each run's own budget, not the official split
+    assert (table["n_train"] + table["n_val"]).tolist() == [round(32 * f) for f in table["fraction"]]
+
+
+@needs_data
+def test_sweep_tunes_a_rate_per_strategy_on_validation(tmp_path):
+    configs = grid(archs=ARCHS, strategies=("scratch", "last"), fractions=(0.5, 1.0), seeds=(0, 1), **TINY)
+    grids = {"scratch": (0.01, 0.03), "finetune": (0.001, 0.01)}
+    trials = E.rate_trials(configs, grids)
+    assert len(trials) == 2 * 2 * 2 and {t.seed for t in trials} == {0}
+    counting = Counting()
+    table = run_sweep(configs, tmp_path / "r.csv", run_fn=counting, progress=False, lr_grid=grids)
+    rates = pd.DataFrame(table.attrs["rates"])
+    assert len(rates) == 8 and rates.groupby(["strategy", "fraction"])["chosen"].sum().eq(1).all()
+    for _, row in table.iterrows():
+        pick = rates[(rates["strategy"] == row["strategy"]) & (rates["fraction"] == row["fraction"]) & rates["chosen"]]
+        assert row["lr_used"] == pick["lr"].item()
+        tried = rates[(rates["strategy"] == row["strategy"]) & (rates["fraction"] == row["fraction"])]
+        best = tried.sort_values(["val_auc", "val_loss"], ascending=[False, True]).iloc[0]
+        assert pick["val_auc"].item() == best["val_auc"]
+    # the tuning run with the chosen rate is the seed-0 run itself: 8 tuning runs + 4 seed-1 runs
+    assert len(counting.calls) == 8 + 4 and len(table) == len(configs)
+
+
+@needs_data
+def test_a_diverging_rate_is_a_row_not_a_crash(tmp_path):
+    config = RunConfig(strategy="all", lr=1e4, **{**TINY, "steps": 12, "eval_every": 4})
+    row = run_one(config)
+    assert row["diverged"] and math.isnan(row["val_auc"]) and "learning rate" in row["note"]

@@ -82,7 +82,7 @@ def test_aliases_indices_and_unknown_levels(alexnet):
 
 
 def test_frozen_stages_do_not_change_during_training(lite, mini_data):
-    """One epoch (two SGD steps) at a middle level WITHOUT caching, so the frozen stages really run."""
+    """Two SGD steps at a middle level WITHOUT caching, so the frozen stages really run."""
     rung = FT.set_level(lite, "middle")
     assert rung.name == "stage5-classifier"
     frozen_stages = [s for s in rung.frozen if s != "input"]
@@ -107,8 +107,8 @@ def test_frozen_stages_do_not_change_during_training(lite, mini_data):
 
     # Adam: the new head (std 0.01) shrinks the gradients reaching stage5 to ~1e-9, so an SGD step would
     # fall below float32 resolution there; Adam's normalised steps make "every tuned tensor moved" testable.
-    result = T.fit(lite, mini_data, epochs=1, batch_size=8, cache=False, patience=None, eval_every=0, lr=1e-3,
-                   optimizer="adam", **QUIET)
+    result = T.fit(lite, mini_data, steps=2, batch_size=8, cache=False, patience=None, eval_every=0, lr=1e-3,
+                   optimizer="adam", bn_mode="train", **QUIET)
     assert result.cached is False and result.iterations == 2
 
     assert FT.changed_entries(lite, snapshot) == []
@@ -162,8 +162,8 @@ def test_param_groups_follow_the_paper_recipe(alexnet):
 
 
 def test_auto_depth_walks_down_the_ladder(lite, tiny_data):
-    result = FT.auto_depth(lite, tiny_data, max_levels=3, patience_levels=1, epochs=2, batch_size=32,
-                           eval_every=0, lr=0.01, **QUIET)
+    result = FT.auto_depth(lite, tiny_data, max_levels=3, patience_levels=1, steps=4, batch_size=32,
+                           eval_every=0, lr=0.01, rates={"conv_head-classifier": 0.003}, **QUIET)
     path = result.path
     assert list(path["index"]) == list(range(len(path))) and 1 <= len(path) <= 3
     assert list(path["level"]) == ["classifier", "conv_head-classifier", "stage7-classifier"][: len(path)]
@@ -173,7 +173,8 @@ def test_auto_depth_walks_down_the_ladder(lite, tiny_data):
         assert path["val_auc"].iloc[-1] <= path["val_auc"].iloc[:-1].max()
     assert result.model is lite
     assert lite.frozen == set(FT.ladder(lite)[best].frozen)
-    assert {"val_auc", "epochs", "iterations", "seconds", "cached"} <= set(path.columns)
+    assert {"lr", "val_auc", "val_loss", "best_step", "iterations", "seconds", "cached"} <= set(path.columns)
+    assert path["lr"].iloc[0] == 0.01 and (len(path) < 2 or path["lr"].iloc[1] == 0.003)   # per-level rates
 
 
 def test_auto_depth_stops_after_patience(lite, tiny_data, monkeypatch):
@@ -185,7 +186,7 @@ def test_auto_depth_stops_after_patience(lite, tiny_data, monkeypatch):
         seen.append(sorted(model.frozen))
         with torch.no_grad():  # mark the weights so the chosen level's state can be recognised
             model.stages["classifier"][1].bias.fill_(len(seen))
-        return T.TrainResult(pd.DataFrame([{"epoch": 1}]), pd.DataFrame(), 1, next(aucs), 1, 0.0, True, "cpu")
+        return T.TrainResult(pd.DataFrame([{"step": 1}]), pd.DataFrame(), 1, next(aucs), 1, 0.0, True, "cpu")
 
     monkeypatch.setattr(T, "fit", fake_fit)
     result = FT.auto_depth(lite, tiny_data, patience_levels=2)

@@ -84,6 +84,20 @@ def test_initialise_schemes():
     assert float(lin.abs().max()) <= (6 / (1024 + 512)) ** 0.5 + 1e-6
     conv = weights["he"][0]
     assert abs(float(conv.std()) - (2 / (64 * 9)) ** 0.5) < 3e-3
+    # a depthwise convolution counts its fan-out per group (timm's rule), not as a dense layer
+    torch.manual_seed(0)
+    depthwise = initialise(nn.Sequential(nn.Conv2d(64, 64, 3, groups=64)), "he")[0].weight
+    assert abs(float(depthwise.std()) - (2 / 9) ** 0.5) < 0.05
+
+
+def test_default_init_suits_the_architecture():
+    from helpers.models import default_init
+    assert default_init("alexnet") == "gaussian"        # the paper's choice; AlexNet has no BatchNorm
+    assert default_init("efficientnet_lite0") == default_init("resnet18") == "he"
+    torch.manual_seed(0)
+    scratch = build_model("efficientnet_lite0", image_size=32)
+    conv = scratch.stages["conv_head"][0].weight       # 1x1, 320 -> 1280: He std sqrt(2 / 1280)
+    assert abs(float(conv.std()) - (2 / 1280) ** 0.5) < 2e-3
 
 
 def test_build_model_uses_the_chosen_init():

@@ -118,3 +118,34 @@ def test_subset_table_counts(labels):
     assert table.iloc[0][["class: a", "class: b", "class: c"]].tolist() == [20, 7, 3]
     balanced = S.subset_table(labels, [0.5], ["a", "b", "c"], balance=True)
     assert balanced.iloc[0][["class: a", "class: b", "class: c"]].tolist() == [15, 15, 15]
+
+
+# ----------------------------------------------------------------------------- validation from the budget
+def test_budget_split_holds_validation_out_of_the_fraction():
+    labels = torch.tensor([0] * 300 + [1] * 900)
+    previous = None
+    for fraction in (0.01, 0.05, 0.25, 1.0):
+        train, val = S.budget_split(labels, fraction, seed=3, val_share=0.2)
+        budget = S.fraction_indices(labels, fraction, seed=3)
+        assert sorted(train.tolist() + val.tolist()) == budget.tolist()      # exactly the fraction's images
+        assert not set(train.tolist()) & set(val.tolist())
+        counts = torch.bincount(labels[val], minlength=2)
+        assert (counts >= 1).all() and (torch.bincount(labels[train], minlength=2) >= 1).all()
+        if fraction >= 0.25:
+            assert abs(len(val) / len(budget) - 0.2) < 0.01
+        if previous is not None:
+            assert set(previous[0].tolist()) <= set(train.tolist())          # training images nested
+        previous = (train, val)
+
+
+def test_budget_split_refuses_a_class_with_one_image():
+    labels = torch.tensor([0] * 3 + [1] * 300)
+    with pytest.raises(ValueError, match="at least 2 per class"):
+        S.budget_split(labels, 0.1, val_share=0.2)
+
+
+def test_training_subset_with_val_share_leaves_test_alone(tiny_data):
+    data = S.training_subset(tiny_data, 0.5, seed=0, val_share=0.25)
+    assert len(data.train) + len(data.val) == 32 and len(data.val) == 8
+    assert data.test is tiny_data.test and "validation" in data.meta
+    assert S.training_subset(tiny_data, 0.5, seed=0).val is tiny_data.val

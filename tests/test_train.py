@@ -1,5 +1,6 @@
-"""helpers.train: deterministic on the CPU, early stopping restores the best epoch, frozen-feature caching
-changes nothing but the speed, bad input is refused with clear messages, and every option runs."""
+"""helpers.train: deterministic on the CPU, a budget in steps, early stopping restores the best step,
+frozen-feature caching changes nothing but the speed, BatchNorm modes do what they say, diverging and
+NaN losses stop with clear messages, bad input is refused, and every option runs."""
 import copy
 
 import numpy as np
@@ -14,7 +15,7 @@ from helpers.models import build_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-SMALL = dict(batch_size=16, eval_every=0, quiet=True, eval_batch_size=64, device="cpu")
+SMALL = dict(batch_size=16, eval_every=0, quiet=True, eval_batch_size=64, device="cpu", decay_steps=4)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +39,8 @@ def _history(result):
 
 
 def test_same_seed_same_run_other_seed_other_run(make_lite, tiny_data):
-    runs = [T.fit_and_test(f"seed {s}", make_lite("conv_head-classifier"), tiny_data, n_boot=20, epochs=2,
-                           patience=None, seed=s, **SMALL) for s in (3, 3, 4)]
+    runs = [T.fit_and_test(f"seed {s}", make_lite("conv_head-classifier"), tiny_data, n_boot=20, steps=8,
+                           patience=None, seed=s, **{**SMALL, "eval_every": 4}) for s in (3, 3, 4)]
     a, b, c = runs
     assert _history(a.result).equals(_history(b.result))
     assert a.result.curve.equals(b.result.curve)
@@ -50,32 +51,45 @@ def test_same_seed_same_run_other_seed_other_run(make_lite, tiny_data):
     assert {"auc", "auc_lo", "auc_hi", "acc", "n"} <= set(a.metrics) and a.metrics["n"] == 32
 
 
-def test_early_stopping_restores_the_best_epoch(make_lite, tiny_data):
+def test_early_stopping_restores_the_best_step(make_lite, tiny_data):
     model = make_lite("conv_head-classifier")
-    result = T.fit(model, tiny_data, epochs=6, patience=2, lr=0.01, seed=0, **SMALL)
+    result = T.fit(model, tiny_data, steps=24, patience=8, lr=0.01, seed=0, **{**SMALL, "eval_every": 4})
     history = result.history
     assert result.best_val_auc == history["val_auc"].max()
-    assert history["val_auc"].iloc[result.best_epoch - 1] == result.best_val_auc
-    assert len(history) <= 6
+    assert history.set_index("step").loc[result.best_step, "val_auc"] == result.best_val_auc
+    assert result.iterations <= 24 and list(history["step"]) == list(range(4, result.iterations + 1, 4))
     scores = T.predict(model, tiny_data.val, device="cpu")
     assert abs(roc_auc(tiny_data.val.labels.numpy(), scores) - result.best_val_auc) < 1e-6
-    # the restored weights are those of the best epoch, not the last: their validation loss says so
+    # the restored weights are those of the best step, not the last: their validation loss says so
     val_loss = float(torch.nn.functional.nll_loss(torch.log(torch.from_numpy(scores).clamp_min(1e-12)),
                                                   tiny_data.val.labels))
-    assert val_loss == pytest.approx(history["val_loss"].iloc[result.best_epoch - 1], abs=1e-5)
-    if result.best_epoch < len(history):
-        assert val_loss != pytest.approx(history["val_loss"].iloc[-1], abs=1e-5)
+    assert val_loss == pytest.approx(history.set_index("step").loc[result.best_step, "val_loss"], abs=1e-5)
+    assert val_loss == pytest.approx(result.best_val_loss, abs=1e-5)
+
+
+def test_budget_is_steps_whatever_the_data_size(make_lite, tiny_data, mini_data):
+    """16 and 64 training images get the same number of SGD steps (no early stop): the budget is steps."""
+    for data in (mini_data, tiny_data):
+        result = T.fit(make_lite("classifier"), data, steps=10, patience=None, **SMALL)
+        assert result.iterations == 10 and list(result.history["step"]) == [10]
+
+
+def test_patience_and_min_steps_in_steps(make_lite, tiny_data):
+    result = T.fit(make_lite("classifier"), tiny_data, steps=40, patience=4, min_steps=20, lr=1e-30,
+                   **{**SMALL, "eval_every": 2})
+    # a rate of 1e-30 leaves the weights as they are: no check beats the first, but no stop before min_steps
+    assert result.iterations == 20 and result.best_step == 2
 
 
 def test_cached_and_uncached_training_agree(make_lite, tiny_data):
     runs = {}
     for cache in (True, False):
         model = make_lite("conv_head-classifier")
-        result = T.fit(model, tiny_data, epochs=2, patience=None, lr=0.01, seed=1, cache=cache, **SMALL)
+        result = T.fit(model, tiny_data, steps=8, patience=None, lr=0.01, seed=1, cache=cache, **SMALL)
         assert result.cached is cache
         runs[cache] = (model, result)
     (m1, r1), (m0, r0) = runs[True], runs[False]
-    for col in ("train_loss", "val_loss", "val_auc", "head_lr"):
+    for col in ("step", "train_loss", "val_loss", "val_auc", "head_lr"):
         np.testing.assert_allclose(r1.history[col], r0.history[col], rtol=1e-4, atol=1e-4, err_msg=col)
     for stage in ("conv_head", "classifier"):
         s1, s0 = m1.stages[stage].state_dict(), m0.stages[stage].state_dict()
@@ -87,7 +101,7 @@ def test_cached_and_uncached_training_agree(make_lite, tiny_data):
 def test_cache_memory_limit_and_plan(make_lite, tiny_data, mini_data):
     model = make_lite("conv_head-classifier")
     for cache in (True, "auto"):
-        result = T.fit(model, mini_data, epochs=1, cache=cache, cache_limit_bytes=16, **SMALL)
+        result = T.fit(model, mini_data, steps=1, cache=cache, cache_limit_bytes=16, **SMALL)
         assert result.cached is False
     start = FT.first_tuned_stage(model)
     images = tiny_data.train.images
@@ -121,26 +135,34 @@ def test_bad_input_is_refused(make_lite, tiny_data):
             T.fit(model, tiny_data, lr=lr, **SMALL)
     with pytest.raises(ValueError, match=r"'rmsprop'.*sgd"):
         T.fit(model, tiny_data, optimizer="rmsprop", **SMALL)
-    with pytest.raises(ValueError, match="epochs"):
-        T.fit(model, tiny_data, epochs=0, **SMALL)
+    with pytest.raises(ValueError, match="steps"):
+        T.fit(model, tiny_data, steps=0, **SMALL)
+    with pytest.raises(ValueError, match=r"bn_mode.*recalibrate"):
+        T.fit(model, tiny_data, bn_mode="sometimes", **SMALL)
 
 
-def test_nan_loss_stops_with_epoch_and_iteration(make_lite, tiny_data):
+def test_nan_loss_stops_with_the_step(make_lite, tiny_data):
     model = make_lite("classifier")
     with torch.no_grad():
         model.stages["classifier"][1].weight[0, 0] = float("nan")
-    with pytest.raises(FloatingPointError, match=r"epoch 1 at iteration 1\b"):
-        T.fit(model, tiny_data, epochs=2, **SMALL)
+    with pytest.raises(FloatingPointError, match=r"at step 1 \(learning rate"):
+        T.fit(model, tiny_data, steps=4, **SMALL)
 
 
-@pytest.mark.parametrize("lr, what", [(1e6, "training loss"), (1e12, "validation scores")])
-def test_divergence_stops_with_epoch_and_iteration(make_lite, tiny_data, lr, what):
-    """lr=1e6 makes the loss NaN mid-training; lr=1e12 wrecks the weights in the epoch's last step, after
-    the last finite loss: both stop with a FloatingPointError naming where (not a metrics error)."""
-    model = make_lite("classifier")
-    with pytest.raises(FloatingPointError, match=rf"{what} became .* in epoch \d+ at iteration \d+") as info:
-        T.fit(model, tiny_data, epochs=3, lr=lr, patience=None, **SMALL)
-    assert "Lower the learning rate" in str(info.value)
+@pytest.mark.parametrize("lr", [1e3, 1e6])
+def test_a_diverging_run_stops_naming_the_rate(make_lite, tiny_data, lr):
+    """lr = 1e3 used to "succeed" with a training loss of 1e9 and validation AUC 0.5; now it stops."""
+    model = make_lite("all")
+    with pytest.raises(FloatingPointError) as info:
+        T.fit(model, tiny_data, steps=30, lr=lr, patience=None, **SMALL)
+    message = str(info.value)
+    assert f"{lr:g}" in message and ("smaller learning rate" in message or "Lower the learning rate" in message)
+
+
+def test_divergence_error_type_for_an_exploding_loss(make_lite, tiny_data):
+    model = make_lite("all")
+    with pytest.raises(T.TrainingDivergedError, match=r"diverged.*learning rate 1000.*try 100"):
+        T.fit(model, tiny_data, steps=30, lr=1e3, patience=None, **SMALL)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
@@ -148,38 +170,92 @@ def test_adam_and_adamw_run(make_lite, tiny_data, optimizer):
     model = make_lite("conv_head-classifier")
     opt = T.make_optimizer(model, T.TrainConfig(optimizer=optimizer, lr=1e-3))
     assert type(opt).__name__ == {"adam": "Adam", "adamw": "AdamW"}[optimizer]
-    result = T.fit(model, tiny_data, epochs=2, optimizer=optimizer, lr=1e-3, patience=None, **SMALL)
+    result = T.fit(model, tiny_data, steps=8, optimizer=optimizer, lr=1e-3, patience=None, **SMALL)
     assert np.isfinite(result.history["train_loss"]).all() and result.best_val_auc > 0.5
 
 
 def test_augmented_training_runs_uncached(make_lite, tiny_data):
     model = make_lite("conv_head-classifier")
-    result = T.fit(model, tiny_data, epochs=1, augment=True, cache=True, **SMALL)
+    result = T.fit(model, tiny_data, steps=4, augment=True, cache=True, **SMALL)
     assert result.cached is False and np.isfinite(result.history["train_loss"]).all()
 
 
 def test_history_and_curve_columns(make_lite, tiny_data):
     model = make_lite("classifier")
-    result = T.fit(model, tiny_data, epochs=3, patience=None, lr=0.01, **{**SMALL, "eval_every": 3})
-    assert list(result.history.columns) == ["epoch", "train_loss", "val_loss", "val_auc", "head_lr", "seconds"]
-    assert list(result.history["epoch"]) == [1, 2, 3]
+    result = T.fit(model, tiny_data, steps=12, patience=None, lr=0.01, **{**SMALL, "eval_every": 3})
+    assert list(result.history.columns) == ["step", "train_loss", "val_loss", "val_auc", "head_lr", "seconds"]
+    assert list(result.history["step"]) == [3, 6, 9, 12]
     lrs = result.history["head_lr"].to_numpy()
-    assert lrs[0] == pytest.approx(0.1)  # the first group is the new head: 10x the base rate
-    np.testing.assert_allclose(lrs[1:] / lrs[:-1], 0.95)
-    assert {"iteration", "val_auc"} <= set(result.curve.columns)
-    # every 3 iterations, plus each epoch's end (4 iterations an epoch)
-    assert list(result.curve["iteration"]) == [3, 4, 6, 8, 9, 12]
-    assert list(result.curve["epoch"]) == [1, 1, 2, 2, 3, 3]
+    # the first group is the new head (10x the base rate), decayed by 0.95 every decay_steps (4) steps
+    np.testing.assert_allclose(lrs, 0.1 * 0.95 ** (np.array([3, 6, 9, 12]) / 4))
+    assert list(result.curve["iteration"]) == [3, 6, 9, 12]
     assert result.iterations == 12 and result.device == "cpu"
     assert result.curve["val_auc"].between(0, 1).all()
 
 
-def test_evaluate_and_lr_sensitivity(make_lite, tiny_data, mini_data):
+def test_evaluate_and_rate_tuning(make_lite, tiny_data, mini_data):
     model = make_lite("classifier")
     metrics, scores = T.evaluate(model, tiny_data.test, n_boot=20, device="cpu")
     assert scores.shape == (32, 2) and np.allclose(scores.sum(1), 1, atol=1e-5)
-    assert metrics["auc_lo"] <= metrics["auc"] <= metrics["auc_hi"]
-    table = T.lr_sensitivity(lambda: make_lite("classifier"), mini_data, [1e-3, 1e-2],
-                             T.TrainConfig(epochs=1, **SMALL), label="lite")
-    assert list(table["lr"]) == [1e-3, 1e-2] and list(table["model"]) == ["lite", "lite"]
-    assert {"val_auc", "epochs", "final_train_loss"} <= set(table.columns)
+    assert metrics["auc_lo"] <= metrics["auc"] <= metrics["auc_hi"] and metrics["score_sd"] > 0
+    search = T.tune_lr(lambda: make_lite("classifier"), tiny_data, [1e-3, 1e-2, 1e4],
+                       T.TrainConfig(steps=12, **{**SMALL, "eval_every": 4}), label="lite")
+    table = search.table
+    assert list(table["lr"]) == [1e-3, 1e-2, 1e4] and list(table["model"]) == ["lite"] * 3
+    assert bool(table.loc[2, "diverged"]) and search.lr != 1e4      # a diverged rate is never chosen
+    best = table[~table["diverged"]].sort_values("val_auc").iloc[-1]
+    assert search.lr == best["lr"] or table[~table["diverged"]]["val_auc"].nunique() == 1
+    assert table["chosen"].sum() == 1 and search.result.best_val_auc == table.loc[table["chosen"], "val_auc"].item()
+
+
+def test_choose_rate_prefers_auc_then_loss_and_refuses_all_diverged():
+    import pandas as pd
+    table = pd.DataFrame({"lr": [0.1, 0.01, 0.001], "val_auc": [0.9, 0.9, 0.8], "val_loss": [0.5, 0.3, 0.2],
+                          "diverged": [False, False, False]})
+    assert T.choose_rate(table) == 0.01
+    with pytest.raises(ValueError, match="diverged; add smaller rates"):
+        T.choose_rate(table.assign(diverged=True))
+
+
+# ----------------------------------------------------------------------------- BatchNorm modes
+
+def _bn_buffers(model):
+    return {k: v.clone() for k, v in model.state_dict().items() if "running_" in k or "num_batches" in k}
+
+
+def test_bn_frozen_keeps_running_statistics_bit_identical(make_lite, tiny_data):
+    model = make_lite("all")
+    before = _bn_buffers(model)
+    T.fit(model, tiny_data, steps=6, patience=None, lr=0.01, bn_mode="frozen", **{**SMALL, "eval_every": 3})
+    after = _bn_buffers(model)
+    assert before.keys() == after.keys() and len(before) > 0
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert any(not torch.equal(a, b) for a, b in zip(make_lite("all").parameters(), model.parameters()))
+
+
+def test_bn_recalibrate_sets_running_statistics_to_the_training_images(make_lite, tiny_data):
+    model = make_lite("all")
+    T.fit(model, tiny_data, steps=6, patience=None, lr=0.01, bn_mode="recalibrate", recalibrate_images=1000,
+          **{**SMALL, "eval_every": 3})
+    bn = model.stages["stem"][1]     # the first BatchNorm: its input depends on no other BatchNorm
+    model.eval()
+    with torch.no_grad():
+        x = model.stages["stem"][0](model.stages["input"](tiny_data.train.images.float() / 255))
+    torch.testing.assert_close(bn.running_mean, x.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(bn.running_var, x.var(dim=(0, 2, 3), unbiased=True), rtol=1e-3, atol=1e-5)
+
+
+def test_bn_train_mode_lets_statistics_drift(make_lite, tiny_data):
+    model = make_lite("all")
+    before = _bn_buffers(model)
+    T.fit(model, tiny_data, steps=4, patience=None, lr=0.01, bn_mode="train", **{**SMALL, "eval_every": 2})
+    after = _bn_buffers(model)
+    assert any(not torch.equal(before[k], after[k]) for k in before if "running_mean" in k)
+
+
+def test_recalibration_leaves_frozen_stages_alone(make_lite, tiny_data):
+    model = make_lite("stage6-classifier")
+    frozen = {k: v.clone() for k, v in model.stages["stage1"].state_dict().items()}
+    T.fit(model, tiny_data, steps=4, patience=None, lr=0.01, bn_mode="recalibrate", cache=False,
+          **{**SMALL, "eval_every": 2})
+    assert all(torch.equal(frozen[k], v) for k, v in model.stages["stage1"].state_dict().items())
