@@ -733,7 +733,7 @@ def ladder_report(table: pd.DataFrame, profile: str, metric: str = "test_auc") -
     tuned = table[table["strategy"] != SCRATCH].sort_values("level_index")
     scratch = table[table["strategy"] == SCRATCH]
     best = tuned.loc[tuned[SELECT_BY].idxmax()]   # chosen on validation, reported on test
-    lines = [f"Level chosen on validation AUC: {best['strategy']}, test {metric_label(metric)} {best[metric]:.3f} "
+    lines = [f"Level chosen on validation AUC: {best['strategy']}; on the test set, {metric_label(metric)} {best[metric]:.3f} "
              f"(95% CI {best[f'{metric}_lo']:.3f}-{best[f'{metric}_hi']:.3f})."]
     if len(scratch):
         s = scratch.iloc[0]
