@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from helpers import data, env, finetune, models, profiles, subsets, train
 from helpers.datasets import DataSet
 
+from .store_bench import bench_store, print_store
+
 ARCH, SIZE, BATCH = "efficientnet_lite0", 64, 64
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 
@@ -221,6 +223,8 @@ def main() -> dict:
                    fraction_of_gemm_peak=flops * ips[("all", "engine")] / peak,
                    peak_host_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                    peak_gpu_mib=torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None)
+    print("results store: append cost at 10 and 1,000 runs", flush=True)
+    results["store_append"] = bench_store()
     out = profiles.project_root() / "reports" / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
@@ -237,6 +241,7 @@ def print_table(r: dict) -> None:
     print(f"  ladder: {r['ladder_cached_s']:.0f} s cached vs {r['ladder_uncached_s']:.0f} s uncached")
     print(f"  achieved {r['achieved_training_flops'] / 1e9:.1f} GFLOP/s of a {r['gemm_peak_flops'] / 1e9:.0f} "
           f"GFLOP/s GEMM peak; peak host RSS {r['peak_host_rss_mib']:.0f} MiB")
+    print_store(r["store_append"])
 
 
 if __name__ == "__main__":

@@ -7,14 +7,16 @@ Modules, one concern each:
 - ``catalog``     MedMNIST metadata (names, URLs, MD5s, labels) from the ``medmnist`` package
 - ``download``    verified, atomic downloads
 - ``data``        loading data sets into uint8 tensors, batching on the device
-- ``subsets``     nested stratified training-set fractions and class balancing
+- ``subsets``     nested stratified training-set fractions, validation held out of a budget, balancing
 - ``augment``     the paper's augmentation, on batches on the device
 - ``models``      AlexNet (paper layer names), ResNet-18, EfficientNet-Lite0, initialisation
 - ``weights``     real ImageNet weights, loaded safely
 - ``finetune``    depth ladders, freezing, parameter groups, auto-depth
-- ``train``       the one training engine
+- ``train``       the one training engine (budgets in steps, BatchNorm modes, rate tuning, guards)
 - ``metrics``     AUC, accuracy, sensitivity at fixed FPR, bootstrap confidence intervals
-- ``experiments`` the resumable sweep runner
+- ``store``       results stores: one atomic record per run, shared by any number of processes
+- ``experiments`` the resumable sweep runner (rates tuned on validation, process pools, Dask, submitit)
+- ``sweep``       the command line: ``python -m helpers.sweep plan|run|summary``
 - ``analysis``    learning-curve analysis
 - ``plots``       figures
 - ``widgets``     ipywidgets explorers

@@ -1,9 +1,10 @@
-"""The resumable sweep runner: a grid of runs, one plain function per run, results persisted as they finish.
+"""The resumable sweep runner: a grid of runs, one plain function per run, results stored as they finish.
 
-Each run is ``run_fn(config) -> dict`` (a result row), so runs can go to any
-``concurrent.futures``-style executor (a process pool, or Dask's / submitit's for a cluster) without
-changing the runner. Results land one row per run in a CSV table, rewritten atomically after every
-finished run: a sweep killed at any moment (even ``kill -9``) loses at most the runs in progress and
+Each run is ``run_fn(config) -> dict`` (a result row), so runs can go to a process pool
+(:func:`local_pool`), Dask (``Client(...).get_executor()``) or submitit (a Slurm job array) without
+changing the runner. The worker that runs a config stores its row in a results store
+(:mod:`helpers.store`: one atomically written record per run, shared safely by any number of processes
+and machines): a sweep killed at any moment (even ``kill -9``) loses at most the runs in progress and
 resumes where it stopped. A row is keyed by the hash of every meaningful field of its config, so a
 changed config is never answered with a stale result.
 """
@@ -13,11 +14,9 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import platform
-import tempfile
 import time
-from concurrent.futures import Executor, as_completed
+from concurrent.futures import Executor, Future, as_completed
 from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -28,13 +27,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .metrics import is_collapsed
+from .store import Results, ResultsStore, ResultsTable, StoreWriter, open_results
 from .train import TrainConfig
 
 SCHEMA_VERSION = 3
 # The fixed parts of the training recipe; part of every run's hash, so changing one never reuses a result.
 RECIPE = {"optimizer": "sgd", "momentum": 0.9, "lr_decay": 0.95, "head_lr_mult": 10.0, "bias_lr_mult": 2.0,
           "weight_decay": 5e-4}
-JSON_COLUMNS = ("curve", "test_scores", "test_labels", "path", "froc", "matches", "frame_table")
 FINETUNE_LR = 0.001   # the paper's rate for tuned layers (the new head gets 10x)
 SCRATCH_LR = 0.01     # the untuned default for scratch runs (sweeps tune it on validation data)
 
@@ -214,83 +213,55 @@ def result_row(config, data, level: str, index: int, metrics: dict, scores: np.n
     return row
 
 
-# ----------------------------------------------------------------------------- the results table
+# ----------------------------------------------------------------------------- running a grid
 
-class ResultsTable:
-    """A CSV of result rows, rewritten atomically (temp file, fsync, rename) after every finished run."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def load(self) -> pd.DataFrame:
-        """Every stored row (list columns decoded), or an empty table."""
-        if not self.path.exists():
-            return pd.DataFrame()
-        try:
-            table = pd.read_csv(self.path)
-        except pd.errors.EmptyDataError:
-            return pd.DataFrame()
-        for col in JSON_COLUMNS:
-            if col in table:
-                table[col] = [json.loads(v) if isinstance(v, str) else v for v in table[col]]
-        return table
-
-    def done(self) -> set[str]:
-        """Hashes of the finished runs."""
-        table = self.load()
-        return set(table["config_hash"]) if "config_hash" in table else set()
-
-    def append(self, row: dict) -> None:
-        """Add (or replace, by hash) one row and write the table atomically."""
-        table = self.load()
-        if "config_hash" in table:
-            table = table[table["config_hash"] != row["config_hash"]]
-        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
-        self._write(table)
-
-    def _write(self, table: pd.DataFrame) -> None:
-        table = table.copy()
-        for col in JSON_COLUMNS:
-            if col in table:
-                table[col] = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in table[col]]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", newline="") as handle:
-                table.to_csv(handle, index=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+def _completed(handles: dict) -> Iterable:
+    """Yield the handles as they finish: ``concurrent.futures`` (process pools, Dask's executor) or
+    submitit jobs (whose ``Job`` is no Future: submitit's own helper waits on them)."""
+    if all(isinstance(h, Future) for h in handles):
+        yield from as_completed(handles)
+        return
+    from submitit.helpers import as_completed as jobs_completed   # only a submitit executor gets here
+    yield from jobs_completed(list(handles), poll_frequency=1)
 
 
-def _run_pending(configs: list, table: ResultsTable, run_fn: Callable, executor: Executor | None,
-                 progress: bool, desc: str) -> None:
-    """Run the configs whose hash is not in the table yet, appending each row as it finishes."""
-    done = table.done()
+def _run_pending(configs: list, results: Results, run_fn: Callable, executor: Executor | None,
+                 progress: bool, desc: str) -> list[tuple]:
+    """Run the configs whose hash is not stored yet; with a store, each worker stores its own row.
+
+    Returns the failures as (config, error); finished runs are stored whatever else fails.
+    """
+    done = results.done()
     pending = list({c.key(): c for c in configs if c.key() not in done}.values())
     bar = tqdm(total=len(pending), desc=desc, disable=not progress or not pending)
+    writer = StoreWriter(results, run_fn)
+    failures = []
     if executor is None:
         for config in pending:
-            table.append(run_fn(config))
+            writer(config)
             bar.update(1)
         bar.close()
-        return
-    failures = []
-    futures = {executor.submit(run_fn, config): config for config in pending}
-    for future in as_completed(futures):
+        return failures
+    # A store takes rows from every worker at once; the single-file CSV table only from this process.
+    in_worker = isinstance(results, ResultsStore)
+    handles = {executor.submit(writer if in_worker else run_fn, config): config for config in pending}
+    for handle in _completed(handles):
         try:
-            table.append(future.result())
+            value = handle.result()
+            if not in_worker:
+                results.append(value)
         except Exception as err:  # keep the finished runs; report the failed ones at the end
-            failures.append((futures[future], err))
+            failures.append((handles[handle], err))
         bar.update(1)
     bar.close()
+    return failures
+
+
+def _raise_failures(failures: list[tuple]) -> None:
     if failures:
         config, err = failures[0]
-        raise RuntimeError(f"{len(failures)} run(s) failed (finished runs were kept); the first: "
-                           f"{config} -> {err!r}") from err
+        raise RuntimeError(f"{len(failures)} run(s) failed (finished runs were kept; run the sweep again to "
+                           f"retry them); the first: {config} -> {err!r}") from err
 
 
 def _group(config: RunConfig) -> str:
@@ -353,15 +324,32 @@ def _with_rates(configs: Sequence[RunConfig], rates: pd.DataFrame) -> list[RunCo
     return out
 
 
-def run_sweep(configs: Iterable, results_path: str | Path, run_fn: Callable = run_one,
+def resolved_configs(configs: Sequence[RunConfig], results_path: str | Path | Results,
+                     lr_grid: dict[str, Sequence[float]] | None, tune_fractions: Sequence[float] | None = None
+                     ) -> list[RunConfig] | None:
+    """The configs with their tuned rates filled in, once every tuning run is stored (else None)."""
+    if not lr_grid or all(c.lr is not None for c in configs):
+        return list(configs)
+    results = open_results(results_path)
+    trials = rate_trials(configs, lr_grid, tune_fractions)
+    if not {t.key() for t in trials} <= results.done():
+        return None
+    return _with_rates(configs, chosen_rates(results.load({t.key() for t in trials}), trials))
+
+
+def run_sweep(configs: Iterable, results_path: str | Path | Results, run_fn: Callable = run_one,
               executor: Executor | None = None, progress: bool = True,
               lr_grid: dict[str, Sequence[float]] | None = None,
               tune_fractions: Sequence[float] | None = None) -> pd.DataFrame:
-    """Run every config not yet in the table, persisting each row as it finishes; return the configs' rows.
+    """Run every config not yet stored, storing each row as it finishes; return the configs' rows.
 
-    Finished runs (same hash) are skipped, so re-running a sweep resumes it. With ``executor`` the runs
-    are submitted to it (results are written by this process as they complete); without one they run
-    one by one here with a progress bar over runs.
+    ``results_path`` is a results store folder (:class:`helpers.store.ResultsStore`: any number of
+    processes and machines may write into one at once), a ``.csv`` path (the older single-file table)
+    or either object. Finished runs (same hash) are skipped, so re-running a sweep resumes it. With
+    ``executor`` (a process pool such as :func:`local_pool`, Dask's ``Client.get_executor()``, or a
+    submitit executor) each run goes to a worker, which stores its own row; without one they run one
+    by one here with a progress bar over runs. Failed runs are reported at the end, after every other
+    run has finished and been stored.
 
     With ``lr_grid`` every config whose ``lr`` is None gets a tuned rate: first the tuning runs of
     :func:`rate_trials` (every rate of its family's grid, at ``tune_fractions``, first seed), then the
@@ -371,15 +359,15 @@ def run_sweep(configs: Iterable, results_path: str | Path, run_fn: Callable = ru
     (:func:`chosen_rates`) as records: ``pd.DataFrame(df.attrs["rates"])``.
     """
     configs = list(configs)
-    table = ResultsTable(results_path)
+    results = open_results(results_path)
     rates = pd.DataFrame()
     if lr_grid:
         trials = rate_trials(configs, lr_grid, tune_fractions)
-        _run_pending(trials, table, run_fn, executor, progress, "rate tuning runs")
-        rates = chosen_rates(table.load(), trials)
+        _raise_failures(_run_pending(trials, results, run_fn, executor, progress, "rate tuning runs"))
+        rates = chosen_rates(results.load({t.key() for t in trials}), trials)
         configs = _with_rates(configs, rates)
-    _run_pending(configs, table, run_fn, executor, progress, "runs")
-    out = select(table.load(), configs)
+    _raise_failures(_run_pending(configs, results, run_fn, executor, progress, "runs"))
+    out = select(results.load({c.key() for c in configs}), configs)
     out.attrs["rates"] = rates.to_dict("records")   # records, not a frame: pandas compares attrs on concat
     return out
 

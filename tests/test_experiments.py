@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from helpers import experiments as E
+from helpers import store as ST
 from helpers.experiments import ResultsTable, RunConfig, grid, run_one, run_sweep, select
 
 REPO = Path(__file__).resolve().parents[1]
@@ -320,7 +321,7 @@ def test_results_table_failed_write_keeps_the_old_table(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(E.os, "fsync", broken_fsync)
+    monkeypatch.setattr(ST.os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
         table.append(fake_row("b"))
     assert table.path.read_bytes() == before and temp_files(tmp_path) == []

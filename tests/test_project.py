@@ -44,9 +44,12 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     assert pyproject_packages() == environment_packages()
 
 
-def test_environment_yml_installs_the_project_with_its_test_extra():
+def test_environment_yml_installs_the_project_with_its_extras():
     pip_lines = [l.strip() for l in (ROOT / "environment.yml").read_text().splitlines() if "-e ." in l]
-    assert pip_lines and pip_lines[-1].startswith("- -e .[test]")
+    assert pip_lines and pip_lines[-1].startswith("- -e .[test,cluster]")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert set(extras) == {"test", "cluster"}
+    assert "[test,cluster]" in (ROOT / "Makefile").read_text(), "make install installs what the tests need"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -1,0 +1,193 @@
+"""The command line for sweeps that outgrow a notebook: ``python -m helpers.sweep`` (or ``ftlab-sweep``).
+
+    python -m helpers.sweep plan    --store results/pneumonia --profile full --datasets pneumoniamnist
+    python -m helpers.sweep run     --store results/pneumonia --profile full --datasets pneumoniamnist \\
+                                    --executor local --workers 2
+    python -m helpers.sweep run     ... --executor dask://scheduler-host:8786
+    python -m helpers.sweep run     ... --executor slurm --partition gpu --time-min 120 --gpus 1
+    python -m helpers.sweep summary --store results/pneumonia
+
+The grid is the profile's (strategies x fractions x seeds, its step budget and rate grids) for each data
+set, with any of ``--strategies --fractions --seeds --steps`` overriding it. ``plan`` (and ``run``, before
+it starts) prints how many runs the grid has, how many the store already holds, and an estimate of the
+rest from a short probe run on this device. ``run`` resumes whatever is missing (run it again after a
+crash or a killed job) and ends with the summary table of each data set. Every worker writes its own
+records into the store folder, which may sit on a file system that all cluster nodes share.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from concurrent.futures import Executor
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pandas as pd
+
+from . import analysis, experiments, profiles
+from .store import ResultsStore
+
+EXECUTORS = "local, dask://HOST:PORT (dask://local starts a LocalCluster) or slurm"
+
+
+def grid_from_args(args: argparse.Namespace) -> list[experiments.RunConfig]:
+    """The profile's grid for every data set, with the command line's overrides."""
+    p = profiles.get_profile(args.profile)
+    return experiments.grid(
+        datasets=args.datasets, archs=[args.arch], strategies=args.strategies or p.sweep_strategies,
+        fractions=args.fractions or p.fractions, seeds=args.seeds or p.seeds, image_size=p.image_size,
+        data_size=p.data_size, steps=args.steps or p.steps, patience=p.patience, min_steps=p.min_steps,
+        batch_size=p.batch_size, eval_every=p.eval_every, decay_steps=p.decay_steps, val_share=p.val_share,
+        max_train=p.max_train, max_eval=p.max_eval, n_bootstrap=p.n_bootstrap)
+
+
+def tuning_for(args: argparse.Namespace, configs: Sequence[experiments.RunConfig]):
+    """(rate grid, tuning fractions) as the profile says; the tuning runs of the grid."""
+    p = profiles.get_profile(args.profile)
+    fractions = sorted({c.fraction for c in configs}) if p.tune_at_every_fraction else None
+    trials = []
+    for dataset in args.datasets:
+        mine = [c for c in configs if c.dataset == dataset]
+        trials += experiments.rate_trials(mine, p.lr_grid, fractions)
+    return p.lr_grid, fractions, trials
+
+
+def probe_seconds_per_step(config: experiments.RunConfig, steps: int = 8) -> float:
+    """Seconds per SGD step of a short scratch run of ``config`` on this device (the costliest arm)."""
+    probe = replace(config, strategy="scratch", fraction=1.0, steps=steps, eval_every=steps, patience=None,
+                    lr=0.01, n_bootstrap=20, min_steps=0)
+    experiments.run_one(probe)                 # the first run pays for loading data and building the model
+    started = time.perf_counter()
+    experiments.run_one(probe)
+    return (time.perf_counter() - started) / steps
+
+
+def plan(configs: Sequence, trials: Sequence, store: ResultsStore, lr_grid: dict, tune_fractions,
+         probe: bool = True) -> dict:
+    """How many runs there are, how many are stored, and an estimate of the rest (seconds)."""
+    done = store.done()
+    final = experiments.resolved_configs(configs, store, lr_grid, tune_fractions)
+    if final is None:   # rates not chosen yet: the tuning runs, then every grid run they do not cover
+        covered = {replace(t, lr=None).key() for t in trials}
+        pending = [t for t in trials if t.key() not in done] + [c for c in configs if c.key() not in covered]
+    else:
+        pending = [c for c in final if c.key() not in done]
+    n_final_done = 0 if final is None else len(final) - len(pending)
+    out = {"runs": len(configs), "tuning_runs": len(trials), "done": len(done & {t.key() for t in trials}),
+           "grid_done": n_final_done, "pending": len(pending), "estimate_s": math.nan}
+    if probe and pending:
+        per_step = probe_seconds_per_step(pending[0])
+        out["seconds_per_step"] = per_step
+        out["estimate_s"] = sum(c.steps for c in pending) * per_step
+    return out
+
+
+def describe(p: dict) -> str:
+    text = (f"{p['runs']} runs in the grid, {p['tuning_runs']} rate-tuning runs (the one with the chosen rate is "
+            f"also a grid run): {p['done']} tuning and {p['grid_done']} grid runs already in the store, "
+            f"{p['pending']} runs to go.")
+    if math.isfinite(p["estimate_s"]):
+        cost = f"{p['estimate_s'] / 60:.0f} min" if p["estimate_s"] >= 120 else f"{p['estimate_s']:.0f} s"
+        text += (f" Estimate: at most {cost} of one worker on this device "
+                 f"(probe: {p['seconds_per_step']:.3f} s per SGD step of a scratch run; shallow fine-tuning "
+                 "levels cost less), divided by the number of workers.")
+    return text
+
+
+def make_executor(args: argparse.Namespace) -> tuple[Executor | None, Callable[[], None]]:
+    """The executor ``--executor`` names, and how to close it."""
+    spec = args.executor
+    if spec in ("none", "serial"):
+        return None, lambda: None
+    if spec == "local":
+        pool = experiments.local_pool(args.workers)
+        return pool, pool.shutdown
+    if spec.startswith("dask://"):
+        from distributed import Client, LocalCluster
+        address = spec[len("dask://"):]
+        if address == "local":
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
+            client = Client(cluster)
+            return client.get_executor(), lambda: (client.close(), cluster.close())
+        client = Client(address)
+        return client.get_executor(), client.close
+    if spec == "slurm":
+        import submitit
+        executor = submitit.AutoExecutor(folder=str(args.store / "slurm-logs"))
+        executor.update_parameters(timeout_min=args.time_min, cpus_per_task=args.cpus, gpus_per_node=args.gpus,
+                                   slurm_partition=args.partition, slurm_array_parallelism=args.workers)
+        return executor, lambda: None
+    raise SystemExit(f"--executor {spec!r} is not one of: {EXECUTORS}.")
+
+
+def summaries(table: pd.DataFrame) -> str:
+    """The teacher's summary table of every data set in a results table."""
+    parts = []
+    for dataset, part in table.groupby("dataset"):
+        parts.append(f"== {dataset}\n{analysis.summary_table(part).to_string(index=False)}")
+    return "\n\n".join(parts)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m helpers.sweep", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("plan", "run", "summary"))
+    parser.add_argument("--store", type=Path, required=True,
+                        help="results store folder (created if missing; share it between cluster nodes)")
+    parser.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
+    parser.add_argument("--datasets", nargs="+", default=["pneumoniamnist"])
+    parser.add_argument("--arch", default="efficientnet_lite0")
+    parser.add_argument("--strategies", nargs="+")
+    parser.add_argument("--fractions", nargs="+", type=float)
+    parser.add_argument("--seeds", nargs="+", type=int)
+    parser.add_argument("--steps", type=int, help="SGD steps per run (default: the profile's)")
+    parser.add_argument("--executor", default="local", help=EXECUTORS + "; 'none' runs here, one by one")
+    parser.add_argument("--workers", type=int, default=2, help="local processes / Dask workers / Slurm jobs at once")
+    parser.add_argument("--partition", help="Slurm partition")
+    parser.add_argument("--time-min", type=int, default=60, help="Slurm time limit per run, minutes")
+    parser.add_argument("--cpus", type=int, default=4, help="Slurm CPUs per run")
+    parser.add_argument("--gpus", type=int, default=0, help="Slurm GPUs per run")
+    parser.add_argument("--no-probe", action="store_true", help="skip the timing probe in the plan")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    store = ResultsStore(args.store)
+    if args.command == "summary":
+        table = store.load()
+        print(summaries(table) if not table.empty else f"{args.store} holds no finished runs yet.")
+        return 0
+    configs = grid_from_args(args)
+    lr_grid, tune_fractions, trials = tuning_for(args, configs)
+    print(describe(plan(configs, trials, store, lr_grid, tune_fractions, probe=not args.no_probe)), flush=True)
+    if args.command == "plan":
+        return 0
+    executor, close = make_executor(args)
+    failed, tables = [], []
+    try:
+        for dataset in args.datasets:
+            try:
+                tables.append(experiments.run_sweep([c for c in configs if c.dataset == dataset], store,
+                                                    executor=executor, progress=not args.quiet, lr_grid=lr_grid,
+                                                    tune_fractions=tune_fractions))
+            except RuntimeError as err:   # some runs failed; every finished run is stored
+                failed.append(f"{dataset}: {err}")
+    finally:
+        close()
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    print(f"finished {len(table)} of {len(configs)} grid runs; {len(failed)} data set(s) with failed runs")
+    if not table.empty:
+        print(summaries(table))
+    for line in failed:
+        print("FAILED", line, "-- run the same command again to retry the missing runs.", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
