@@ -40,10 +40,11 @@ notebooks: $(STAMP)
 reproduce: $(STAMP)
 	@mkdir -p $(REPORTS)
 	@set -e; for nb in $(NOTEBOOKS); do \
-		name=$$(basename $$nb .ipynb); \
+		name=$$(basename $$nb .ipynb); start=$$(date +%s); \
 		echo "== $$name ($(PROFILE) profile)"; \
 		( cd notebooks && FTLAB_PROFILE=$(PROFILE) FTLAB_REPORTS_DIR=$(abspath $(REPORTS)) ../$(PY) -m papermill --cwd . $$name.ipynb ../$(REPORTS)/$$name.ipynb -k python3 ); \
 		$(PY) -m jupyter nbconvert --to html --log-level WARN $(REPORTS)/$$name.ipynb --output-dir $(REPORTS); \
+		echo "== $$name took $$(( $$(date +%s) - start )) s"; \
 	done
 	@echo "Reports, figures and tables are in $(REPORTS)/"
 

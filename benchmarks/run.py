@@ -1,16 +1,24 @@
-"""`make bench`: the training engine against the usual tutorial loop and against the device's limit.
+"""`make bench`: the training engine against the usual tutorial loop, its limit and its floor.
 
-Everything is measured in this one process on this one machine, side by side:
+Everything is measured in this one process on this one machine, and every figure is a ratio of arms
+measured *interleaved*: after a warm-up round, k rounds of A B C A B C ..., so a burst of background load
+hits every arm of a round alike. Each ratio is reported as its median over the k rounds with its min-max;
+a ratio whose min-max straddles its target is "not decided", never "met".
 
-1. images/s of the suite's engine (``helpers.train.fit``) vs (a) the usual tutorial loop (a torchvision
-   ``Dataset`` + ``DataLoader`` with per-sample PIL transforms) and (b) the limit (a tight loop on random
-   tensors already on the device), same model, data, input size, batch size, step count and precision,
-   for all-layer training and for the head-only level;
-2. the wall time of a whole fine-tuning ladder with and without frozen-feature caching, per level;
-3. achieved training FLOP/s against a measured large-GEMM peak;
-4. peak memory (host RSS; GPU memory on CUDA).
+1. All layers: images/s of ``helpers.train.fit`` vs (a) the usual tutorial loop (a torchvision
+   ``Dataset`` + ``DataLoader`` with per-sample PIL transforms) and (b) the **limit**: the fastest way
+   this machine runs the same model, batch and precision on data already on the device in the best
+   layout (each of: the threads torch uses and one thread, contiguous and channels-last, eager and
+   ``torch.compile`` where it works). The engine must not beat the limit beyond the spread; if it does,
+   the benchmark says the limit is wrong.
+2. Head only, at the classroom profile's step count: the engine's whole ``fit`` vs the tutorial loop and
+   vs the **floor**: one frozen forward pass over the training and validation images plus the head's
+   steps on the cached features (target: engine / floor <= 1.2).
+3. The fine-tuning ladder (a spread of levels) with and without frozen-feature caching.
+4. The results store: appending run 1,000 vs run 10 (:mod:`benchmarks.store_bench`).
 
-Prints a table and writes ``reports/bench.json``. ``BENCH_SCALE`` (default 1.0) scales the step counts.
+Prints a table and writes ``reports/bench.json``. ``BENCH_SCALE`` scales step counts, ``BENCH_REPEATS``
+sets k (default 5), ``BENCH_COMPILE=0`` skips the ``torch.compile`` limit variants.
 """
 from __future__ import annotations
 
@@ -18,19 +26,26 @@ import json
 import os
 import platform
 import resource
+import statistics
 import time
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from helpers import data, env, finetune, models, profiles, subsets, train
+from helpers.batches import batch_slices, to_float
 from helpers.datasets import DataSet
 
 from .store_bench import bench_store, print_store
 
-ARCH, SIZE, BATCH = "efficientnet_lite0", 64, 64
+PROFILE = profiles.get_profile("classroom")
+ARCH, SIZE, BATCH = "efficientnet_lite0", PROFILE.image_size, PROFILE.batch_size
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+COMPILE = os.environ.get("BENCH_COMPILE", "1") != "0"
+TARGETS = {"all_layers/engine_vs_limit": 0.9, "head_only/engine_over_floor": 1.2}
 
 
 def steps(n: int) -> int:
@@ -43,24 +58,27 @@ def sync(device: torch.device) -> None:
 
 
 def make_model(level: str, device: torch.device) -> models.FTModel:
-    model = models.build_model(ARCH, 2, pretrained=True, image_size=SIZE)
+    model = models.build_model(ARCH, 2, pretrained=True, image_size=SIZE, seed=0)
     finetune.set_level(model, level)
     return model.to(device)
 
 
-def bench_engine(ds: DataSet, level: str, n_steps: int, epochs: int, device: torch.device) -> float:
-    """images/s of helpers.train.fit (caching decided by the engine, as in a real run), whole call timed."""
-    n = n_steps * BATCH // epochs
-    sub = ds.with_train(ds.train.subset(torch.arange(n)))
-    sub = DataSet(sub.name, sub.train, sub.val.subset(torch.arange(BATCH)), sub.test, sub.class_names)
-    model = make_model(level, device)
+def timed(fn: Callable[[], None], device: torch.device) -> float:
     sync(device)
-    t0 = time.perf_counter()
-    # n_steps SGD steps over n images (``epochs`` passes); BatchNorm as the tutorial loop (no recalibration)
-    train.fit(model, sub, steps=n_steps, batch_size=BATCH, eval_every=0, patience=None, quiet=True,
-              device=str(device), eval_batch_size=512, bn_mode="train")
+    started = time.perf_counter()
+    fn()
     sync(device)
-    return n_steps * BATCH / (time.perf_counter() - t0)
+    return time.perf_counter() - started
+
+
+# ----------------------------------------------------------------------------- the arms
+
+def engine_arm(ds: DataSet, level: str, n_steps: int, device: torch.device) -> Callable[[], None]:
+    """The suite's engine: a whole ``fit`` call (caching decided by the engine, BatchNorm as in the tutorial)."""
+    def run():
+        train.fit(make_model(level, device), ds, steps=n_steps, batch_size=BATCH, eval_every=0, patience=None,
+                  quiet=True, device=str(device), bn_mode="train")
+    return run
 
 
 class TutorialDataset(torch.utils.data.Dataset):
@@ -80,106 +98,178 @@ class TutorialDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
-def bench_tutorial(ds: DataSet, level: str, n_steps: int, device: torch.device, workers: int) -> float:
-    """images/s of the usual loop: DataLoader + per-sample PIL transforms, model.train(), SGD."""
-    images = ds.train.images[:, 0].numpy()
-    loader = torch.utils.data.DataLoader(TutorialDataset(images, ds.train.labels.numpy()), batch_size=BATCH,
-                                         shuffle=True, num_workers=workers, drop_last=True,
-                                         persistent_workers=workers > 0)
-    model = make_model(level, device)
-    net = lambda x: model.forward_from(1, x)  # the tutorial's transforms already resized and normalised
+def tutorial_arm(ds: DataSet, level: str, n_steps: int, device: torch.device, workers: int) -> Callable[[], None]:
+    """The usual loop: DataLoader + per-sample PIL transforms, model.train(), SGD (worker start-up included)."""
+    dataset = TutorialDataset(ds.train.images[:, 0].numpy(), ds.train.labels.numpy())
+
+    def run():
+        loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=workers,
+                                             drop_last=True)
+        model = make_model(level, device)
+        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
+        model.train()
+        done = 0
+        while done < n_steps:
+            for x, y in loader:
+                loss = F.cross_entropy(model.forward_from(1, x.to(device)), y.to(device))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                done += 1
+                if done == n_steps:
+                    break
+    return run
+
+
+def limit_variants(n_steps: int, device: torch.device) -> dict[str, Callable[[], None]]:
+    """Tight loops on random, already-normalised input on the device; one per layout / threads / compile."""
+    variants = {}
+    threads = torch.get_num_threads()
+    for layout in ("contiguous", "channels_last"):
+        for n_threads in sorted({threads, 1}, reverse=True):
+            variants[f"{layout}, {n_threads} thread(s)"] = _limit_loop(layout, n_threads, False, n_steps, device)
+    if COMPILE:
+        variants[f"compiled, {threads} thread(s)"] = _limit_loop("contiguous", threads, True, n_steps, device)
+    return variants
+
+
+def _limit_loop(layout: str, n_threads: int, compiled: bool, n_steps: int, device: torch.device):
+    model = make_model("all", device)
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    model.to(memory_format=fmt)
+    x = torch.randn(BATCH, 3, SIZE, SIZE, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, 2, (BATCH,), device=device)
+    net = (lambda z: model.forward_from(1, z))
+    if compiled:
+        net = torch.compile(net)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
-    autocast, _ = train.autocast_for(device, None)
-    model.train()
-    done, t0 = 0, None
-    while done < n_steps + 1:
-        for x, y in loader:
-            if done == 1:            # the first batch pays for worker start-up; time from the second
-                sync(device)
-                t0 = time.perf_counter()
-            x, y = x.to(device), y.to(device)
-            with autocast:
-                loss = F.cross_entropy(net(x).float(), y)
+
+    def run():
+        before = torch.get_num_threads()
+        torch.set_num_threads(n_threads)
+        try:
+            model.train()
+            for _ in range(n_steps):
+                loss = F.cross_entropy(net(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        finally:
+            torch.set_num_threads(before)
+    return run
+
+
+def floor_arm(ds: DataSet, level: str, n_steps: int, device: torch.device) -> Callable[[], None]:
+    """The least any head-only run must do: one frozen forward over train + val, then the head's steps."""
+    def run():
+        model = make_model(level, device)
+        start = finetune.first_tuned_stage(model)
+        model.eval()
+        with torch.no_grad():
+            feats = [model.forward_from(0, to_float(split.images[idx].to(device)), stop=start)
+                     for split in (ds.train, ds.val) for idx in batch_slices(len(split), 512)]
+        train_feats = torch.cat(feats)[: len(ds.train)]
+        labels = ds.train.labels.to(device)
+        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
+        model.train()
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(n_steps):
+            idx = torch.randint(0, len(train_feats), (BATCH,), generator=gen)
+            loss = F.cross_entropy(model.forward_from(start, train_feats[idx]), labels[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
-            done += 1
-            if done == n_steps + 1:
-                break
-    sync(device)
-    return n_steps * BATCH / (time.perf_counter() - t0)
+    return run
 
 
-def bench_limit(level: str, n_steps: int, device: torch.device) -> float:
-    """images/s of a tight loop on random, already-normalised tensors on the device (no data work)."""
-    model = make_model(level, device)
-    x = torch.randn(BATCH, 3, SIZE, SIZE, device=device)
-    y = torch.randint(0, 2, (BATCH,), device=device)
-    if device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
-    autocast, _ = train.autocast_for(device, None)
-    model.train()
-    for i in range(n_steps + 1):
-        if i == 1:
-            sync(device)
-            t0 = time.perf_counter()
-        with autocast:
-            loss = F.cross_entropy(model.forward_from(1, x).float(), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    sync(device)
-    return n_steps * BATCH / (time.perf_counter() - t0)
+# ----------------------------------------------------------------------------- interleaving and ratios
+
+def interleave(arms: dict[str, Callable[[], None]], device: torch.device, repeats: int = REPEATS) -> dict[str, list[float]]:
+    """Seconds of each arm in each of ``repeats`` rounds (A B C A B C ...), after one warm-up round."""
+    for name, arm in arms.items():
+        try:
+            arm()
+        except Exception as err:   # e.g. torch.compile without a working compiler: that variant is left out
+            print(f"    {name}: left out ({type(err).__name__}: {str(err).splitlines()[0][:100]})", flush=True)
+            arms = {k: v for k, v in arms.items() if k != name}
+    seconds = {name: [] for name in arms}
+    for _ in range(repeats):
+        for name, arm in arms.items():
+            seconds[name].append(timed(arm, device))
+    return seconds
 
 
-def bench_ladder(ds: DataSet, n_train: int, epochs: int, device: torch.device) -> list[dict]:
-    """Wall time of every level of the ladder, with and without frozen-feature caching."""
-    sub = subsets.cap_dataset(ds, n_train, 256)
-    rows = []
-    for rung in finetune.ladder(models.build_model(ARCH, 2, pretrained=False, image_size=SIZE)):
-        row = {"level": rung.name}
-        for cache in (True, False):
-            model = make_model(rung.name, device)
-            t0 = time.perf_counter()
-            result = train.fit(model, sub, steps=epochs * -(-len(sub.train) // BATCH), batch_size=BATCH,
-                               eval_every=0, patience=None, quiet=True, cache=cache, device=str(device),
-                               bn_mode="train")
-            sync(device)
-            row["cached_s" if cache else "uncached_s"] = time.perf_counter() - t0
-            row["engine_cached" if cache else "_"] = result.cached
-        row.pop("_", None)
-        row["speedup"] = row["uncached_s"] / row["cached_s"]
-        rows.append(row)
-        print(f"  ladder {rung.name:>22}: cached {row['cached_s']:6.1f} s, uncached {row['uncached_s']:6.1f} s,"
-              f" x{row['speedup']:.2f}", flush=True)
-    return rows
+def ratio(numerator: list[float], denominator: list[float], target: float | None = None) -> dict:
+    """Speed ratio per round (time of the denominator arm / time of the numerator arm): median, min, max, verdict."""
+    values = [d / n for n, d in zip(numerator, denominator)]
+    out = {"median": statistics.median(values), "min": min(values), "max": max(values), "rounds": values}
+    if target is not None:
+        out["target"] = target
+        out["verdict"] = "met" if out["min"] >= target else "not met" if out["max"] < target else "not decided"
+    return out
 
 
-def gemm_peak(device: torch.device) -> float:
-    """FLOP/s of a large square matrix product at the training precision of the device."""
-    n = 8192 if device.type == "cuda" else 2048
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    a @ b
-    sync(device)
-    reps = 20 if device.type == "cuda" else 5
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    sync(device)
-    return 2 * n ** 3 * reps / (time.perf_counter() - t0)
+def time_over(numerator: list[float], denominator: list[float], target_max: float) -> dict:
+    """Time ratio per round (numerator arm's seconds / denominator arm's): lower is better, met if <= target."""
+    values = [n / d for n, d in zip(numerator, denominator)]
+    out = {"median": statistics.median(values), "min": min(values), "max": max(values), "rounds": values,
+           "target": target_max}
+    out["verdict"] = "met" if out["max"] <= target_max else "not met" if out["min"] > target_max else "not decided"
+    return out
 
 
-def training_flops_per_image(device: torch.device) -> float:
-    """FLOPs of one all-layer training step per image (forward + backward), counted by torch."""
-    from torch.utils.flop_counter import FlopCounterMode
-    model = make_model("all", device)
-    x = torch.randn(BATCH, 3, SIZE, SIZE, device=device)
-    with FlopCounterMode(display=False) as counter:
-        F.cross_entropy(model.forward_from(1, x), torch.zeros(BATCH, dtype=torch.long, device=device)).backward()
-    return counter.get_total_flops() / BATCH
+def fmt(r: dict) -> str:
+    text = f"{r['median']:6.2f} ({r['min']:.2f}-{r['max']:.2f})"
+    return text + (f"  target {r['target']:.2f}: {r['verdict'].upper()}" if "verdict" in r else "")
+
+
+# ----------------------------------------------------------------------------- the benchmark
+
+def bench_all_layers(ds: DataSet, device: torch.device, workers: int) -> dict:
+    n = steps(30)
+    sub = subsets.cap_dataset(ds, n * BATCH, 64)
+    arms = {"engine": engine_arm(sub, "all", n, device), "tutorial": tutorial_arm(sub, "all", n, device, workers)}
+    arms.update({f"limit: {k}": v for k, v in limit_variants(n, device).items()})
+    print(f"all layers: {n} steps of {BATCH} images at {SIZE} px, {REPEATS} interleaved rounds", flush=True)
+    sec = interleave(arms, device)
+    limits = [k for k in sec if k.startswith("limit")]
+    best = [min(sec[k][i] for k in limits) for i in range(REPEATS)]
+    vs_limit = ratio(sec["engine"], best, TARGETS["all_layers/engine_vs_limit"])
+    vs_limit["limit_beaten"] = vs_limit["min"] > 1.0   # faster than the limit in every round: the limit is wrong
+    return {"steps": n, "seconds": sec, "best_limit_variant": min(limits, key=lambda k: statistics.median(sec[k])),
+            "engine_vs_tutorial": ratio(sec["engine"], sec["tutorial"]), "engine_vs_limit": vs_limit}
+
+
+def bench_head_only(ds: DataSet, device: torch.device, workers: int) -> dict:
+    n = steps(PROFILE.steps)
+    sub = subsets.training_subset(subsets.cap_dataset(ds, PROFILE.max_train, 64), 1.0, val_share=PROFILE.val_share)
+    arms = {"engine": engine_arm(sub, "classifier", n, device),
+            "tutorial": tutorial_arm(sub, "classifier", n, device, workers),
+            "floor": floor_arm(sub, "classifier", n, device)}
+    print(f"head only: {n} steps (the classroom profile's), {len(sub.train)} training + {len(sub.val)} validation "
+          f"images, {REPEATS} interleaved rounds", flush=True)
+    sec = interleave(arms, device)
+    return {"steps": n, "n_train": len(sub.train), "n_val": len(sub.val), "seconds": sec,
+            "engine_vs_tutorial": ratio(sec["engine"], sec["tutorial"]),
+            "engine_time_over_floor": time_over(sec["engine"], sec["floor"], TARGETS["head_only/engine_over_floor"])}
+
+
+LADDER_LEVELS = ("classifier", "stage7-classifier", "stage5-classifier", "stage3-classifier", "stem-classifier")
+
+
+def bench_ladder(ds: DataSet, device: torch.device) -> dict:
+    sub = subsets.cap_dataset(ds, 256, 64)
+    n = steps(3 * -(-len(sub.train) // BATCH))      # three passes over the images
+    out = {}
+    print(f"ladder: {len(LADDER_LEVELS)} levels, {n} steps over {len(sub.train)} images, cached vs not", flush=True)
+    for level in LADDER_LEVELS:
+        def arm(cache: bool, level=level):
+            return lambda: train.fit(make_model(level, device), sub, steps=n, batch_size=BATCH, eval_every=0,
+                                     patience=None, quiet=True, cache=cache, device=str(device), bn_mode="train")
+        sec = interleave({"cached": arm(True), "uncached": arm(False)}, device, repeats=max(3, REPEATS // 2))
+        out[level] = {"seconds": sec, "speedup": ratio(sec["cached"], sec["uncached"])}
+        print(f"  {level:>22}: caching speed-up {fmt(out[level]['speedup'])}", flush=True)
+    return out
 
 
 def machine(device: torch.device) -> str:
@@ -193,38 +283,16 @@ def main() -> dict:
     print(env.environment_report(device, "classroom"), flush=True)
     ds = data.load_dataset("pneumoniamnist", size=28)
     workers = min(2, os.cpu_count() or 1)
-    n_all, n_head = (steps(40), steps(200)) if device.type == "cpu" else (steps(300), steps(1000))
-    results: dict = {"machine": machine(device), "device": str(device), "torch": torch.__version__,
-                     "model": ARCH, "input_size": SIZE, "batch_size": BATCH, "tutorial_num_workers": workers}
-    ips = {}
-    for level, n_steps, epochs in (("all", n_all, 1), ("classifier", n_head, 10)):
-        print(f"{level}: {n_steps} steps of {BATCH} images", flush=True)
-        ips[(level, "engine")] = bench_engine(ds, level, n_steps, epochs, device)
-        ips[(level, "tutorial")] = bench_tutorial(ds, level, n_steps, device, workers)
-        ips[(level, "limit")] = bench_limit(level, n_steps, device)
-        for kind in ("engine", "tutorial", "limit"):
-            print(f"  {kind:>8}: {ips[(level, kind)]:9.1f} images/s", flush=True)
-    results["images_per_s"] = {f"{lvl}/{kind}": v for (lvl, kind), v in ips.items()}
-    results["engine_vs_tutorial_all_layers"] = ips[("all", "engine")] / ips[("all", "tutorial")]
-    results["engine_vs_limit_all_layers"] = ips[("all", "engine")] / ips[("all", "limit")]
-    results["engine_vs_tutorial_head_only"] = ips[("classifier", "engine")] / ips[("classifier", "tutorial")]
-    results["engine_vs_limit_head_only"] = ips[("classifier", "engine")] / ips[("classifier", "limit")]
-    n_train, ladder_epochs = (256, 3) if device.type == "cpu" else (4096, 5)
-    print(f"ladder: every level, {n_train} images, {ladder_epochs} epochs", flush=True)
-    ladder = bench_ladder(ds, n_train, ladder_epochs, device)
-    results["ladder"] = ladder
-    results["ladder_cached_s"] = sum(r["cached_s"] for r in ladder)
-    results["ladder_uncached_s"] = sum(r["uncached_s"] for r in ladder)
-    results["ladder_speedup_with_caching"] = results["ladder_uncached_s"] / results["ladder_cached_s"]
-    peak = gemm_peak(device)
-    flops = training_flops_per_image(device)
-    results.update(gemm_peak_flops=peak, training_flops_per_image=flops,
-                   achieved_training_flops=flops * ips[("all", "engine")],
-                   fraction_of_gemm_peak=flops * ips[("all", "engine")] / peak,
-                   peak_host_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                   peak_gpu_mib=torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None)
+    results: dict = {"machine": machine(device), "device": str(device), "torch": torch.__version__, "model": ARCH,
+                     "input_size": SIZE, "batch_size": BATCH, "repeats": REPEATS, "tutorial_num_workers": workers,
+                     "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    results["all_layers"] = bench_all_layers(ds, device, workers)
+    results["head_only"] = bench_head_only(ds, device, workers)
+    results["ladder"] = bench_ladder(ds, device)
     print("results store: append cost at 10 and 1,000 runs", flush=True)
     results["store_append"] = bench_store()
+    results["peak_host_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
     out = profiles.project_root() / "reports" / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
@@ -234,13 +302,17 @@ def main() -> dict:
 
 
 def print_table(r: dict) -> None:
-    print(f"\nmachine: {r['machine']}")
-    for key in ("engine_vs_tutorial_all_layers", "engine_vs_limit_all_layers", "engine_vs_tutorial_head_only",
-                "engine_vs_limit_head_only", "ladder_speedup_with_caching", "fraction_of_gemm_peak"):
-        print(f"  {key:<32} {r[key]:8.2f}")
-    print(f"  ladder: {r['ladder_cached_s']:.0f} s cached vs {r['ladder_uncached_s']:.0f} s uncached")
-    print(f"  achieved {r['achieved_training_flops'] / 1e9:.1f} GFLOP/s of a {r['gemm_peak_flops'] / 1e9:.0f} "
-          f"GFLOP/s GEMM peak; peak host RSS {r['peak_host_rss_mib']:.0f} MiB")
+    a, h = r["all_layers"], r["head_only"]
+    print(f"\nmachine: {r['machine']}; median (min-max) over {r['repeats']} interleaved rounds")
+    print(f"  all layers, engine / tutorial   {fmt(a['engine_vs_tutorial'])}")
+    print(f"  all layers, engine / limit      {fmt(a['engine_vs_limit'])}   (best limit: {a['best_limit_variant']})")
+    if a["engine_vs_limit"]["limit_beaten"]:
+        print("  !! the engine beat the limit in every round: the limit is not a limit on this machine")
+    print(f"  head only, engine / tutorial    {fmt(h['engine_vs_tutorial'])}")
+    print(f"  head only, engine time / floor  {fmt(h['engine_time_over_floor'])}   (lower is better)")
+    for level, v in r["ladder"].items():
+        print(f"  ladder {level:>22}: caching {fmt(v['speedup'])}")
+    print(f"  peak host RSS {r['peak_host_rss_mib']:.0f} MiB")
     print_store(r["store_append"])
 
 

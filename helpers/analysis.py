@@ -96,7 +96,10 @@ def decode_results(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _dedupe(df: pd.DataFrame) -> pd.DataFrame:
-    """Keep the last row of each (dataset, arch, strategy, fraction, seed)."""
+    """Leave out diverged runs (they have no metrics) and keep the last row of each
+    (dataset, arch, strategy, fraction, seed)."""
+    if "diverged" in df.columns:
+        df = df[~df["diverged"].fillna(False).astype(bool)]
     keys = [k for k in RUN_KEYS if k in df.columns]
     return df.drop_duplicates(subset=keys, keep="last")
 
@@ -405,9 +408,9 @@ def _power_one(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     points = _curve_points(df, metric)
     tuned = points[points["strategy"] != SCRATCH]
     target_strategy, target_metric = "", math.nan
-    if not tuned.empty:
-        top = tuned[tuned["fraction"] == tuned["fraction"].max()].sort_values("mean").iloc[-1]
-        target_strategy, target_metric = str(top["strategy"]), float(top["mean"])
+    if not tuned.empty:   # the target: the fine-tuning chosen on validation at the largest size, its test mean
+        chosen = best_per_fraction(df, metric, with_test=False).sort_values("fraction").iloc[-1]
+        target_strategy, target_metric = str(chosen["best_strategy"]), float(chosen["mean"])
     rows = []
     for strategy, fit in fit_power_laws(df, metric).items():
         n, extrapolated = catch_up_size(fit, 1.0 - target_metric)
@@ -494,7 +497,8 @@ def convergence_table(df: pd.DataFrame, fraction: float = 0.95) -> pd.DataFrame:
 def _best_one(df: pd.DataFrame, metric: str, candidates: Sequence[str] | None, with_test: bool,
               n_boot: int, seed: int) -> pd.DataFrame:
     cells = cell_stats(df, metric, n_boot=n_boot, seed=seed)
-    chooser = cell_stats(df, SELECT_BY) if SELECT_BY in df.columns else cells
+    by = SELECT_BY if SELECT_BY in df.columns else metric    # a table without validation AUC: said in chosen_by
+    chooser = cell_stats(df, by) if by != metric else cells
     pool = list(candidates) if candidates is not None else [s for s in strategy_order(df) if s != SCRATCH]
     rows = []
     for fraction, g in sorted(cells.groupby("fraction"), key=lambda kv: kv[0]):
@@ -508,7 +512,7 @@ def _best_one(df: pd.DataFrame, metric: str, candidates: Sequence[str] | None, w
         sc = g[g["strategy"] == SCRATCH]
         sc_mean = float(sc["mean"].iloc[0]) if len(sc) else math.nan
         row = dict(fraction=float(fraction), n_train=int(best["n_train"]), best_strategy=best["strategy"],
-                   best_level_index=int(best["level_index"]), chosen_by=SELECT_BY,
+                   best_level_index=int(best["level_index"]), chosen_by=by,
                    best_val=float(choice.set_index("strategy").loc[best["strategy"], "mean"]),
                    mean=float(best["mean"]), ci_lo=float(best["ci_lo"]), ci_hi=float(best["ci_hi"]),
                    ci_method=best["ci_method"], n_seeds=int(best["n_seeds"]),
@@ -618,7 +622,7 @@ def _finding1(best: pd.DataFrame, unit: str) -> str:
     if not tested.any():
         return (head + f"{UNDECIDED}: the best fine-tuned model was ahead of scratch at {int((best['gap'] > 0).sum())} "
                 f"of {k} training-set sizes ({gaps}), but no paired test was possible.")
-    verdict = FAILS if len(worse) else HOLDS
+    verdict = FAILS if len(worse) else HOLDS if len(better) else UNDECIDED
     text = head + f"{verdict}. The fine-tuning depth chosen on validation data beat scratch significantly " \
                   f"(paired p < .05) at {len(better)} of {k} training-set sizes"
     if unclear:
@@ -630,7 +634,8 @@ def _finding1(best: pd.DataFrame, unit: str) -> str:
         return text + "Scratch training won at those sizes, unlike the paper."
     if len(better):
         return text + "Scratch never won, in line with the paper."
-    return text + "No difference was significant either way: fine-tuning matched scratch, the weaker half of the claim."
+    return text + ("No difference was significant either way: consistent with 'matched', but without an "
+                   "equivalence margin this budget cannot show it.")
 
 
 def _finding2(best: pd.DataFrame, unit: str) -> str:
@@ -727,12 +732,18 @@ def findings(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, see
     return [_finding1(best, unit), _finding2(best, unit), _finding3(levels, len(names)), _finding4(levels, len(names))]
 
 
+def chosen_level(table: pd.DataFrame) -> pd.Series:
+    """The fine-tuning level of a ladder run with the best validation AUC (the shallower one on a tie)."""
+    tuned = table[table["strategy"] != SCRATCH].sort_values("level_index")
+    return tuned.loc[tuned[SELECT_BY].idxmax()]
+
+
 def ladder_report(table: pd.DataFrame, profile: str, metric: str = "test_auc") -> str:
     """Plain words on one ladder run (notebook 03): best level vs scratch, and where this differs from the paper."""
     table = decode_results(table)
     tuned = table[table["strategy"] != SCRATCH].sort_values("level_index")
     scratch = table[table["strategy"] == SCRATCH]
-    best = tuned.loc[tuned[SELECT_BY].idxmax()]   # chosen on validation, reported on test
+    best = chosen_level(table)   # chosen on validation, reported on test
     lines = [f"Level chosen on validation AUC: {best['strategy']}; on the test set, {metric_label(metric)} {best[metric]:.3f} "
              f"(95% CI {best[f'{metric}_lo']:.3f}-{best[f'{metric}_hi']:.3f})."]
     if len(scratch):
@@ -750,7 +761,7 @@ def ladder_report(table: pd.DataFrame, profile: str, metric: str = "test_auc") -
                  f"{deep[metric]:.3f}. The paper found no depth best everywhere: all layers for polyp detection, "
                  "middle layers for frame classification.")
     lines.append(f"Where this differs from the paper: public 28 px MedMNIST images upsampled to the model's input, "
-                 f"a '{profile}' training budget ({int(table['iterations'].max())} SGD steps, a rate tuned per arm), "
+                 f"a '{profile}' training budget ({int(table['steps'].max())} SGD steps, a rate tuned per arm), "
                  f"one seed, and {table['arch'].iloc[0]} rather than Caffe's AlexNet "
                  "unless chosen; read the CIs before reading the ranking.")
     return "\n".join(lines)

@@ -163,27 +163,32 @@ def run_one(config: RunConfig, quiet: bool = True) -> dict:
                         init=config.init or default_init(config.arch))
     train_cfg = config.train_config(quiet)
     extra: dict = {}
-    if config.strategy == "auto":
-        found = auto_depth(model, data, train_cfg)
-        level, index, result = found.chosen, found.chosen_index, None
-        extra["path"] = found.path.to_dict("records")
-    else:
-        rung = None if scratch else set_level(model, config.strategy)
-        level, index = ("", -1) if rung is None else (rung.name, rung.index)
-        try:
+    auto = config.strategy == "auto"
+    rung = None if scratch or auto else set_level(model, config.strategy)
+    level, index = ("auto" if auto else "", -1) if rung is None else (rung.name, rung.index)
+    try:
+        if auto:   # one step budget per level tried, as the paper's scheme spends it
+            found = auto_depth(model, data, train_cfg)
+            level, index, result = found.chosen, found.chosen_index, None
+            extra["path"] = found.path.to_dict("records")
+        else:
             result = fit(model, data, train_cfg)
-        except FloatingPointError as err:   # a rate too large for this arm: a row that says so
-            return diverged_row(config, data, level, index, err, time.perf_counter() - t0)
+    except FloatingPointError as err:   # a rate too large for this arm: a row that says so
+        return diverged_row(config, data, level, index, err, time.perf_counter() - t0)
     metrics, scores = evaluate(model, data.test, n_boot=config.n_bootstrap, seed=config.seed)
     return result_row(config, data, level, index, metrics, scores, result, time.perf_counter() - t0, extra)
 
 
 def diverged_row(config, data, level: str, index: int, err: Exception, wall_s: float) -> dict:
-    """The row of a run whose training diverged: no metrics, ``diverged`` True and the engine's message."""
+    """The row of a run whose training diverged: no metrics, ``diverged`` True and the engine's message.
+
+    Analyses leave diverged rows out (``analysis._dedupe``); a notebook that reports a sweep asserts
+    that none of its reported runs diverged.
+    """
     return {**asdict(config), "config_hash": config.key(), "level": level, "level_index": index,
             "strategy": level or "scratch", "requested": config.strategy, "n_train": len(data.train),
             "n_val": len(data.val), "lr_used": config.learning_rate(), "test_auc": math.nan,
-            "val_auc": math.nan, "val_loss": math.nan, "collapsed": True, "diverged": True, "note": str(err),
+            "val_auc": math.nan, "val_loss": math.nan, "collapsed": False, "diverged": True, "note": str(err),
             "iterations": -1, "best_step": -1, "curve": [], "test_scores": [], "test_labels": [],
             "wall_s": wall_s, "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
@@ -408,25 +413,26 @@ class LadderRun:
 
 
 def _ladder_config(arch: str, name: str, data, image_size: int, train_cfg: TrainConfig, lr: float,
-                   n_boot: int, init: str | None) -> RunConfig:
+                   n_boot: int, init: str | None, val_share: float) -> RunConfig:
     """The RunConfig that describes one arm of a ladder run (for its hash and result row)."""
     return RunConfig(dataset=data.name, arch=arch, strategy=name, image_size=image_size, steps=train_cfg.steps,
                      patience=train_cfg.patience, min_steps=train_cfg.min_steps, batch_size=train_cfg.batch_size,
                      lr=lr, eval_every=train_cfg.eval_every, decay_steps=train_cfg.decay_steps,
-                     bn_mode=train_cfg.bn_mode, val_share=0.0, n_bootstrap=n_boot, seed=train_cfg.seed,
-                     init=init if name == "scratch" else None)
+                     bn_mode=train_cfg.bn_mode, val_share=val_share, max_train=len(data.train) + len(data.val),
+                     n_bootstrap=n_boot, seed=train_cfg.seed, init=init if name == "scratch" else None)
 
 
 def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainConfig, n_boot: int = 1000,
                image_size: int = 64, scratch: bool = True, keep: Sequence[str] = ("all",),
                lr_grid: dict[str, Sequence[float]] | None = None, init: str | None = None,
-               progress: bool = True) -> LadderRun:
+               progress: bool = True, val_share: float = 0.0) -> LadderRun:
     """Fine-tune a fresh ImageNet model at each level (all levels when ``levels`` is None), and scratch.
 
     Every arm gets the same step budget and BatchNorm handling, and its own learning rate: every rate
     of its family's grid (``lr_grid["scratch"]`` / ``lr_grid["finetune"]``; default: the paper's
     single rates) is tried and the best *validation* AUC decides (:func:`helpers.train.tune_lr`).
-    Every level starts from the same pretrained weights. After training, every frozen parameter and
+    ``val_share`` only records how ``data``'s validation split was made (0: the official one; notebook 03
+    holds it out of the budget). Every level starts from the same pretrained weights. After training, every frozen parameter and
     buffer is compared with its value before training (column ``frozen_unchanged``). Rows follow the
     sweep's schema, so the analysis and plots of notebook 04 apply unchanged.
     """
@@ -459,7 +465,7 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainCo
                          head_lr_mult=head_multiplier(name))
         model = search.model
         metrics, scores = evaluate(model, data.test, n_boot=n_boot, seed=train_cfg.seed)
-        config = _ladder_config(arch, name, data, image_size, train_cfg, search.lr, n_boot, init)
+        config = _ladder_config(arch, name, data, image_size, train_cfg, search.lr, n_boot, init, val_share)
         row = result_row(config, data, "" if rung is None else rung.name, -1 if rung is None else rung.index,
                          metrics, scores, search.result, time.perf_counter() - started, {})
         snapshot = snapshots[id(model)]

@@ -138,7 +138,7 @@ def auto_depth(model: FTModel, data, config=None, patience_levels: int = 1, max_
     Stops after ``patience_levels`` levels without a better validation AUC (or after ``max_levels``).
     Work is reused: with ``warm_start`` each level starts from the previous level's best weights (its
     tuned layers already adapted), and the engine caches the frozen part's features at every level, so
-    the deep, frozen bulk of the network is run once per level rather than once per epoch.
+    the deep, frozen bulk of the network is run once per level rather than at every step.
     ``rates`` gives a level (by name) its own learning rate, e.g. the rates a ladder run tuned on
     validation data; levels not named use the config's rate. Only validation data decide.
     Returns the chosen level, the path (level, rate, validation AUC and loss, steps, seconds) and the

@@ -575,7 +575,8 @@ def two_level_bootstrap(y_true, runs: Sequence, paired_with: Sequence | None = N
     if paired_with is not None and len(paired_with) != len(runs):
         raise ValueError(f"paired_with holds {len(paired_with)} runs but runs holds {len(runs)}; pair them by seed")
     probs = [_Problem(y_true, s, f"runs[{i}]") for i, s in enumerate(runs)]
-    others = [_Problem(y_true, s, f"paired_with[{i}]") for i, s in enumerate(paired_with or [])]
+    others = [] if paired_with is None else [_Problem(y_true, s, f"paired_with[{i}]")
+                                             for i, s in enumerate(paired_with)]
     y, n, r = probs[0].y, probs[0].n, len(probs)
     point = float(np.mean([roc_auc(y, p.raw) for p in probs]))
     if others:

@@ -106,14 +106,16 @@ def plot_learning_curves(df: pd.DataFrame, metric: str = "test_auc", ax: Axes | 
 
 def plot_best_level_heatmap(df: pd.DataFrame, metric: str = "test_auc", ax: Axes | None = None) -> Axes:
     """Mean metric per strategy (rows: scratch at the top, then shallow -> deep, auto last) and
-    training fraction (columns), annotated; the best cell of each column is boxed and starred."""
+    training fraction (columns), annotated; in each column the fine-tuning chosen on validation AUC
+    (:func:`analysis.best_per_fraction`) is boxed and starred; the colours show its test metric."""
     A._single_experiment(df, "plot_best_level_heatmap")
     cells = A.cell_stats(df, metric)
     order = A.strategy_order(df)
     grid = cells.pivot(index="strategy", columns="fraction", values="mean").reindex(order)
     sizes = A.fraction_sizes(df)
     text = grid.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-    best_rows = [int(np.nanargmax(grid[col].to_numpy())) for col in grid.columns]
+    chosen = A.best_per_fraction(df, metric, with_test=False).set_index("fraction")["best_strategy"]
+    best_rows = [list(grid.index).index(chosen[col]) for col in grid.columns]
     for j, i in enumerate(best_rows):
         text.iloc[i, j] += " *"
     ax = _new_ax(ax, (1.6 + 1.3 * grid.shape[1], 1.0 + 0.45 * grid.shape[0]))
@@ -130,7 +132,7 @@ def plot_best_level_heatmap(df: pd.DataFrame, metric: str = "test_auc", ax: Axes
     ax.set_xlabel("Training fraction (training images)")
     ax.set_ylabel("Strategy (shallow to deep)")
     ax.set_title(f"Which depth wins at each training-set size?{_experiment_name(df)}\n"
-                 "red box and * = best mean in the column", fontsize=10)
+                 "red box and * = the fine-tuning chosen on validation AUC", fontsize=10)
     return ax
 
 

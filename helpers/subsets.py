@@ -86,8 +86,9 @@ def budget_split(labels: torch.Tensor, fraction: float, seed: int = 0, val_share
 
     The validation images come out of the same budget as the training images, as the paper held out
     20% of its training data: per class, ``val_share`` of the subset (evenly spread over the class's
-    seeded order, so validation sets of growing fractions are nested too), but at least
-    ``min_val_per_class`` (every class is validated) and at most all but one (every class is trained).
+    seeded order), but at least ``min_val_per_class`` (every class is validated) and at most all but one
+    (every class is trained). Training sets of growing fractions are nested; validation sets are too,
+    except where the ``min_val_per_class`` floor had to add an image.
     """
     if not 0 < val_share < 1:
         raise ValueError(f"val_share must lie in (0, 1); got {val_share!r}.")

@@ -5,13 +5,14 @@
                                     --executor local --workers 2
     python -m helpers.sweep run     ... --executor dask://scheduler-host:8786
     python -m helpers.sweep run     ... --executor slurm --partition gpu --time-min 120 --gpus 1
-    python -m helpers.sweep summary --store results/pneumonia
+    python -m helpers.sweep summary --store results/pneumonia --profile full --datasets pneumoniamnist
 
 The grid is the profile's (strategies x fractions x seeds, its step budget and rate grids) for each data
 set, with any of ``--strategies --fractions --seeds --steps`` overriding it. ``plan`` (and ``run``, before
 it starts) prints how many runs the grid has, how many the store already holds, and an estimate of the
 rest from a short probe run on this device. ``run`` resumes whatever is missing (run it again after a
-crash or a killed job) and ends with the summary table of each data set. Every worker writes its own
+crash or a killed job) and ends with the summary table of each data set; ``summary`` prints it again
+(give it the same grid options as ``run``: the store also holds the rate-tuning runs). Every worker writes its own
 records into the store folder, which may sit on a file system that all cluster nodes share.
 """
 from __future__ import annotations
@@ -159,12 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
     store = ResultsStore(args.store)
-    if args.command == "summary":
-        table = store.load()
-        print(summaries(table) if not table.empty else f"{args.store} holds no finished runs yet.")
-        return 0
     configs = grid_from_args(args)
     lr_grid, tune_fractions, trials = tuning_for(args, configs)
+    if args.command == "summary":   # the grid's own runs only: not the tuning runs at rates not chosen
+        final = experiments.resolved_configs(configs, store, lr_grid, tune_fractions)
+        table = experiments.select(store.load(), final) if final else pd.DataFrame()
+        print(summaries(table) if not table.empty else
+              f"{args.store} holds no finished grid runs for this grid yet (give the same grid options as 'run').")
+        return 0
     print(describe(plan(configs, trials, store, lr_grid, tune_fractions, probe=not args.no_probe)), flush=True)
     if args.command == "plan":
         return 0

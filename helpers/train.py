@@ -1,9 +1,10 @@
 """The one training engine every notebook uses: scratch training and fine-tuning alike.
 
-The paper's recipe by default: SGD with momentum 0.9, the learning rate times 0.95 after every epoch,
-bias rates twice the weight rates, the new head 10x the rate of the other tuned layers (pass
-``head_lr_mult=1`` for scratch training), early stopping on the best validation AUC with the best
-weights restored. Adam and AdamW are available too.
+The paper's recipe by default: SGD with momentum 0.9, the learning rate times 0.95 on a fixed schedule of
+steps (the paper's "per epoch", with the epoch fixed in steps so that every training-set size gets the
+same optimisation), bias rates twice the weight rates, the new head 10x the rate of the other tuned layers
+(pass ``head_lr_mult=1`` for scratch training), early stopping on the best validation AUC with the best
+weights restored. The budget is a number of SGD steps. Adam and AdamW are available too.
 
 Speed: no per-sample Python; data stay uint8 tensors (on the GPU when there is one) and are converted
 per batch; on CUDA bf16 autocast (fp16 with a scaler where bf16 is missing), channels-last and
@@ -94,8 +95,8 @@ class TrainConfig:
 class TrainResult:
     """What :func:`fit` returns: one history row per validation check, and bookkeeping.
 
-    ``history`` columns: ``step, train_loss`` (mean since the previous check), ``val_loss, val_auc,
-    head_lr, seconds``. ``curve`` is the same checks as (``iteration``, ``val_auc``) for the
+    ``history`` columns: ``step, train_loss`` (mean over the last ``eval_every`` steps), ``val_loss, val_auc,
+    head_lr`` (the new head's rate after that step), ``seconds``. ``curve`` is the same checks as (``iteration``, ``val_auc``) for the
     convergence plots.
     """
 
@@ -270,19 +271,20 @@ def apply_bn_mode(model: nn.Module, bn_mode: str) -> None:
     if isinstance(model, FTModel):
         model.bn_frozen = bn_mode == "frozen"
         model.train(model.training)
-    elif bn_mode == "frozen" and model.training:
-        for m in tuned_batchnorms(model):
-            m.eval()
+    elif bn_mode == "frozen":
+        raise ValueError("bn_mode='frozen' needs an FTModel (helpers.models.build_model), whose train() keeps "
+                         "BatchNorm layers in eval mode; use bn_mode='train' or 'recalibrate' for other modules.")
 
 
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, inputs: Inputs, start: int, device: torch.device,
-                          batch_size: int, max_images: int, autocast=nullcontext()) -> int:
-    """Recompute the tuned BatchNorm layers' running statistics on (up to ``max_images``) training inputs.
+                          batch_size: int, rows: torch.Tensor | None = None, autocast=nullcontext()) -> int:
+    """Recompute the tuned BatchNorm layers' running statistics on the training inputs ``rows`` (all rows
+    when None; pass a seeded random subset: data sets stored class by class would otherwise bias it).
 
-    The statistics become the exact average over those images (cumulative average, momentum None),
-    computed with every other layer as in evaluation (dropout off). Frozen stages are untouched.
-    Returns the number of BatchNorm layers recalibrated.
+    The statistics become the cumulative average (momentum None) of the per-batch statistics, exact when
+    the rows fit in one batch of ``batch_size``, computed with every other layer as in evaluation
+    (dropout off). Frozen stages are untouched. Returns the number of BatchNorm layers recalibrated.
     """
     layers = tuned_batchnorms(model)
     if not layers:
@@ -294,9 +296,9 @@ def recalibrate_batchnorm(model: nn.Module, inputs: Inputs, start: int, device: 
         m.reset_running_stats()
         m.momentum = None
         m.train()
-    n = min(len(inputs), max_images)
-    for idx in batch_slices(n, batch_size):
-        if len(idx) < 2 and n > 1:
+    rows = torch.arange(len(inputs)) if rows is None else rows
+    for idx in batch_slices(len(rows), batch_size, rows):
+        if len(idx) < 2 and len(rows) > 1:
             continue   # a single-image batch has no batch variance worth averaging
         with autocast:
             forward_tail(model, start, inputs.batch(idx, device))
@@ -353,12 +355,14 @@ class _Validator:
         self.config, self.device, self.autocast = config, device, autocast
         self.labels = val_in.labels.cpu()
         self.best = (-np.inf, np.inf, 0, tuned_state(model))   # (auc, loss, step, state)
+        order = torch.randperm(len(train_in), generator=torch.Generator().manual_seed(config.seed))
+        self.recalibration_rows = order[: config.recalibrate_images]   # one seeded random sample
 
     def check(self, step: int) -> tuple[float, float, bool]:
         """Validation AUC and loss at ``step``; True when it is the best so far (AUC, then loss)."""
         if self.config.bn_mode == "recalibrate":
             recalibrate_batchnorm(self.model, self.train_in, self.start, self.device, self.config.eval_batch_size,
-                                  self.config.recalibrate_images, self.autocast)
+                                  self.recalibration_rows, self.autocast)
         scores = _finite_scores(tail_scores(self.model, self.val_in, self.start, self.device,
                                             self.config.eval_batch_size, self.autocast), step)
         auc = roc_auc(self.labels.numpy(), scores)

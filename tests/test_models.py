@@ -86,7 +86,7 @@ def test_initialise_schemes():
     assert abs(float(conv.std()) - (2 / (64 * 9)) ** 0.5) < 3e-3
     # a depthwise convolution counts its fan-out per group (timm's rule), not as a dense layer
     torch.manual_seed(0)
-    depthwise = initialise(nn.Sequential(nn.Conv2d(64, 64, 3, groups=64)), "he")[0].weight
+    depthwise = initialise(nn.Sequential(nn.Conv2d(64, 64, 3, groups=64)), "he")[0].weight.detach()
     assert abs(float(depthwise.std()) - (2 / 9) ** 0.5) < 0.05
 
 

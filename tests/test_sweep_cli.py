@@ -39,7 +39,7 @@ def test_plan_run_resume_and_summary(tmp_path):
     resumed = sweep("run", "--store", str(store), *GRID, "--executor", "none", "--no-probe")
     assert resumed.returncode == 0 and ResultsStore(store).done() == records   # nothing run twice
 
-    summary = sweep("summary", "--store", str(store))
+    summary = sweep("summary", "--store", str(store), *GRID)
     assert summary.returncode == 0 and "== pneumoniamnist" in summary.stdout
 
 

@@ -259,3 +259,15 @@ def test_recalibration_leaves_frozen_stages_alone(make_lite, tiny_data):
     T.fit(model, tiny_data, steps=4, patience=None, lr=0.01, bn_mode="recalibrate", cache=False,
           **{**SMALL, "eval_every": 2})
     assert all(torch.equal(frozen[k], v) for k, v in model.stages["stage1"].state_dict().items())
+
+
+def test_the_constant_score_guard_fires_on_a_collapsed_model(make_lite, tiny_data):
+    """A model whose head outputs a constant (zero weights) gives every image the same score: flagged."""
+    from helpers.metrics import is_collapsed
+    model = make_lite("classifier")
+    with torch.no_grad():
+        model.stages["classifier"][1].weight.zero_()
+    metrics, scores = T.evaluate(model, tiny_data.test, n_boot=20, device="cpu")
+    assert is_collapsed(metrics["score_sd"]) and metrics["auc"] == 0.5
+    healthy, _ = T.evaluate(make_lite("classifier"), tiny_data.test, n_boot=20, device="cpu")
+    assert not is_collapsed(healthy["score_sd"])
