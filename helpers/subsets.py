@@ -112,6 +112,24 @@ def budget_split(labels: torch.Tensor, fraction: float, seed: int = 0, val_share
     return torch.cat(train).sort().values, torch.cat(val).sort().values
 
 
+def usable_fractions(labels: torch.Tensor, fractions: Iterable[float]) -> tuple[tuple[float, ...], list[float]]:
+    """(fractions that keep at least two images of every class, so one can be held out; those left out)."""
+    smallest = 2 * smallest_fraction(labels)
+    return tuple(f for f in fractions if f >= smallest), [f for f in fractions if f < smallest]
+
+
+def budget_table(labels: torch.Tensor, fractions: Iterable[float], seed: int = 0,
+                 val_share: float = 0.2) -> "pd.DataFrame":
+    """Per usable fraction: the labelled budget and how :func:`budget_split` divides it."""
+    import pandas as pd
+    rows = []
+    for fraction in usable_fractions(labels, fractions)[0]:
+        train, val = budget_split(labels, fraction, seed, val_share)
+        rows.append({"fraction": fraction, "budget": len(train) + len(val), "training": len(train),
+                     "validation": len(val)})
+    return pd.DataFrame(rows)
+
+
 def training_subset(data: DataSet, fraction: float, seed: int = 0, balance: bool = False,
                     val_share: float = 0.0, min_val_per_class: int = 1) -> DataSet:
     """The data set with its training split reduced to ``fraction``.

@@ -394,8 +394,8 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay ** (1 / config.decay_steps))
     autocast, scaler = autocast_for(device, config.amp)
     validator = _Validator(model, train_in, val_in, start, config, device, autocast)
-    check_every = 1 if device.type == "cpu" else 20
-    history, losses, reference = [], [], None
+    check_every = 1 if device.type == "cpu" else 20   # reading a loss on CUDA waits for the device
+    history, losses, guard = [], [], _LossGuard(config)
     t0 = time.perf_counter()
     bar = tqdm(total=config.steps, disable=config.quiet, desc="training", leave=False)
     model.train()
@@ -411,11 +411,11 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
         losses.append(_sgd_step(model, optimizer, scaler, autocast, start, x, train_in.labels[idx.to(device)]))
         schedule.step()
         bar.update(1)
-        if step % check_every == 0:
-            reference = _check_loss(losses, step, config, reference)
         last = step == config.steps
-        if (config.eval_every and step % config.eval_every == 0) or last:
-            reference = _check_loss(losses, step, config, reference)
+        validate = (config.eval_every and step % config.eval_every == 0) or last
+        if step % check_every == 0 or validate:
+            guard.check(losses, step)
+        if validate:
             auc, loss, _ = validator.check(step)
             history.append({"step": step, "train_loss": float(torch.stack(losses[-(config.eval_every or step):]).mean()),
                             "val_loss": loss, "val_auc": auc, "head_lr": optimizer.param_groups[0]["lr"],
@@ -432,28 +432,33 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
                        cached, str(device), best_val_loss=float(best_loss))
 
 
-def _check_loss(losses: list[torch.Tensor], step: int, config: TrainConfig,
-                reference: float | None) -> float:
-    """Stop at the first non-finite loss, or when the loss explodes; returns the starting loss."""
-    values = torch.stack(losses)
-    bad = torch.nonzero(~torch.isfinite(values)).flatten()
-    if len(bad):
-        first = int(bad[0]) + 1
-        raise FloatingPointError(
-            f"The training loss became {float(values[bad[0]])} at step {first} (learning rate {config.lr:g}). "
-            f"Lower the learning rate (try {config.lr / 10:g}), check the inputs for NaN, or use a smaller "
-            "batch; training stopped rather than continue on garbage.")
-    if reference is None and len(values) >= 5:
-        reference = float(values[:5].mean())
-    if reference is None or len(values) < 10:
-        return reference
-    recent = float(values[-10:].mean())
-    if recent > config.diverge_factor * max(reference, 0.1):
-        raise TrainingDivergedError(
-            f"Training diverged: the training loss rose from {reference:.3g} to {recent:.3g} by step {step} "
-            f"with learning rate {config.lr:g}. Use a smaller learning rate (try {config.lr / 10:g}); "
-            "training stopped rather than report a model that learned nothing.")
-    return reference
+class _LossGuard:
+    """Stops at the first non-finite loss, or when the loss explodes, reading each loss once."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config, self.checked, self.reference = config, 0, None
+
+    def check(self, losses: list[torch.Tensor], step: int) -> None:
+        """Check the losses since the last call (``losses`` holds one loss per step so far)."""
+        lr = self.config.lr
+        new = torch.stack(losses[self.checked:])
+        bad = torch.nonzero(~torch.isfinite(new)).flatten()
+        if len(bad):
+            raise FloatingPointError(
+                f"The training loss became {float(new[bad[0]])} at step {self.checked + int(bad[0]) + 1} "
+                f"(learning rate {lr:g}). Lower the learning rate (try {lr / 10:g}), check the inputs for NaN, "
+                "or use a smaller batch; training stopped rather than continue on garbage.")
+        self.checked = len(losses)
+        if self.reference is None and len(losses) >= 5:
+            self.reference = float(torch.stack(losses[:5]).mean())
+        if self.reference is None or len(losses) < 10:
+            return
+        recent = float(torch.stack(losses[-10:]).mean())
+        if recent > self.config.diverge_factor * max(self.reference, 0.1):
+            raise TrainingDivergedError(
+                f"Training diverged: the training loss rose from {self.reference:.3g} to {recent:.3g} by step "
+                f"{step} with learning rate {lr:g}. Use a smaller learning rate (try {lr / 10:g}); training "
+                "stopped rather than report a model that learned nothing.")
 
 
 def _finite_scores(scores: np.ndarray, step: int) -> np.ndarray:
