@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .metrics import auc_defined, two_level_bootstrap
+
 SCRATCH = "scratch"
 AUTO = "auto"
 JSON_COLUMNS = ("curve", "test_scores", "test_labels")
@@ -158,7 +160,6 @@ def cell_stats(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 1000, s
     images, so it holds both sources of noise. Otherwise it is the across-seed t interval (for
     ``val_auc``, say), or the run's own bootstrap CI when there is one seed. ``ci_method`` says which.
     """
-    from .metrics import two_level_bootstrap
 
     df = _dedupe(decode_results(df)) if metric == "test_auc" else _dedupe(df)
     lo_col, hi_col = f"{metric}_lo", f"{metric}_hi"
@@ -191,7 +192,7 @@ def _has_scores(frame: pd.DataFrame) -> bool:
     if "test_scores" not in frame.columns or "test_labels" not in frame.columns or frame.empty:
         return False
     first = list(frame["test_labels"].iloc[0])
-    if len(set(first)) < 2:
+    if not auc_defined(first):
         return False
     return all(len(scores) == len(first) and list(labels) == first
                for scores, labels in zip(frame["test_scores"], frame["test_labels"]))
@@ -212,8 +213,7 @@ def _paired_test(ft: pd.DataFrame, sc: pd.DataFrame, metric: str, n_boot: int, s
             out["wilcoxon_p"] = float(stats.wilcoxon(diffs).pvalue)
     both = pd.concat([ft, sc])
     if metric == "test_auc" and _has_scores(both):
-        from .metrics import two_level_bootstrap
-
+    
         res = two_level_bootstrap(np.asarray(ft["test_labels"].iloc[0], dtype=int),
                                   [np.asarray(s, dtype=float) for s in ft["test_scores"]],
                                   paired_with=[np.asarray(s, dtype=float) for s in sc["test_scores"]],

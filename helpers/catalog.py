@@ -70,7 +70,7 @@ class MedMNISTEntry:
 
     @property
     def multi_label(self) -> bool:
-        """True for multi-label sets (ChestMNIST), which this suite's engine does not train."""
+        """True for multi-label sets (ChestMNIST): one yes/no label per finding (trained with BCE)."""
         return "multi-label" in self.task
 
 

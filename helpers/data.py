@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from . import catalog
 from .datasets import DataSet, Split
@@ -45,7 +46,8 @@ _MD5_CACHE: dict[tuple[str, int, int], str] = {}
 
 __all__ = ["DATA_DIR_ENV", "EXPECTED_KEYS", "MissingDataError", "CorruptDataError", "data_dir",
            "search_dirs", "locate_medmnist", "verified_md5", "fetch_medmnist", "read_npz",
-           "arrays_to_split", "load_medmnist", "load_npz_dataset", "load_image_folder", "load_dataset"]
+           "arrays_to_split", "load_medmnist", "load_npz_dataset", "load_image_folder", "load_dataset", "dataset_label",
+           "write_image_folder", "describe"]
 
 
 class MissingDataError(FileNotFoundError):
@@ -181,7 +183,11 @@ def _check_lengths(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _check_label_range(path: Path, arrays: dict[str, np.ndarray], num_classes: int | None) -> None:
-    """ValueError for negative labels, or labels >= ``num_classes`` when that is known."""
+    """ValueError for negative labels, or labels >= ``num_classes`` when that is known.
+
+    A multi-label split (labels (N, L) with L >= 2) must hold 0/1 values and, when ``num_classes`` is
+    known, exactly ``num_classes`` columns.
+    """
     for split in SPLITS:
         labels = arrays[f"{split}_labels"]
         if labels.dtype.kind not in "biuf":
@@ -189,11 +195,26 @@ def _check_label_range(path: Path, arrays: dict[str, np.ndarray], num_classes: i
                              f"class indices.")
         if labels.size == 0:
             continue
+        if labels.ndim == 2 and labels.shape[1] >= 2:
+            _check_multi_hot(path, split, labels, num_classes)
+            continue
         low, high = labels.min(), labels.max()
         if low < 0 or (num_classes is not None and high >= num_classes):
             allowed = f"0..{num_classes - 1}" if num_classes is not None else "0 or more"
             raise ValueError(f"{path}: the {split!r} labels run from {low} to {high}, but labels must be "
                              f"class indices {allowed}.")
+
+
+def _check_multi_hot(path: Path, split: str, labels: np.ndarray, num_classes: int | None) -> None:
+    """ValueError unless a multi-label matrix holds only 0/1 and has ``num_classes`` columns."""
+    values = np.unique(labels)
+    if not np.isin(values, (0, 1)).all():
+        raise ValueError(f"{path}: the {split!r} labels have shape {labels.shape} (one column per finding, a "
+                         f"multi-label set) but hold values {values[:8].tolist()}; each entry must be 0 "
+                         f"(finding absent) or 1 (present).")
+    if num_classes is not None and labels.shape[1] != num_classes:
+        raise ValueError(f"{path}: the {split!r} labels have {labels.shape[1]} columns but the data set names "
+                         f"{num_classes} findings.")
 
 
 def read_npz(path: str | Path, num_classes: int | None = None) -> dict[str, np.ndarray]:
@@ -250,18 +271,19 @@ def _to_nchw(images: np.ndarray) -> np.ndarray:
 
 
 def _to_labels(labels: np.ndarray) -> np.ndarray:
-    """Labels (N,) or (N, 1) as int64 (N,); ValueError for multi-label or non-integer labels."""
+    """Labels as int64: class indices (N,) from (N,) or (N, 1); a 0/1 matrix (N, L) for multi-label sets."""
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
-    if labels.ndim != 1:
-        raise ValueError(f"Labels have shape {tuple(labels.shape)}: that is a multi-label data set (one "
-                         f"yes/no per finding, like ChestMNIST). This suite's engine trains binary and "
-                         f"multi-class classifiers (one class per image) only, so multi-label sets are "
-                         f"not supported.")
+    if labels.ndim not in (1, 2):
+        raise ValueError(f"Labels have shape {tuple(labels.shape)}; they must be class indices (N,) or, for a "
+                         f"multi-label set, a 0/1 matrix (N, findings).")
     if np.issubdtype(labels.dtype, np.floating) and labels.size and not np.all(labels == np.rint(labels)):
         raise ValueError(f"Labels must be whole class indices; got {labels.dtype} values with fractions.")
     if not (np.issubdtype(labels.dtype, np.number) or labels.dtype == np.bool_):
         raise ValueError(f"Labels must be integer class indices; got dtype {labels.dtype}.")
+    if labels.ndim == 2 and labels.size and not np.isin(np.unique(labels), (0, 1)).all():
+        raise ValueError(f"Labels of shape {tuple(labels.shape)} are read as a multi-label set (one column per "
+                         f"finding), so every entry must be 0 or 1.")
     return labels.astype(np.int64)
 
 
@@ -286,18 +308,9 @@ def _splits_from_arrays(arrays: dict[str, np.ndarray]) -> dict[str, Split]:
 # --------------------------------------------------------------------------- data sets
 
 
-def _reject_multi_label(entry: catalog.MedMNISTEntry) -> None:
-    """ValueError for a multi-label MedMNIST set (checked before anything is downloaded)."""
-    if entry.multi_label:
-        raise ValueError(f"{entry.name} is a multi-label data set ({entry.task}): each image may have "
-                         f"several findings. This suite's engine trains binary and multi-class "
-                         f"classifiers only, so multi-label sets are not supported.")
-
-
 def load_medmnist(name: str, size: int = 28, download: bool = True) -> DataSet:
     """MedMNIST set ``name`` at ``size`` px as a DataSet (fetched and MD5-checked first)."""
     entry = catalog.entry(name, size)
-    _reject_multi_label(entry)
     path = fetch_medmnist(entry.name, size, download=download)
     splits = _splits_from_arrays(read_npz(path, num_classes=len(entry.class_names)))
     meta = {"description": entry.description, "task": entry.task, "size": size, "file": entry.file_name,
@@ -315,24 +328,59 @@ def _catalog_names_for(path: Path) -> list[str] | None:
     return list(catalog.entry(name, int(size)).class_names)
 
 
-def load_npz_dataset(path: str | Path, class_names: list[str] | None = None) -> DataSet:
+def load_npz_dataset(path: str | Path, class_names: list[str] | None = None,
+                     remap_labels: bool = False) -> DataSet:
     """A bring-your-own ``.npz`` in the MedMNIST layout as a DataSet.
 
-    Without ``class_names`` the class count is the largest label + 1 and the names are
-    ``class 0``, ``class 1``, ... (or the official names when the file has a MedMNIST file name).
+    Labels (N,) or (N, 1) are class indices; labels (N, L) with L >= 2 columns of 0/1 make a multi-label
+    set (one column per finding). Without ``class_names`` the names are ``class 0``, ``class 1``, ...
+    (``finding 0``, ... for multi-label), or the official names when the file has a MedMNIST file name.
+
+    Class indices that skip values (labels {0, 1, 7}) would build a model with empty classes, so they
+    are refused, unless ``remap_labels`` renumbers the classes that occur to 0, 1, 2, ... (the mapping is
+    reported in a warning and kept in ``meta["label_map"]``).
     """
     path = Path(path).expanduser()
-    arrays = read_npz(path, num_classes=len(class_names) if class_names else None)
+    arrays = read_npz(path, num_classes=len(class_names) if class_names and not remap_labels else None)
     splits = _splits_from_arrays(arrays)
-    if class_names is None:
-        num_classes = 1 + max((int(s.labels.max()) for s in splits.values() if len(s)), default=-1)
-        official = _catalog_names_for(path)
-        class_names = official if official and len(official) >= num_classes else \
-            [f"class {i}" for i in range(num_classes)]
+    meta: dict = {"format": "npz"}
+    if splits["train"].multi_label:
+        class_names = class_names or _catalog_names_for(path) or \
+            [f"finding {i}" for i in range(splits["train"].labels.shape[1])]
+    else:
+        splits, class_names, meta = _single_label_classes(path, splits, class_names, remap_labels, meta)
     if len(class_names) < 2:
         raise ValueError(f"{path} has {len(class_names)} class(es); a classifier needs at least 2.")
     return DataSet(path.stem, splits["train"], splits["val"], splits["test"], list(class_names),
-                   source=str(path), meta={"format": "npz"})
+                   source=str(path), meta=meta)
+
+
+def _single_label_classes(path: Path, splits: dict[str, Split], class_names: list[str] | None,
+                          remap_labels: bool, meta: dict) -> tuple[dict[str, Split], list[str], dict]:
+    """(splits, class names, meta) of a one-label-per-image set, with its label values checked or remapped."""
+    present = sorted(set().union(*(s.labels.unique().tolist() for s in splits.values())))
+    if remap_labels and present != list(range(len(present))):
+        mapping = {old: new for new, old in enumerate(present)}
+        lookup = torch.full((max(present) + 1,), -1, dtype=torch.int64)
+        lookup[present] = torch.arange(len(present))
+        splits = {k: Split(s.images, lookup[s.labels]) for k, s in splits.items()}
+        warnings.warn(f"{path.name}: class labels renumbered {', '.join(f'{a}->{b}' for a, b in mapping.items())} "
+                      f"(remap_labels=True).", stacklevel=3)
+        meta = {**meta, "label_map": mapping}
+        class_names = [class_names[i] for i in present] if class_names and len(class_names) > max(present) else None
+        present = list(range(len(present)))
+    count = len(class_names) if class_names else 1 + max(present, default=-1)
+    missing = sorted(set(range(count)) - set(splits["train"].labels.unique().tolist()))
+    if missing:
+        raise ValueError(
+            f"{path}: class label(s) {', '.join(map(str, missing))} have no training image (the labels that occur "
+            f"are {', '.join(map(str, present))}), so the model would get {count} outputs of which "
+            f"{len(missing)} can never be learnt. Renumber the labels 0..{len(present) - 1}, or load the file with "
+            f"remap_labels=True (data.load_npz_dataset(path, remap_labels=True)) to renumber them here.")
+    if class_names is None:
+        official = _catalog_names_for(path)
+        class_names = official if official and len(official) >= count else [f"class {i}" for i in range(count)]
+    return splits, list(class_names), meta
 
 
 # --------------------------------------------------------------------------- image folders
@@ -364,8 +412,6 @@ def _scan_classes(folder: Path) -> dict[str, list[Path]]:
 
 def _image_info(path: Path) -> tuple[str, tuple[int, int]]:
     """(PIL mode, (width, height)) of an image, read from its header; ValueError if unreadable."""
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             return image.mode, image.size
@@ -375,8 +421,6 @@ def _image_info(path: Path) -> tuple[str, tuple[int, int]]:
 
 def _read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
     """The image at ``path`` as a uint8 (H, W) or (H, W, 3) array in ``mode`` ('L' or 'RGB'), resized."""
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             image = image.convert(mode)
@@ -510,14 +554,54 @@ def load_image_folder(path: str | Path, size: int | None = None, seed: int = 0, 
                    meta=meta)
 
 
+def write_image_folder(split: Split, class_names: list[str], folder: str | Path, per_class: int | None = None,
+                       seed: int = 0) -> Path:
+    """Write a split's images as PNG files in one sub-folder per class: the layout :func:`load_image_folder`
+    reads. ``per_class`` caps the images of each class (a seeded random choice). Returns ``folder``.
+
+    Only sets with one label per image fit this layout; a multi-label set is refused (keep it as an
+    ``.npz``, whose labels can hold several findings per image).
+    """
+    if split.multi_label:
+        raise ValueError("A multi-label set cannot be written as class folders: an image may show several "
+                         "findings. Keep it as an .npz in the MedMNIST layout.")
+    folder = Path(folder).expanduser()
+    gen = torch.Generator().manual_seed(seed)
+    for c, name in enumerate(class_names):
+        members = split.examples_of(c)
+        members = members[torch.randperm(len(members), generator=gen)[:per_class]]
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in members.tolist():
+            pixels = split.images[i].permute(1, 2, 0).numpy()
+            Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels).save(folder / name / f"{i:06d}.png")
+    return folder
+
+
+def describe(dataset: DataSet) -> str:
+    """One line: name, task, classes, channels, image size and split sizes."""
+    kind = "findings" if dataset.multi_label else "classes"
+    return (f"{dataset.name}: {dataset.task}, {dataset.num_classes} {kind} {dataset.class_names}, "
+            f"{dataset.channels} channel(s), {dataset.image_size[0]}x{dataset.image_size[1]} px (height x width); "
+            f"train {len(dataset.train)}, val {len(dataset.val)}, test {len(dataset.test)}")
+
+
 # --------------------------------------------------------------------------- one entry point
 
 
-def load_dataset(dataset: str | Path, size: int | None = 28, download: bool = True) -> DataSet:
+def dataset_label(dataset: str | Path) -> str:
+    """A short name for file names: the MedMNIST flag, or the stem of an ``.npz`` or image folder path."""
+    if isinstance(dataset, str) and catalog.is_medmnist_name(dataset):
+        return dataset.strip().lower()
+    return Path(dataset).expanduser().stem or "dataset"
+
+
+def load_dataset(dataset: str | Path, size: int | None = 28, download: bool = True,
+                 remap_labels: bool = False) -> DataSet:
     """A DataSet from a MedMNIST name, a path to a MedMNIST-layout ``.npz``, or a path to an image folder.
 
     ``size`` picks the MedMNIST file (28, 64, 128 or 224 px) and the square size folder images are
-    resized to (None keeps their own size); an ``.npz`` keeps its own size.
+    resized to (None keeps their own size); an ``.npz`` keeps its own size. ``remap_labels`` renumbers
+    an ``.npz``'s class labels that skip values (see :func:`load_npz_dataset`).
     """
     if isinstance(dataset, str) and catalog.is_medmnist_name(dataset):
         return load_medmnist(dataset, size if size is not None else 28, download=download)
@@ -525,5 +609,5 @@ def load_dataset(dataset: str | Path, size: int | None = 28, download: bool = Tr
     if path.is_dir():
         return load_image_folder(path, size=size)
     if path.is_file():
-        return load_npz_dataset(path)
+        return load_npz_dataset(path, remap_labels=remap_labels)
     raise catalog.unknown_name_error(dataset, extra=" nor an existing .npz file or image folder")

@@ -53,12 +53,13 @@ def _to_numpy(x) -> np.ndarray:
 
 
 def _labels(y_true) -> np.ndarray:
-    """Validated int64 class indices, shape (N,)."""
+    """Validated int64 labels: class indices (N,), or a multi-label 0/1 matrix (N, L) with L >= 2."""
     y = _to_numpy(y_true)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(f"y_true must be class indices of shape (N,), got shape {y.shape}")
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y_true must be class indices of shape (N,) or a 0/1 matrix (N, L) of findings, "
+                         f"got shape {y.shape}")
     if y.dtype == bool:
         return y.astype(np.int64)
     if not np.issubdtype(y.dtype, np.number):
@@ -72,14 +73,27 @@ def _labels(y_true) -> np.ndarray:
     y = y.astype(np.int64)
     if y.size and y.min() < 0:
         raise ValueError(f"y_true must hold class indices >= 0; found {int(y.min())}")
+    if y.ndim == 2 and y.size and y.max() > 1:
+        raise ValueError(f"y_true of shape {y.shape} is a multi-label matrix, so it must hold 0/1; found {int(y.max())}")
     return y
+
+
+def auc_defined(y_true) -> bool:
+    """Whether AUC is defined on these labels: two classes occur (multi-label: some finding is both
+    present and absent)."""
+    y = _labels(y_true)
+    if y.ndim == 2:
+        positives = y.sum(axis=0)
+        return bool(((positives > 0) & (positives < len(y))).any())
+    return len(np.unique(y)) >= 2
 
 
 def _check(y_true, scores, name: str = "scores") -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Validate inputs; return ``(y, s, raw, k)``.
 
     ``s`` is ``(N,)`` for a binary task (k == 2) and ``(N, K)`` otherwise; ``raw`` is the validated
-    scores in the caller's layout (for user-supplied metric functions).
+    scores in the caller's layout (for user-supplied metric functions). Multi-label (``y`` of shape
+    (N, L)): ``s`` is (N, L), one probability per finding, and ``k`` is L.
     """
     y = _labels(y_true)
     raw = _to_numpy(scores)
@@ -98,6 +112,11 @@ def _check(y_true, scores, name: str = "scores") -> tuple[np.ndarray, np.ndarray
         rows = int(bad.reshape(len(s), -1).any(axis=1).sum())
         raise ValueError(f"{name} contain {int(bad.sum())} NaN value(s) in {rows} of {len(s)} rows; "
                          "remove or fix those cases first")
+    if y.ndim == 2:
+        if s.shape != y.shape:
+            raise ValueError(f"y_true is multi-label with {y.shape[1]} findings, so {name} must have shape "
+                             f"{y.shape} (one probability per finding), got {s.shape}")
+        return y, s, raw, y.shape[1]
     k = 2 if s.ndim == 1 else s.shape[1]
     if k < 2:
         raise ValueError(f"{name} has shape {s.shape}: need one column per class (at least 2)")
@@ -129,7 +148,10 @@ def _check_boot(n_boot: int, level: float, allow_zero: bool = False) -> None:
 
 
 def _tasks(y: np.ndarray, s: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Binary (is_positive, score) tasks: one for binary data, one per class (one-vs-rest) otherwise."""
+    """Binary (is_positive, score) tasks: one for binary data, one per class (one-vs-rest) for
+    multi-class data, one per finding for multi-label data."""
+    if y.ndim == 2:
+        return [(y[:, j] == 1, s[:, j]) for j in range(k)]
     if k == 2:
         return [(y == 1, s)]
     return [(y == c, s[:, c]) for c in range(k)]
@@ -178,13 +200,26 @@ def roc_auc(y_true, scores) -> float:
 
 
 def accuracy(y_true, scores) -> float:
-    """Fraction of correct predictions: class 1 when its score > 0.5 (binary), else the argmax class."""
+    """Fraction of correct predictions: class 1 when its score > 0.5 (binary), else the argmax class.
+
+    Multi-label: each finding is predicted present when its probability > 0.5, and the accuracy is the
+    mean over findings of the per-finding accuracy (MedMNIST's evaluator does the same).
+    """
     y, s, _, k = _check(y_true, scores)
+    if y.ndim == 2:
+        return float(_correct(y, s, k).mean())
     return float(accuracy_score(y, _predict(s, k)))
 
 
 def _predict(s: np.ndarray, k: int) -> np.ndarray:
     return (s > 0.5).astype(np.int64) if k == 2 else s.argmax(axis=1)
+
+
+def _correct(y: np.ndarray, s: np.ndarray, k: int) -> np.ndarray:
+    """Per case: 1.0 when predicted right (multi-label: the share of its findings predicted right)."""
+    if y.ndim == 2:
+        return ((s > 0.5) == (y == 1)).mean(axis=1)
+    return (_predict(s, k) == y).astype(np.float64)
 
 
 def sensitivity_at_fpr(y_true, scores, fpr: float) -> float:
@@ -296,7 +331,7 @@ class _Problem:
         self.y, self.s, self.raw, self.k = _check(y_true, scores, name)
         self.n = len(self.y)
         self.tasks = [_Ranked.build(p, sc) for p, sc in _tasks(self.y, self.s, self.k)]
-        self.correct = (_predict(self.s, self.k) == self.y).astype(np.float64)
+        self.correct = _correct(self.y, self.s, self.k)
 
     def resampled(self, counts: np.ndarray, fprs: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """AUC (B,), accuracy (B,) and, if ``fprs`` given, sensitivities (B, F) for counts (N, B)."""
@@ -391,8 +426,9 @@ def bootstrap_distribution(y_true, scores, metric: MetricLike = "auc", n_boot: i
 
 
 def _single_class(y_rows: np.ndarray) -> np.ndarray:
-    """True for each row (resample of labels) that holds only one class."""
-    return (y_rows == y_rows[:, :1]).all(axis=1)
+    """True for each row (resample of labels) that holds only one class (multi-label: no finding has both answers)."""
+    same = (y_rows == y_rows[:, :1]).all(axis=1)
+    return same if same.ndim == 1 else same.all(axis=1)
 
 
 def bootstrap_auc(y_true, scores, n_boot: int = 1000, seed: int = 0) -> np.ndarray:

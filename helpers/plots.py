@@ -301,17 +301,18 @@ def plot_class_balance(data, ax=None):
             for name, split in data.splits().items() for c, n in enumerate(split.class_counts(data.num_classes))]
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
     sns.barplot(pd.DataFrame(rows), x="split", y="images", hue="class", ax=ax)
-    ax.set_title(f"{data.name}: class balance per split")
+    ax.set_title(f"{data.name}: images showing each finding, per split (an image can show several)"
+                 if data.multi_label else f"{data.name}: class balance per split")
     return ax
 
 
 def plot_montage(split, class_names, per_class: int = 8, seed: int = 0):
-    """``per_class`` random examples of every class, one row per class."""
+    """``per_class`` random examples of every class (multi-label: showing each finding), one row per class."""
     import torch
     gen = torch.Generator().manual_seed(seed)
     picks, titles = [], []
     for c, name in enumerate(class_names):
-        members = torch.nonzero(split.labels == c).flatten()
+        members = split.examples_of(c)
         chosen = members[torch.randperm(len(members), generator=gen)[:per_class]]
         picks += [split.images[i] for i in chosen]
         titles += [name] * len(chosen)
@@ -325,7 +326,7 @@ def plot_intensity_histograms(data, ax=None):
     import numpy as np
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
     for c, name in enumerate(data.class_names):
-        pixels = data.train.images[data.train.labels == c].float().flatten().numpy()
+        pixels = data.train.images[data.train.examples_of(c)].float().flatten().numpy()
         ax.hist(pixels, bins=64, range=(0, 255), density=True, histtype="step", lw=1.8, label=name)
     ax.set(xlabel="pixel intensity (0-255)", ylabel="density", title="Intensity histograms per class (train)")
     ax.legend()
@@ -335,9 +336,9 @@ def plot_intensity_histograms(data, ax=None):
 def plot_subset_sizes(table, ax=None):
     """Training images per class at each nested fraction (log scale)."""
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
-    long = table.melt(id_vars=["fraction"], value_vars=[c for c in table.columns if c.startswith("class: ")],
-                      var_name="class", value_name="count")
-    long["class"] = long["class"].str.replace("class: ", "")
+    columns = [c for c in table.columns if c.startswith(("class: ", "finding: "))]
+    long = table.melt(id_vars=["fraction"], value_vars=columns, var_name="class", value_name="count")
+    long["class"] = long["class"].str.replace(r"^(class|finding): ", "", regex=True)
     sns.lineplot(long, x="fraction", y="count", hue="class", marker="o", ax=ax)
     ax.set(xscale="log", yscale="log", xlabel="training fraction", ylabel="training images",
            title="Nested, stratified training subsets")

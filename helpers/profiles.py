@@ -13,6 +13,8 @@ from typing import Any
 
 PROFILE_ENV = "FTLAB_PROFILE"
 DEFAULT_PROFILE = "classroom"
+DATASET_ENV = "FTLAB_DATASET"
+DEFAULT_DATASET = "pneumoniamnist"
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,17 @@ def get_profile(name: str | None = None) -> Profile:
 
 
 def params(name: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """The profile as a dict of UPPER_CASE notebook parameters (plus DATASET and SEED)."""
+    """The profile as a dict of UPPER_CASE notebook parameters (plus DATASET, see :func:`default_dataset`, and SEED)."""
     prof = replace(get_profile(name), **{k: v for k, v in overrides.items() if k != "extra"})
     values = {k.upper(): v for k, v in asdict(prof).items() if k not in ("extra", "cpu_cost", "name")}
-    values.update(PROFILE=prof.name, DATASET="pneumoniamnist", SEED=0, LR_GRID=prof.lr_grid)
+    values.update(PROFILE=prof.name, DATASET=default_dataset(), SEED=0, LR_GRID=prof.lr_grid)
     return values
+
+
+def default_dataset() -> str:
+    """The notebooks' data set: ``FTLAB_DATASET`` (a MedMNIST name, or the path of an ``.npz`` or image
+    folder), else PneumoniaMNIST. ``FTLAB_DATASET=bloodmnist make reproduce`` runs every notebook on it."""
+    return os.environ.get(DATASET_ENV, "").strip() or DEFAULT_DATASET
 
 
 def project_root() -> Path:

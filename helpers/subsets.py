@@ -4,24 +4,42 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+import pandas as pd
 import torch
 
-from .datasets import DataSet, Split
+from .datasets import DataSet, Split, label_counts
+
+
+def strata(labels: torch.Tensor) -> torch.Tensor:
+    """The group each example is stratified by: its class, or for a multi-label set its rarest finding.
+
+    A multi-label image (a 0/1 row) joins the stratum of the least frequent finding it shows (the
+    frequencies counted over ``labels``), and images without any finding form one more stratum. This
+    keeps rare findings represented in proportion, which is as far as stratification can go when one
+    image carries several labels.
+    """
+    if labels.ndim == 1:
+        return labels
+    frequency = labels.sum(0).double()
+    rarity = torch.where(labels.bool(), frequency[None, :], torch.tensor(math.inf, dtype=torch.double))
+    key = rarity.argmin(1)
+    return torch.where(labels.any(1), key, torch.full_like(key, labels.shape[1]))
 
 
 def _class_orders(labels: torch.Tensor, seed: int) -> list[torch.Tensor]:
-    """One seeded permutation of each class's positions (the same for every fraction: nesting)."""
+    """One seeded permutation of each stratum's positions (the same for every fraction: nesting)."""
+    groups = strata(labels)
     gen = torch.Generator().manual_seed(seed)
     orders = []
-    for c in range(int(labels.max()) + 1 if len(labels) else 0):
-        members = torch.nonzero(labels == c).flatten()
+    for c in range(int(groups.max()) + 1 if len(groups) else 0):
+        members = torch.nonzero(groups == c).flatten()
         orders.append(members[torch.randperm(len(members), generator=gen)])
     return orders
 
 
 def smallest_fraction(labels: torch.Tensor) -> float:
-    """The smallest fraction that keeps at least one example of every class."""
-    counts = [int(n) for n in torch.bincount(labels) if n > 0]
+    """The smallest fraction that keeps at least one example of every class (of every stratum, multi-label)."""
+    counts = [int(n) for n in torch.bincount(strata(labels)) if n > 0]
     return 0.5 / min(counts)
 
 
@@ -30,25 +48,73 @@ def _check_fraction(fraction: float) -> None:
         raise ValueError(f"A training fraction must lie in (0, 1]; got {fraction!r}.")
 
 
+def _kept_per_stratum(labels: torch.Tensor, fraction: float, seed: int, balance: bool, need: int = 1,
+                      ) -> tuple[list[torch.Tensor], list[int]]:
+    """(each stratum's seeded order, how many of it the fraction keeps), rounding half up per stratum.
+
+    One label per image: ValueError when a class would keep fewer than ``need`` examples. Multi-label: a
+    rare stratum may keep none (its findings can still occur in other strata); only an empty subset is
+    refused.
+    """
+    orders = [o for o in _class_orders(labels, seed) if len(o)]
+    keep = [math.floor(fraction * len(o) + 0.5) for o in orders]
+    if labels.ndim == 1 and min(keep) < need:
+        raise ValueError(_too_small_message(labels, fraction, min(keep), need))
+    if sum(keep) == 0:
+        raise ValueError(f"A fraction of {fraction:g} of {len(labels)} examples keeps none; use a larger fraction.")
+    if balance:
+        floor = min(k for k in keep if k) if labels.ndim == 2 else min(keep)
+        keep = [min(k, floor) for k in keep]
+    return orders, keep
+
+
+def _too_small_message(labels: torch.Tensor, fraction: float, smallest_kept: int, need: int) -> str:
+    """Why a fraction is too small for a one-label-per-image set, and the smallest that works."""
+    if need == 1:
+        return (f"A fraction of {fraction:g} leaves a class without any example; the smallest fraction that "
+                f"keeps every class is {smallest_fraction(labels):.4g}.")
+    return (f"A fraction of {fraction:g} leaves a class with {smallest_kept} image(s); holding out a validation "
+            f"image needs at least 2 per class. Use a fraction of at least {2 * smallest_fraction(labels):.4g}.")
+
+
 def fraction_indices(labels: torch.Tensor, fraction: float, seed: int = 0, balance: bool = False) -> torch.Tensor:
     """Positions of a stratified, seeded subset holding ``fraction`` of every class.
 
     Subsets of one seed are nested: the 10% subset lies inside the 25% subset, because both take a
     prefix of the same per-class permutation. With ``balance`` the majority classes are down-sampled
-    to the smallest class's count (as the paper did), which keeps the nesting.
+    to the smallest class's count (as the paper did), which keeps the nesting. Multi-label sets are
+    stratified by :func:`strata`.
     """
     _check_fraction(fraction)
     if len(labels) == 0:
         raise ValueError("The training split is empty.")
-    orders = [o for o in _class_orders(labels, seed) if len(o)]
-    keep = [math.floor(fraction * len(o) + 0.5) for o in orders]
-    if min(keep) == 0:
-        raise ValueError(f"A fraction of {fraction:g} leaves a class without any example; the smallest "
-                         f"fraction that keeps every class is {smallest_fraction(labels):.4g}.")
-    if balance:
-        keep = [min(keep)] * len(keep)
+    orders, keep = _kept_per_stratum(labels, fraction, seed, balance)
     picked = torch.cat([o[:k] for o, k in zip(orders, keep)])
     return picked.sort().values
+
+
+def share_deviation(labels: torch.Tensor, index: torch.Tensor, fraction: float) -> float:
+    """The largest gap, in images, between a stratum's count in a subset and ``fraction`` of its full count.
+
+    A stratified subset keeps every class within one image of its share (rounding half up gives at
+    most 0.5), however small the data set; a 5-image subset of an imbalanced set cannot hold the class
+    shares to a percentage, but it can to an image.
+    """
+    full = torch.bincount(strata(labels)).double()
+    kept = torch.bincount(strata(labels)[index], minlength=len(full)).double()
+    return float((kept - fraction * full).abs().max())
+
+
+def feasible_fractions(labels: torch.Tensor, fractions: Iterable[float]) -> tuple[tuple[float, ...], list[float]]:
+    """(fractions that give a subset, in the order given; those left out because a class would be empty)."""
+    kept, left_out = [], []
+    for fraction in fractions:
+        try:
+            _kept_per_stratum(labels, fraction, 0, False)
+            kept.append(fraction)
+        except ValueError:
+            left_out.append(fraction)
+    return tuple(kept), left_out
 
 
 def nested_subsets(labels: torch.Tensor, fractions: Iterable[float], seed: int = 0,
@@ -61,7 +127,7 @@ def cap_indices(labels: torch.Tensor, max_n: int | None, seed: int = 0) -> torch
     """A stratified subset of at most ``max_n`` examples (all when ``max_n`` is None or larger)."""
     if max_n is None or max_n >= len(labels):
         return torch.arange(len(labels))
-    smallest = smallest_fraction(labels)
+    smallest = smallest_fraction(labels) if labels.ndim == 1 else 0.5 / len(labels)
     fraction = max(max_n / len(labels), smallest)
     index = fraction_indices(labels, fraction, seed)
     while len(index) > max_n and fraction > smallest:  # per-class rounding up can overshoot the cap
@@ -93,17 +159,10 @@ def budget_split(labels: torch.Tensor, fraction: float, seed: int = 0, val_share
     if not 0 < val_share < 1:
         raise ValueError(f"val_share must lie in (0, 1); got {val_share!r}.")
     _check_fraction(fraction)
-    orders = [o for o in _class_orders(labels, seed) if len(o)]
-    keep = [math.floor(fraction * len(o) + 0.5) for o in orders]
-    if balance:
-        keep = [min(keep)] * len(keep)
+    orders, keep = _kept_per_stratum(labels, fraction, seed, balance, need=2)
     train, val = [], []
     for order, k in zip(orders, keep):
-        if k < 2:
-            raise ValueError(f"A fraction of {fraction:g} leaves a class with {k} image(s); holding out a "
-                             f"validation image needs at least 2 per class. Use a fraction of at least "
-                             f"{2 * smallest_fraction(labels):.4g}.")
-        n_val = min(max(min_val_per_class, math.floor(k * val_share)), k - 1)
+        n_val = min(max(min_val_per_class, math.floor(k * val_share)), k - 1)   # multi-label: 0 when k < 2
         picks = _spread_positions(k, val_share)[:n_val]
         picks += [i for i in range(k - 1, -1, -1) if i not in picks][: n_val - len(picks)]
         chosen = set(picks)
@@ -112,16 +171,32 @@ def budget_split(labels: torch.Tensor, fraction: float, seed: int = 0, val_share
     return torch.cat(train).sort().values, torch.cat(val).sort().values
 
 
+def _can_validate(labels: torch.Tensor, fraction: float) -> bool:
+    """Whether the fraction's budget splits into training and a validation set on which AUC is defined."""
+    if labels.ndim == 1:
+        return fraction >= 2 * smallest_fraction(labels)
+    try:
+        train, val = budget_split(labels, fraction)
+    except ValueError:
+        return False
+    both = lambda rows: bool(((rows.sum(0) > 0) & (rows.sum(0) < len(rows))).any())  # noqa: E731
+    return len(val) > 0 and both(labels[val]) and both(labels[train])
+
+
 def usable_fractions(labels: torch.Tensor, fractions: Iterable[float]) -> tuple[tuple[float, ...], list[float]]:
-    """(fractions that keep at least two images of every class, so one can be held out; those left out)."""
-    smallest = 2 * smallest_fraction(labels)
-    return tuple(f for f in fractions if f >= smallest), [f for f in fractions if f < smallest]
+    """(fractions whose budget can hold out a validation set, in order; those left out).
+
+    One label per image: at least two images of every class, so one can be held out. Multi-label: the
+    validation and training images each show some finding with both answers (so AUC is defined).
+    """
+    fractions = list(fractions)
+    kept = tuple(f for f in fractions if _can_validate(labels, f))
+    return kept, [f for f in fractions if f not in kept]
 
 
 def budget_table(labels: torch.Tensor, fractions: Iterable[float], seed: int = 0,
-                 val_share: float = 0.2) -> "pd.DataFrame":
+                 val_share: float = 0.2) -> pd.DataFrame:
     """Per usable fraction: the labelled budget and how :func:`budget_split` divides it."""
-    import pandas as pd
     rows = []
     for fraction in usable_fractions(labels, fractions)[0]:
         train, val = budget_split(labels, fraction, seed, val_share)
@@ -154,14 +229,14 @@ def cap_dataset(data: DataSet, max_train: int | None, max_eval: int | None, seed
 
 
 def subset_table(labels: torch.Tensor, fractions: Iterable[float], class_names: list[str], seed: int = 0,
-                 balance: bool = False) -> "pd.DataFrame":
-    """Per fraction: the number of training images and the count of each class."""
-    import pandas as pd
+                 balance: bool = False) -> pd.DataFrame:
+    """Per fraction: the number of training images and the count of each class (multi-label: of each finding)."""
     rows = []
+    prefix = "finding" if labels.ndim == 2 else "class"
     for fraction, idx in nested_subsets(labels, fractions, seed, balance).items():
-        counts = torch.bincount(labels[idx], minlength=len(class_names)).tolist()
+        counts = label_counts(labels[idx], len(class_names))
         rows.append({"fraction": fraction, "images": len(idx),
-                     **{f"class: {name}": n for name, n in zip(class_names, counts)}})
+                     **{f"{prefix}: {name}": n for name, n in zip(class_names, counts)}})
     return pd.DataFrame(rows)
 
 

@@ -33,7 +33,7 @@ from .datasets import DataSet, Split
 from .env import pick_device, seed_everything
 from .finetune import first_tuned_stage, param_groups
 from .metrics import evaluate as evaluate_scores
-from .metrics import roc_auc
+from .metrics import auc_defined, roc_auc
 from .models import FTModel
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -120,9 +120,10 @@ def check_inputs(model: nn.Module, data: DataSet, config: TrainConfig) -> None:
         raise ValueError("The training set is empty: pick a larger fraction or check the data set.")
     if len(data.val) == 0:
         raise ValueError("The validation set is empty: early stopping needs validation data.")
-    if len(torch.unique(data.val.labels)) < 2:
-        raise ValueError("The validation set holds a single class, so its AUC is undefined and early stopping "
-                         "could not pick a step; use a larger or stratified validation split.")
+    if not auc_defined(data.val.labels):
+        raise ValueError("The validation set holds a single class (multi-label: no finding both present and "
+                         "absent), so its AUC is undefined and early stopping could not pick a step; use a "
+                         "larger or stratified validation split.")
     if not config.lr > 0:
         raise ValueError(f"The learning rate must be positive; got lr={config.lr}.")
     if config.steps < 1:
@@ -138,6 +139,29 @@ def check_inputs(model: nn.Module, data: DataSet, config: TrainConfig) -> None:
     if outputs is not None and outputs != data.num_classes:
         raise ValueError(f"The model has {outputs} outputs but {data.name} has {data.num_classes} classes; "
                          f"build it with num_classes={data.num_classes}.")
+
+
+# ----------------------------------------------------------------------------- losses and probabilities
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the classes, or for multi-label (0/1 matrix) labels a binary cross-entropy per
+    finding (``BCEWithLogits``), averaged over findings and images."""
+    if labels.ndim == 2:
+        return F.binary_cross_entropy_with_logits(logits, labels.float())
+    return F.cross_entropy(logits, labels)
+
+
+def probabilities(logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
+    """Class probabilities (a softmax over classes), or one probability per finding (a sigmoid each)."""
+    return logits.sigmoid() if multi_label else logits.softmax(1)
+
+
+def probability_loss(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """The loss of :func:`classification_loss`, computed from probabilities (validation reads these)."""
+    scores = scores.clamp(1e-12, 1 - 1e-12) if labels.ndim == 2 else scores.clamp_min(1e-12)
+    if labels.ndim == 2:
+        return float(F.binary_cross_entropy(scores, labels.float()))
+    return float(F.nll_loss(torch.log(scores), labels))
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -238,14 +262,15 @@ def forward_tail(model: nn.Module, start: int, x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def tail_scores(model: nn.Module, inputs: Inputs, start: int, device: torch.device, batch_size: int,
                 autocast) -> np.ndarray:
-    """Class probabilities (N, K) of the tuned part on ``inputs``, in eval mode, large batches."""
+    """Probabilities (N, K) of the tuned part on ``inputs``, in eval mode, large batches (a softmax over
+    classes, or a sigmoid per finding when the labels are multi-label)."""
     was_training = model.training
     model.eval()
     parts = []
     for idx in batch_slices(len(inputs), batch_size):
         with autocast:
             logits = forward_tail(model, start, inputs.batch(idx, device))
-        parts.append(logits.float().softmax(1).cpu())
+        parts.append(probabilities(logits.float(), inputs.labels.ndim == 2).cpu())
     model.train(was_training)
     return torch.cat(parts).numpy()
 
@@ -366,7 +391,7 @@ class _Validator:
         scores = _finite_scores(tail_scores(self.model, self.val_in, self.start, self.device,
                                             self.config.eval_batch_size, self.autocast), step)
         auc = roc_auc(self.labels.numpy(), scores)
-        loss = float(F.nll_loss(torch.log(torch.from_numpy(scores).clamp_min(1e-12)), self.labels))
+        loss = probability_loss(torch.from_numpy(scores), self.labels)
         better = auc > self.best[0] or (auc == self.best[0] and loss < self.best[1])
         if better:
             self.best = (auc, loss, step, tuned_state(self.model))
@@ -376,7 +401,7 @@ class _Validator:
 def _sgd_step(model, optimizer, scaler, autocast, start: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """One optimizer step on one batch; returns the (detached) loss."""
     with autocast:
-        loss = F.cross_entropy(forward_tail(model, start, x).float(), y)
+        loss = classification_loss(forward_tail(model, start, x).float(), y)
     optimizer.zero_grad(set_to_none=True)
     (scaler.scale(loss) if scaler else loss).backward()
     if scaler:
@@ -475,7 +500,7 @@ def _finite_scores(scores: np.ndarray, step: int) -> np.ndarray:
 
 def predict(model: nn.Module, split: Split, device: str | torch.device | None = None,
             batch_size: int = 512) -> np.ndarray:
-    """Class probabilities (N, K) for a split, in eval mode, batched on the device."""
+    """Class probabilities (N, K) for a split (multi-label: one per finding), in eval mode, on the device."""
     device = pick_device(str(device) if device else None)
     model.to(device)
     autocast, _ = autocast_for(device, None)

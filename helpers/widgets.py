@@ -9,6 +9,7 @@ from typing import Callable
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import display
 
@@ -28,7 +29,7 @@ def level_explorer(table: pd.DataFrame) -> tuple[W.Widget, Callable[[str, str], 
         row = rows.iloc[-1]
         summary = row[[c for c in row.index if c.startswith("test_") and c not in ("test_scores", "test_labels")]]
         display(summary.to_frame(strategy))
-        if len(set(row["test_labels"])) == 2:
+        if np.asarray(row["test_labels"]).ndim == 1 and len(set(row["test_labels"])) == 2:
             roc = metrics.roc_with_band(row["test_labels"], row["test_scores"], n_boot=200, seed=0)
             plots.plot_roc({strategy: roc})
             plt.show()

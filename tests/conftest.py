@@ -2,6 +2,7 @@
 the reference network (torchvision AlexNet / ResNet-18, timm tf_efficientnet_lite0) they came from."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -92,3 +93,63 @@ def reference_state_dict_of(model) -> dict[str, torch.Tensor]:
 def reference_state_dict():
     """``reference_state_dict(model)``: the model's state under torchvision / timm key names."""
     return reference_state_dict_of
+
+
+# ----------------------------------------------------------------------------- the data-set matrix
+
+MATRIX_KINDS = {
+    # kind: (split sizes, classes or findings, channels, multi-label, share of the rarest class)
+    "binary": ((300, 60, 100), 2, 1, False, 0.5),
+    "rgb-3-class": ((240, 48, 90), 3, 3, False, None),
+    "8-class": ((320, 64, 96), 8, 1, False, None),
+    "multi-label-14": ((400, 80, 120), 14, 1, True, None),
+    "tiny-40": ((24, 8, 8), 2, 1, False, 0.5),
+    "imbalanced-1-20": ((420, 84, 126), 2, 1, False, 1 / 21),
+}
+"""Synthetic data sets in the MedMNIST layout that the matrix tests run the suite's core path on."""
+
+
+def _matrix_labels(rng, n: int, classes: int, multi_label: bool, rare_share: float | None):
+    """Labels of one split: classes in turn (or with the given share of class 1), or 0/1 findings of
+    falling frequency (finding j in about 45% / (j + 1) of the images)."""
+    if multi_label:
+        rates = 0.45 / (np.arange(classes) + 1)
+        labels = (rng.random((n, classes)) < rates).astype(np.uint8)
+        labels[: classes, :] = np.eye(classes, dtype=np.uint8)   # every finding occurs in every split
+        return labels
+    if rare_share is not None:
+        rare = max(2, round(n * rare_share))
+        return (np.arange(n) < rare).astype(np.uint8)[rng.permutation(n)]
+    return (np.arange(n) % classes).astype(np.uint8)
+
+
+def _matrix_images(rng, labels, classes: int, channels: int, size: int = 28):
+    """Dim noise; class c (or finding c) adds a bright square at its own cell of a 4x4 grid, so it is learnable."""
+    n = len(labels)
+    images = rng.integers(0, 90, (n, size, size, channels), dtype=np.uint8)
+    hits = labels if labels.ndim == 2 else np.eye(classes, dtype=np.uint8)[labels]
+    cell = size // 4
+    for i, c in zip(*np.nonzero(hits)):
+        r, col = divmod(int(c) % 16, 4)
+        images[i, r * cell:(r + 1) * cell, col * cell:(col + 1) * cell, :] = 220
+    return images[..., 0] if channels == 1 else images
+
+
+def matrix_arrays(kind: str, seed: int = 0) -> dict:
+    """The MedMNIST-layout arrays of one synthetic matrix data set (see MATRIX_KINDS)."""
+    sizes, classes, channels, multi_label, rare_share = MATRIX_KINDS[kind]
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in zip(("train", "val", "test"), sizes):
+        labels = _matrix_labels(rng, n, classes, multi_label, rare_share)
+        arrays[f"{split}_images"] = _matrix_images(rng, labels, classes, channels)
+        arrays[f"{split}_labels"] = labels if multi_label else labels[:, None]
+    return arrays
+
+
+def write_matrix_npz(folder, kind: str):
+    """Write the synthetic ``kind`` set as ``<folder>/<kind>.npz`` and return its path."""
+    from pathlib import Path
+    path = Path(folder) / f"{kind}.npz"
+    np.savez(path, **matrix_arrays(kind))
+    return path

@@ -148,9 +148,9 @@ def test_missing_with_download_off(isolated):
     assert isinstance(err.value, FileNotFoundError)
 
 
-def test_multi_label_medmnist_is_refused_before_any_download(isolated):
-    with pytest.raises(ValueError, match="multi-label"):
-        data.load_dataset("chestmnist")
+def test_multi_label_medmnist_is_looked_for_like_any_other(isolated):
+    with pytest.raises(data.MissingDataError, match="chestmnist.npz"):
+        data.load_dataset("chestmnist", download=False)
 
 
 def test_unknown_size_and_name(isolated):
@@ -238,9 +238,17 @@ def test_grayscale_and_rgb_layouts():
     assert split.images[2, 1, 5, 7].item() == rgb[2, 5, 7, 1]
 
 
-def test_multi_label_is_refused():
-    with pytest.raises(ValueError, match="multi-label.*ChestMNIST"):
-        data.arrays_to_split(np.zeros((4, 8, 8), np.uint8), np.zeros((4, 14), np.uint8))
+def test_multi_label_labels_are_kept_as_a_0_1_matrix():
+    labels = np.zeros((4, 14), np.uint8)
+    labels[1, [0, 5]] = 1
+    split = data.arrays_to_split(np.zeros((4, 8, 8), np.uint8), labels)
+    assert split.multi_label and split.labels.shape == (4, 14) and split.labels.dtype == torch.int64
+    assert split.class_counts(14)[0] == 1 and sum(split.class_counts(14)) == 2
+
+
+def test_multi_label_labels_must_be_0_or_1():
+    with pytest.raises(ValueError, match="multi-label.*0 or 1"):
+        data.arrays_to_split(np.zeros((4, 8, 8), np.uint8), np.full((4, 3), 2))
 
 
 def test_float_images_are_converted_with_a_warning():
@@ -281,8 +289,34 @@ def test_own_npz_rgb_multi_class_odd_size(tmp_path):
     assert ds.class_names == ["class 0", "class 1", "class 2", "class 3"] and ds.task == "multi-class"
     assert ds.train.images.shape == (12, 3, 17, 23) and ds.channels == 3 and ds.image_size == (17, 23)
     assert ds.val.labels.tolist() == [0, 1, 2, 3]
-    named = data.load_npz_dataset(path, class_names=["a", "b", "c", "d", "e"])
-    assert named.class_names == ["a", "b", "c", "d", "e"]
+    named = data.load_npz_dataset(path, class_names=["a", "b", "c", "d"])
+    assert named.class_names == ["a", "b", "c", "d"]
+    with pytest.raises(ValueError, match="label\\(s\\) 4 have no training image.*remap_labels=True"):
+        data.load_npz_dataset(path, class_names=["a", "b", "c", "d", "e"])
+
+
+def test_own_npz_labels_that_skip_values_are_refused_or_remapped(tmp_path):
+    arrays = synthetic(classes=3, label_shape="flat")
+    for split in ("train", "val", "test"):
+        labels = arrays[f"{split}_labels"]
+        arrays[f"{split}_labels"] = np.where(labels == 2, 7, labels)
+    path = write_npz(tmp_path / "gaps.npz", arrays)
+    with pytest.raises(ValueError, match="2, 3, 4, 5, 6 have no training image"):
+        data.load_npz_dataset(path)
+    with pytest.warns(UserWarning, match="renumbered 0->0, 1->1, 7->2"):
+        ds = data.load_dataset(path, remap_labels=True)
+    assert ds.num_classes == 3 and ds.meta["label_map"] == {0: 0, 1: 1, 7: 2}
+    assert set(ds.train.labels.tolist()) == {0, 1, 2}
+
+
+def test_own_npz_multi_label(tmp_path):
+    arrays = synthetic(classes=2, label_shape="flat")
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        arrays[f"{split}_labels"] = (rng.random((len(arrays[f"{split}_images"]), 5)) < 0.4).astype(np.uint8)
+    ds = data.load_dataset(write_npz(tmp_path / "findings.npz", arrays))
+    assert ds.task == "multi-label" and ds.num_classes == 5 and ds.class_names[0] == "finding 0"
+    assert ds.train.labels.shape == (len(ds.train), 5)
 
 
 def test_own_npz_with_a_medmnist_file_name_gets_the_official_class_names(tmp_path):
