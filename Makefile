@@ -1,6 +1,7 @@
 # ftlab: two commands do everything on a fresh Linux machine with Python 3.10+.
 #   make test       unit tests + every notebook under nbval, fast profile
 #   make reproduce  every notebook in order, classroom profile, reports into reports/
+#   make data       find or fetch (MD5-checked) the files the notebooks need, or say what is missing
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,7 +15,7 @@ TEST_NOTEBOOKS = $(if $(HAVE_POLYP),$(NOTEBOOKS),$(filter-out %05_polyp_detectio
 PROFILE ?= classroom
 REPORTS ?= reports
 
-.PHONY: install test unit notebooks reproduce lab bench clean
+.PHONY: install data test unit notebooks reproduce lab bench clean
 
 install: $(STAMP)
 
@@ -25,7 +26,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
 	@touch $(STAMP)
 
+# Every data set the notebooks read for $(PROFILE) (FTLAB_DATASET or PneumoniaMNIST): found, MD5-checked
+# or downloaded; when one is missing and cannot be fetched, this stops at once and says what to do.
+data: $(STAMP)
+	$(PY) -m helpers.preflight --profile $(PROFILE)
+
 test: $(STAMP)
+	@$(PY) -m helpers.preflight --profile fast
 	@rm -rf $(REPORTS)/_fast   # the fast profile always runs fresh (its sweeps would otherwise resume)
 	@$(if $(HAVE_POLYP),,echo "No polyp data set found (FTLAB_POLYP_DIR, data/polyp/): notebook 05 is left out.")
 	FTLAB_PROFILE=fast $(PY) -m pytest -q tests $(TEST_NOTEBOOKS) \
@@ -38,6 +45,7 @@ notebooks: $(STAMP)
 	FTLAB_PROFILE=fast $(PY) -m pytest -q $(TEST_NOTEBOOKS) --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 reproduce: $(STAMP)
+	@$(PY) -m helpers.preflight --profile $(PROFILE)
 	@mkdir -p $(REPORTS)
 	@set -e; for nb in $(NOTEBOOKS); do \
 		name=$$(basename $$nb .ipynb); start=$$(date +%s); \

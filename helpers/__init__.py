@@ -6,8 +6,9 @@ Modules, one concern each:
 - ``env``         device choice, seeding, the environment report
 - ``catalog``     MedMNIST metadata (names, URLs, MD5s, labels) from the ``medmnist`` package
 - ``download``    verified, atomic downloads
-- ``data``        loading data sets into uint8 tensors, batching on the device
-- ``subsets``     nested stratified training-set fractions, validation held out of a budget, balancing
+- ``data``        loading data sets (MedMNIST, own ``.npz``, image folders; multi-label too) into uint8 tensors
+- ``preflight``   ``make data``: find or fetch what the notebooks need, or stop at once saying what is missing
+- ``subsets``     nested stratified training-set fractions (within one image per class), validation held out of a budget
 - ``augment``     the paper's augmentation, on batches on the device
 - ``models``      AlexNet (paper layer names), ResNet-18, EfficientNet-Lite0, initialisation
 - ``weights``     real ImageNet weights, loaded safely

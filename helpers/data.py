@@ -117,12 +117,14 @@ def _where_to_put(entry: catalog.MedMNISTEntry) -> str:
     """The sentence telling a user where to put a file they download themselves."""
     env = os.environ.get(DATA_DIR_ENV, "").strip()
     env_note = f" (now {env})" if env else " (not set now)"
-    return (f"Download it yourself from {entry.url} and put it in {data_dir()}/ or {data_dir()}/medmnist/, "
-            f"or in the folder named by the {DATA_DIR_ENV} environment variable{env_note}.")
+    return (f"Download it yourself from {entry.url} (MD5 {entry.md5}) and put it in {data_dir()}/ or "
+            f"{data_dir()}/medmnist/, or in the folder named by the {DATA_DIR_ENV} environment variable{env_note}.")
 
 
-def fetch_medmnist(name: str, size: int = 28, download: bool = True, progress: bool = True) -> Path:
-    """The path of a verified copy of MedMNIST ``name`` at ``size`` px, downloading it if missing."""
+def fetch_medmnist(name: str, size: int = 28, download: bool = True, progress: bool = True,
+                   timeout: float = 60) -> Path:
+    """The path of a verified copy of MedMNIST ``name`` at ``size`` px, downloading it if missing
+    (``timeout``: seconds without data before a download is given up)."""
     entry = catalog.entry(name, size)
     found = locate_medmnist(entry.name, size)
     if found is not None:
@@ -132,7 +134,7 @@ def fetch_medmnist(name: str, size: int = 28, download: bool = True, progress: b
                                + _where_to_put(entry))
     url = mirror_url(entry.url)
     try:
-        path = download_file(url, data_dir() / entry.file_name, entry.md5, progress=progress)
+        path = download_file(url, data_dir() / entry.file_name, entry.md5, progress=progress, timeout=timeout)
     except DownloadError as error:
         raise MissingDataError(f"{entry.file_name} is not on this machine and could not be downloaded "
                                f"({str(error).rstrip('.')}). {_where_to_put(entry)}") from error

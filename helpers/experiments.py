@@ -30,7 +30,7 @@ from .metrics import is_collapsed
 from .store import Results, ResultsStore, ResultsTable, StoreWriter, open_results
 from .train import TrainConfig
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4   # 4: a validation check whose scores collapsed never becomes the best step
 # The fixed parts of the training recipe; part of every run's hash, so changing one never reuses a result.
 RECIPE = {"optimizer": "sgd", "momentum": 0.9, "lr_decay": 0.95, "head_lr_mult": 10.0, "bias_lr_mult": 2.0,
           "weight_decay": 5e-4}
@@ -188,7 +188,8 @@ def diverged_row(config, data, level: str, index: int, err: Exception, wall_s: f
     return {**asdict(config), "config_hash": config.key(), "level": level, "level_index": index,
             "strategy": level or "scratch", "requested": config.strategy, "n_train": len(data.train),
             "n_val": len(data.val), "lr_used": config.learning_rate(), "test_auc": math.nan,
-            "val_auc": math.nan, "val_loss": math.nan, "collapsed": False, "diverged": True, "note": str(err),
+            "val_auc": math.nan, "val_loss": math.nan, "collapsed": False, "val_collapsed": False, "diverged": True,
+            "note": str(err),
             "iterations": -1, "best_step": -1, "curve": [], "test_scores": [], "test_labels": [],
             "wall_s": wall_s, "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
@@ -205,6 +206,7 @@ def result_row(config, data, level: str, index: int, metrics: dict, scores: np.n
     row["diverged"] = False
     if result is not None:
         row.update(val_auc=result.best_val_auc, val_loss=result.best_val_loss, best_step=result.best_step,
+                   val_score_sd=result.best_val_score_sd, val_collapsed=is_collapsed(result.best_val_score_sd),
                    iterations=result.iterations, cached=result.cached, device=result.device,
                    curve=[[int(i), float(a)] for i, a in zip(result.curve["iteration"], result.curve["val_auc"])])
     else:
@@ -305,8 +307,9 @@ def chosen_rates(table: pd.DataFrame, trials: Sequence[RunConfig]) -> pd.DataFra
     if rows.empty:
         return pd.DataFrame()
     keys = {c.key(): _group(c) for c in trials}
-    out = rows[["requested", "strategy", "fraction", "n_train", "seed", "lr", "val_auc", "val_loss",
-                "collapsed", "diverged"]].copy()
+    columns = ["requested", "strategy", "fraction", "n_train", "seed", "lr", "val_auc", "val_loss",
+               "val_collapsed", "collapsed", "diverged"]
+    out = rows.reindex(columns=columns).copy()
     out["diverged"] = out["diverged"].fillna(False).astype(bool)
     out["group"] = rows["config_hash"].map(keys)
     out["chosen"] = False

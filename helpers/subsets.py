@@ -37,10 +37,11 @@ def _class_orders(labels: torch.Tensor, seed: int) -> list[torch.Tensor]:
     return orders
 
 
-def smallest_fraction(labels: torch.Tensor) -> float:
-    """The smallest fraction that keeps at least one example of every class (of every stratum, multi-label)."""
+def smallest_fraction(labels: torch.Tensor, per_class: int = 1) -> float:
+    """The smallest fraction that keeps at least ``per_class`` examples of every class (of every stratum,
+    multi-label), given that each class's share is rounded half up."""
     counts = [int(n) for n in torch.bincount(strata(labels)) if n > 0]
-    return 0.5 / min(counts)
+    return (per_class - 0.5) / min(counts)
 
 
 def _check_fraction(fraction: float) -> None:
@@ -74,7 +75,7 @@ def _too_small_message(labels: torch.Tensor, fraction: float, smallest_kept: int
         return (f"A fraction of {fraction:g} leaves a class without any example; the smallest fraction that "
                 f"keeps every class is {smallest_fraction(labels):.4g}.")
     return (f"A fraction of {fraction:g} leaves a class with {smallest_kept} image(s); holding out a validation "
-            f"image needs at least 2 per class. Use a fraction of at least {2 * smallest_fraction(labels):.4g}.")
+            f"image needs at least 2 per class. Use a fraction of at least {smallest_fraction(labels, 2):.4g}.")
 
 
 def fraction_indices(labels: torch.Tensor, fraction: float, seed: int = 0, balance: bool = False) -> torch.Tensor:
@@ -173,12 +174,12 @@ def budget_split(labels: torch.Tensor, fraction: float, seed: int = 0, val_share
 
 def _can_validate(labels: torch.Tensor, fraction: float) -> bool:
     """Whether the fraction's budget splits into training and a validation set on which AUC is defined."""
-    if labels.ndim == 1:
-        return fraction >= 2 * smallest_fraction(labels)
     try:
         train, val = budget_split(labels, fraction)
     except ValueError:
         return False
+    if labels.ndim == 1:
+        return True
     both = lambda rows: bool(((rows.sum(0) > 0) & (rows.sum(0) < len(rows))).any())  # noqa: E731
     return len(val) > 0 and both(labels[val]) and both(labels[train])
 

@@ -33,7 +33,7 @@ from .datasets import DataSet, Split
 from .env import pick_device, seed_everything
 from .finetune import first_tuned_stage, param_groups
 from .metrics import evaluate as evaluate_scores
-from .metrics import auc_defined, roc_auc
+from .metrics import auc_defined, is_collapsed, roc_auc, score_spread
 from .models import FTModel
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -109,6 +109,7 @@ class TrainResult:
     cached: bool
     device: str
     best_val_loss: float = float("nan")
+    best_val_score_sd: float = float("nan")   # spread of the validation scores at the best step
     extra: dict = field(default_factory=dict)
 
 
@@ -379,12 +380,17 @@ class _Validator:
         self.model, self.train_in, self.val_in, self.start = model, train_in, val_in, start
         self.config, self.device, self.autocast = config, device, autocast
         self.labels = val_in.labels.cpu()
-        self.best = (-np.inf, np.inf, 0, tuned_state(model))   # (auc, loss, step, state)
+        self.best = (-np.inf, np.inf, 0, tuned_state(model), np.nan)   # (auc, loss, step, state, score spread)
+        self.best_key: tuple | None = None   # (ranks at all, AUC, -loss) of the best check
         order = torch.randperm(len(train_in), generator=torch.Generator().manual_seed(config.seed))
         self.recalibration_rows = order[: config.recalibrate_images]   # one seeded random sample
 
     def check(self, step: int) -> tuple[float, float, bool]:
-        """Validation AUC and loss at ``step``; True when it is the best so far (AUC, then loss)."""
+        """Validation AUC and loss at ``step``; True when it is the best so far (AUC, then loss).
+
+        A check whose scores are numerically constant (:func:`helpers.metrics.is_collapsed`) ranks
+        nothing, whatever AUC its rounding noise gives, so it never replaces a check that ranks.
+        """
         if self.config.bn_mode == "recalibrate":
             recalibrate_batchnorm(self.model, self.train_in, self.start, self.device, self.config.eval_batch_size,
                                   self.recalibration_rows, self.autocast)
@@ -392,9 +398,11 @@ class _Validator:
                                             self.config.eval_batch_size, self.autocast), step)
         auc = roc_auc(self.labels.numpy(), scores)
         loss = probability_loss(torch.from_numpy(scores), self.labels)
-        better = auc > self.best[0] or (auc == self.best[0] and loss < self.best[1])
+        spread = score_spread(scores)
+        key = (not is_collapsed(spread), auc, -loss)
+        better = self.best_key is None or key > self.best_key
         if better:
-            self.best = (auc, loss, step, tuned_state(self.model))
+            self.best, self.best_key = (auc, loss, step, tuned_state(self.model), spread), key
         return auc, loss, better
 
 
@@ -450,11 +458,11 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
             if config.patience is not None and step >= config.min_steps and waited >= config.patience:
                 break
     bar.close()
-    best_auc, best_loss, best_step, state = validator.best
+    best_auc, best_loss, best_step, state, spread = validator.best
     model.load_state_dict(state)
     curve = pd.DataFrame({"iteration": [h["step"] for h in history], "val_auc": [h["val_auc"] for h in history]})
     return TrainResult(pd.DataFrame(history), curve, best_step, float(best_auc), step, time.perf_counter() - t0,
-                       cached, str(device), best_val_loss=float(best_loss))
+                       cached, str(device), best_val_loss=float(best_loss), best_val_score_sd=float(spread))
 
 
 class _LossGuard:
@@ -548,12 +556,16 @@ class RateSearch:
 def choose_rate(table: pd.DataFrame) -> float:
     """The rate with the best validation AUC (then the lower validation loss, then the smaller rate).
 
-    Diverged rates and rates without a finite validation AUC are never chosen.
+    Diverged rates and rates without a finite validation AUC are never chosen; nor is a rate whose
+    model gave every validation image the same score (``val_collapsed``: its AUC is rounding noise),
+    unless every rate's model did.
     """
     ok = table[~table["diverged"].astype(bool) & np.isfinite(table["val_auc"].astype(float))]
     if ok.empty:
         raise ValueError(f"Every learning rate tried ({', '.join(f'{r:g}' for r in table['lr'])}) diverged; "
                          "add smaller rates to the grid.")
+    if "val_collapsed" in ok and not ok["val_collapsed"].fillna(False).astype(bool).all():
+        ok = ok[~ok["val_collapsed"].fillna(False).astype(bool)]
     ranked = ok.assign(neg_auc=-ok["val_auc"].astype(float)).sort_values(["neg_auc", "val_loss", "lr"])
     return float(ranked["lr"].iloc[0])
 
@@ -576,11 +588,13 @@ def tune_lr(build: Callable[[], nn.Module], data: DataSet, grid, config: TrainCo
             result = fit(model, data, config, lr=float(lr))
         except FloatingPointError as err:   # TrainingDivergedError included
             rows.append({"model": label, "lr": float(lr), "val_auc": math.nan, "val_loss": math.nan,
-                         "best_step": -1, "steps": -1, "diverged": True, "seconds": math.nan, "note": str(err)})
+                         "best_step": -1, "steps": -1, "diverged": True, "val_collapsed": False,
+                         "seconds": math.nan, "note": str(err)})
             continue
         rows.append({"model": label, "lr": float(lr), "val_auc": result.best_val_auc,
                      "val_loss": result.best_val_loss, "best_step": result.best_step, "steps": result.iterations,
-                     "diverged": False, "seconds": result.wall_s, "note": ""})
+                     "diverged": False, "val_collapsed": is_collapsed(result.best_val_score_sd),
+                     "seconds": result.wall_s, "note": ""})
         if best is None or choose_rate(pd.DataFrame(rows)) == float(lr):
             best = (float(lr), model, result)
     table = pd.DataFrame(rows)

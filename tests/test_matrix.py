@@ -153,3 +153,14 @@ def test_small_imbalanced_set_is_stratified_to_the_image():
     kept, left_out = subsets.feasible_fractions(labels, (0.01, 0.1, 0.2, 1.0))
     assert kept == (0.2, 1.0) and left_out == [0.01, 0.1]
     assert math.isclose(subsets.smallest_fraction(labels), 0.5 / 3)
+
+
+def test_usable_fractions_are_exactly_those_that_can_hold_out_validation():
+    labels = torch.tensor([1] * 20 + [0] * 400)
+    usable, left_out = subsets.usable_fractions(labels, (0.05, 0.08, 0.25))
+    assert usable == (0.08, 0.25) and left_out == [0.05]   # 5% keeps 1 rare image: none to hold out
+    for fraction in usable:
+        train_idx, val_idx = subsets.budget_split(labels, fraction)
+        assert set(labels[val_idx].tolist()) == {0, 1} == set(labels[train_idx].tolist())
+    with pytest.raises(ValueError, match="at least 2 per class"):
+        subsets.budget_split(labels, 0.05)

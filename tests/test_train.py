@@ -271,3 +271,12 @@ def test_the_constant_score_guard_fires_on_a_collapsed_model(make_lite, tiny_dat
     assert is_collapsed(metrics["score_sd"]) and metrics["auc"] == 0.5
     healthy, _ = T.evaluate(make_lite("classifier"), tiny_data.test, n_boot=20, device="cpu")
     assert not is_collapsed(healthy["score_sd"])
+
+
+def test_choose_rate_never_picks_a_rate_whose_validation_scores_collapsed():
+    import pandas as pd
+    table = pd.DataFrame({"lr": [0.01, 0.03], "val_auc": [0.55, 0.71], "val_loss": [0.6, 0.6],
+                          "diverged": [False, False], "val_collapsed": [False, True]})
+    assert T.choose_rate(table) == 0.01   # 0.71 came from rounding noise on constant scores
+    table["val_collapsed"] = True
+    assert T.choose_rate(table) == 0.03   # when every rate collapsed, the notebook's guard reports it

@@ -1,0 +1,40 @@
+"""Notebooks 01-04 under nbval (fast profile) on other kinds of data than PneumoniaMNIST: the real
+RetinaMNIST (RGB, 5 ordinal classes) and three sets built here (14-finding multi-label, 3-class RGB, a
+small 1:20 imbalanced binary set). Each runs in a fresh pytest process with ``FTLAB_DATASET`` naming
+the set, exactly as a user would run ``FTLAB_DATASET=... make test``."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import write_matrix_npz
+from test_matrix import medmnist_file
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(str(p) for p in (REPO / "notebooks").glob("0[1-4]_*.ipynb"))
+
+
+def run_notebooks(dataset: str, reports: Path, extra_env: dict[str, str] | None = None) -> None:
+    """nbval on notebooks 01-04 with ``FTLAB_DATASET=dataset``; fails with the tail of the output."""
+    env = {**os.environ, "FTLAB_DATASET": dataset, "FTLAB_PROFILE": "fast", "FTLAB_REPORTS_DIR": str(reports),
+           **(extra_env or {})}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", *NOTEBOOKS, "--nbval-lax", "--nbval-current-env",
+                           "--nbval-cell-timeout=600", "-p", "no:cacheprovider", "-x"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, f"notebooks on {dataset}:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("kind", ["multi-label-14", "rgb-3-class", "imbalanced-1-20"])
+def test_notebooks_on_a_synthetic_set(kind, tmp_path):
+    run_notebooks(str(write_matrix_npz(tmp_path, kind)), tmp_path / "reports")
+
+
+def test_notebooks_on_retinamnist(tmp_path):
+    path = medmnist_file("retinamnist")
+    if path is None:
+        pytest.skip("retinamnist.npz is not in $FTLAB_DATA_DIR, ../shared/data/medmnist or data/")
+    run_notebooks("retinamnist", tmp_path / "reports", {"FTLAB_DATA_DIR": str(path.parent)})

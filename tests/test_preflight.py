@@ -1,0 +1,99 @@
+"""The data preflight: finds and MD5-checks what the notebooks need, downloads what is missing from a
+real HTTP server on 127.0.0.1, and, offline with nothing on disk, stops within seconds with the file
+name, its MD5, its URL and where to put it."""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import catalog, data, download, preflight
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_pneumonia() -> Path | None:
+    """The official PneumoniaMNIST in $FTLAB_DATA_DIR or ../shared/data/medmnist."""
+    env = os.environ.get("FTLAB_DATA_DIR", "").strip()
+    folders = [Path(env), Path(env) / "medmnist"] if env else []
+    folders.append(REPO.parent / "shared/data/medmnist")
+    return next((f / "pneumoniamnist.npz" for f in folders if (f / "pneumoniamnist.npz").is_file()), None)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/mirror"
+
+
+def absent_medmnist_name(tmp_path: Path) -> str:
+    """A 2D MedMNIST set of which no 28 px copy is on this machine (the preflight must report it)."""
+    for name in catalog.medmnist_names():
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(data.DATA_DIR_ENV, str(tmp_path))
+            if data.locate_medmnist(name) is None:
+                return name
+    pytest.skip("every MedMNIST set is on this machine; nothing can be missing")
+
+
+def test_offline_without_data_stops_within_seconds_and_says_what_to_do(tmp_path):
+    name = absent_medmnist_name(tmp_path)
+    entry = catalog.entry(name)
+    env = {**os.environ, data.DATA_DIR_ENV: str(tmp_path), download.MIRROR_ENV: closed_port_url(),
+           "FTLAB_DATASET": name}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "helpers.preflight", "--profile", "fast"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - start
+    text = done.stdout + done.stderr
+    assert done.returncode == 1, text
+    assert elapsed < 60
+    for needed in (entry.file_name, entry.md5, entry.url, "FTLAB_DATA_DIR", str(data.data_dir()),
+                   "Stopped before running any notebook"):
+        assert needed in text, (needed, text)
+    assert not list(data.data_dir().glob(f"{entry.file_name}*")), "a failed download leaves nothing behind"
+
+
+def test_finds_and_checks_the_shared_file(monkeypatch):
+    path = shared_pneumonia()
+    if path is None:
+        pytest.skip("the official PneumoniaMNIST is not on this machine")
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(path.parent))
+    [check] = preflight.run_checks("fast", ["pneumoniamnist"], download=False)
+    assert check.ok and "MD5 checked" in check.message and str(path) in check.message
+
+
+def test_downloads_a_missing_file_from_a_local_server(tmp_path, monkeypatch):
+    path = shared_pneumonia()
+    if path is None:
+        pytest.skip("the official PneumoniaMNIST is not on this machine")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.setattr(data, "project_root", lambda: root)
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "empty"))
+    monkeypatch.setenv(download.MIRROR_ENV, f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        [check] = preflight.run_checks("fast", ["pneumoniamnist"])
+    finally:
+        server.shutdown()
+    assert check.ok, check.message
+    assert (root / "data" / "pneumoniamnist.npz").is_file()
+
+
+def test_own_data_paths_are_checked(tmp_path):
+    missing, present = tmp_path / "nowhere.npz", tmp_path / "mine"
+    present.mkdir()
+    checks = preflight.run_checks("fast", [str(missing), str(present)])
+    assert [c.ok for c in checks] == [False, True]
+    assert "no such file or folder" in checks[0].message
