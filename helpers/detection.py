@@ -386,7 +386,7 @@ def _is_all_layers(arch: str, level: str) -> bool:
     return ladder(build_model(arch, 2, image_size=64))[-1].name == level
 
 
-def all_layers_verdict(bands: pd.DataFrame, rate: float) -> tuple[str, str]:
+def all_layers_verdict(bands: pd.DataFrame, rate: float, n_sequences: int = 2) -> tuple[str, str]:
     """The study's polyp claim, "tuning all layers is best", at one FP rate: (verdict, reason).
 
     ``bands`` from :func:`froc_bands` at the largest fraction. Read as the study read its figures:
@@ -397,6 +397,8 @@ def all_layers_verdict(bands: pd.DataFrame, rate: float) -> tuple[str, str]:
     at = bands[np.isclose(bands["fp_per_frame"], rate) & (bands["strategy"] != "scratch")]
     if at["strategy"].nunique() < 2:
         return UNDECIDED, "fewer than two tuned levels were trained"
+    if n_sequences < 2:
+        return UNDECIDED, "the test frames come from one sequence, so there is no band to compare"
     deepest = at.loc[at["level_index"].idxmax()]
     others = at[at["strategy"] != deepest["strategy"]]
     above = others[others["lo"] > deepest["hi"]]
@@ -425,13 +427,14 @@ def detection_report(table: pd.DataFrame, rates=FP_RATES, n_boot: int = 500, see
             lines.append("The deepest level trained does not tune every layer: the study's claim is not tested.")
         else:
             for rate in rates:
-                verdict, why = all_layers_verdict(bands, rate)
+                verdict, why = all_layers_verdict(bands, rate, int(full["test_sequences"].iloc[0]))
                 lines.append(f"Study's claim 'tuning all layers is best' at {rate:g} FP/frame: {verdict} ({why}).")
     if "scratch" in set(full["strategy"]) and best is not None:
         for rate in rates:
             at = bands[np.isclose(bands["fp_per_frame"], rate)].set_index("strategy")
             s, b = at.loc["scratch"], at.loc[best]
-            word = ("above" if b["lo"] > s["hi"] else "below" if b["hi"] < s["lo"] else "not distinguishable from")
+            word = ("not distinguishable (one test sequence) from" if full["test_sequences"].iloc[0] < 2 else
+                    "above" if b["lo"] > s["hi"] else "below" if b["hi"] < s["lo"] else "not distinguishable from")
             lines.append(f"At {rate:g} FP/frame the chosen level {best} ({b['sensitivity']:.2f}) is {word} scratch "
                          f"({s['sensitivity']:.2f}, {s['lo']:.2f}-{s['hi']:.2f}).")
     if done["fraction"].nunique() > 1:

@@ -372,15 +372,14 @@ def test_plateau_gives_one_central_candidate():
 def test_score_frames_end_to_end(tmp_path):
     frames = polyp.load_polyp_frames(write_set(tmp_path / "set", n=4, size=(64, 80), sequences=list("aabb")))
     model = RedModel(8)
-    matches, table = polyp.score_frames(model, frames, [0, 1, 2, 3], patch=8, window=16, stride=4,
-                                        min_distance_px=12)
+    single = polyp.DetectorSettings(patch=8, window=16, scales=(1.0,), stride=0.25, nms_radius=0.75,
+                                    average_views=False, use_fov=False)
+    matches, table = polyp.score_frames(model, frames, [0, 1, 2, 3], single)
     assert table["n_polyps"].tolist() == [1, 1, 1, 1]
     best = matches.sort_values("score", ascending=False).groupby("frame").head(1)
     assert best["is_tp"].all()                                    # the top candidate of each frame hits
     curve = froc.froc_curve(matches, len(table), int(table["n_polyps"].sum()))
     assert froc.sensitivity_at_fp(curve, (0.0,))[0.0] == 1.0
-    averaged, _ = polyp.score_frames(model, frames, [0, 1], patch=8, window=16, stride=4, average_views=True)
+    averaged, _ = polyp.score_frames(model, frames, [0, 1], polyp.DetectorSettings(
+        patch=8, window=16, scales=(0.75, 1.0, 1.5), stride=0.25, use_fov=False))
     assert averaged.loc[averaged["is_tp"], "score"].min() > averaged.loc[averaged["is_fp"], "score"].max()
-    multi, _ = polyp.score_frames(model, frames, [0, 1, 2], patch=8, window=(12, 16, 24), stride=4,
-                                  average_views=True)
-    assert multi.sort_values("score", ascending=False).groupby("frame").head(1)["is_tp"].all()
