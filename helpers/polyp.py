@@ -432,10 +432,20 @@ def _fill_convex_hull(region: np.ndarray) -> np.ndarray:
     return (x >= lower[:, None]) & (x <= upper[:, None]) & flat_ok[:, None]
 
 
+def _border_threshold(value: np.ndarray, threshold: int, corner: int = 4, margin: int = 12) -> int:
+    """The brightness above which a pixel is in view: ``threshold``, raised to ``margin`` above the
+    frame's corner level when the corners are dark (some videos have a border of grey 21, not black 0)."""
+    c = corner
+    level = float(np.median([np.median(value[:c, :c]), np.median(value[:c, -c:]),
+                             np.median(value[-c:, :c]), np.median(value[-c:, -c:])]))
+    return int(max(threshold, level + margin)) if level < 2 * threshold else threshold
+
+
 def fov_mask(image: torch.Tensor | np.ndarray, threshold: int = 20, opening: int = 5) -> np.ndarray:
     """Bool (H, W): the endoscope's field of view inside the black frame border.
 
-    Pixels whose brightest channel exceeds ``threshold`` are cleaned by a morphological opening
+    Pixels whose brightest channel exceeds ``threshold`` (raised above the corners' level when the
+    border is dark grey rather than black, as in a third of CVC-ClinicDB) are cleaned by a morphological opening
     (``opening`` px square), the largest connected region is kept and its convex hull taken, so dark
     lumen inside the view counts as inside. ``image`` is uint8 (3, H, W) (tensor or array) or (H, W, 3)
     array. A frame with no bright region gives an all-True mask. About 5 ms for a 288x384 frame.
@@ -443,7 +453,8 @@ def fov_mask(image: torch.Tensor | np.ndarray, threshold: int = 20, opening: int
     arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
     if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
         arr = arr.transpose(1, 2, 0)
-    bright = (arr.max(axis=-1) if arr.ndim == 3 else arr) > threshold
+    value = arr.max(axis=-1) if arr.ndim == 3 else arr
+    bright = value > _border_threshold(value, threshold)
     bright = ndimage.maximum_filter(ndimage.minimum_filter(bright.view(np.uint8), opening), opening) > 0
     labels, n = ndimage.label(bright)
     if n == 0:

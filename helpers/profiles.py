@@ -90,7 +90,7 @@ PROFILES: dict[str, Profile] = {
         levels=None, fractions=(0.01, 0.05, 0.25, 1.0), seeds=(0, 1, 2),
         sweep_strategies=("scratch", "last", "middle", "all"), workers=2,
         polyp_steps=80, polyp_hard_steps=40, polyp_hard=(4, None), polyp_batch_size=32, polyp_patch=32,
-        polyp_frame_size=(288, 384), polyp_frame_step=4, polyp_max_frames=(80, 30, None), polyp_fractions=(1.0,),
+        polyp_frame_size=(288, 384), polyp_frame_step=4, polyp_max_frames=(80, 30, 240), polyp_fractions=(1.0,),
         polyp_strategies=("scratch", "last", "middle", "all"), polyp_seeds=(0, 1, 2),
         polyp_lr_grid={"scratch": (0.01, 0.03), "finetune": (0.001, 0.003)}, polyp_sampling=(1, 4),
         polyp_stride=0.5, polyp_max_candidates=3,
