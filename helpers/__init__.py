@@ -22,8 +22,9 @@ Modules, one concern each:
 - ``plots``       figures
 - ``widgets``     ipywidgets explorers
 - ``yardsticks``  published MedMNIST v2 results to compare against
-- ``polyp``       polyp data, patches, probability maps; ``froc`` scores detections
-- ``detection``   the polyp-detection experiment as sweep runs (FROC result rows)
+- ``polyp``       polyp data, patches, field of view, multi-scale maps, candidates, hard negatives; ``froc`` scores detections
+- ``polyp_data``  polyp folders a newcomer can get: Kvasir-SEG (download, check) and synthetic folders; its command line
+- ``detection``   the polyp-detection experiment as sweep runs (FROC result rows, verdicts)
 - ``datasets``    the Split / DataSet containers; ``batches`` slicing uint8 tensors into float batches
 """
 

@@ -1,12 +1,26 @@
-"""The study's polyp-detection experiment as sweep runs: patch classifier -> probability maps -> FROC.
+"""The study's polyp-detection experiment as sweep runs: patch classifier -> hard negatives -> maps -> FROC.
 
 One :class:`PolypRunConfig` is one run of :func:`helpers.experiments.run_sweep`, so detection results are
-resumable and land in the same kind of results table as the classification sweeps. Everything below
-reuses the suite's parts: :mod:`helpers.polyp` for frames, patches and maps, :mod:`helpers.froc` for
-scoring, :func:`helpers.train.fit` for training and the same ladders of :mod:`helpers.finetune`.
+resumable, get a learning rate tuned per strategy on validation data (``lr_grid``), and land in the same
+kind of results table as the classification sweeps. A run (:func:`run_polyp`):
+
+1. loads a bounded set of frames (:func:`prepare`: split by sequence, training frames thinned and
+   capped, validation frames capped, every test frame of the test sequences unless the profile caps them);
+2. trains a patch classifier (:func:`helpers.train.fit`) on the sampler's patches;
+3. mines hard negatives (one round): the highest-scoring windows off the polyp in training frames
+   become negatives, and the classifier trains on;
+4. keeps the state (before or after the round) with the better *validation* FROC figure
+   (:func:`helpers.froc.validation_figure` over validation sequences; test frames are never used to choose);
+5. detects polyps in every test frame (:func:`helpers.polyp.score_frames`) and scores them with FROC,
+   with a bootstrap band over test sequences.
+
+Selection column: ``val_auc`` of a detection row holds the validation FROC figure (the suite's rule: every
+"best" choice is made on ``val_auc``, see :data:`helpers.analysis.SELECT_BY`); ``val_patch_auc`` holds the
+patch classifier's validation AUC.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -17,57 +31,117 @@ import pandas as pd
 import torch
 
 from . import froc, polyp
+from .datasets import DataSet, Split
 from .experiments import config_hash, versions
 
-FP_RATES = (0.01, 0.1, 1.0)
+FP_RATES = (0.1, 0.5, 1.0)
+FP_GRID = np.logspace(-2, 1, 31)
+MATCH_TOLERANCE = 0.25     # a candidate within this share of the base window from a polyp's pixels hits it
+NMS_RADIUS = 0.5           # candidates are kept at least this share of the base window apart
+SCALES = (1.0, 1.2, 1.5)   # the sampler's scales, reused as the test windows
+HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "not decidable at this budget"
 
 
 @dataclass(frozen=True)
 class PolypRunConfig:
     """One detection run; every field is part of its identity (hash)."""
 
-    dataset: str = "CVC-ClinicDB"
+    dataset: str = "CVC-ClinicDB"      # a folder path (the notebook passes the resolved one) or a set name
     arch: str = "efficientnet_lite0"
     strategy: str = "scratch"          # "scratch" or a ladder level (name, or last/middle/all)
     fraction: float = 1.0              # share of training sequences (nested)
     seed: int = 0
     split_seed: int = 0                # the train/val/test split by sequence (fixed across seeds)
     patch: int = 32                    # patch side fed to the classifier (px)
-    max_frames: int | None = None      # whole sequences up to this many frames
-    frame_step: int = 1                # keep every k-th frame of each sequence
-    epochs: int = 3
-    patience: int = 2
-    batch_size: int = 64
+    frame_size: tuple[int, int] = (288, 384)   # every frame is resized to this (H, W)
+    frame_step: int = 1                # keep every k-th frame of each training sequence
+    max_train_frames: int | None = None
+    max_val_frames: int | None = None
+    max_test_frames: int | None = None  # None: every frame of the test sequences
+    steps: int = 80                    # SGD steps before the hard-negative round
+    hard_steps: int = 40               # SGD steps after it (0: no round)
+    hard_per_frame: int = 4            # hard negatives kept per training frame
+    hard_frames: int | None = 40       # training frames searched for hard negatives (spread evenly)
+    batch_size: int = 32
     lr: float | None = None
-    eval_every: int = 50
-    stride: float = 0.25               # map stride as a share of the detection window
-    n_anchors: int = 2                 # positive crops per polyp and scale (before flips/rotations)
-    n_neg_per_frame: int = 8           # background crops per frame
+    decay_steps: int = 20
+    n_anchors: int = 1                 # positive crops per polyp and scale (before flips/rotations)
+    n_neg_per_frame: int = 4           # random background crops per frame
+    stride: float = 0.5                # map stride as a share of each window
+    max_candidates: int = 3            # candidates per frame
+    average_views: bool = True         # final score: mean over 3 windows x 8 flips/rotations
     n_bootstrap: int = 500
 
     def key(self) -> str:
         return config_hash(self)
 
     def learning_rate(self) -> float:
-        from .experiments import FINETUNE_LR, SCRATCH_LR
-        return self.lr if self.lr is not None else (SCRATCH_LR if self.strategy == "scratch" else FINETUNE_LR)
+        from .experiments import default_rate
+        return self.lr if self.lr is not None else default_rate(self.strategy)
+
+
+# ----------------------------------------------------------------------------- data
+
+@dataclass
+class PolypData:
+    """The frames one run uses and where they came from.
+
+    ``frames`` holds only the frames used (train, then val, then test); ``split`` indexes into them;
+    ``folder_split`` gives the number of frames of each split in the whole folder.
+    """
+
+    frames: polyp.PolypFrames
+    split: dict[str, np.ndarray]
+    folder_split: dict[str, int]
+    n_folder_frames: int
 
 
 @lru_cache(maxsize=2)
-def cached_frames(dataset: str, max_frames: int | None = None, frame_step: int = 1) -> polyp.PolypFrames:
-    """Load the frames once per process (whole sequences up to ``max_frames``, every ``frame_step``-th frame)."""
-    return polyp.thin_frames(polyp.load_polyp_frames(dataset, max_frames=max_frames), frame_step)
+def load_bounded(dataset: str, frame_size: tuple[int, int], split_seed: int, frame_step: int,
+                 max_train: int | None, max_val: int | None, max_test: int | None) -> PolypData:
+    """Split a folder by sequence, choose the frames within the bounds, decode only those (cached per process)."""
+    index = polyp.index_polyp_folder(dataset)
+    full = polyp.split_sequences(index.sequences, seed=split_seed)
+    chosen = polyp.select_frames(index.sequences, full, frame_step, max_train, max_val, max_test, seed=split_seed)
+    order = np.concatenate([chosen[k] for k in ("train", "val", "test")])
+    frames = polyp.load_polyp_frames(index.folder, frame_size, only=order)
+    split, start = {}, 0
+    for k in ("train", "val", "test"):
+        split[k] = np.arange(start, start + len(chosen[k]), dtype=np.int64)
+        start += len(chosen[k])
+    return PolypData(frames, split, {k: len(v) for k, v in full.items()}, len(index))
 
 
-def prepare(config: PolypRunConfig):
-    """Frames, their split by sequence, and the patch data set of this run."""
-    frames = cached_frames(config.dataset, config.max_frames, config.frame_step)
-    split = polyp.split_by_sequence(frames, seed=config.split_seed)
-    patches = polyp.patch_dataset(frames, split, patch=config.patch, seed=config.seed,
-                                  train_fraction=config.fraction, n_anchors=config.n_anchors,
-                                  n_neg_per_frame=config.n_neg_per_frame)
-    return frames, split, patches
+def prepare(config: PolypRunConfig) -> PolypData:
+    """The bounded frames of this run (see :func:`load_bounded`)."""
+    return load_bounded(config.dataset, tuple(config.frame_size), config.split_seed, config.frame_step,
+                        config.max_train_frames, config.max_val_frames, config.max_test_frames)
 
+
+def detector_settings(config: PolypRunConfig, window: float) -> polyp.DetectorSettings:
+    """The detector of this run around a base ``window`` (median training polyp size)."""
+    return polyp.DetectorSettings(patch=config.patch, window=float(window), scales=SCALES, stride=config.stride,
+                                  nms_radius=NMS_RADIUS, tolerance=MATCH_TOLERANCE,
+                                  max_candidates=config.max_candidates, average_views=config.average_views)
+
+
+def base_window(data: PolypData) -> int:
+    """The base detection window: median polyp size over ALL training frames used (every fraction alike)."""
+    return polyp.polyp_window(data.frames, data.split["train"], scales=(1.0,))
+
+
+def patch_data(config: PolypRunConfig, data: PolypData, train_idx: np.ndarray) -> DataSet:
+    """Training patches (with the 8 flips/rotations) of ``train_idx`` and validation patches of the val frames."""
+    sampling = {"n_anchors": config.n_anchors, "n_neg_per_frame": config.n_neg_per_frame}
+    train = polyp.sample_patches(data.frames, train_idx, config.patch, config.seed, **sampling)
+    val = polyp.sample_patches(data.frames, data.split["val"], config.patch, config.seed + 1,
+                               augment_dihedral=False, **sampling)
+    return DataSet(f"polyp-{data.frames.source.name}", train, val, val, list(polyp.CLASS_NAMES),
+                   str(data.frames.source), "research and educational use only (see the folder's owners)",
+                   {"frames_train": train_idx})
+
+
+# ----------------------------------------------------------------------------- training
 
 def build_detector(config: PolypRunConfig):
     """The patch classifier at the run's level (ImageNet weights unless scratch)."""
@@ -82,43 +156,143 @@ def build_detector(config: PolypRunConfig):
     return model, level
 
 
-def train_detector(config: PolypRunConfig, quiet: bool = True):
-    """Train the run's patch classifier; returns (model, level, frames, split, patches, train result)."""
-    from .train import TrainConfig, fit
+def _train_config(config: PolypRunConfig, steps: int, lr: float, seed: int, quiet: bool):
+    """The engine's settings for one pass: the paper's recipe, one validation check at the end."""
+    from .experiments import head_multiplier
+    from .train import TrainConfig
+    return TrainConfig(steps=steps, batch_size=config.batch_size, lr=lr, head_lr_mult=head_multiplier(config.strategy),
+                       patience=None, eval_every=steps, decay_steps=config.decay_steps, seed=seed, quiet=quiet)
 
+
+def with_hard_negatives(train: Split, hard: torch.Tensor, seed: int) -> Split:
+    """``train`` plus the hard-negative patches and as many positive patches drawn again, so classes stay balanced."""
+    gen = torch.Generator().manual_seed(seed)
+    positives = torch.nonzero(train.labels == 1).flatten()
+    extra = positives[torch.randint(len(positives), (len(hard),), generator=gen)]
+    images = torch.cat([train.images, hard, train.images[extra]])
+    labels = torch.cat([train.labels, torch.zeros(len(hard), dtype=train.labels.dtype), train.labels[extra]])
+    return Split(images, labels)
+
+
+def hard_negative_patches(model, config: PolypRunConfig, data: PolypData, train_idx: np.ndarray,
+                          settings: polyp.DetectorSettings, device) -> torch.Tensor:
+    """uint8 patches (with their 8 flips/rotations) of the hard negatives mined in training frames."""
+    frames = polyp._bounded(train_idx, config.hard_frames)
+    plan = polyp.mine_hard_negatives(model, data.frames, frames, settings, config.hard_per_frame, device=device)
+    if plan.empty:
+        return torch.zeros(0, 3, config.patch, config.patch, dtype=torch.uint8)
+    return polyp.dihedral8(polyp.crop_patches(data.frames.images, plan, config.patch))
+
+
+def _validate(model, data: PolypData, settings, device) -> tuple[float, list]:
+    """Validation FROC figure and curve of the model as it is now."""
+    matches, table = polyp.score_frames(model, data.frames, data.split["val"], settings, device)
+    figure = froc.validation_figure(matches, table, FP_RATES)
+    curve = froc.froc_curve(matches, len(table), max(1, int(table["n_polyps"].sum())))
+    return figure, curve[["fp_per_frame", "sensitivity"]].to_numpy().round(5).tolist()
+
+
+def train_detector(config: PolypRunConfig, data: PolypData, quiet: bool = True) -> dict:
+    """Train, mine hard negatives, train on, keep the state with the better validation FROC figure.
+
+    Returns a dict: ``model``, ``level``, ``settings``, ``device``, ``patches`` (the first pass's
+    DataSet), ``before`` / ``after`` (validation figure and curve), ``kept`` ("before" or "after"),
+    ``n_hard``, ``result`` (the last :class:`helpers.train.TrainResult`), ``steps_run``.
+    """
     from .env import seed_everything
+    from .train import fit
 
-    frames, split, patches = prepare(config)
+    train_idx = polyp.reduce_by_sequence(data.frames, data.split["train"], config.fraction, config.seed)
+    settings = detector_settings(config, base_window(data))
+    patches = patch_data(config, data, train_idx)
     seed_everything(config.seed)
     model, level = build_detector(config)
-    # The detector's budget is still given in epochs over its patches (converted to the engine's steps).
-    per_epoch = -(-len(patches.train) // config.batch_size)
-    result = fit(model, patches, TrainConfig(
-        steps=config.epochs * per_epoch, batch_size=config.batch_size, lr=config.learning_rate(),
-        head_lr_mult=1.0 if level is None else 10.0, patience=config.patience * per_epoch,
-        eval_every=min(config.eval_every, per_epoch), decay_steps=per_epoch, seed=config.seed, quiet=quiet))
-    return model, level, frames, split, patches, result
+    lr = config.learning_rate()
+    result = fit(model, patches, _train_config(config, config.steps, lr, config.seed, quiet))
+    device = result.device
+    before = _validate(model, data, settings, device)
+    out = {"model": model, "level": level, "settings": settings, "device": device, "patches": patches,
+           "before": before, "after": (float("nan"), []), "kept": "before", "n_hard": 0, "result": result,
+           "steps_run": result.iterations, "train_idx": train_idx}
+    if config.hard_steps <= 0:
+        return out
+    state = copy.deepcopy(model.state_dict())
+    hard = hard_negative_patches(model, config, data, train_idx, settings, device)
+    if len(hard):
+        second = DataSet(patches.name, with_hard_negatives(patches.train, hard, config.seed), patches.val,
+                         patches.test, patches.class_names, patches.source, patches.licence, patches.meta)
+        lr_now = lr * 0.95 ** (config.steps / config.decay_steps)   # the schedule goes on where it stopped
+        result = fit(model, second, _train_config(config, config.hard_steps, lr_now, config.seed + 1, quiet))
+        after = _validate(model, data, settings, device)
+        out.update(after=after, n_hard=len(hard) // 8, result=result, steps_run=out["steps_run"] + result.iterations)
+        if after[0] >= before[0] or not np.isfinite(before[0]):
+            out["kept"] = "after"
+        else:
+            model.load_state_dict(state)
+    return out
 
+
+# ----------------------------------------------------------------------------- one run
 
 def run_polyp(config: PolypRunConfig, weights_dir: str | Path | None = None, quiet: bool = True) -> dict:
-    """Train the patch classifier, detect polyps in the test frames, score with FROC; one result row.
+    """Train the detector, detect polyps in every test frame, score with FROC; one result row.
 
-    With ``weights_dir`` the trained weights are saved as ``<weights_dir>/<config hash>.pt`` (a plain
-    state dict, loadable with ``weights_only=True``; see :func:`load_detector`).
+    A run whose training diverges (:class:`helpers.train.TrainingDivergedError`, a NaN loss) returns
+    a row with ``diverged`` True that rate tuning never chooses and summaries leave out. With
+    ``weights_dir`` the kept weights are saved as ``<weights_dir>/<config hash>.pt`` (a plain state
+    dict, loadable with ``weights_only=True``; see :func:`load_detector`).
     """
-    from .train import evaluate
-
     t0 = time.perf_counter()
-    model, level, frames, split, patches, result = train_detector(config, quiet)
-    patch_metrics, _ = evaluate(model, patches.test, n_boot=200, seed=config.seed, device=result.device)
-    window = float(patches.meta["window"])
-    matches, frame_table = polyp.score_frames(model, frames, split["test"], patch=config.patch, window=window,
-                                              stride=window * config.stride, device=result.device)
-    row = detection_row(config, level, patches, result, patch_metrics, matches, frame_table, window)
+    data = prepare(config)
+    try:
+        trained = train_detector(config, data, quiet)
+    except FloatingPointError as err:      # TrainingDivergedError included
+        return diverged_row(config, err, time.perf_counter() - t0)
+    model, settings = trained["model"], trained["settings"]
+    matches, frame_table = polyp.score_frames(model, data.frames, data.split["test"], settings, trained["device"])
+    row = detection_row(config, data, trained, matches, frame_table)
     row["wall_s"] = time.perf_counter() - t0
     if weights_dir is not None:
         Path(weights_dir).mkdir(parents=True, exist_ok=True)
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, Path(weights_dir) / f"{config.key()}.pt")
+    return row
+
+
+def diverged_row(config: PolypRunConfig, err: Exception, wall_s: float) -> dict:
+    """The row of a run whose training diverged (no detection metrics)."""
+    return {**asdict(config), "config_hash": config.key(), "task": "polyp", "requested": config.strategy,
+            "strategy": config.strategy, "lr": config.learning_rate(), "val_auc": float("nan"),
+            "val_loss": float("nan"), "collapsed": False, "diverged": True, "note": str(err), "n_train": 0,
+            "wall_s": wall_s, "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def detection_row(config: PolypRunConfig, data: PolypData, trained: dict, matches: pd.DataFrame,
+                  frame_table: pd.DataFrame) -> dict:
+    """Flatten one detection run into a table row (validation figures, FROC summary, curve, raw matches)."""
+    level, result, settings = trained["level"], trained["result"], trained["settings"]
+    n_frames, n_polyps = len(frame_table), int(frame_table["n_polyps"].sum())
+    summary = froc.froc_summary(matches, frame_table, FP_RATES, n_boot=config.n_bootstrap, seed=config.seed)
+    curve = froc.froc_curve(matches, n_frames, max(1, n_polyps))
+    kept = trained[trained["kept"]]
+    row = {**asdict(config), "config_hash": config.key(), "task": "polyp",
+           "strategy": "scratch" if level is None else level.name, "requested": config.strategy,
+           "level": "" if level is None else level.name, "level_index": -1 if level is None else level.index,
+           "lr": config.learning_rate(), "n_train": len(trained["train_idx"]),
+           "n_train_patches": len(trained["patches"].train), "n_hard_negatives": trained["n_hard"],
+           "val_frames": len(data.split["val"]), "test_frames": n_frames, "test_polyps": n_polyps,
+           "test_sequences": int(frame_table["sequence"].nunique()), "window": settings.window,
+           "val_auc": kept[0], "val_figure_before": trained["before"][0], "val_figure_after": trained["after"][0],
+           "kept": trained["kept"], "val_froc_before": trained["before"][1], "val_froc_after": trained["after"][1],
+           "val_patch_auc": result.best_val_auc, "val_loss": result.best_val_loss, "collapsed": False,
+           "diverged": False, "steps_run": trained["steps_run"], "iterations": trained["steps_run"],
+           "cached": result.cached, "device": result.device}
+    for _, r in summary.iterrows():
+        key = f"froc_sens@{r['fp_per_frame']:g}"
+        row.update({key: r["sensitivity"], f"{key}_lo": r["lo"], f"{key}_hi": r["hi"]})
+    row.update(froc=curve[["fp_per_frame", "sensitivity"]].to_numpy().round(5).tolist(),
+               matches={c: matches[c].tolist() for c in ("frame", "sequence", "score", "is_tp", "is_fp", "polyp_id")},
+               frame_table={c: frame_table[c].tolist() for c in frame_table.columns},
+               versions=versions(), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     return row
 
 
@@ -131,34 +305,19 @@ def load_detector(config: PolypRunConfig, weights_dir: str | Path):
     return model.eval()
 
 
-def detection_row(config, level, patches, result, patch_metrics, matches, frame_table, window) -> dict:
-    """Flatten one detection run into a table row (FROC summary, curve, and the raw matches)."""
-    n_frames, n_polyps = len(frame_table), int(frame_table["n_polyps"].sum())
-    summary = froc.froc_summary(matches, frame_table, FP_RATES, n_boot=config.n_bootstrap, seed=config.seed)
-    curve = froc.froc_curve(matches, n_frames, n_polyps)
-    row = {**asdict(config), "config_hash": config.key(), "task": "polyp",
-           "strategy": "scratch" if level is None else level.name, "requested": config.strategy,
-           "level": "" if level is None else level.name, "level_index": -1 if level is None else level.index,
-           "n_train": len(patches.meta["frames_train"]), "n_train_patches": len(patches.train),
-           "test_frames": n_frames, "test_polyps": n_polyps, "window": window,
-           "val_auc": result.best_val_auc, "best_step": result.best_step, "steps_run": result.iterations,
-           "iterations": result.iterations, "cached": result.cached, "device": result.device,
-           "curve": [[int(i), float(a)] for i, a in zip(result.curve["iteration"], result.curve["val_auc"])],
-           "patch_test_auc": patch_metrics["auc"]}
-    for _, r in summary.iterrows():
-        key = f"froc_sens@{r['fp_per_frame']:g}"
-        row.update({key: r["sensitivity"], f"{key}_lo": r["lo"], f"{key}_hi": r["hi"]})
-    row.update(froc=curve[["fp_per_frame", "sensitivity"]].to_numpy().round(5).tolist(),
-               matches={c: matches[c].tolist() for c in ("frame", "sequence", "score", "is_tp", "is_fp", "polyp_id")},
-               frame_table={c: frame_table[c].tolist() for c in frame_table.columns},
-               versions=versions(), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    return row
-
-
 def polyp_grid(strategies, fractions, seeds=(0,), **common) -> list[PolypRunConfig]:
     """Every combination of strategy, training fraction (by sequence) and seed."""
     return [PolypRunConfig(strategy=s, fraction=float(f), seed=int(r), **common)
             for s in strategies for f in fractions for r in seeds]
+
+
+# ----------------------------------------------------------------------------- summaries
+
+def finished(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of runs that did not diverge."""
+    if "diverged" not in table:
+        return table
+    return table[~table["diverged"].fillna(False).astype(bool)]
 
 
 def matches_frame(row: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -166,87 +325,135 @@ def matches_frame(row: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(row["matches"]), pd.DataFrame(row["frame_table"])
 
 
+def _ordered(table: pd.DataFrame) -> list[str]:
+    """Strategies: scratch first, then the ladder from shallow to deep."""
+    order = table.groupby("strategy")["level_index"].first().sort_values()
+    return list(order.index)
+
+
 def froc_bands(table: pd.DataFrame, fp_grid=None, n_boot: int = 300, seed: int = 0) -> pd.DataFrame:
-    """FROC curve with a 95% sequence-bootstrap band for every row (strategy, fraction) of a results table."""
-    grid = np.logspace(-2, 1, 31) if fp_grid is None else np.asarray(fp_grid)
+    """FROC per strategy and fraction, averaged over seeds, with a 95% band over seeds and test sequences."""
+    grid = FP_GRID if fp_grid is None else np.asarray(fp_grid, dtype=float)
     parts = []
-    for _, row in table.iterrows():
-        matches, frames = matches_frame(row)
-        band = froc.froc_with_band(matches, frames, grid, n_boot=n_boot, seed=seed)
-        parts.append(band.assign(strategy=row["strategy"], fraction=row["fraction"], seed=row["seed"]))
+    for (strategy, fraction), rows in finished(table).groupby(["strategy", "fraction"], sort=False):
+        runs = [matches_frame(r) for _, r in rows.iterrows()]
+        band = froc.froc_band_over_seeds(runs, grid, n_boot=n_boot, seed=seed)
+        parts.append(band.assign(strategy=strategy, fraction=fraction, level_index=rows["level_index"].iloc[0]))
     return pd.concat(parts, ignore_index=True)
 
 
-def _is_all_layers(table: pd.DataFrame, level: str) -> bool:
+def sensitivity_table(table: pd.DataFrame, rates=FP_RATES, n_boot: int = 500, seed: int = 0) -> pd.DataFrame:
+    """Sensitivity (95% band over seeds and test sequences) at each rate, one row per strategy and fraction."""
+    from .metrics import format_ci
+    bands = froc_bands(table, rates, n_boot, seed)
+    done = finished(table)
+    rows = []
+    for (fraction, strategy), band in bands.groupby(["fraction", "strategy"], sort=False):
+        mine = done[(done["strategy"] == strategy) & (done["fraction"] == fraction)]
+        row = {"strategy": strategy, "training sequences": f"{fraction:.0%}", "seeds": len(mine),
+               "rate": ", ".join(f"{v:g}" for v in sorted(mine["lr"].unique())),
+               "validation figure": round(float(mine["val_auc"].mean()), 3)}
+        for _, r in band.iterrows():
+            row[f"sensitivity at {r['fp_per_frame']:g} FP/frame"] = format_ci(r["sensitivity"], r["lo"], r["hi"], 2)
+        rows.append((fraction, band["level_index"].iloc[0], row))
+    return pd.DataFrame([r for _, _, r in sorted(rows, key=lambda t: (-t[0], t[1]))])
+
+
+def hard_negative_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Validation FROC figure before and after the hard-negative round, mean over seeds, per strategy."""
+    done = finished(table)
+    done = done[done["fraction"] == done["fraction"].max()]
+    out = done.groupby("strategy").agg(before=("val_figure_before", "mean"), after=("val_figure_after", "mean"),
+                                       hard_negatives=("n_hard_negatives", "mean"),
+                                       kept_after=("kept", lambda k: int((k == "after").sum())),
+                                       runs=("kept", "size"))
+    return out.loc[[s for s in _ordered(done) if s in out.index]].round(3)
+
+
+def best_tuned_level(table: pd.DataFrame) -> str | None:
+    """The tuned level with the best mean validation figure over seeds, at the largest fraction."""
+    done = finished(table)
+    done = done[(done["fraction"] == done["fraction"].max()) & (done["strategy"] != "scratch")]
+    if done.empty:
+        return None
+    return str(done.groupby("strategy")["val_auc"].mean().idxmax())
+
+
+def _is_all_layers(arch: str, level: str) -> bool:
     """Whether ``level`` is the last rung of its architecture's ladder (every layer tuned)."""
     from .finetune import ladder
     from .models import build_model
-    arch = table["arch"].iloc[0]
     return ladder(build_model(arch, 2, image_size=64))[-1].name == level
 
 
-def sensitivity_table(table: pd.DataFrame, rates=FP_RATES) -> pd.DataFrame:
-    """Sensitivity (95% CI) at each false-positive rate, one row per strategy and training fraction."""
-    from .metrics import format_ci
-    rows = []
-    for _, r in table.sort_values(["fraction", "level_index"]).iterrows():
-        row = {"strategy": r["strategy"], "training sequences": f"{r['fraction']:.0%}", "seed": r["seed"]}
-        for rate in rates:
-            k = f"froc_sens@{rate:g}"
-            row[f"sensitivity at {rate:g} FP/frame"] = format_ci(r[k], r[k + "_lo"], r[k + "_hi"], 2)
-        rows.append(row)
-    return pd.DataFrame(rows)
+def all_layers_verdict(bands: pd.DataFrame, rate: float, n_sequences: int = 2) -> tuple[str, str]:
+    """The study's polyp claim, "tuning all layers is best", at one FP rate: (verdict, reason).
+
+    ``bands`` from :func:`froc_bands` at the largest fraction. Read as the study read its figures:
+    non-overlapping 95% bands count as a difference. holds: all layers has the highest sensitivity
+    and its band lies above every other tuned level's; does not hold: some tuned level's band lies
+    above it; otherwise not decidable at this budget.
+    """
+    at = bands[np.isclose(bands["fp_per_frame"], rate) & (bands["strategy"] != "scratch")]
+    if at["strategy"].nunique() < 2:
+        return UNDECIDED, "fewer than two tuned levels were trained"
+    if n_sequences < 2:
+        return UNDECIDED, "the test frames come from one sequence, so there is no band to compare"
+    deepest = at.loc[at["level_index"].idxmax()]
+    others = at[at["strategy"] != deepest["strategy"]]
+    above = others[others["lo"] > deepest["hi"]]
+    if len(above):
+        return FAILS, f"{', '.join(above['strategy'])} lies above all layers ({deepest['sensitivity']:.2f})"
+    if deepest["sensitivity"] >= others["sensitivity"].max() and (deepest["lo"] > others["hi"]).all():
+        return HOLDS, f"all layers {deepest['sensitivity']:.2f}, its band above every other tuned level"
+    return UNDECIDED, (f"all layers {deepest['sensitivity']:.2f} ({deepest['lo']:.2f}-{deepest['hi']:.2f}); "
+                       "the bands overlap")
 
 
-def detection_report(table: pd.DataFrame, rate: float = 0.1) -> list[str]:
+def detection_report(table: pd.DataFrame, rates=FP_RATES, n_boot: int = 500, seed: int = 0) -> list[str]:
     """Plain sentences, computed from the table, on this run against the study's polyp finding."""
-    key = f"froc_sens@{rate:g}"
-    cols = [key, key + "_lo", key + "_hi", "level_index", "val_auc"]
-    full = table[table["fraction"] == table["fraction"].max()].groupby("strategy")[cols].mean()  # mean over seeds
-    lines = []
-    scratch = full.loc[["scratch"]] if "scratch" in full.index else full.iloc[:0]
-    tuned = full.drop(index="scratch", errors="ignore")
-    if len(tuned):
-        best_name = tuned["val_auc"].idxmax()   # chosen on validation patches, reported on test frames
-        best = tuned.loc[best_name]
-        all_layers = tuned[tuned["level_index"] == tuned["level_index"].max()].index[0]
-        lines.append(f"With all training sequences, the tuned level with the best validation AUC is {best_name}: sensitivity "
-                     f"{best[key]:.2f} (95% CI {best[key + '_lo']:.2f}-{best[key + '_hi']:.2f}) at {rate:g} "
-                     f"false positives per frame.")
-        if not _is_all_layers(table, all_layers):
-            lines.append("The deepest level trained here does not tune every layer, so the study's finding "
-                         "(all layers best) is not tested by this run.")
-        elif best_name == all_layers:
-            lines.append("Tuning all layers was best here, as in the study.")
+    done = finished(table)
+    full = done[done["fraction"] == done["fraction"].max()]
+    bands = froc_bands(full, rates, n_boot, seed)
+    lines = [f"{len(full)} runs at {full['fraction'].max():.0%} of the training sequences, "
+             f"{full.groupby('strategy').size().min()} seed(s) each, every run scored on the same "
+             f"{int(full['test_frames'].iloc[0])} test frames ({int(full['test_sequences'].iloc[0])} sequences)."]
+    best = best_tuned_level(full)
+    if best is not None:
+        lines.append(f"The tuned level with the best validation FROC figure is {best} (chosen on validation "
+                     "sequences, never on test).")
+        deepest = full.loc[full["level_index"].idxmax(), "strategy"]
+        if not _is_all_layers(full["arch"].iloc[0], deepest):
+            lines.append("The deepest level trained does not tune every layer: the study's claim is not tested.")
         else:
-            lines.append(f"The study found tuning all layers best for polyps; here {all_layers} reached "
-                         f"{tuned.loc[all_layers, key]:.2f}, so this run does not reproduce that ranking "
-                         "(check the overlapping intervals).")
-    if len(scratch) and len(tuned):
-        s = scratch.iloc[0]
-        verdict = ("above" if best[key + "_lo"] > s[key + "_hi"] else
-                   "below" if best[key + "_hi"] < s[key + "_lo"] else "not distinguishable from")
-        lines.append(f"Scratch training reached {s[key]:.2f} ({s[key + '_lo']:.2f}-{s[key + '_hi']:.2f}); the best "
-                     f"tuned level is {verdict} it.")
-    small = table[table["fraction"] == table["fraction"].min()]
-    if len(small) and table["fraction"].nunique() > 1:
-        drop = (full[key] - small.groupby("strategy")[key].mean()).dropna()
-        lines.append("Sensitivity gained from the smallest to the largest training set (negative: lost): "
-                     + ", ".join(f"{k} {v:+.2f}" for k, v in drop.items()) + ".")
-    lines.append("Where this differs from the study: public CVC-ClinicDB still frames (every frame holds a polyp) "
-                 "instead of full videos, a dense sliding-window map instead of the study's hand-crafted candidate "
-                 "generator, small patches and a short CPU budget.")
+            for rate in rates:
+                verdict, why = all_layers_verdict(bands, rate, int(full["test_sequences"].iloc[0]))
+                lines.append(f"Study's claim 'tuning all layers is best' at {rate:g} FP/frame: {verdict} ({why}).")
+    if "scratch" in set(full["strategy"]) and best is not None:
+        for rate in rates:
+            at = bands[np.isclose(bands["fp_per_frame"], rate)].set_index("strategy")
+            s, b = at.loc["scratch"], at.loc[best]
+            word = ("not distinguishable (one test sequence) from" if full["test_sequences"].iloc[0] < 2 else
+                    "above" if b["lo"] > s["hi"] else "below" if b["hi"] < s["lo"] else "not distinguishable from")
+            lines.append(f"At {rate:g} FP/frame the chosen level {best} ({b['sensitivity']:.2f}) is {word} scratch "
+                         f"({s['sensitivity']:.2f}, {s['lo']:.2f}-{s['hi']:.2f}).")
+    if done["fraction"].nunique() > 1:
+        key = "froc_sens@0.5"
+        means = done.groupby(["strategy", "fraction"])[key].mean().unstack()
+        gain = (means.iloc[:, -1] - means.iloc[:, 0]).dropna()
+        lines.append("Sensitivity at 0.5 FP/frame gained from the smallest to the largest training set "
+                     "(negative: lost): " + ", ".join(f"{k} {v:+.2f}" for k, v in gain.items()) + ".")
     return lines
 
 
-def detection_examples(model, frames: polyp.PolypFrames, indices, patch: int, window: float, stride: float,
+def detection_examples(model, data: PolypData, indices, settings: polyp.DetectorSettings,
                        device: str | None = None) -> list[dict]:
-    """For a few frames: the probability map at frame size and the candidates (best first)."""
+    """For a few frames: the detector's combined map at frame size, the FOV and the candidates (best first)."""
     from .env import pick_device
 
-    geometry = polyp.map_geometry(frames.frame_size, patch, window * stride, window)
-    maps = polyp.probability_map(model, frames.images[list(indices)], patch, window * stride, window,
-                                 device=pick_device(device))
-    return [{"frame": int(i), "map": polyp.upsample_map(m, geometry), "raw_map": m,
-             "candidates": polyp.find_candidates(m, window / 2, geometry=geometry)}
-            for i, m in zip(indices, maps)]
+    device = pick_device(device)
+    idx = [int(i) for i in indices]
+    values, _, base = polyp.combined_map(model, data.frames.images[idx], data.frames.fov[idx], settings, device)
+    cands = polyp.detect(model, data.frames, idx, settings, device)
+    return [{"frame": i, "map": polyp.upsample_map(v.clamp_min(0), base), "raw_map": v, "candidates": c,
+             "fov": data.frames.fov[i]} for i, v, c in zip(idx, values, cands)]

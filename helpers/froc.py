@@ -6,11 +6,14 @@ Definitions (the study's, for polyp detection):
   smaller than ``min_area`` pixels are annotation speckle (CVC-ClinicDB masks carry single stray
   pixels) and are not counted as polyps. Polyps are counted per frame: the same polyp seen in
   ten frames of a video is ten polyp instances.
-- A candidate ``(y, x, score)`` that falls on a polyp's pixels hits that polyp. The highest-scoring
-  hit of each polyp is its *true positive*; further hits on the same polyp are neither true nor
-  false positives (the study counted a polyp as detected once). A candidate on a mask pixel that
-  belongs to no counted polyp (a speckle) is ignored the same way.
-- A candidate outside every mask pixel is a *false positive*.
+- A candidate ``(y, x, score)`` hits a polyp when it falls on the polyp's pixels or within
+  ``tolerance`` px of them (the study: a detection inside the polyp or close to its boundary counts;
+  the detectors of :mod:`helpers.detection` use a tolerance tied to the detection window, see
+  :data:`helpers.detection.MATCH_TOLERANCE`). A candidate within the tolerance of two polyps hits
+  the nearer one. The highest-scoring hit of each polyp is its *true positive*; further hits on the
+  same polyp are neither true nor false positives (the study counted a polyp as detected once). A
+  candidate on a mask pixel that belongs to no counted polyp (a speckle) is ignored the same way.
+- A candidate that hits no polyp and is not on a mask pixel is a *false positive*.
 - At a score threshold ``t``, a polyp is detected when its true positive scores ``>= t``;
   the curve is sensitivity (detected polyps / all polyps) against false positives with
   score ``>= t`` divided by the number of frames.
@@ -87,17 +90,31 @@ def make_frame_table(masks: Sequence | np.ndarray | torch.Tensor, sequences: Seq
     return pd.DataFrame({"frame": ids, "sequence": seqs, "n_polyps": counts})
 
 
-def _match_frame(cands: Iterable[Candidate], labels: np.ndarray, mask: np.ndarray) -> list[tuple]:
+def hit_map(labels: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
+    """int32 (H, W): the polyp a candidate at each pixel hits (0: none), within ``tolerance`` px.
+
+    A pixel on a polyp hits that polyp; with ``tolerance > 0`` a pixel off every polyp hits the
+    nearest polyp pixel's polyp when it lies at most ``tolerance`` px (Euclidean) from it.
+    """
+    if tolerance <= 0 or not labels.any():
+        return labels.astype(np.int32)
+    dist, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    return np.where(dist <= tolerance, labels[iy, ix], 0).astype(np.int32)
+
+
+def _match_frame(cands: Iterable[Candidate], labels: np.ndarray, mask: np.ndarray,
+                 tolerance: float = 0.0) -> list[tuple]:
     """(y, x, score, is_tp, is_fp, component) for one frame's candidates (component 0 = none)."""
     cands = sorted(((int(y), int(x), float(s)) for y, x, s in cands), key=lambda c: -c[2])
     h, w = labels.shape
+    hits = hit_map(labels, tolerance) if cands else labels
     seen: set[int] = set()
     rows = []
     for y, x, s in cands:
         yy, xx = min(max(y, 0), h - 1), min(max(x, 0), w - 1)
-        comp = int(labels[yy, xx])
+        comp = int(hits[yy, xx])
         is_tp = comp > 0 and comp not in seen
-        is_fp = not mask[yy, xx]
+        is_fp = comp == 0 and not mask[yy, xx]
         seen.add(comp)
         rows.append((y, x, s, is_tp, is_fp, comp))
     return rows
@@ -105,7 +122,8 @@ def _match_frame(cands: Iterable[Candidate], labels: np.ndarray, mask: np.ndarra
 
 def match_candidates(candidates_per_frame: Sequence[Iterable[Candidate]],
                      masks: Sequence | np.ndarray | torch.Tensor, sequences: Sequence[str] | None = None,
-                     frame_ids: Sequence[int] | None = None, min_area: int = MIN_POLYP_AREA) -> pd.DataFrame:
+                     frame_ids: Sequence[int] | None = None, min_area: int = MIN_POLYP_AREA,
+                     tolerance: float = 0.0) -> pd.DataFrame:
     """Label every candidate as true positive, false positive or neither.
 
     ``candidates_per_frame[i]`` holds ``(y, x, score)`` tuples in frame pixel coordinates for the
@@ -113,7 +131,8 @@ def match_candidates(candidates_per_frame: Sequence[Iterable[Candidate]],
     Returns one row per candidate, columns ``frame, sequence, y, x, score, is_tp, is_fp, polyp_id``;
     ``polyp_id`` numbers polyps 0, 1, ... in frame order over all frames, -1 off any polyp.
     A polyp hit several times gets one true positive (its best-scoring hit); the other hits and hits
-    on speckle are neither true nor false positives.
+    on speckle are neither true nor false positives. A candidate hits a polyp on its pixels or within
+    ``tolerance`` px of them (:func:`hit_map`).
     """
     if len(candidates_per_frame) != len(masks):
         raise ValueError(f"{len(candidates_per_frame)} candidate lists for {len(masks)} masks.")
@@ -123,7 +142,7 @@ def match_candidates(candidates_per_frame: Sequence[Iterable[Candidate]],
     for cands, mask, fid, seq in zip(candidates_per_frame, masks, ids, seqs):
         mask_np = _as_numpy_mask(mask)
         labels, n = label_polyps(mask_np, min_area)
-        for y, x, s, tp, fp, comp in _match_frame(cands, labels, mask_np):
+        for y, x, s, tp, fp, comp in _match_frame(cands, labels, mask_np, tolerance):
             rows.append((fid, seq, y, x, s, tp, fp, first_id + comp - 1 if comp > 0 else -1))
         first_id += n
     columns = ["frame", "sequence", "y", "x", "score", "is_tp", "is_fp", "polyp_id"]
@@ -250,3 +269,61 @@ def froc_summary(matches: pd.DataFrame, frame_table: pd.DataFrame,
     Columns ``fp_per_frame, sensitivity, lo, hi`` (one row per rate).
     """
     return froc_with_band(matches, frame_table, fp_rates, n_boot=n_boot, seed=seed)
+
+
+def validation_figure(matches: pd.DataFrame, frame_table: pd.DataFrame,
+                      fp_rates: Sequence[float] = (0.1, 0.5, 1.0)) -> float:
+    """The one number detectors are selected on: mean sensitivity at ``fp_rates`` FP per frame.
+
+    Computed on validation frames only (early stopping, learning rates and the best level are chosen
+    on it; test frames are never read). A frame table without polyps gives NaN.
+    """
+    n_frames, n_polyps = len(frame_table), int(frame_table["n_polyps"].sum())
+    if n_frames == 0 or n_polyps == 0:
+        return float("nan")
+    sens = sensitivity_at_fp(froc_curve(matches, n_frames, n_polyps), fp_rates)
+    return float(np.mean(list(sens.values())))
+
+
+def _run_counts(runs: Sequence[tuple[pd.DataFrame, pd.DataFrame]], names: list[str]) -> list[tuple]:
+    """Per run: (tp, fp) count matrices per sequence over that run's thresholds, frames, polyps."""
+    out = []
+    for matches, frame_table in runs:
+        per_seq = frame_table.astype({"sequence": str}).groupby("sequence", sort=False).agg(
+            frames=("frame", "size"), polyps=("n_polyps", "sum")).reindex(names, fill_value=0)
+        tp, fp = _count_matrices(matches.astype({"sequence": str}), names)
+        out.append((tp, fp, per_seq["frames"].to_numpy(float), per_seq["polyps"].to_numpy(float)))
+    return out
+
+
+def froc_band_over_seeds(runs: Sequence[tuple[pd.DataFrame, pd.DataFrame]], fp_grid: Sequence[float],
+                         n_boot: int = 500, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Sensitivity at each rate of ``fp_grid``, averaged over runs (seeds), with a two-level band.
+
+    ``runs`` are ``(matches, frame_table)`` of the same strategy trained with different seeds and
+    scored on the same test frames. The point estimate is the mean over runs of each run's
+    sensitivity (:func:`sensitivity_at_fp`); each bootstrap replicate draws the runs with
+    replacement and, shared by them, the test sequences with replacement, and averages again.
+    Columns ``fp_per_frame, sensitivity, lo, hi, n_runs``. With one run this is
+    :func:`froc_with_band`'s sequence bootstrap.
+    """
+    if not runs:
+        raise ValueError("froc_band_over_seeds needs at least one (matches, frame_table) run.")
+    grid = np.asarray(fp_grid, dtype=float)
+    names = [str(s) for s in dict.fromkeys(str(s) for _, ft in runs for s in ft["sequence"])]
+    counts = _run_counts(runs, names)
+    point = np.mean([_sens_at_rates(tp.sum(0, keepdims=True), fp.sum(0, keepdims=True), fr.sum(keepdims=True),
+                                    po.sum(keepdims=True), grid)[0] for tp, fp, fr, po in counts], axis=0)
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        w = np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names)).astype(float)
+        picked = rng.integers(0, len(counts), len(counts))
+        if w @ counts[0][3] <= 0:
+            continue
+        boots.append(np.mean([_sens_at_rates((w @ counts[k][0])[None], (w @ counts[k][1])[None],
+                                             np.array([w @ counts[k][2]]), np.array([w @ counts[k][3]]), grid)[0]
+                              for k in picked], axis=0))
+    alpha = (1 - level) / 2
+    lo, hi = (np.nanquantile(np.array(boots), [alpha, 1 - alpha], axis=0) if boots else (point, point))
+    return pd.DataFrame({"fp_per_frame": grid, "sensitivity": point, "lo": lo, "hi": hi, "n_runs": len(runs)})

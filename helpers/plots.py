@@ -514,12 +514,15 @@ def plot_patches(split, n: int = 16, seed: int = 0):
     return _titled(_image_grid(picks, titles, ncols=n // 2), "Training patches (after flips/rotations)")
 
 
-def plot_detections(frame, mask, prob_map, candidates, ax=None, top: int = 3):
-    """A test frame with its probability map overlaid, the mask outlined and the best candidates marked."""
+def plot_detections(frame, mask, prob_map, candidates, ax=None, top: int = 3, fov=None):
+    """A test frame with its probability map overlaid, the mask outlined (green), the field of view
+    dashed (cyan; windows centred outside it are not scored) and the best candidates marked."""
     ax = ax or plt.subplots(figsize=(5, 4))[1]
     ax.imshow(_frame_rgb(frame))
     ax.imshow(prob_map.numpy(), cmap="magma", alpha=0.45, vmin=0, vmax=1)
     ax.contour(mask.numpy(), levels=[0.5], colors="lime", linewidths=1.2)
+    if fov is not None:
+        ax.contour(fov.numpy().astype(float), levels=[0.5], colors="cyan", linewidths=0.8, linestyles="dashed")
     for rank, (y, x, score) in enumerate(candidates[:top]):
         ax.plot(x, y, "o", mfc="none", mec="cyan" if rank == 0 else "white", ms=14, mew=2)
         ax.text(x + 8, y - 8, f"{score:.2f}", color="cyan" if rank == 0 else "white", fontsize=8)
@@ -532,7 +535,8 @@ def plot_froc(bands, ax=None, fraction: float | None = None):
     ax = ax or plt.subplots(figsize=(6.5, 4.2))[1]
     fraction = bands["fraction"].max() if fraction is None else fraction
     chosen = bands[bands["fraction"] == fraction]
-    order = sorted(chosen["strategy"].unique(), key=lambda s: (s != "scratch", s))
+    order = list(chosen.groupby("strategy")["level_index"].first().sort_values().index) \
+        if "level_index" in chosen else sorted(chosen["strategy"].unique(), key=lambda s: (s != "scratch", s))
     for strategy in order:
         band = chosen[chosen["strategy"] == strategy].groupby("fp_per_frame", as_index=False)[
             ["sensitivity", "lo", "hi"]].mean()
@@ -540,7 +544,8 @@ def plot_froc(bands, ax=None, fraction: float | None = None):
                         color="black" if strategy == "scratch" else None)
         ax.fill_between(band["fp_per_frame"], band["lo"], band["hi"], color=line.get_color(), alpha=0.15)
     ax.set(xscale="log", xlabel="false positives per frame", ylabel="sensitivity", ylim=(0, 1.02),
-           title=f"FROC with 95% bands (bootstrap over test sequences), {fraction:.0%} of training sequences")
+           title=f"Test FROC, mean over seeds, 95% bands over seeds and test sequences\n"
+                 f"({fraction:.0%} of training sequences)")
     ax.legend(fontsize=8)
     return ax
 
@@ -564,5 +569,30 @@ def plot_detection_grid(frames, examples: list[dict], title: str):
     """:func:`plot_detections` for each example of :func:`helpers.detection.detection_examples`."""
     fig, axes = plt.subplots(1, len(examples), figsize=(4.2 * len(examples), 3.4), squeeze=False)
     for ax, ex in zip(axes[0], examples):
-        plot_detections(frames.images[ex["frame"]], frames.masks[ex["frame"]], ex["map"], ex["candidates"], ax=ax)
+        plot_detections(frames.images[ex["frame"]], frames.masks[ex["frame"]], ex["map"], ex["candidates"], ax=ax,
+                        fov=ex.get("fov"))
     return _titled(fig, title)
+
+
+def plot_hard_negative_froc(table, seed: int | None = None):
+    """Validation FROC before (dashed) and after (solid) the hard-negative round, one panel per strategy.
+
+    ``table`` is notebook 05's results table (largest fraction used); ``seed`` picks the run shown
+    (default the smallest seed). The curves are on validation sequences: the data the choice was made on.
+    """
+    done = table[~table["diverged"].fillna(False).astype(bool)] if "diverged" in table else table
+    done = done[done["fraction"] == done["fraction"].max()]
+    seed = int(done["seed"].min()) if seed is None else seed
+    rows = done[done["seed"] == seed].sort_values("level_index")
+    fig, axes = plt.subplots(1, max(1, len(rows)), figsize=(3.6 * max(1, len(rows)), 3.2), squeeze=False)
+    for ax, (_, r) in zip(axes[0], rows.iterrows()):
+        for key, style, label in (("val_froc_before", "--", "before"), ("val_froc_after", "-", "after")):
+            curve = list(r[key]) if isinstance(r[key], (list, tuple)) else []
+            if curve:
+                fp, sens = zip(*curve)
+                ax.step(fp, sens, style, where="post", label=f"{label} ({r['val_figure_' + label]:.2f})")
+        ax.set(xscale="symlog", xlim=(0, 3), ylim=(0, 1.02), xlabel="FP per frame", title=r["strategy"])
+        ax.axvspan(0.1, 1.0, color="grey", alpha=0.08)
+        ax.legend(fontsize=7, title=f"kept: {r['kept']}", title_fontsize=7)
+    axes[0][0].set_ylabel("validation sensitivity")
+    return _titled(fig, f"Hard-negative round, validation FROC (seed {seed}; shaded: 0.1-1 FP/frame, the figure's range)")

@@ -125,6 +125,12 @@ class PolypFrames:
     sequences: list[str]
     source: Path
     has_sequences: bool
+    fov: torch.Tensor | None = None      # bool (N, H, W) field of view (:func:`fov_mask`), filled on load
+
+    def __post_init__(self) -> None:
+        if self.fov is None:
+            self.fov = torch.from_numpy(np.stack([fov_mask(im) for im in self.images])) if len(self.images) \
+                else torch.zeros(self.masks.shape, dtype=torch.bool)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -143,7 +149,8 @@ class PolypFrames:
         """The frames at ``indices`` (in that order)."""
         idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         return PolypFrames(self.images[idx], self.masks[idx], [self.names[i] for i in idx.tolist()],
-                           [self.sequences[i] for i in idx.tolist()], self.source, self.has_sequences)
+                           [self.sequences[i] for i in idx.tolist()], self.source, self.has_sequences,
+                           self.fov[idx])
 
 
 def _natural_key(stem: str) -> list:
@@ -281,22 +288,48 @@ def _read_pair(image_path: Path, mask_path: Path, size: tuple[int, int]) -> tupl
     return image, mask
 
 
+@dataclass(frozen=True)
+class FrameIndex:
+    """The frames of a polyp folder before any is decoded: stems, files and sequences, in natural order."""
+
+    folder: Path
+    stems: list[str]
+    pairs: list[tuple[str, Path, Path]]
+    sequences: list[str]
+    has_sequences: bool
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+
+def index_polyp_folder(path: str | Path = "CVC-ClinicDB") -> FrameIndex:
+    """List a polyp folder's frame/mask pairs and sequences without decoding any image (fast for 5,000 frames)."""
+    folder = locate_polyp_dataset(path)
+    pairs = _pair_files(folder)
+    stems = [p[0] for p in pairs]
+    sequences, has_sequences = _read_sequences(folder, stems)
+    return FrameIndex(folder, stems, pairs, sequences, has_sequences)
+
+
 def load_polyp_frames(path: str | Path = "CVC-ClinicDB", frame_size: tuple[int, int] | None = None,
-                      max_frames: int | None = None, seed: int = 0) -> PolypFrames:
+                      max_frames: int | None = None, seed: int = 0,
+                      only: Sequence[int] | None = None) -> PolypFrames:
     """Load a polyp folder (``images/``, ``masks/``, optional ``sequences.csv``) into tensors.
 
     ``path`` is a folder or a set name (see :func:`locate_polyp_dataset`). Frames of different sizes
     are resized to ``frame_size`` = (H, W) (bilinear for frames, nearest for masks; the aspect
     ratio is not kept); by default the most common size. For Kvasir-SEG (sizes vary up to
     1920x1072) pass ``frame_size=(288, 384)`` to keep memory small. ``max_frames`` keeps whole
-    sequences, in a seeded random order, while they fit. Decoding uses a few threads: the 612
-    CVC-ClinicDB frames load in 2-8 s on a 2-core CPU.
+    sequences, in a seeded random order, while they fit; ``only`` instead names the frames to decode
+    (indices in the folder's natural order, see :func:`index_polyp_folder`). Decoding uses a few
+    threads: the 612 CVC-ClinicDB frames load in 2-8 s on a 2-core CPU. The field of view of every
+    frame (:func:`fov_mask`) is computed on load (about 5 ms a frame).
     """
     folder = locate_polyp_dataset(path)
     pairs = _pair_files(folder)
     stems = [p[0] for p in pairs]
     sequences, has_sequences = _read_sequences(folder, stems)
-    keep = _choose_frames(sequences, max_frames, seed)
+    keep = _choose_frames(sequences, max_frames, seed) if only is None else np.asarray(only, dtype=np.int64)
     pairs = [pairs[i] for i in keep]
     if frame_size is None:
         frame_size = Counter(_image_size(p[1]) for p in pairs).most_common(1)[0][0]
@@ -335,10 +368,16 @@ def split_by_sequence(frames: PolypFrames, fractions: Sequence[float] = (0.6, 0.
 
     ``fractions`` are shares of the sequences (rounded, every split gets at least one).
     """
-    names = frames.sequence_names
+    return split_sequences(frames.sequences, fractions, seed)
+
+
+def split_sequences(sequences: Sequence[str], fractions: Sequence[float] = (0.6, 0.2, 0.2),
+                    seed: int = 0) -> dict[str, np.ndarray]:
+    """:func:`split_by_sequence` on a plain list of per-frame sequence names (no frames decoded)."""
+    names = list(dict.fromkeys(sequences))
     counts = _split_counts(len(names), fractions)
     order = np.random.default_rng(seed).permutation(len(names))
-    seqs = np.asarray(frames.sequences, dtype=object)
+    seqs = np.asarray(sequences, dtype=object)
     out, start = {}, 0
     for split, count in zip(("train", "val", "test"), counts):
         chosen = {names[k] for k in order[start:start + count]}
@@ -393,10 +432,20 @@ def _fill_convex_hull(region: np.ndarray) -> np.ndarray:
     return (x >= lower[:, None]) & (x <= upper[:, None]) & flat_ok[:, None]
 
 
+def _border_threshold(value: np.ndarray, threshold: int, corner: int = 4, margin: int = 12) -> int:
+    """The brightness above which a pixel is in view: ``threshold``, raised to ``margin`` above the
+    frame's corner level when the corners are dark (some videos have a border of grey 21, not black 0)."""
+    c = corner
+    level = float(np.median([np.median(value[:c, :c]), np.median(value[:c, -c:]),
+                             np.median(value[-c:, :c]), np.median(value[-c:, -c:])]))
+    return int(max(threshold, level + margin)) if level < 2 * threshold else threshold
+
+
 def fov_mask(image: torch.Tensor | np.ndarray, threshold: int = 20, opening: int = 5) -> np.ndarray:
     """Bool (H, W): the endoscope's field of view inside the black frame border.
 
-    Pixels whose brightest channel exceeds ``threshold`` are cleaned by a morphological opening
+    Pixels whose brightest channel exceeds ``threshold`` (raised above the corners' level when the
+    border is dark grey rather than black, as in a third of CVC-ClinicDB) are cleaned by a morphological opening
     (``opening`` px square), the largest connected region is kept and its convex hull taken, so dark
     lumen inside the view counts as inside. ``image`` is uint8 (3, H, W) (tensor or array) or (H, W, 3)
     array. A frame with no bright region gives an all-True mask. About 5 ms for a 288x384 frame.
@@ -404,7 +453,8 @@ def fov_mask(image: torch.Tensor | np.ndarray, threshold: int = 20, opening: int
     arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
     if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
         arr = arr.transpose(1, 2, 0)
-    bright = (arr.max(axis=-1) if arr.ndim == 3 else arr) > threshold
+    value = arr.max(axis=-1) if arr.ndim == 3 else arr
+    bright = value > _border_threshold(value, threshold)
     bright = ndimage.maximum_filter(ndimage.minimum_filter(bright.view(np.uint8), opening), opening) > 0
     labels, n = ndimage.label(bright)
     if n == 0:
@@ -483,7 +533,7 @@ def plan_patches(frames: PolypFrames, indices: Sequence[int], seed: int = 0,
     side_pool = np.array([r[6] for r in pos]) if pos else np.array(scales) * min(frames.frame_size) / 3
     neg = []
     for i in indices:
-        fov = fov_mask(frames.images[int(i)])
+        fov = frames.fov[int(i)].numpy()
         neg += _negative_rows(int(i), masks[i], fov, rng, side_pool, n_neg_per_frame, neg_margin)
     plan = pd.DataFrame(pos + neg, columns=PLAN_COLUMNS)
     plan = plan.astype({"frame": int, "label": int, "anchor_y": int, "anchor_x": int})
@@ -859,59 +909,189 @@ def rescore_candidates(model: torch.nn.Module, image: torch.Tensor, candidates: 
     return [(c[0], c[1], float(p)) for c, p in zip(candidates, probs)]
 
 
-def _frame_candidates(model: torch.nn.Module, images: torch.Tensor, patch: int, windows: list[float],
-                      stride: float, device: torch.device | str, batch_size: int, min_distance_px: float,
-                      threshold: float, max_candidates: int | None) -> list[tuple[list, float | list[float]]]:
-    """Candidates of each frame in ``images`` and the window that found each one.
+@dataclass(frozen=True)
+class DetectorSettings:
+    """How a patch classifier becomes a detector (notebook 05 prints these).
 
-    One window: peaks of its map. Several: peaks of the pixel-wise maximum of their maps
-    upsampled to frame size, each candidate tagged with the window whose map is highest there.
+    ``window`` is the base window (frame px): the median polyp size (largest bounding-box side) of
+    the training frames. Maps are computed at the sampler's three scales, windows ``scale * window``,
+    each every ``stride * its window`` px; candidates are the peaks of the cell-wise maximum of the
+    three maps (windows centred outside the field of view are not scored when ``use_fov``), kept
+    ``nms_radius * window`` px apart, at most ``max_candidates`` per frame. With ``average_views``
+    each candidate's final score is P(polyp) averaged over crops at the three windows times the 8
+    flips/rotations (24 views, as the study did). A candidate within ``tolerance * window`` px of a
+    polyp's pixels hits it (:func:`helpers.froc.match_candidates`).
     """
-    geos = [map_geometry(tuple(images.shape[-2:]), patch, stride, w) for w in windows]
-    maps = [probability_map(model, images, patch, stride, w, device, batch_size) for w in windows]
-    if len(windows) == 1:
-        return [(find_candidates(m, min_distance_px, threshold, geos[0], max_candidates), windows[0])
-                for m in maps[0]]
-    full = torch.stack([upsample_map(m, g) for m, g in zip(maps, geos)])     # (K, n, H, W)
-    best, which = full.max(dim=0)
+
+    patch: int
+    window: float
+    scales: tuple[float, ...] = (1.0, 1.2, 1.5)
+    stride: float = 0.5
+    nms_radius: float = 0.5
+    tolerance: float = 0.25
+    max_candidates: int = 3
+    average_views: bool = True
+    use_fov: bool = True
+
+    @property
+    def windows(self) -> list[float]:
+        """The map windows in frame px, one per scale."""
+        return [float(s) * float(self.window) for s in self.scales]
+
+
+def _on_base_grid(prob_map: torch.Tensor, geometry: MapGeometry, base: MapGeometry) -> torch.Tensor:
+    """Maps (n, h, w) of ``geometry`` read at the cell centres of ``base`` -> (n, hb, wb) (bilinear)."""
+    full = upsample_map(prob_map, geometry)
+    if full.dim() == 2:
+        full = full[None]
+    i, j = np.meshgrid(np.arange(base.map_size[0]), np.arange(base.map_size[1]), indexing="ij")
+    y, x = base.to_frame(i, j)
+    y = torch.as_tensor(np.clip(np.rint(y), 0, base.frame_size[0] - 1).astype(np.int64))
+    x = torch.as_tensor(np.clip(np.rint(x), 0, base.frame_size[1] - 1).astype(np.int64))
+    return full[:, y, x]
+
+
+def fov_cells(fov: torch.Tensor, geometry: MapGeometry) -> torch.Tensor:
+    """Bool (n, h, w): whether each map cell's centre lies inside the field of view ``fov`` (n, H, W)."""
+    i, j = np.meshgrid(np.arange(geometry.map_size[0]), np.arange(geometry.map_size[1]), indexing="ij")
+    y, x = geometry.to_frame(i, j)
+    y = torch.as_tensor(np.clip(np.rint(y), 0, geometry.frame_size[0] - 1).astype(np.int64))
+    x = torch.as_tensor(np.clip(np.rint(x), 0, geometry.frame_size[1] - 1).astype(np.int64))
+    return fov[:, y, x]
+
+
+def combined_map(model: torch.nn.Module, images: torch.Tensor, fov: torch.Tensor | None,
+                 settings: DetectorSettings, device: torch.device | str = "cpu",
+                 batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor, MapGeometry]:
+    """The detector's map of frames (n, 3, H, W): max over the scales' maps, on the base window's grid.
+
+    Returns ``(values, which, geometry)``: values (n, h, w) float, -1 where the cell's centre is
+    outside ``fov`` (so no candidate can sit there); ``which`` the index of the scale whose map is
+    highest at each cell; ``geometry`` the base grid (:func:`map_geometry` of the base window).
+    """
+    size = tuple(images.shape[-2:])
+    windows = settings.windows
+    base = map_geometry(size, settings.patch, settings.stride * settings.window, settings.window)
+    layers = []
+    for w in windows:
+        geo = map_geometry(size, settings.patch, settings.stride * w, w)
+        layers.append(_on_base_grid(probability_map(model, images, settings.patch, settings.stride * w, w,
+                                                    device, batch_size), geo, base))
+    values, which = torch.stack(layers).max(dim=0)
+    if settings.use_fov and fov is not None:
+        values = torch.where(fov_cells(fov, base), values, torch.full_like(values, -1.0))
+    return values, which, base
+
+
+def detect(model: torch.nn.Module, frames: PolypFrames, indices: Sequence[int], settings: DetectorSettings,
+           device: torch.device | str = "cpu", batch_size: int = 1024, chunk: int = 16) -> list[list[tuple[int, int, float]]]:
+    """Candidates ``(y, x, score)`` of each frame at ``indices``, best first (see :class:`DetectorSettings`).
+
+    Maps are computed ``chunk`` frames at a time, their windows classified in batches of
+    ``batch_size`` on ``device``; the 24 views of every candidate are one batch per frame.
+    """
     out = []
-    for frame_map, frame_which in zip(best, which):
-        found = find_candidates(frame_map, min_distance_px, threshold, None, max_candidates)
-        out.append((found, [windows[int(frame_which[y, x])] for y, x, _ in found]))
+    indices = [int(i) for i in indices]
+    for start in range(0, len(indices), chunk):
+        ids = indices[start:start + chunk]
+        values, _, base = combined_map(model, frames.images[ids], frames.fov[ids], settings, device, batch_size)
+        for k, frame_map in zip(ids, values):
+            cands = find_candidates(frame_map, settings.nms_radius * settings.window, 0.0, base,
+                                    settings.max_candidates)
+            if settings.average_views:
+                cands = rescore_candidates(model, frames.images[k], cands, settings.patch, settings.window,
+                                           settings.scales, device, batch_size)
+                cands.sort(key=lambda c: -c[2])
+            out.append(cands)
     return out
 
 
-def score_frames(model: torch.nn.Module, frames: PolypFrames, indices: Sequence[int], patch: int,
-                 window: float | Sequence[float], stride: float, device: torch.device | str = "cpu",
-                 min_distance_px: float | None = None, threshold: float = 0.0, max_candidates: int | None = None,
-                 average_views: bool = False, batch_size: int = 1024, chunk: int = 16) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Detect polyps in the frames at ``indices`` and label the detections for FROC scoring.
+def score_frames(model: torch.nn.Module, frames: PolypFrames, indices: Sequence[int], settings: DetectorSettings,
+                 device: torch.device | str = "cpu", batch_size: int = 1024) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Detect polyps in the frames at ``indices`` (:func:`detect`) and label the detections for FROC.
 
-    Maps (:func:`probability_map`; ``window`` may list several window sides, whose maps are
-    combined by a pixel-wise maximum at frame size), candidates (:func:`find_candidates`,
-    ``min_distance_px`` default a quarter of the smallest window), optionally the study's averaged
-    score (:func:`rescore_candidates` with each candidate's window, when ``average_views``), then
-    :func:`helpers.froc.match_candidates`. Returns ``(matches, frame_table)``: one row per candidate
-    (frame, sequence, y, x, score, is_tp, is_fp, polyp_id) and one row per frame (frame, sequence,
-    n_polyps), ready for :mod:`helpers.froc`. Cost: one model call per map cell and window.
+    Returns ``(matches, frame_table)``: one row per candidate (frame, sequence, y, x, score, is_tp,
+    is_fp, polyp_id; matched with a tolerance of ``settings.tolerance * settings.window`` px) and one
+    row per frame (frame, sequence, n_polyps), ready for :mod:`helpers.froc`. Every frame at
+    ``indices`` counts, with or without candidates.
     """
     indices = [int(i) for i in indices]
-    windows = [float(w) for w in np.atleast_1d(np.asarray(window, dtype=float))]
-    min_distance_px = min(windows) / 4 if min_distance_px is None else min_distance_px
-    candidates = []
-    for start in range(0, len(indices), chunk):
-        ids = indices[start:start + chunk]
-        found = _frame_candidates(model, frames.images[ids], patch, windows, stride, device, batch_size,
-                                  min_distance_px, threshold, max_candidates)
-        for k, (cands, wins) in zip(ids, found):
-            if average_views:
-                cands = rescore_candidates(model, frames.images[k], cands, patch, wins, device=device,
-                                           batch_size=batch_size)
-            candidates.append(cands)
+    candidates = detect(model, frames, indices, settings, device, batch_size)
     masks = frames.masks[indices]
     sequences = [frames.sequences[i] for i in indices]
-    return (match_candidates(candidates, masks, sequences, indices),
+    return (match_candidates(candidates, masks, sequences, indices,
+                             tolerance=settings.tolerance * settings.window),
             make_frame_table(masks, sequences, indices))
+
+
+def mine_hard_negatives(model: torch.nn.Module, frames: PolypFrames, indices: Sequence[int],
+                        settings: DetectorSettings, per_frame: int = 4, margin: float = 0.5,
+                        device: torch.device | str = "cpu", batch_size: int = 1024,
+                        radius: float | None = None) -> pd.DataFrame:
+    """The highest-scoring windows off the polyp in training frames: a plan of hard negatives.
+
+    For each frame, the peaks of :func:`combined_map` (inside the field of view, ``radius`` px apart,
+    default half the detector's NMS distance so that more than one window per frame can qualify)
+    whose centre is more than ``margin * side`` px from every mask pixel (so the crop holds no
+    polyp, as for the sampler's negatives) are ranked by score and the best ``per_frame`` kept; the
+    side is the window of the scale that scored highest there. Returns rows of
+    :data:`PLAN_COLUMNS` with label 0 (crop them with :func:`crop_patches`).
+    """
+    rows = []
+    indices = [int(i) for i in indices]
+    for start in range(0, len(indices), 16):
+        ids = indices[start:start + 16]
+        values, which, base = combined_map(model, frames.images[ids], frames.fov[ids], settings, device, batch_size)
+        for k, frame_map, frame_which in zip(ids, values, which):
+            mask = frames.masks[k].numpy()
+            dist = ndimage.distance_transform_edt(~mask) if mask.any() else np.full(mask.shape, np.inf)
+            cands = find_candidates(frame_map, radius or settings.nms_radius * settings.window / 2, 0.0, base)
+            kept = 0
+            for y, x, score in cands:
+                i, j = base.to_cell(y, x)
+                side = settings.windows[int(frame_which[int(i), int(j)])]
+                if dist[y, x] > margin * side and kept < per_frame:
+                    rows.append((k, 0, y, x, float(y), float(x), side, np.nan))
+                    kept += 1
+    plan = pd.DataFrame(rows, columns=PLAN_COLUMNS)
+    return plan.astype({"frame": int, "label": int, "anchor_y": int, "anchor_x": int})
+
+
+def select_frames(sequences: Sequence[str], split: dict[str, np.ndarray], frame_step: int = 1,
+                  max_train: int | None = None, max_val: int | None = None, max_test: int | None = None,
+                  seed: int = 0) -> dict[str, np.ndarray]:
+    """Which frames of each split a run uses, bounding the work by frame count.
+
+    Training frames: every ``frame_step``-th frame of each training sequence (neighbouring video
+    frames are near duplicates), then at most ``max_train`` spread evenly over them. Validation
+    frames: at most ``max_val``, spread evenly. Test frames: every frame of the test sequences, or,
+    with ``max_test``, of whole test sequences (seeded order) while they fit. ``split`` holds indices
+    into ``sequences`` (:func:`split_sequences`); so do the returned arrays. A folder without
+    sequences (each frame its own) is bounded the same way.
+    """
+    seqs = list(sequences)
+    train = np.asarray(split["train"], dtype=np.int64)
+    seen: Counter = Counter()
+    thinned = []
+    for i in train:
+        if seen[seqs[i]] % max(1, frame_step) == 0:
+            thinned.append(int(i))
+        seen[seqs[i]] += 1
+    out = {"train": np.asarray(_bounded(thinned, max_train), dtype=np.int64),
+           "val": np.asarray(_bounded(split["val"], max_val), dtype=np.int64)}
+    test = np.asarray(split["test"], dtype=np.int64)
+    keep = _choose_frames([seqs[i] for i in test], max_test, seed)
+    out["test"] = test[keep]
+    return out
+
+
+def _bounded(indices: Sequence[int], limit: int | None) -> list[int]:
+    """``indices`` unchanged, or ``limit`` of them spread evenly (first and last kept)."""
+    indices = [int(i) for i in indices]
+    if limit is None or len(indices) <= limit:
+        return indices
+    picks = np.unique(np.rint(np.linspace(0, len(indices) - 1, int(limit))).astype(int))
+    return [indices[k] for k in picks]
 
 
 def thin_frames(frames: PolypFrames, step: int) -> PolypFrames:

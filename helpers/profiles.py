@@ -46,16 +46,21 @@ class Profile:
     seeds: tuple[int, ...]
     sweep_strategies: tuple[str, ...]      # strategies in the learning-curve sweep
     workers: int                           # processes for independent sweep runs (1 = in the notebook)
-    polyp_epochs: int                      # detection: epochs over the training patches
-    polyp_patience: int                    # detection: early-stopping patience in epochs
+    polyp_steps: int                       # detection: SGD steps before the hard-negative round
+    polyp_hard_steps: int                  # detection: SGD steps after it (0: no round)
+    polyp_hard: tuple[int, int | None]     # (hard negatives kept per frame, training frames searched)
     polyp_batch_size: int
     polyp_patch: int           # polyp patch size (px) fed to the classifier
-    polyp_max_frames: int | None           # cap on frames used for polyp detection
+    polyp_frame_size: tuple[int, int]      # every polyp frame is resized to (H, W)
+    polyp_frame_step: int                  # keep every k-th frame of each training sequence
+    polyp_max_frames: tuple[int | None, int | None, int | None]   # caps on (train, val, test) frames; None = all
     polyp_fractions: tuple[float, ...]
     polyp_strategies: tuple[str, ...]      # strategies notebook 05 compares
+    polyp_seeds: tuple[int, ...]
+    polyp_lr_grid: dict[str, tuple[float, ...]]   # rates tried per family, chosen on the validation FROC figure
     polyp_sampling: tuple[int, int]        # (polyp anchors per polyp, background patches per frame)
-    polyp_stride: float                    # map stride as a share of the detection window
-    polyp_frame_step: int                  # keep every k-th frame of each video sequence
+    polyp_stride: float                    # map stride as a share of each detection window
+    polyp_max_candidates: int              # candidates per frame
     cpu_cost: str              # one plain sentence: what this profile costs on a 2-core CPU
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -71,10 +76,12 @@ PROFILES: dict[str, Profile] = {
         min_steps=0, batch_size=16, eval_every=4, decay_steps=4, val_share=0.2, n_bootstrap=200,
         lr_grid_scratch=(0.01, 0.03), lr_grid_finetune=(0.001, 0.003), tune_at_every_fraction=False,
         levels=("last", "middle", "all"), fractions=(0.25, 1.0), seeds=(0,),
-        sweep_strategies=("scratch", "last", "all"), workers=1, polyp_epochs=1, polyp_patience=1,
-        polyp_batch_size=32, polyp_patch=32, polyp_max_frames=None,
-        polyp_fractions=(0.5, 1.0), polyp_strategies=("scratch", "last", "all"), polyp_sampling=(1, 4),
-        polyp_stride=0.5, polyp_frame_step=24,
+        sweep_strategies=("scratch", "last", "all"), workers=1,
+        polyp_steps=8, polyp_hard_steps=4, polyp_hard=(2, 4), polyp_batch_size=16, polyp_patch=32,
+        polyp_frame_size=(288, 384), polyp_frame_step=1, polyp_max_frames=(8, 4, 6), polyp_fractions=(1.0,),
+        polyp_strategies=("scratch", "last", "all"), polyp_seeds=(0,),
+        polyp_lr_grid={"scratch": (0.01,), "finetune": (0.001,)}, polyp_sampling=(1, 4), polyp_stride=0.5,
+        polyp_max_candidates=3,
         cpu_cost="The fast profile is a smoke test: each notebook runs in well under 90 s on a 2-core CPU; "
                  "its numbers are not results.",
     ),
@@ -83,10 +90,12 @@ PROFILES: dict[str, Profile] = {
         min_steps=60, batch_size=32, eval_every=20, decay_steps=20, val_share=0.2, n_bootstrap=1000,
         lr_grid_scratch=(0.01, 0.03), lr_grid_finetune=(0.001, 0.003), tune_at_every_fraction=False,
         levels=None, fractions=(0.01, 0.05, 0.25, 1.0), seeds=(0, 1, 2),
-        sweep_strategies=("scratch", "last", "middle", "all"), workers=2, polyp_epochs=5, polyp_patience=2,
-        polyp_batch_size=64, polyp_patch=32, polyp_max_frames=None,
-        polyp_fractions=(0.25, 0.5, 1.0), polyp_strategies=("scratch", "last", "all"),
-        polyp_sampling=(1, 4), polyp_stride=0.25, polyp_frame_step=4,
+        sweep_strategies=("scratch", "last", "middle", "all"), workers=2,
+        polyp_steps=80, polyp_hard_steps=40, polyp_hard=(4, None), polyp_batch_size=32, polyp_patch=32,
+        polyp_frame_size=(288, 384), polyp_frame_step=4, polyp_max_frames=(80, 30, 240), polyp_fractions=(1.0,),
+        polyp_strategies=("scratch", "last", "middle", "all"), polyp_seeds=(0, 1, 2),
+        polyp_lr_grid={"scratch": (0.01, 0.03), "finetune": (0.001, 0.003)}, polyp_sampling=(1, 4),
+        polyp_stride=0.5, polyp_max_candidates=3,
         cpu_cost="The classroom profile trains real models (120 SGD steps each, 32 px, a tuned rate for every "
                  "arm) on up to 1,200 images: at most 12 minutes per notebook on a 2-core CPU (the README lists "
                  "the measured cost of each).",
@@ -97,9 +106,12 @@ PROFILES: dict[str, Profile] = {
         lr_grid_scratch=(0.003, 0.01, 0.03, 0.1), lr_grid_finetune=(0.0003, 0.001, 0.003, 0.01),
         tune_at_every_fraction=True, levels=None, fractions=(0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
         seeds=(0, 1, 2, 3, 4, 5), sweep_strategies=("scratch", "last", "middle", "all", "auto"), workers=1,
-        polyp_epochs=30, polyp_patience=5, polyp_batch_size=128, polyp_patch=96,
-        polyp_max_frames=None, polyp_fractions=(0.25, 0.5, 1.0), polyp_strategies=("scratch", "last", "middle", "all"),
-        polyp_sampling=(4, 16), polyp_stride=0.125, polyp_frame_step=1,
+        polyp_steps=2000, polyp_hard_steps=1000, polyp_hard=(8, None), polyp_batch_size=128, polyp_patch=96,
+        polyp_frame_size=(288, 384), polyp_frame_step=1, polyp_max_frames=(None, None, None),
+        polyp_fractions=(0.25, 0.5, 1.0), polyp_strategies=("scratch", "last", "middle", "all"),
+        polyp_seeds=(0, 1, 2, 3, 4, 5),
+        polyp_lr_grid={"scratch": (0.003, 0.01, 0.03), "finetune": (0.0003, 0.001, 0.003)}, polyp_sampling=(4, 16),
+        polyp_stride=0.25, polyp_max_candidates=10,
         cpu_cost="The full profile is paper scale (224 px, 3,000 steps a run, 6 seeds, rates tuned at every "
                  "size): hours on a GPU, days on a CPU.",
     ),

@@ -167,3 +167,29 @@ def test_bad_inputs_are_explained(toy):
     table = froc.make_frame_table(masks, ["A", "A", "C", "C"])
     with pytest.raises(ValueError, match="missing in frame_table"):
         froc.froc_with_band(m, table, [1.0], n_boot=10)
+
+
+def toy_matches(toy):
+    masks, cands, sequences = toy
+    return froc.match_candidates(cands, masks, sequences), froc.make_frame_table(masks, sequences)
+
+
+def test_validation_figure_is_the_mean_of_three_points(toy):
+    matches, table = toy_matches(toy)
+    curve = froc.froc_curve(matches, len(table), int(table["n_polyps"].sum()))
+    points = froc.sensitivity_at_fp(curve, (0.1, 0.5, 1.0))
+    assert froc.validation_figure(matches, table) == pytest.approx(np.mean(list(points.values())))
+    assert np.isnan(froc.validation_figure(matches.iloc[:0], table.assign(n_polyps=0)))
+
+
+def test_band_over_seeds_averages_runs_and_reduces_to_one_run(toy):
+    matches, table = toy_matches(toy)
+    grid = [0.1, 0.5, 1.0, 2.0]
+    one = froc.froc_band_over_seeds([(matches, table)], grid, n_boot=200, seed=0)
+    single = froc.froc_with_band(matches, table, grid, n_boot=200, seed=0)
+    assert np.allclose(one["sensitivity"], single["sensitivity"])
+    worse = matches.assign(is_tp=False, is_fp=True)             # a run that finds nothing
+    two = froc.froc_band_over_seeds([(matches, table), (worse, table)], grid, n_boot=200, seed=0)
+    assert np.allclose(two["sensitivity"], single["sensitivity"] / 2)
+    assert (two["lo"] <= two["sensitivity"] + 1e-12).all() and (two["sensitivity"] <= two["hi"] + 1e-12).all()
+    assert (two["n_runs"] == 2).all()

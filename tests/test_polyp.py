@@ -23,8 +23,9 @@ SHARED = Path("/work/shared/data/polyp/CVC-ClinicDB")
 def real_folder() -> Path | None:
     """The CVC-ClinicDB folder, or None when this machine has no copy."""
     env = os.environ.get("FTLAB_POLYP_DIR")
-    for candidate in ([Path(env)] if env else []) + [SHARED]:
-        if (candidate / "images").is_dir() and (candidate / "masks").is_dir():
+    for candidate in ([Path(env), Path(env) / "CVC-ClinicDB"] if env else []) + [SHARED]:
+        synthetic = (candidate / "SYNTHETIC.txt").exists()      # make test's stand-in is not CVC-ClinicDB
+        if (candidate / "images").is_dir() and (candidate / "masks").is_dir() and not synthetic:
             return candidate
     return None
 
@@ -372,15 +373,34 @@ def test_plateau_gives_one_central_candidate():
 def test_score_frames_end_to_end(tmp_path):
     frames = polyp.load_polyp_frames(write_set(tmp_path / "set", n=4, size=(64, 80), sequences=list("aabb")))
     model = RedModel(8)
-    matches, table = polyp.score_frames(model, frames, [0, 1, 2, 3], patch=8, window=16, stride=4,
-                                        min_distance_px=12)
+    single = polyp.DetectorSettings(patch=8, window=16, scales=(1.0,), stride=0.25, nms_radius=0.75,
+                                    average_views=False, use_fov=False)
+    matches, table = polyp.score_frames(model, frames, [0, 1, 2, 3], single)
     assert table["n_polyps"].tolist() == [1, 1, 1, 1]
     best = matches.sort_values("score", ascending=False).groupby("frame").head(1)
     assert best["is_tp"].all()                                    # the top candidate of each frame hits
     curve = froc.froc_curve(matches, len(table), int(table["n_polyps"].sum()))
     assert froc.sensitivity_at_fp(curve, (0.0,))[0.0] == 1.0
-    averaged, _ = polyp.score_frames(model, frames, [0, 1], patch=8, window=16, stride=4, average_views=True)
+    averaged, _ = polyp.score_frames(model, frames, [0, 1], polyp.DetectorSettings(
+        patch=8, window=16, scales=(0.75, 1.0, 1.5), stride=0.25, use_fov=False))
     assert averaged.loc[averaged["is_tp"], "score"].min() > averaged.loc[averaged["is_fp"], "score"].max()
-    multi, _ = polyp.score_frames(model, frames, [0, 1, 2], patch=8, window=(12, 16, 24), stride=4,
-                                  average_views=True)
-    assert multi.sort_values("score", ascending=False).groupby("frame").head(1)["is_tp"].all()
+
+
+def test_fov_with_a_dark_grey_border():
+    """Some videos frame the view with grey 21, not black: the border must still be outside the view."""
+    h, w = 96, 128
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.full((h, w, 3), 21, np.uint8)
+    inside = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 <= 44 ** 2
+    img[inside] = (150, 80, 70)
+    img[40:50, 60:70] = 30                                    # dark lumen inside the view stays inside
+    fov = polyp.fov_mask(img)
+    assert not fov[0, 0] and not fov[-1, -1] and fov[45, 65]
+    assert abs(fov.mean() - inside.mean()) < 0.03
+
+
+@needs_real
+def test_real_fov_of_grey_bordered_frames(cvc):
+    assert int(cvc.images[25].max(dim=0).values[0, 0]) == 21      # this video's border is grey 21
+    assert not cvc.fov[:, 0, 0].any() and not cvc.fov[:, -1, -1].any()
+    assert float(cvc.fov.float().mean(dim=(1, 2)).max()) < 0.8
