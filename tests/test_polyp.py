@@ -17,7 +17,7 @@ from scipy import ndimage
 from helpers import froc, polyp
 from helpers.datasets import DataSet, Split
 
-SHARED = Path("/work/shared/data/polyp/CVC-ClinicDB")
+SHARED = Path(__file__).resolve().parents[2] / "shared/data/polyp/CVC-ClinicDB"   # the test data beside the checkout
 
 
 def real_folder() -> Path | None:

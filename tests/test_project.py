@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -76,3 +77,17 @@ def test_notebook_follows_the_template(path):
     assert "What to try next" in source[-1]
     code = "\n".join(s for c, s in zip(cells, source) if c["cell_type"] == "code")
     assert "sys.path" not in code and not re.search(r"^\s*def ", code, flags=re.M), "logic lives in helpers/"
+
+
+def test_no_machine_paths_in_the_repository():
+    """Nothing tracked may name a folder of the machine it was written on (tests find data by fixture)."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    pattern = re.compile(r"(?<![\w.])/(work|root|home|Users|tmp/pytest-of)/")
+    offenders = []
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix in {".png", ".jpg", ".npz", ".zip"} or not path.is_file():
+            continue
+        text = path.read_text(errors="ignore")
+        offenders += [f"{name}: {line.strip()[:80]}" for line in text.splitlines() if pattern.search(line)]
+    assert not offenders, "machine paths in the repository:\n" + "\n".join(offenders)
