@@ -172,7 +172,7 @@ def run_one(config: RunConfig, quiet: bool = True, save_dir: str | Path | None =
     level, index = ("auto" if auto else "", -1) if rung is None else (rung.name, rung.index)
     try:
         if auto:   # one step budget per level tried, as the paper's scheme spends it
-            found = auto_depth(model, data, train_cfg)
+            found = auto_depth(model, data, train_cfg, quiet=quiet)
             level, index, result = found.chosen, found.chosen_index, None
             extra["path"] = found.path.to_dict("records")
         else:
@@ -481,7 +481,7 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainCo
 
         started = time.perf_counter()
         search = tune_lr(build, data, grids[rate_family(name)], train_cfg, label=name,
-                         head_lr_mult=head_multiplier(name))
+                         head_lr_mult=head_multiplier(name), quiet=not progress)
         model = search.model
         metrics, scores = evaluate(model, data.test, n_boot=n_boot, seed=train_cfg.seed)
         config = _ladder_config(arch, name, data, image_size, train_cfg, search.lr, n_boot, init, val_share)
@@ -503,8 +503,10 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainCo
 
 def bn_mode_comparison(arch: str, data, level: str, train_cfg: TrainConfig, lr: float,
                        modes: Sequence[str] = ("frozen", "train", "recalibrate"), n_boot: int = 200,
-                       image_size: int = 64) -> pd.DataFrame:
+                       image_size: int = 64, quiet: bool = False) -> pd.DataFrame:
     """One fine-tuning level trained once per BatchNorm mode (same weights, data, rate and steps).
+
+    A bar over the modes (and each run's bar over steps) shows unless ``quiet``.
 
     Columns: ``bn_mode, val_auc, test_auc, test_auc_lo, test_auc_hi, score_sd, collapsed, best_step``.
     """
@@ -513,11 +515,11 @@ def bn_mode_comparison(arch: str, data, level: str, train_cfg: TrainConfig, lr: 
     from .train import evaluate, fit
 
     rows = []
-    for mode in modes:
+    for mode in tqdm(modes, desc="BatchNorm modes", disable=quiet):
         model = build_model(arch, data.num_classes, pretrained=True, image_size=input_size(arch, image_size),
                             seed=train_cfg.seed)
         set_level(model, level)
-        result = fit(model, data, train_cfg, lr=lr, bn_mode=mode, quiet=True)
+        result = fit(model, data, train_cfg, lr=lr, bn_mode=mode, quiet=quiet)
         metrics, _ = evaluate(model, data.test, n_boot=n_boot, seed=train_cfg.seed)
         rows.append({"bn_mode": mode, "val_auc": result.best_val_auc, "test_auc": metrics["auc"],
                      "test_auc_lo": metrics["auc_lo"], "test_auc_hi": metrics["auc_hi"],
