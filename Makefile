@@ -12,10 +12,15 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 # without one, make test leaves it out and says so.
 HAVE_POLYP = $(shell $(PY) -c "from helpers.polyp import locate_polyp_dataset as f; f()" >/dev/null 2>&1 && echo yes)
 TEST_NOTEBOOKS = $(if $(HAVE_POLYP),$(NOTEBOOKS),$(filter-out %05_polyp_detection.ipynb,$(NOTEBOOKS)))
+# Student copies (make student): the notebooks without their solution cells, tested like the originals.
+# NO_EXERCISES_YET: notebook 05 gets its exercises with issue 11; empty this when that is merged.
+NO_EXERCISES_YET := %05_polyp_detection.ipynb
+STUDENT_SOURCES = $(filter-out $(NO_EXERCISES_YET),$(TEST_NOTEBOOKS))
+STUDENT_NOTEBOOKS = $(patsubst notebooks/%,student/%,$(STUDENT_SOURCES))
 PROFILE ?= classroom
 REPORTS ?= reports
 
-.PHONY: install data test unit notebooks reproduce lab bench clean
+.PHONY: install data test unit notebooks student browser reproduce lab bench clean
 
 install: $(STAMP)
 
@@ -35,7 +40,8 @@ test: $(STAMP)
 	@$(PY) -m helpers.preflight --profile fast
 	@rm -rf $(REPORTS)/_fast   # the fast profile always runs fresh (its sweeps would otherwise resume)
 	@$(if $(HAVE_POLYP),,echo "No polyp data set found (FTLAB_POLYP_DIR, data/polyp/): notebook 05 is left out.")
-	FTLAB_PROFILE=fast $(PY) -m pytest -q tests $(TEST_NOTEBOOKS) \
+	@$(PY) -m helpers.handout notebooks student $(notdir $(STUDENT_SOURCES)) >/dev/null
+	FTLAB_PROFILE=fast $(PY) -m pytest -q tests $(TEST_NOTEBOOKS) $(STUDENT_NOTEBOOKS) \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 
 unit: $(STAMP)
@@ -43,6 +49,14 @@ unit: $(STAMP)
 
 notebooks: $(STAMP)
 	FTLAB_PROFILE=fast $(PY) -m pytest -q $(TEST_NOTEBOOKS) --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+
+# Student copies without the solution cells (git-ignored: always made fresh from notebooks/, never stale).
+student: $(STAMP)
+	$(PY) -m helpers.handout notebooks student $(notdir $(STUDENT_SOURCES))
+
+# Only the browser test: JupyterLab in Debian's chromium, notebooks 03 and 04 (part of make test too).
+browser: $(STAMP)
+	FTLAB_PROFILE=fast $(PY) -m pytest -q tests/test_browser.py -p no:nbval -p no:cacheprovider
 
 reproduce: $(STAMP)
 	@$(PY) -m helpers.preflight --profile $(PROFILE)
@@ -63,4 +77,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(REPORTS) .pytest_cache
+	rm -rf $(REPORTS) .pytest_cache student
