@@ -450,8 +450,8 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainCo
     of its family's grid (``lr_grid["scratch"]`` / ``lr_grid["finetune"]``; default: the paper's
     single rates) is tried and the best *validation* AUC decides (:func:`helpers.train.tune_lr`).
     ``val_share`` only records how ``data``'s validation split was made (0: the official one; notebook 03
-    holds it out of the budget). With ``save_dir`` every arm's model is saved there with its model card
-    (``LadderRun.saved``). Every level starts from the same pretrained weights. After training, every frozen parameter and
+    holds it out of the budget). The models of the arms in ``keep`` are kept (``LadderRun.models``) and,
+    with ``save_dir``, saved there with their model cards (``LadderRun.saved``). Every level starts from the same pretrained weights. After training, every frozen parameter and
     buffer is compared with its value before training (column ``frozen_unchanged``). Rows follow the
     sweep's schema, so the analysis and plots of notebook 04 apply unchanged.
     """
@@ -491,7 +491,7 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainCo
         row.update(frozen_unchanged=not changed_entries(model, snapshot), frozen_entries=len(snapshot),
                    trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
                    lr_grid=list(grids[rate_family(name)]))
-        row = save_with_card(model, data, asdict(config), row, save_dir)
+        row = save_with_card(model, data, asdict(config), row, save_dir if name in keep_names else None)
         if "model_card" in row:
             saved[name] = Path(row["model_card"])
         rows.append(row)

@@ -28,26 +28,24 @@ def tags(cell: dict) -> list[str]:
 
 def exercise_problems(nb: dict, name: str = "notebook") -> list[str]:
     """What is wrong with a notebook's exercises (empty when nothing is): too few exercises, an exercise
-    without a solution right after it, a solution that belongs to no exercise, an exercise that is not markdown."""
+    that is not markdown, an exercise with no solution before the next exercise, a solution before any
+    exercise. A solution may come a few cells later, e.g. after the result a "predict first" asks about."""
     problems, cells = [], nb["cells"]
     exercises = [i for i, c in enumerate(cells) if EXERCISE in tags(c)]
+    solutions = [i for i, c in enumerate(cells) if SOLUTION in tags(c)]
     if len(exercises) < MIN_EXERCISES:
         problems.append(f"{name}: {len(exercises)} exercise(s); every notebook needs at least {MIN_EXERCISES}.")
     for i in exercises:
         if cells[i]["cell_type"] != "markdown":
             problems.append(f"{name}: cell {i} is tagged 'exercise' but is not markdown.")
-    for i, cell in enumerate(cells):
-        if SOLUTION in tags(cell):
-            before = next((j for j in range(i - 1, -1, -1) if EXERCISE in tags(cells[j]) or
-                           SOLUTION not in tags(cells[j])), None)
-            if before is None or EXERCISE not in tags(cells[before]):
-                problems.append(f"{name}: cell {i} is a solution that does not follow an exercise (or its other "
-                                "solution cells).")
-        if EXERCISE in tags(cell) and SOLUTION in tags(cell):
+        if i in solutions:
             problems.append(f"{name}: cell {i} is tagged both 'exercise' and 'solution'.")
-    for i in exercises:
-        if i + 1 >= len(cells) or SOLUTION not in tags(cells[i + 1]):
-            problems.append(f"{name}: the exercise in cell {i} has no solution cell right after it.")
+    for i, nxt in zip(exercises, exercises[1:] + [len(cells)]):
+        if not any(i < j < nxt for j in solutions):
+            problems.append(f"{name}: the exercise in cell {i} has no solution cell before the next exercise.")
+    for j in solutions:
+        if not exercises or j < exercises[0]:
+            problems.append(f"{name}: cell {j} is a solution that comes before any exercise.")
     return problems
 
 

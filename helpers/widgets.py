@@ -70,6 +70,15 @@ def make_explorer(show: Callable[..., Any], controls: dict[str, W.ValueWidget]) 
     return explorer
 
 
+def metric_table(summary: pd.Series) -> pd.DataFrame:
+    """``test_x``, ``test_x_lo``, ``test_x_hi`` entries as one row per metric: value and 95% CI."""
+    names = [k for k in summary.index if not k.endswith(("_lo", "_hi"))]
+    return pd.DataFrame({"value": [summary[k] for k in names],
+                         "95% CI": [f"{summary[k + '_lo']:.3f}-{summary[k + '_hi']:.3f}"
+                                    if k + "_lo" in summary.index else "" for k in names]},
+                        index=[k.removeprefix("test_") for k in names]).round(3)
+
+
 def level_explorer(table: pd.DataFrame) -> Explorer:
     """Choose a data set and a level (or scratch): its metrics with CIs and its test ROC curve (notebook 03)."""
     strategies = analysis.strategy_order(table)
@@ -80,7 +89,7 @@ def level_explorer(table: pd.DataFrame) -> Explorer:
             raise ValueError(f"No result for data set {dataset!r} and strategy {strategy!r}.")
         row = rows.iloc[-1]
         summary = row[[c for c in row.index if c.startswith("test_") and c not in ("test_scores", "test_labels")]]
-        display(summary.to_frame(strategy))
+        display(metric_table(summary))
         if len(set(row["test_labels"])) == 2:
             roc = metrics.roc_with_band(row["test_labels"], row["test_scores"], n_boot=200, seed=0)
             plots.plot_roc({strategy: roc})

@@ -44,11 +44,11 @@ def test_student_copy_drops_solutions_and_outputs_keeps_the_rest():
 @pytest.mark.parametrize("cells, message", [
     ([cell("markdown", "ex", "exercise"), cell("markdown", "a", "solution")], "at least 2"),
     ([cell("markdown", "ex", "exercise"), cell("code", "x"), cell("markdown", "ex2", "exercise"),
-      cell("markdown", "a", "solution")], "no solution cell right after"),
+      cell("markdown", "a", "solution")], "no solution cell before the next exercise"),
     ([cell("code", "ex", "exercise"), cell("markdown", "a", "solution"), cell("markdown", "ex", "exercise"),
       cell("markdown", "a", "solution")], "not markdown"),
-    ([cell("markdown", "ex", "exercise"), cell("markdown", "a", "solution"), cell("markdown", "ex", "exercise"),
-      cell("markdown", "a", "solution"), cell("code", "x"), cell("markdown", "stray", "solution")], "does not follow"),
+    ([cell("markdown", "stray", "solution"), cell("markdown", "ex", "exercise"), cell("markdown", "a", "solution"),
+      cell("markdown", "ex", "exercise"), cell("code", "x"), cell("markdown", "a", "solution")], "before any exercise"),
 ])
 def test_exercise_problems_are_found(cells, message):
     assert any(message in p for p in H.exercise_problems(notebook(*cells)))

@@ -82,12 +82,13 @@ def test_card_is_plain_json_without_nan():
 
 
 def test_run_ladder_saves_every_arm(mini_data, tmp_path):
-    """The ladder's hook: each arm (scratch and levels) saved with a card that reloads to the same outputs."""
+    """The ladder's hook: each kept arm saved with a card that reloads to the same outputs; others not saved."""
     from helpers.train import TrainConfig
     cfg = TrainConfig(steps=2, batch_size=8, eval_every=1, patience=None, quiet=True)
-    run = E.run_ladder("efficientnet_lite0", mini_data, ["last"], cfg, n_boot=10, image_size=32,
-                       progress=False, save_dir=tmp_path)
-    assert len(run.saved) == 2 and "scratch" in run.saved and set(run.saved) == set(run.table["strategy"])
+    run = E.run_ladder("efficientnet_lite0", mini_data, ["last", "all"], cfg, n_boot=10, image_size=32,
+                       progress=False, save_dir=tmp_path, keep=("scratch", "last"))
+    assert len(run.table) == 3 and len(run.saved) == 2 and "scratch" in run.saved
+    assert set(run.saved) == set(run.models) and len(list(tmp_path.glob("*.pt"))) == 2
     for name, path in run.saved.items():
         model, card = modelcard.load_model(path)
         row = run.table.set_index("strategy").loc[name]
