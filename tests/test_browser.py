@@ -219,6 +219,8 @@ def test_notebook_runs_in_jupyterlab_and_its_explorer_responds(lab, browser, nam
         assert cell.locator("img").count() == 1, "still one figure after the redraw"
     finally:
         page.screenshot(path=str(SHOTS / f"{stem}_last.png"))
-        page.evaluate("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                      " && window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")   # free its kernel
-        page.close()
+        try:   # free the notebook's kernel now (the server's shutdown would end it later anyway)
+            page.evaluate("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                          " && window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+        finally:
+            page.close()
