@@ -2,11 +2,26 @@
 the reference network (torchvision AlexNet / ResNet-18, timm tf_efficientnet_lite0) they came from."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from helpers.datasets import DataSet, Split
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def medmnist_file(name: str = "pneumoniamnist") -> Path | None:
+    """The official 28 px file of MedMNIST ``name`` if this machine has it, looked for where the suite looks
+    (``$FTLAB_DATA_DIR`` and its ``medmnist/``; the project's ``data/`` and ``data/medmnist/``) and in the
+    shared test data beside the checkout (``../shared/data/medmnist``). The one place tests find data."""
+    env = os.environ.get("FTLAB_DATA_DIR", "").strip()
+    folders = [Path(env), Path(env) / "medmnist"] if env else []
+    folders += [REPO.parent / "shared/data/medmnist", REPO / "data", REPO / "data/medmnist"]
+    return next((f / f"{name}.npz" for f in folders if (f / f"{name}.npz").is_file()), None)
 
 
 def make_bright_square_dataset(n_train: int = 64, n_val: int = 32, n_test: int = 32, size: int = 16,

@@ -1,7 +1,6 @@
 """helpers.data: MedMNIST files, bring-your-own .npz files and image folders into uint8 tensors."""
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import medmnist_file
 from helpers import catalog, data, download
 from helpers.data import CorruptDataError, MissingDataError
 from helpers.datasets import DataSet
@@ -18,11 +18,9 @@ PNEUMONIA_MD5 = "28209eda62fecd6e6a2d98b1501bb15f"
 
 
 def shared_medmnist_dir() -> Path | None:
-    """The shared folder holding the official pneumoniamnist.npz, if this machine has it."""
-    candidates = [Path(os.environ[data.DATA_DIR_ENV])] if os.environ.get(data.DATA_DIR_ENV) else []
-    candidates += [Path(__file__).resolve().parents[2] / "shared/data/medmnist",
-                   Path("/work/shared/data/medmnist")]
-    return next((p for p in candidates if (p / "pneumoniamnist.npz").is_file()), None)
+    """The folder holding the official pneumoniamnist.npz, if this machine has it."""
+    path = medmnist_file("pneumoniamnist")
+    return None if path is None else path.parent
 
 
 @pytest.fixture

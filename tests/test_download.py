@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import medmnist_file
 from helpers import catalog, data, download
 from helpers.download import DownloadError
 
@@ -18,12 +18,8 @@ PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
 
 
 def shared_pneumoniamnist() -> Path | None:
-    """The official PneumoniaMNIST in the shared test data, if this machine has it."""
-    candidates = [Path(os.environ[data.DATA_DIR_ENV]) / "pneumoniamnist.npz"] if os.environ.get(
-        data.DATA_DIR_ENV) else []
-    candidates += [Path(__file__).resolve().parents[2] / "shared/data/medmnist/pneumoniamnist.npz",
-                   Path("/work/shared/data/medmnist/pneumoniamnist.npz")]
-    return next((p for p in candidates if p.is_file()), None)
+    """The official PneumoniaMNIST, if this machine has it."""
+    return medmnist_file("pneumoniamnist")
 
 
 class Server:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import medmnist_file
 from helpers import experiments as E
 from helpers import store as ST
 from helpers.experiments import ResultsTable, RunConfig, grid, run_one, run_sweep, select
@@ -41,15 +42,7 @@ run_sweep(configs, sys.argv[2], progress=False)
 """
 
 
-def find_data_dir() -> Path | None:
-    """A folder holding the official PneumoniaMNIST: $FTLAB_DATA_DIR, shared/ beside the repo, or data/."""
-    env = os.environ.get("FTLAB_DATA_DIR", "").strip()
-    candidates = [Path(env), Path(env) / "medmnist"] if env else []
-    candidates += [REPO.parent / "shared/data/medmnist", REPO / "data", REPO / "data/medmnist"]
-    return next((c for c in candidates if (c / DATA_FILE).is_file()), None)
-
-
-DATA_DIR = find_data_dir()
+DATA_DIR = None if medmnist_file("pneumoniamnist") is None else medmnist_file("pneumoniamnist").parent
 needs_data = pytest.mark.skipif(
     DATA_DIR is None, reason=f"{DATA_FILE} not found in $FTLAB_DATA_DIR, ../shared/data/medmnist or data/; "
                              "the sweep tests train real (tiny) models on it")

@@ -9,7 +9,6 @@ probability per class or finding, nested subsets, every run present), never exac
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,21 +16,12 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import MATRIX_KINDS, matrix_arrays, write_matrix_npz
+from conftest import MATRIX_KINDS, matrix_arrays, medmnist_file, write_matrix_npz
 from helpers import analysis, data, experiments, models, profiles, subsets, train
 
 FAST = profiles.get_profile("fast")
-REPO = Path(__file__).resolve().parents[1]
 EXPECTED_TASK = {"binary": "binary", "rgb-3-class": "multi-class", "8-class": "multi-class",
                  "multi-label-14": "multi-label", "tiny-40": "binary", "imbalanced-1-20": "binary"}
-
-
-def medmnist_file(name: str) -> Path | None:
-    """The official file of MedMNIST ``name`` (28 px) in $FTLAB_DATA_DIR, ../shared/data/medmnist or data/."""
-    env = os.environ.get("FTLAB_DATA_DIR", "").strip()
-    folders = [Path(env), Path(env) / "medmnist"] if env else []
-    folders += [REPO.parent / "shared/data/medmnist", REPO / "data", REPO / "data/medmnist"]
-    return next((f / f"{name}.npz" for f in folders if (f / f"{name}.npz").is_file()), None)
 
 
 def write_image_folder(folder: Path, kind: str = "rgb-3-class", size: tuple[int, int] = (40, 28)) -> Path:

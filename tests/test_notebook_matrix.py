@@ -1,6 +1,6 @@
 """Notebooks 01-04 under nbval (fast profile) on other kinds of data than PneumoniaMNIST: the real
 RetinaMNIST (RGB, 5 ordinal classes) and three sets built here (14-finding multi-label, 3-class RGB, a
-small 1:20 imbalanced binary set). Each runs in a fresh pytest process with ``FTLAB_DATASET`` naming
+small 1:20 imbalanced binary set, a folder of non-square RGB PNGs in 3 class folders). Each runs in a fresh pytest process with ``FTLAB_DATASET`` naming
 the set, exactly as a user would run ``FTLAB_DATASET=... make test``."""
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_matrix_npz
-from test_matrix import medmnist_file
+from conftest import medmnist_file, write_matrix_npz
+from test_matrix import write_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(str(p) for p in (REPO / "notebooks").glob("0[1-4]_*.ipynb"))
@@ -31,6 +31,10 @@ def run_notebooks(dataset: str, reports: Path, extra_env: dict[str, str] | None 
 @pytest.mark.parametrize("kind", ["multi-label-14", "rgb-3-class", "imbalanced-1-20"])
 def test_notebooks_on_a_synthetic_set(kind, tmp_path):
     run_notebooks(str(write_matrix_npz(tmp_path, kind)), tmp_path / "reports")
+
+
+def test_notebooks_on_a_folder_of_non_square_rgb_images(tmp_path):
+    run_notebooks(str(write_image_folder(tmp_path / "my_images")), tmp_path / "reports")
 
 
 def test_notebooks_on_retinamnist(tmp_path):

@@ -15,17 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from conftest import medmnist_file
 from helpers import catalog, data, download, preflight
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_pneumonia() -> Path | None:
-    """The official PneumoniaMNIST in $FTLAB_DATA_DIR or ../shared/data/medmnist."""
-    env = os.environ.get("FTLAB_DATA_DIR", "").strip()
-    folders = [Path(env), Path(env) / "medmnist"] if env else []
-    folders.append(REPO.parent / "shared/data/medmnist")
-    return next((f / "pneumoniamnist.npz" for f in folders if (f / "pneumoniamnist.npz").is_file()), None)
+    """The official PneumoniaMNIST, if this machine has it."""
+    return medmnist_file("pneumoniamnist")
 
 
 def closed_port_url() -> str:
