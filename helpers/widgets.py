@@ -73,10 +73,11 @@ def make_explorer(show: Callable[..., Any], controls: dict[str, W.ValueWidget]) 
 def metric_table(summary: pd.Series) -> pd.DataFrame:
     """``test_x``, ``test_x_lo``, ``test_x_hi`` entries as one row per metric: value and 95% CI."""
     names = [k for k in summary.index if not k.endswith(("_lo", "_hi"))]
-    return pd.DataFrame({"value": [summary[k] for k in names],
+    values = [f"{float(summary[k]):.3f}".rstrip("0").rstrip(".") for k in names]
+    return pd.DataFrame({"value": values,
                          "95% CI": [f"{summary[k + '_lo']:.3f}-{summary[k + '_hi']:.3f}"
                                     if k + "_lo" in summary.index else "" for k in names]},
-                        index=[k.removeprefix("test_") for k in names]).round(3)
+                        index=[k.removeprefix("test_") for k in names])
 
 
 def level_explorer(table: pd.DataFrame) -> Explorer:

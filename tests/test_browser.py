@@ -174,6 +174,12 @@ def explorer_figure(explorer) -> str:
     return images.first.get_attribute("src")
 
 
+def shoot(page, explorer, path: Path) -> None:
+    """A screenshot of the window with the explorer's figure scrolled into view."""
+    explorer.locator(".widget-output img").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(path))
+
+
 def move_control(page, explorer, name: str) -> None:
     """Pick another option in the explorer's dropdown whose label starts with ``name``."""
     control = explorer.locator(".widget-dropdown", has=page.locator(f"label:text-matches('^{name}')"))
@@ -207,14 +213,14 @@ def test_notebook_runs_in_jupyterlab_and_its_explorer_responds(lab, browser, nam
         cell = page.locator(".jp-CodeCell", has=explorer)
         assert cell.locator("img").count() == 1, "the explorer's figure appears once in its cell"
         before = explorer_figure(explorer)
-        explorer.screenshot(path=str(SHOTS / f"{stem}_explorer_before.png"))
+        shoot(page, explorer, SHOTS / f"{stem}_explorer_before.png")
 
         move_control(page, explorer, control)
         page.wait_for_function(
             "([old]) => { const i = document.querySelector('.ftlab-explorer .widget-output img');"
             " return i && i.getAttribute('src') !== old; }", arg=[before], timeout=60_000)
         after = explorer_figure(explorer)
-        explorer.screenshot(path=str(SHOTS / f"{stem}_explorer_after.png"))
+        shoot(page, explorer, SHOTS / f"{stem}_explorer_after.png")
         assert after != before, f"moving the {control} control must redraw the figure"
         assert cell.locator("img").count() == 1, "still one figure after the redraw"
     finally:
