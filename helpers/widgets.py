@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import display
 
@@ -91,7 +92,8 @@ def level_explorer(table: pd.DataFrame) -> Explorer:
         row = rows.iloc[-1]
         summary = row[[c for c in row.index if c.startswith("test_") and c not in ("test_scores", "test_labels")]]
         display(metric_table(summary))
-        if len(set(row["test_labels"])) == 2:
+        labels = np.asarray(row["test_labels"])
+        if labels.ndim == 1 and len(np.unique(labels)) == 2:   # a ROC curve for binary sets only
             roc = metrics.roc_with_band(row["test_labels"], row["test_scores"], n_boot=200, seed=0)
             plots.plot_roc({strategy: roc})
             plt.show()

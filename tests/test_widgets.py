@@ -51,3 +51,12 @@ def test_a_failing_drawing_raises_instead_of_printing(table):
     explorer.controls["dataset"].options = ["x", "missing"]
     with pytest.raises(ValueError, match="No result"):
         explorer.controls["dataset"].value = "missing"
+
+
+def test_level_explorer_on_multi_label_rows_shows_the_table_without_a_roc(table):
+    """Multi-label rows store one 0/1 list per test image: no binary ROC, but no error either."""
+    one = table[table["fraction"] == table["fraction"].max()].copy()
+    one["test_labels"] = [[[1, 0], [0, 1], [1, 1]]] * len(one)
+    one["test_scores"] = [[[0.9, 0.1], [0.2, 0.8], [0.7, 0.6]]] * len(one)
+    explorer = widgets.level_explorer(one)
+    assert "test_auc" in explorer.last.index and not plt.get_fignums()
