@@ -160,7 +160,6 @@ def cell_stats(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 1000, s
     images, so it holds both sources of noise. Otherwise it is the across-seed t interval (for
     ``val_auc``, say), or the run's own bootstrap CI when there is one seed. ``ci_method`` says which.
     """
-
     df = _dedupe(decode_results(df)) if metric == "test_auc" else _dedupe(df)
     lo_col, hi_col = f"{metric}_lo", f"{metric}_hi"
     rows = []
@@ -213,7 +212,6 @@ def _paired_test(ft: pd.DataFrame, sc: pd.DataFrame, metric: str, n_boot: int, s
             out["wilcoxon_p"] = float(stats.wilcoxon(diffs).pvalue)
     both = pd.concat([ft, sc])
     if metric == "test_auc" and _has_scores(both):
-    
         res = two_level_bootstrap(np.asarray(ft["test_labels"].iloc[0], dtype=int),
                                   [np.asarray(s, dtype=float) for s in ft["test_scores"]],
                                   paired_with=[np.asarray(s, dtype=float) for s in sc["test_scores"]],

@@ -348,42 +348,82 @@ def load_npz_dataset(path: str | Path, class_names: list[str] | None = None,
     splits = _splits_from_arrays(arrays)
     meta: dict = {"format": "npz"}
     if splits["train"].multi_label:
-        class_names = class_names or _catalog_names_for(path) or \
-            [f"finding {i}" for i in range(splits["train"].labels.shape[1])]
+        class_names = _finding_names(path, splits["train"].labels.shape[1], class_names)
     else:
-        splits, class_names, meta = _single_label_classes(path, splits, class_names, remap_labels, meta)
+        if remap_labels:
+            splits, class_names, meta = _remapped(path, splits, class_names, meta)
+        class_names = _class_names(path, splits, class_names)
     if len(class_names) < 2:
         raise ValueError(f"{path} has {len(class_names)} class(es); a classifier needs at least 2.")
     return DataSet(path.stem, splits["train"], splits["val"], splits["test"], list(class_names),
                    source=str(path), meta=meta)
 
 
-def _single_label_classes(path: Path, splits: dict[str, Split], class_names: list[str] | None,
-                          remap_labels: bool, meta: dict) -> tuple[dict[str, Split], list[str], dict]:
-    """(splits, class names, meta) of a one-label-per-image set, with its label values checked or remapped."""
-    present = sorted(set().union(*(s.labels.unique().tolist() for s in splits.values())))
-    if remap_labels and present != list(range(len(present))):
-        mapping = {old: new for new, old in enumerate(present)}
-        lookup = torch.full((max(present) + 1,), -1, dtype=torch.int64)
-        lookup[present] = torch.arange(len(present))
-        splits = {k: Split(s.images, lookup[s.labels]) for k, s in splits.items()}
-        warnings.warn(f"{path.name}: class labels renumbered {', '.join(f'{a}->{b}' for a, b in mapping.items())} "
-                      f"(remap_labels=True).", stacklevel=3)
-        meta = {**meta, "label_map": mapping}
-        class_names = [class_names[i] for i in present] if class_names and len(class_names) > max(present) else None
-        present = list(range(len(present)))
-    count = len(class_names) if class_names else 1 + max(present, default=-1)
-    missing = sorted(set(range(count)) - set(splits["train"].labels.unique().tolist()))
+def _finding_names(path: Path, count: int, given: list[str] | None) -> list[str]:
+    """The names of a multi-label set's ``count`` findings: given, official, or ``finding 0`` ..."""
+    names = given or _catalog_names_for(path) or [f"finding {i}" for i in range(count)]
+    if len(names) != count:
+        raise ValueError(f"{path}: the labels have {count} finding columns but {len(names)} names were given "
+                         f"({', '.join(names)}); give one name per column.")
+    return list(names)
+
+
+def _present_labels(splits: dict[str, Split]) -> list[int]:
+    """The class labels that occur in any split, sorted."""
+    return sorted(set().union(*(s.labels.unique().tolist() for s in splits.values())))
+
+
+def _remapped(path: Path, splits: dict[str, Split], names: list[str] | None, meta: dict,
+              ) -> tuple[dict[str, Split], list[str] | None, dict]:
+    """The splits with their class labels renumbered 0, 1, 2, ... in order (reported in a warning).
+
+    Given names are kept when there is one per class that occurs, or one per label value (then the
+    names of the values that occur are kept); otherwise ValueError.
+    """
+    present = _present_labels(splits)
+    if present == list(range(len(present))):
+        return splits, names, meta
+    if names is not None and len(names) != len(present):
+        if len(names) <= max(present):
+            raise ValueError(f"{path}: {len(names)} class names for the {len(present)} classes that occur "
+                             f"(labels {', '.join(map(str, present))}); give one name per class that occurs.")
+        names = [names[i] for i in present]
+    mapping = {old: new for new, old in enumerate(present)}
+    splits = {k: Split(s.images, torch.bucketize(s.labels, torch.tensor(present))) for k, s in splits.items()}
+    warnings.warn(f"{path.name}: class labels renumbered {', '.join(f'{a}->{b}' for a, b in mapping.items())} "
+                  f"(remap_labels=True).", stacklevel=3)
+    return splits, names, {**meta, "label_map": mapping}
+
+
+def _class_names(path: Path, splits: dict[str, Split], given: list[str] | None) -> list[str]:
+    """Names of a one-label-per-image set's classes; ValueError when some class has no training image."""
+    present = _present_labels(splits)
+    count = len(given) if given else 1 + max(present, default=-1)
+    in_train = set(splits["train"].labels.unique().tolist())
+    missing = [c for c in range(count) if c not in in_train]
     if missing:
-        raise ValueError(
-            f"{path}: class label(s) {', '.join(map(str, missing))} have no training image (the labels that occur "
-            f"are {', '.join(map(str, present))}), so the model would get {count} outputs of which "
-            f"{len(missing)} can never be learnt. Renumber the labels 0..{len(present) - 1}, or load the file with "
-            f"remap_labels=True (data.load_npz_dataset(path, remap_labels=True)) to renumber them here.")
-    if class_names is None:
-        official = _catalog_names_for(path)
-        class_names = official if official and len(official) >= count else [f"class {i}" for i in range(count)]
-    return splits, list(class_names), meta
+        raise ValueError(_no_training_image_message(path, splits, missing, present, count))
+    if given:
+        return list(given)
+    official = _catalog_names_for(path)
+    return official if official and len(official) >= count else [f"class {i}" for i in range(count)]
+
+
+def _no_training_image_message(path: Path, splits: dict[str, Split], missing: list[int], present: list[int],
+                               count: int) -> str:
+    """Which classes the model could never learn, where they do occur, and how to fix it."""
+    elsewhere = {c: [n for n, s in splits.items() if bool((s.labels == c).any())] for c in missing}
+    where = "; ".join(f"class {c} occurs {'only in ' + ' and '.join(w) if w else 'in no split'}"
+                      for c, w in elsewhere.items())
+    if present != list(range(len(present))):
+        fix = (f"Renumber the labels 0..{len(present) - 1}, or load the file with remap_labels=True "
+               f"(data.load_dataset(path, remap_labels=True)) to renumber them here.")
+    elif not any(elsewhere.values()):
+        fix = f"The class names given name {count} classes but the file has {len(present)}: give one name per class."
+    else:
+        fix = "Move some images of those classes into the training split, or drop them."
+    return (f"{path}: class label(s) {', '.join(map(str, missing))} have no training image ({where}), so the "
+            f"model would get {count} outputs of which {len(missing)} can never be learnt. {fix}")
 
 
 # --------------------------------------------------------------------------- image folders

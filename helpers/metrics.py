@@ -8,14 +8,17 @@ Conventions
 -----------
 ``y_true``
     Integer class indices, shape ``(N,)`` (an ``(N, 1)`` column, as MedMNIST stores labels, is
-    accepted too).
+    accepted too); or, for a multi-label task (ChestMNIST), a 0/1 matrix ``(N, L)`` with one column
+    per finding.
 ``scores``
     ``(N,)``: score (usually the probability) of class 1 for a binary task; or ``(N, K)`` class
     probabilities for ``K`` classes. An ``(N, 2)`` array is a binary task and column 1 is used.
-    NumPy arrays, lists and torch tensors are all accepted.
+    Multi-label: ``(N, L)``, one probability per finding. NumPy arrays, lists and torch tensors are
+    all accepted.
 
-Multi-class tasks are scored one-vs-rest and macro-averaged (unweighted mean over classes). A class
-that is absent from ``y_true`` has no defined one-vs-rest ROC curve and is left out of the average;
+Multi-label tasks are scored per finding and averaged over findings (MedMNIST's evaluator does the
+same: AUC per finding, accuracy at 0.5 per finding). Multi-class tasks are scored one-vs-rest and
+macro-averaged (unweighted mean over classes). A class that is absent from ``y_true`` has no defined one-vs-rest ROC curve and is left out of the average;
 with fewer than two classes present every metric except accuracy is ``nan``.
 
 Point estimates come from scikit-learn (``roc_auc_score``, ``accuracy_score``, ``roc_curve``). The
@@ -249,8 +252,9 @@ def auc_from_ranks(y_true, scores) -> float:
     "the probability that a random positive scores above a random negative (ties count one half)".
     """
     y, s, _, k = _check(y_true, scores)
-    if k != 2:
-        raise ValueError(f"auc_from_ranks is binary only; scores have {k} classes (use roc_auc)")
+    if y.ndim == 2 or k != 2:
+        raise ValueError(f"auc_from_ranks is binary only; these scores have {k} {'findings' if y.ndim == 2 else 'classes'} "
+                         "(use roc_auc)")
     pos = y == 1
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     if n_pos == 0 or n_neg == 0:
@@ -414,7 +418,7 @@ def bootstrap_distribution(y_true, scores, metric: MetricLike = "auc", n_boot: i
     prob = _Problem(y_true, scores)
     out = []
     for idx in _index_chunks(prob.n, n_boot, seed):
-        single = _single_class(prob.y[idx])
+        single = _single_class(prob.y, idx)
         if callable(spec):
             vals = [np.nan if one else float(spec(prob.y[r], prob.raw[r])) for r, one in zip(idx, single)]
         else:
@@ -425,10 +429,14 @@ def bootstrap_distribution(y_true, scores, metric: MetricLike = "auc", n_boot: i
     return np.concatenate(out)
 
 
-def _single_class(y_rows: np.ndarray) -> np.ndarray:
-    """True for each row (resample of labels) that holds only one class (multi-label: no finding has both answers)."""
-    same = (y_rows == y_rows[:, :1]).all(axis=1)
-    return same if same.ndim == 1 else same.all(axis=1)
+def _single_class(y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """True for each resample (row of ``idx``) whose labels hold one class only (multi-label: in which no
+    finding is both present and absent, counted without building the (resamples, cases, findings) array)."""
+    if y.ndim == 1:
+        rows = y[idx]
+        return (rows == rows[:, :1]).all(axis=1)
+    positives = _counts(idx, len(y)).T.astype(np.int64) @ y       # (B, L) positives per finding
+    return ~((positives > 0) & (positives < idx.shape[1])).any(axis=1)
 
 
 def bootstrap_auc(y_true, scores, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
@@ -495,7 +503,7 @@ def evaluate(y_true, scores, n_boot: int = 1000, seed: int = 0,
     boot = {key: [] for key in point}
     for idx in _index_chunks(prob.n, n_boot, seed):
         res = prob.resampled(_counts(idx, prob.n), f)
-        keep = ~_single_class(prob.y[idx])  # drop single-class resamples
+        keep = ~_single_class(prob.y, idx)  # drop single-class resamples
         boot["auc"].append(res["auc"][keep])
         boot["acc"].append(res["acc"][keep])
         for j, x in enumerate(f):
@@ -510,6 +518,16 @@ def evaluate(y_true, scores, n_boot: int = 1000, seed: int = 0,
     return out
 
 
+def _binary_only(name: str, prob: "_Problem") -> None:
+    """ValueError, saying how to pick one binary task, unless ``prob`` is a binary task."""
+    if prob.y.ndim == 2:
+        raise ValueError(f"{name} is binary only, but y_true is multi-label with {prob.k} findings; for finding j "
+                         f"call {name}(y_true[:, j], scores[:, j])")
+    if prob.k != 2:
+        raise ValueError(f"{name} is binary only, but scores have {prob.k} classes; for class c against the rest "
+                         f"call {name}(y_true == c, scores[:, c])")
+
+
 def roc_with_band(y_true, scores, n_boot: int = 500, seed: int = 0, grid=None,
                   level: float = 0.95) -> pd.DataFrame:
     """ROC curve on a common FPR grid with a pointwise bootstrap confidence band (binary only).
@@ -521,9 +539,7 @@ def roc_with_band(y_true, scores, n_boot: int = 500, seed: int = 0, grid=None,
     """
     _check_boot(n_boot, level)
     prob = _Problem(y_true, scores)
-    if prob.k != 2:
-        raise ValueError(f"roc_with_band is binary only, but scores have {prob.k} classes; for class c "
-                         "against the rest call roc_with_band(y_true == c, scores[:, c])")
+    _binary_only("roc_with_band", prob)
     pos = prob.y == 1
     if pos.all() or not pos.any():
         raise ValueError("roc_with_band needs both classes in y_true")

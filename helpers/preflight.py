@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import catalog
-from .data import CorruptDataError, MissingDataError, fetch_medmnist
+from .data import CorruptDataError, MissingDataError, describe, fetch_medmnist, load_dataset
 from .polyp import locate_polyp_dataset
 from .profiles import default_dataset, get_profile
 
@@ -35,19 +35,30 @@ class Check:
     message: str
 
 
-def needed_files(profile: str | None = None, datasets: Sequence[str] | None = None) -> list[tuple[str, int | None]]:
-    """(data set, MedMNIST size or None for a path) for every data set the classification notebooks read."""
+def needed_files(profile: str | None = None, datasets: Sequence[str] | None = None) -> list[tuple[str, int]]:
+    """(data set, image size the notebooks load it at) for every data set the classification notebooks read."""
     size = get_profile(profile).data_size
-    return [(name, size if catalog.is_medmnist_name(name) else None) for name in (datasets or [default_dataset()])]
+    return [(name, size) for name in (datasets or [default_dataset()])]
 
 
-def _check_one(dataset: str, size: int | None, download: bool) -> Check:
-    """Find (or fetch) one data set and say how it went."""
-    if size is None:
-        path = Path(dataset).expanduser()
-        if path.exists():
-            return Check(dataset, True, f"ok       {path} (your own data)")
+def _check_own(dataset: str, size: int) -> Check:
+    """Load the user's own ``.npz`` or image folder as the notebooks will, so bad labels show up now."""
+    path = Path(dataset).expanduser()
+    if not path.exists():
+        if len(path.parts) == 1 and not path.suffix:   # meant as a MedMNIST name
+            return Check(dataset, False, f"MISSING  {catalog.unknown_name_error(dataset)}")
         return Check(dataset, False, f"MISSING  {path}: no such file or folder (FTLAB_DATASET / DATASET names it).")
+    try:
+        loaded = load_dataset(path, size=size)
+    except (ValueError, OSError) as error:
+        return Check(dataset, False, f"UNUSABLE {path}: {error}")
+    return Check(dataset, True, f"ok       {describe(loaded)} (your own data)")
+
+
+def _check_one(dataset: str, size: int, download: bool) -> Check:
+    """Find (or fetch) one data set and say how it went."""
+    if not catalog.is_medmnist_name(dataset):
+        return _check_own(dataset, size)
     try:
         path = fetch_medmnist(dataset, size, download=download, timeout=DOWNLOAD_TIMEOUT)
     except (MissingDataError, CorruptDataError) as error:

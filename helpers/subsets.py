@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from .datasets import DataSet, Split, label_counts
+from .metrics import auc_defined
 
 
 def strata(labels: torch.Tensor) -> torch.Tensor:
@@ -49,8 +50,13 @@ def _check_fraction(fraction: float) -> None:
         raise ValueError(f"A training fraction must lie in (0, 1]; got {fraction!r}.")
 
 
-def _kept_per_stratum(labels: torch.Tensor, fraction: float, seed: int, balance: bool, need: int = 1,
-                      ) -> tuple[list[torch.Tensor], list[int]]:
+def _share(fraction: float, n: int) -> int:
+    """``fraction`` of ``n`` images rounded half up (a hair of tolerance, so 1.5/n of n keeps 2, not 1)."""
+    return math.floor(fraction * n + 0.5 + 1e-9)
+
+
+def _kept_per_stratum(labels: torch.Tensor, fraction: float, seed: int, balance: bool,
+                      need: int = 1) -> tuple[list[torch.Tensor], list[int]]:
     """(each stratum's seeded order, how many of it the fraction keeps), rounding half up per stratum.
 
     One label per image: ValueError when a class would keep fewer than ``need`` examples. Multi-label: a
@@ -58,24 +64,25 @@ def _kept_per_stratum(labels: torch.Tensor, fraction: float, seed: int, balance:
     refused.
     """
     orders = [o for o in _class_orders(labels, seed) if len(o)]
-    keep = [math.floor(fraction * len(o) + 0.5) for o in orders]
+    keep = [_share(fraction, len(o)) for o in orders]
     if labels.ndim == 1 and min(keep) < need:
         raise ValueError(_too_small_message(labels, fraction, min(keep), need))
     if sum(keep) == 0:
         raise ValueError(f"A fraction of {fraction:g} of {len(labels)} examples keeps none; use a larger fraction.")
-    if balance:
-        floor = min(k for k in keep if k) if labels.ndim == 2 else min(keep)
-        keep = [min(k, floor) for k in keep]
+    if balance:   # every group down to the smallest group's share: grows with the fraction, so still nested
+        cap = max(1, _share(fraction, min(len(o) for o in orders)))
+        keep = [min(k, cap) for k in keep]
     return orders, keep
 
 
 def _too_small_message(labels: torch.Tensor, fraction: float, smallest_kept: int, need: int) -> str:
     """Why a fraction is too small for a one-label-per-image set, and the smallest that works."""
+    smallest = math.ceil(smallest_fraction(labels, need) * 1e4) / 1e4   # printed rounded up, so it works
     if need == 1:
         return (f"A fraction of {fraction:g} leaves a class without any example; the smallest fraction that "
-                f"keeps every class is {smallest_fraction(labels):.4g}.")
+                f"keeps every class is {smallest:g}.")
     return (f"A fraction of {fraction:g} leaves a class with {smallest_kept} image(s); holding out a validation "
-            f"image needs at least 2 per class. Use a fraction of at least {smallest_fraction(labels, 2):.4g}.")
+            f"image needs at least 2 per class. Use a fraction of at least {smallest:g}.")
 
 
 def fraction_indices(labels: torch.Tensor, fraction: float, seed: int = 0, balance: bool = False) -> torch.Tensor:
@@ -155,7 +162,9 @@ def budget_split(labels: torch.Tensor, fraction: float, seed: int = 0, val_share
     20% of its training data: per class, ``val_share`` of the subset (evenly spread over the class's
     seeded order), but at least ``min_val_per_class`` (every class is validated) and at most all but one
     (every class is trained). Training sets of growing fractions are nested; validation sets are too,
-    except where the ``min_val_per_class`` floor had to add an image.
+    except where the ``min_val_per_class`` floor had to add an image. Multi-label sets are split per
+    stratum (:func:`strata`); a stratum of one image is trained on, and a ValueError says when no
+    stratum could give a validation image.
     """
     if not 0 < val_share < 1:
         raise ValueError(f"val_share must lie in (0, 1); got {val_share!r}.")
@@ -164,34 +173,43 @@ def budget_split(labels: torch.Tensor, fraction: float, seed: int = 0, val_share
     train, val = [], []
     for order, k in zip(orders, keep):
         n_val = min(max(min_val_per_class, math.floor(k * val_share)), k - 1)   # multi-label: 0 when k < 2
-        picks = _spread_positions(k, val_share)[:n_val]
-        picks += [i for i in range(k - 1, -1, -1) if i not in picks][: n_val - len(picks)]
-        chosen = set(picks)
+        chosen = set(_spread_positions(k, val_share)[:n_val])
+        for i in range(k - 1, -1, -1):   # the floor of min_val_per_class: take from the end of the order
+            if len(chosen) >= n_val:
+                break
+            chosen.add(i)
         val.append(order[sorted(chosen)])
         train.append(order[[i for i in range(k) if i not in chosen]])
-    return torch.cat(train).sort().values, torch.cat(val).sort().values
+    val_idx = torch.cat(val).sort().values
+    if len(val_idx) == 0:
+        raise ValueError(f"A fraction of {fraction:g} keeps too few images of each group to hold any out for "
+                         f"validation; use a larger fraction.")
+    return torch.cat(train).sort().values, val_idx
 
 
-def _can_validate(labels: torch.Tensor, fraction: float) -> bool:
-    """Whether the fraction's budget splits into training and a validation set on which AUC is defined."""
-    try:
-        train, val = budget_split(labels, fraction)
-    except ValueError:
-        return False
-    if labels.ndim == 1:
-        return True
-    both = lambda rows: bool(((rows.sum(0) > 0) & (rows.sum(0) < len(rows))).any())  # noqa: E731
-    return len(val) > 0 and both(labels[val]) and both(labels[train])
+def _can_validate(labels: torch.Tensor, fraction: float, val_share: float, seeds: Iterable[int]) -> bool:
+    """Whether, for every seed, the fraction's budget splits into training and validation images on both
+    of which AUC is defined."""
+    for seed in seeds:
+        try:
+            train, val = budget_split(labels, fraction, seed, val_share)
+        except ValueError:
+            return False
+        if not (auc_defined(labels[val]) and auc_defined(labels[train])):
+            return False
+    return True
 
 
-def usable_fractions(labels: torch.Tensor, fractions: Iterable[float]) -> tuple[tuple[float, ...], list[float]]:
+def usable_fractions(labels: torch.Tensor, fractions: Iterable[float], val_share: float = 0.2,
+                     seeds: Iterable[int] = (0,)) -> tuple[tuple[float, ...], list[float]]:
     """(fractions whose budget can hold out a validation set, in order; those left out).
 
     One label per image: at least two images of every class, so one can be held out. Multi-label: the
     validation and training images each show some finding with both answers (so AUC is defined).
     """
     fractions = list(fractions)
-    kept = tuple(f for f in fractions if _can_validate(labels, f))
+    seeds = tuple(seeds)
+    kept = tuple(f for f in fractions if _can_validate(labels, f, val_share, seeds))
     return kept, [f for f in fractions if f not in kept]
 
 
@@ -199,7 +217,7 @@ def budget_table(labels: torch.Tensor, fractions: Iterable[float], seed: int = 0
                  val_share: float = 0.2) -> pd.DataFrame:
     """Per usable fraction: the labelled budget and how :func:`budget_split` divides it."""
     rows = []
-    for fraction in usable_fractions(labels, fractions)[0]:
+    for fraction in usable_fractions(labels, fractions, val_share, (seed,))[0]:
         train, val = budget_split(labels, fraction, seed, val_share)
         rows.append({"fraction": fraction, "budget": len(train) + len(val), "training": len(train),
                      "validation": len(val)})

@@ -164,7 +164,6 @@ def matrix_arrays(kind: str, seed: int = 0) -> dict:
 
 def write_matrix_npz(folder, kind: str):
     """Write the synthetic ``kind`` set as ``<folder>/<kind>.npz`` and return its path."""
-    from pathlib import Path
     path = Path(folder) / f"{kind}.npz"
     np.savez(path, **matrix_arrays(kind))
     return path

@@ -289,7 +289,7 @@ def test_own_npz_rgb_multi_class_odd_size(tmp_path):
     assert ds.val.labels.tolist() == [0, 1, 2, 3]
     named = data.load_npz_dataset(path, class_names=["a", "b", "c", "d"])
     assert named.class_names == ["a", "b", "c", "d"]
-    with pytest.raises(ValueError, match="label\\(s\\) 4 have no training image.*remap_labels=True"):
+    with pytest.raises(ValueError, match="label\\(s\\) 4 have no training image.*one name per class"):
         data.load_npz_dataset(path, class_names=["a", "b", "c", "d", "e"])
 
 
@@ -305,6 +305,16 @@ def test_own_npz_labels_that_skip_values_are_refused_or_remapped(tmp_path):
         ds = data.load_dataset(path, remap_labels=True)
     assert ds.num_classes == 3 and ds.meta["label_map"] == {0: 0, 1: 1, 7: 2}
     assert set(ds.train.labels.tolist()) == {0, 1, 2}
+    with pytest.warns(UserWarning):
+        named = data.load_npz_dataset(path, class_names=["normal", "benign", "malignant"], remap_labels=True)
+    assert named.class_names == ["normal", "benign", "malignant"]
+
+
+def test_a_class_only_in_the_test_split_is_named_with_where_it_occurs(tmp_path):
+    arrays = synthetic(classes=2, label_shape="flat")
+    arrays["test_labels"][0] = 2
+    with pytest.raises(ValueError, match="class 2 occurs only in test.*Move some images"):
+        data.load_npz_dataset(write_npz(tmp_path / "test_only.npz", arrays))
 
 
 def test_own_npz_multi_label(tmp_path):
@@ -315,6 +325,8 @@ def test_own_npz_multi_label(tmp_path):
     ds = data.load_dataset(write_npz(tmp_path / "findings.npz", arrays))
     assert ds.task == "multi-label" and ds.num_classes == 5 and ds.class_names[0] == "finding 0"
     assert ds.train.labels.shape == (len(ds.train), 5)
+    with pytest.raises(ValueError, match="5 (finding )?columns but .*2"):
+        data.load_npz_dataset(tmp_path / "findings.npz", class_names=["a", "b"])
 
 
 def test_own_npz_with_a_medmnist_file_name_gets_the_official_class_names(tmp_path):

@@ -381,3 +381,40 @@ def test_validation_messages():
         M.bootstrap_ci(y, s, level=95)
     with pytest.raises(ValueError, match="scores_b\\[0\\]"):
         M.paired_bootstrap_delta(y, s, s[:5])
+
+
+# ----------------------------------------------------------------------------- multi-label (ChestMNIST-like)
+def _multi_label(n=240, findings=5, seed=3):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, findings)) < np.linspace(0.4, 0.05, findings)).astype(int)
+    s = np.clip(0.3 * y + 0.7 * rng.random((n, findings)), 0, 1)
+    return y, s
+
+
+def test_multi_label_metrics_match_the_reference_per_finding():
+    from sklearn.metrics import accuracy_score, roc_auc_score
+    y, s = _multi_label()
+    assert M.roc_auc(y, s) == pytest.approx(roc_auc_score(y, s, average="macro"))
+    # MedMNIST's evaluator: accuracy at 0.5 per finding, averaged over findings
+    assert M.accuracy(y, s) == pytest.approx(np.mean([accuracy_score(y[:, j], s[:, j] > 0.5) for j in range(5)]))
+    per_finding = [M.sensitivity_at_fpr(y[:, j], s[:, j], 0.1) for j in range(5)]
+    assert M.sensitivity_at_fpr(y, s, 0.1) == pytest.approx(np.mean(per_finding))
+
+
+def test_multi_label_bootstrap_matches_a_loop_over_resamples():
+    y, s = _multi_label(n=80)
+    fast = M.bootstrap_distribution(y, s, "auc", n_boot=40, seed=5)
+    idx = next(M._index_chunks(80, 40, 5))
+    slow = [M.roc_auc(y[r], s[r]) for r in idx]
+    assert np.allclose(fast, slow, equal_nan=True)
+
+
+def test_multi_label_input_checks():
+    y, s = _multi_label()
+    assert M.auc_defined(y) and not M.auc_defined(np.zeros((10, 3), int))
+    with pytest.raises(ValueError, match="must have shape"):
+        M.roc_auc(y, s[:, :3])
+    with pytest.raises(ValueError, match="0/1"):
+        M.roc_auc(y * 2, s)
+    with pytest.raises(ValueError, match="multi-label.*y_true\\[:, j\\]"):
+        M.roc_with_band(y, s)

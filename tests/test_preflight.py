@@ -13,9 +13,10 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from conftest import medmnist_file
+from conftest import matrix_arrays, medmnist_file, write_matrix_npz
 from helpers import catalog, data, download, preflight
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,9 +90,15 @@ def test_downloads_a_missing_file_from_a_local_server(tmp_path, monkeypatch):
     assert (root / "data" / "pneumoniamnist.npz").is_file()
 
 
-def test_own_data_paths_are_checked(tmp_path):
-    missing, present = tmp_path / "nowhere.npz", tmp_path / "mine"
-    present.mkdir()
-    checks = preflight.run_checks("fast", [str(missing), str(present)])
-    assert [c.ok for c in checks] == [False, True]
+def test_own_data_is_loaded_as_the_notebooks_will(tmp_path):
+    good = write_matrix_npz(tmp_path, "rgb-3-class")
+    arrays = matrix_arrays("binary")
+    arrays["train_labels"] = np.where(arrays["train_labels"] == 1, 7, arrays["train_labels"])
+    np.savez(tmp_path / "gaps.npz", **arrays)
+    checks = preflight.run_checks("fast", [str(tmp_path / "nowhere.npz"), str(good), str(tmp_path / "gaps.npz"),
+                                           "pneumonia-mnist"])
+    assert [c.ok for c in checks] == [False, True, False, False]
     assert "no such file or folder" in checks[0].message
+    assert "multi-class, 3 classes" in checks[1].message
+    assert "have no training image" in checks[2].message
+    assert "Did you mean 'pneumoniamnist'" in checks[3].message

@@ -149,3 +149,16 @@ def test_training_subset_with_val_share_leaves_test_alone(tiny_data):
     assert len(data.train) + len(data.val) == 32 and len(data.val) == 8
     assert data.test is tiny_data.test and "validation" in data.meta
     assert S.training_subset(tiny_data, 0.5, seed=0).val is tiny_data.val
+
+
+def test_multi_label_strata_are_the_rarest_finding_shown():
+    labels = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 0, 1], [0, 0, 0], [1, 1, 0]])
+    # finding frequencies 4, 2, 1: an image joins its rarest finding; no finding -> group 3
+    assert S.strata(labels).tolist() == [0, 1, 2, 3, 1]
+
+
+def test_balanced_multi_label_subsets_stay_nested():
+    gen = torch.Generator().manual_seed(0)
+    labels = (torch.rand(40, 4, generator=gen) < torch.tensor([0.5, 0.3, 0.1, 0.05])).long()
+    subsets = S.nested_subsets(labels, (0.3, 0.6, 1.0), seed=1, balance=True)
+    assert S.is_nested(subsets)

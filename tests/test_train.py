@@ -280,3 +280,16 @@ def test_choose_rate_never_picks_a_rate_whose_validation_scores_collapsed():
     assert T.choose_rate(table) == 0.01   # 0.71 came from rounding noise on constant scores
     table["val_collapsed"] = True
     assert T.choose_rate(table) == 0.03   # when every rate collapsed, the notebook's guard reports it
+
+
+def test_multi_label_loss_and_probabilities_are_per_finding():
+    logits = torch.tensor([[2.0, -1.0, 0.0], [-3.0, 0.5, 1.0]])
+    labels = torch.tensor([[1, 0, 1], [0, 0, 1]])
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
+    assert torch.allclose(T.classification_loss(logits, labels), expected)
+    probs = T.probabilities(logits, multi_label=True)
+    assert torch.allclose(probs, logits.sigmoid())
+    assert T.probability_loss(probs, labels) == pytest.approx(float(expected), rel=1e-5)
+    single = torch.tensor([0, 2])
+    assert torch.allclose(T.classification_loss(logits, single), torch.nn.functional.cross_entropy(logits, single))
+    assert torch.allclose(T.probabilities(logits, multi_label=False).sum(1), torch.ones(2))
