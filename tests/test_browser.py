@@ -176,7 +176,10 @@ def explorer_figure(explorer) -> str:
 
 def shoot(page, explorer, path: Path) -> None:
     """A screenshot of the window with the explorer's figure scrolled into view."""
-    explorer.locator(".widget-output img").first.scroll_into_view_if_needed()
+    image = explorer.locator(".widget-output img").first
+    image.scroll_into_view_if_needed()
+    image.evaluate("i => i.decode()")   # wait until the figure is decoded and can be painted
+    page.wait_for_timeout(300)
     page.screenshot(path=str(path))
 
 
