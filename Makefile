@@ -17,15 +17,18 @@ HAVE_POLYP = $(shell $(PY) -m helpers.polyp_data find >/dev/null 2>&1 && echo ye
 SYNTHETIC_POLYP := $(REPORTS)/_synthetic_polyp
 POLYP_ENV = $(if $(HAVE_POLYP),,FTLAB_POLYP_DIR=$(abspath $(SYNTHETIC_POLYP)))
 TEST_NOTEBOOKS = $(NOTEBOOKS)
+# Student copies (make student): the notebooks without their solution cells, tested like the originals.
+STUDENT_SOURCES = $(TEST_NOTEBOOKS)
+STUDENT_NOTEBOOKS = $(patsubst notebooks/%,student/%,$(STUDENT_SOURCES))
 
-.PHONY: install data test unit notebooks synthetic-polyp reproduce lab bench clean
+.PHONY: install data test unit notebooks synthetic-polyp student browser reproduce lab bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,cluster]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,cluster]'
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
 	@touch $(STAMP)
 
@@ -40,7 +43,8 @@ test: $(STAMP)
 	@$(PY) -m helpers.preflight --profile fast
 	@$(MAKE) --no-print-directory synthetic-polyp
 	@rm -rf $(REPORTS)/_fast   # the fast profile always runs fresh (its sweeps would otherwise resume)
-	$(POLYP_ENV) FTLAB_PROFILE=fast $(PY) -m pytest -q tests $(TEST_NOTEBOOKS) \
+	@$(PY) -m helpers.handout notebooks student $(notdir $(STUDENT_SOURCES)) >/dev/null
+	$(POLYP_ENV) FTLAB_PROFILE=fast $(PY) -m pytest -q tests $(TEST_NOTEBOOKS) $(STUDENT_NOTEBOOKS) \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 
 synthetic-polyp: $(STAMP)
@@ -52,6 +56,14 @@ unit: $(STAMP)
 
 notebooks: $(STAMP) synthetic-polyp
 	$(POLYP_ENV) FTLAB_PROFILE=fast $(PY) -m pytest -q $(TEST_NOTEBOOKS) --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+
+# Student copies without the solution cells (git-ignored: always made fresh from notebooks/, never stale).
+student: $(STAMP)
+	$(PY) -m helpers.handout notebooks student $(notdir $(STUDENT_SOURCES))
+
+# Only the browser test: JupyterLab in Debian's chromium, notebooks 03 and 04 (part of make test too).
+browser: $(STAMP)
+	FTLAB_PROFILE=fast $(PY) -m pytest -q tests/test_browser.py -p no:nbval -p no:cacheprovider
 
 reproduce: $(STAMP)
 	@$(PY) -m helpers.preflight --profile $(PROFILE)
@@ -75,4 +87,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(REPORTS) .pytest_cache
+	rm -rf $(REPORTS) .pytest_cache student

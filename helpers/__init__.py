@@ -20,7 +20,9 @@ Modules, one concern each:
 - ``sweep``       the command line: ``python -m helpers.sweep plan|run|summary``
 - ``analysis``    learning-curve analysis
 - ``plots``       figures
-- ``widgets``     ipywidgets explorers
+- ``widgets``     ipywidgets explorers (controls + one Output area)
+- ``modelcard``   saved models: state dict + JSON model card, reloaded safely
+- ``handout``     ``make student``: student copies of the notebooks without solution cells
 - ``yardsticks``  published MedMNIST v2 results to compare against
 - ``polyp``       polyp data, patches, field of view, multi-scale maps, candidates, hard negatives; ``froc`` scores detections
 - ``polyp_data``  polyp folders a newcomer can get: Kvasir-SEG (download, check) and synthetic folders; its command line

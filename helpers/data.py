@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from . import catalog
 from .datasets import DataSet, Split
@@ -486,13 +487,14 @@ def _target_size(infos: list[tuple[str, tuple[int, int]]], size: int | None, fol
     return common
 
 
-def _decode(files: list[Path], labels: list[int], mode: str, dims: tuple[int, int]) -> Split:
-    """A Split from image files and their labels."""
+def _decode(files: list[Path], labels: list[int], mode: str, dims: tuple[int, int], quiet: bool = True,
+            desc: str = "decoding") -> Split:
+    """A Split from image files and their labels (a progress bar over the files unless ``quiet``)."""
     channels = 1 if mode == "L" else 3
     if not files:
         return Split(torch.zeros((0, channels, dims[1], dims[0]), dtype=torch.uint8),
                      torch.zeros(0, dtype=torch.int64))
-    images = np.stack([_read_image(p, mode, dims) for p in files])
+    images = np.stack([_read_image(p, mode, dims) for p in tqdm(files, desc=desc, disable=quiet, leave=False)])
     return arrays_to_split(images, np.asarray(labels, dtype=np.int64))
 
 
@@ -574,12 +576,13 @@ def _need_two_classes(names: list[str], folder: Path) -> None:
 
 
 def load_image_folder(path: str | Path, size: int | None = None, seed: int = 0, val_fraction: float = 0.1,
-                      test_fraction: float = 0.2) -> DataSet:
+                      test_fraction: float = 0.2, quiet: bool = False) -> DataSet:
     """A DataSet from a folder of images: one sub-folder per class, or train/ val/ test/ of such folders.
 
     Class names are the sorted class-folder names. Images stay 1-channel if all are grayscale, else
     all become RGB; they are resized to ``size`` x ``size`` if given, else to the most common size.
-    Without train/val/test folders the split is stratified and seeded (``seed``).
+    Without train/val/test folders the split is stratified and seeded (``seed``). Reading and decoding
+    show progress bars (thousands of files take tens of seconds) unless ``quiet``.
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
@@ -587,10 +590,10 @@ def load_image_folder(path: str | Path, size: int | None = None, seed: int = 0, 
     _check_fractions(val_fraction, test_fraction)
     names, plan, layout = _folder_plan(folder, seed, val_fraction, test_fraction)
     every = [p for files, _ in plan.values() for p in files]
-    infos = [_image_info(p) for p in every]
+    infos = [_image_info(p) for p in tqdm(every, desc=f"reading {folder.name}", disable=quiet, leave=False)]
     mode = "L" if all(m in GRAY_MODES for m, _ in infos) else "RGB"
     dims = _target_size(infos, size, folder)
-    splits = {split: _decode(*plan[split], mode, dims) for split in SPLITS}
+    splits = {split: _decode(*plan[split], mode, dims, quiet, f"decoding {split}") for split in SPLITS}
     meta = {"format": "image folder", "layout": layout, "size": dims, "seed": seed}
     return DataSet(folder.name, splits["train"], splits["val"], splits["test"], names, source=str(folder),
                    meta=meta)

@@ -17,7 +17,7 @@ import math
 import platform
 import time
 from concurrent.futures import Executor, Future, as_completed
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -147,8 +147,12 @@ def prepare_data(config: RunConfig):
                            val_share=config.val_share)
 
 
-def run_one(config: RunConfig, quiet: bool = True) -> dict:
-    """Train and test one run; return its result row (config, hash, metrics, curve, scores, bookkeeping)."""
+def run_one(config: RunConfig, quiet: bool = True, save_dir: str | Path | None = None) -> dict:
+    """Train and test one run; return its result row (config, hash, metrics, curve, scores, bookkeeping).
+
+    With ``save_dir`` the trained model is saved there with its model card (:mod:`helpers.modelcard`)
+    and the row's ``model_card`` names the card.
+    """
     from .env import seed_everything
     from .finetune import auto_depth, set_level
     from .models import build_model, default_init, input_size
@@ -168,7 +172,7 @@ def run_one(config: RunConfig, quiet: bool = True) -> dict:
     level, index = ("auto" if auto else "", -1) if rung is None else (rung.name, rung.index)
     try:
         if auto:   # one step budget per level tried, as the paper's scheme spends it
-            found = auto_depth(model, data, train_cfg)
+            found = auto_depth(model, data, train_cfg, quiet=quiet)
             level, index, result = found.chosen, found.chosen_index, None
             extra["path"] = found.path.to_dict("records")
         else:
@@ -176,7 +180,17 @@ def run_one(config: RunConfig, quiet: bool = True) -> dict:
     except FloatingPointError as err:   # a rate too large for this arm: a row that says so
         return diverged_row(config, data, level, index, err, time.perf_counter() - t0)
     metrics, scores = evaluate(model, data.test, n_boot=config.n_bootstrap, seed=config.seed)
-    return result_row(config, data, level, index, metrics, scores, result, time.perf_counter() - t0, extra)
+    row = result_row(config, data, level, index, metrics, scores, result, time.perf_counter() - t0, extra)
+    return save_with_card(model, data, asdict(config), row, save_dir)
+
+
+def save_with_card(model, data, config: dict, row: dict, save_dir: str | Path | None) -> dict:
+    """Save a trained model and its card into ``save_dir`` (nothing when None); the row gains ``model_card``."""
+    if save_dir is None:
+        return row
+    from .modelcard import model_card, save_model, stem_for
+    path = save_model(model, model_card(model, data, config, row), stem_for(save_dir, row))
+    return {**row, "model_card": str(path)}
 
 
 def diverged_row(config, data, level: str, index: int, err: Exception, wall_s: float) -> dict:
@@ -413,6 +427,7 @@ class LadderRun:
     table: pd.DataFrame
     models: dict
     rates: pd.DataFrame
+    saved: dict = field(default_factory=dict)   # arm -> model card path (run_ladder's save_dir)
 
 
 def _ladder_config(arch: str, name: str, data, image_size: int, train_cfg: TrainConfig, lr: float,
@@ -428,14 +443,15 @@ def _ladder_config(arch: str, name: str, data, image_size: int, train_cfg: Train
 def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainConfig, n_boot: int = 1000,
                image_size: int = 64, scratch: bool = True, keep: Sequence[str] = ("all",),
                lr_grid: dict[str, Sequence[float]] | None = None, init: str | None = None,
-               progress: bool = True, val_share: float = 0.0) -> LadderRun:
+               progress: bool = True, val_share: float = 0.0, save_dir: str | Path | None = None) -> LadderRun:
     """Fine-tune a fresh ImageNet model at each level (all levels when ``levels`` is None), and scratch.
 
     Every arm gets the same step budget and BatchNorm handling, and its own learning rate: every rate
     of its family's grid (``lr_grid["scratch"]`` / ``lr_grid["finetune"]``; default: the paper's
     single rates) is tried and the best *validation* AUC decides (:func:`helpers.train.tune_lr`).
     ``val_share`` only records how ``data``'s validation split was made (0: the official one; notebook 03
-    holds it out of the budget). Every level starts from the same pretrained weights. After training, every frozen parameter and
+    holds it out of the budget). The models of the arms in ``keep`` are kept (``LadderRun.models``) and,
+    with ``save_dir``, saved there with their model cards (``LadderRun.saved``). Every level starts from the same pretrained weights. After training, every frozen parameter and
     buffer is compared with its value before training (column ``frozen_unchanged``). Rows follow the
     sweep's schema, so the analysis and plots of notebook 04 apply unchanged.
     """
@@ -450,7 +466,7 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainCo
     chosen = ladder(probe) if levels is None else [resolve_level(probe, level) for level in levels]
     chosen = sorted({r.index: r for r in chosen}.values(), key=lambda r: r.index)
     keep_names = {resolve_level(probe, k).name if k != "scratch" else "scratch" for k in keep}
-    rows, models, searches = [], {}, []
+    rows, models, searches, saved = [], {}, [], {}
     plans = ([("scratch", None)] if scratch else []) + [(r.name, r) for r in chosen]
     for name, rung in tqdm(plans, desc="ladder arms", disable=not progress):
         snapshots = {}
@@ -465,7 +481,7 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainCo
 
         started = time.perf_counter()
         search = tune_lr(build, data, grids[rate_family(name)], train_cfg, label=name,
-                         head_lr_mult=head_multiplier(name))
+                         head_lr_mult=head_multiplier(name), quiet=not progress)
         model = search.model
         metrics, scores = evaluate(model, data.test, n_boot=n_boot, seed=train_cfg.seed)
         config = _ladder_config(arch, name, data, image_size, train_cfg, search.lr, n_boot, init, val_share)
@@ -475,17 +491,22 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainCo
         row.update(frozen_unchanged=not changed_entries(model, snapshot), frozen_entries=len(snapshot),
                    trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
                    lr_grid=list(grids[rate_family(name)]))
+        row = save_with_card(model, data, asdict(config), row, save_dir if name in keep_names else None)
+        if "model_card" in row:
+            saved[name] = Path(row["model_card"])
         rows.append(row)
         searches.append(search.table.assign(strategy=name))
         if name in keep_names:
             models[name] = model
-    return LadderRun(pd.DataFrame(rows), models, pd.concat(searches, ignore_index=True))
+    return LadderRun(pd.DataFrame(rows), models, pd.concat(searches, ignore_index=True), saved)
 
 
 def bn_mode_comparison(arch: str, data, level: str, train_cfg: TrainConfig, lr: float,
                        modes: Sequence[str] = ("frozen", "train", "recalibrate"), n_boot: int = 200,
-                       image_size: int = 64) -> pd.DataFrame:
+                       image_size: int = 64, quiet: bool = False) -> pd.DataFrame:
     """One fine-tuning level trained once per BatchNorm mode (same weights, data, rate and steps).
+
+    A bar over the modes (and each run's bar over steps) shows unless ``quiet``.
 
     Columns: ``bn_mode, val_auc, test_auc, test_auc_lo, test_auc_hi, score_sd, collapsed, best_step``.
     """
@@ -494,11 +515,11 @@ def bn_mode_comparison(arch: str, data, level: str, train_cfg: TrainConfig, lr: 
     from .train import evaluate, fit
 
     rows = []
-    for mode in modes:
+    for mode in tqdm(modes, desc="BatchNorm modes", disable=quiet):
         model = build_model(arch, data.num_classes, pretrained=True, image_size=input_size(arch, image_size),
                             seed=train_cfg.seed)
         set_level(model, level)
-        result = fit(model, data, train_cfg, lr=lr, bn_mode=mode, quiet=True)
+        result = fit(model, data, train_cfg, lr=lr, bn_mode=mode, quiet=quiet)
         metrics, _ = evaluate(model, data.test, n_boot=n_boot, seed=train_cfg.seed)
         rows.append({"bn_mode": mode, "val_auc": result.best_val_auc, "test_auc": metrics["auc"],
                      "test_auc_lo": metrics["auc_lo"], "test_auc_hi": metrics["auc_hi"],

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .models import FTModel, count_parameters
 
@@ -132,7 +133,8 @@ class AutoDepthResult:
 
 
 def auto_depth(model: FTModel, data, config=None, patience_levels: int = 1, max_levels: int | None = None,
-               warm_start: bool = True, rates: dict[str, float] | None = None, **overrides) -> AutoDepthResult:
+               warm_start: bool = True, rates: dict[str, float] | None = None, quiet: bool = False,
+               **overrides) -> AutoDepthResult:
     """Tune the last layer, then add one level at a time going deeper, until validation AUC stops rising.
 
     Stops after ``patience_levels`` levels without a better validation AUC (or after ``max_levels``).
@@ -142,7 +144,8 @@ def auto_depth(model: FTModel, data, config=None, patience_levels: int = 1, max_
     ``rates`` gives a level (by name) its own learning rate, e.g. the rates a ladder run tuned on
     validation data; levels not named use the config's rate. Only validation data decide.
     Returns the chosen level, the path (level, rate, validation AUC and loss, steps, seconds) and the
-    model holding the chosen level's weights.
+    model holding the chosen level's weights. A progress bar over levels (with the best validation AUC so
+    far) shows unless ``quiet``.
     """
     import copy
 
@@ -151,7 +154,11 @@ def auto_depth(model: FTModel, data, config=None, patience_levels: int = 1, max_
     rungs = ladder(model)[: max_levels or None]
     start_state = copy.deepcopy(model.state_dict())
     rows, best_auc, best_state, best_rung, waited = [], -1.0, None, rungs[0], 0
-    for rung in rungs:
+    if quiet:   # silences every run's bar over steps too
+        overrides = {**overrides, "quiet": True}
+    bar = tqdm(rungs, desc="auto-depth levels", disable=quiet)
+    for rung in bar:
+        bar.set_postfix_str(rung.name)
         if not warm_start:
             model.load_state_dict(start_state)
         set_level(model, rung)
@@ -168,6 +175,8 @@ def auto_depth(model: FTModel, data, config=None, patience_levels: int = 1, max_
             waited += 1
             if waited >= patience_levels:
                 break
+        bar.set_postfix(level=rung.name, best=f"{best_auc:.3f}")
+    bar.close()
     model.load_state_dict(best_state)
     set_level(model, best_rung)
     return AutoDepthResult(best_rung.name, best_rung.index, pd.DataFrame(rows), model)

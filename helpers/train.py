@@ -577,11 +577,12 @@ def tune_lr(build: Callable[[], nn.Module], data: DataSet, grid, config: TrainCo
 
     ``build`` makes the fresh model (after seeding, so every rate starts from the same weights) with its
     fine-tuning level already set. A rate whose loss explodes or becomes NaN is recorded as diverged
-    and never chosen. Test data are never looked at.
+    and never chosen. Test data are never looked at. Unless the config is ``quiet``, a bar over the rates
+    shows (above each run's own bar over steps).
     """
     config = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
     rows, best = [], None
-    for lr in grid:
+    for lr in tqdm(list(grid), desc=f"rates for {label}", disable=config.quiet, leave=False):
         seed_everything(config.seed)
         model = build()
         try:

@@ -1,11 +1,15 @@
-"""ipywidgets explorers over precomputed results.
+"""ipywidgets explorers over precomputed results (notebooks 03 and 04).
 
-Each function returns ``(widget, callback)``: the notebook displays the widget and also calls the
-callback once directly, because ``interact`` only prints an exception raised inside its callback.
+Each explorer is a row of controls above one ``Output`` area. A change of any control clears that
+area and draws the new table and figure into it, so each figure appears once, inside the widget.
+Building an explorer draws it once at once and raises if that fails (``ipywidgets.interact`` would
+only print the error, so a broken callback would still pass a headless test). The drawing function
+is plain (``Explorer.show``) and returns what it drew, so tests can call it with any values.
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -16,10 +20,69 @@ from IPython.display import display
 from . import analysis, metrics, plots
 
 METRICS = ("test_auc", "test_acc", "test_sens@10", "test_sens@15", "test_sens@20")
+CSS_CLASS = "ftlab-explorer"   # the browser test finds explorers by this class
 
 
-def level_explorer(table: pd.DataFrame) -> tuple[W.Widget, Callable[[str, str], pd.Series]]:
-    """Choose a data set and a level (or scratch): its metrics with CIs and its test ROC curve."""
+@dataclass
+class Explorer:
+    """Controls, the output area they redraw, and the drawing function behind them.
+
+    Display ``explorer.widget`` (or the explorer itself) in a notebook. ``update()`` redraws from the
+    controls' current values and returns what ``show`` returned (also kept in ``last``).
+    """
+
+    widget: W.Widget
+    controls: dict[str, W.ValueWidget]
+    output: W.Output
+    show: Callable[..., Any]
+    last: Any = field(default=None, repr=False)
+
+    def values(self) -> dict[str, Any]:
+        """The controls' current values, by ``show``'s argument names."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def update(self, change: Any = None) -> Any:
+        """Clear the output area and draw ``show(**values())`` into it; raise what ``show`` raised."""
+        errors: list[BaseException] = []
+        self.output.clear_output(wait=True)
+        with self.output:   # an Output swallows exceptions in a kernel: keep the error and raise it after
+            try:
+                self.last = self.show(**self.values())
+            except Exception as err:
+                errors.append(err)
+                raise
+        if errors:
+            raise errors[0]
+        return self.last
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def make_explorer(show: Callable[..., Any], controls: dict[str, W.ValueWidget]) -> Explorer:
+    """Wire ``controls`` to ``show`` through one ``Output`` area; draw once now (errors raise)."""
+    output = W.Output()
+    box = W.VBox([W.HBox(list(controls.values())), output])
+    box.add_class(CSS_CLASS)
+    explorer = Explorer(box, controls, output, show)
+    explorer.update()
+    for control in controls.values():
+        control.observe(explorer.update, names="value")
+    return explorer
+
+
+def metric_table(summary: pd.Series) -> pd.DataFrame:
+    """``test_x``, ``test_x_lo``, ``test_x_hi`` entries as one row per metric: value and 95% CI."""
+    names = [k for k in summary.index if not k.endswith(("_lo", "_hi"))]
+    values = [f"{float(summary[k]):.3f}".rstrip("0").rstrip(".") for k in names]
+    return pd.DataFrame({"value": values,
+                         "95% CI": [f"{summary[k + '_lo']:.3f}-{summary[k + '_hi']:.3f}"
+                                    if k + "_lo" in summary.index else "" for k in names]},
+                        index=[k.removeprefix("test_") for k in names])
+
+
+def level_explorer(table: pd.DataFrame) -> Explorer:
+    """Choose a data set and a level (or scratch): its metrics with CIs and its test ROC curve (notebook 03)."""
     strategies = analysis.strategy_order(table)
 
     def show(dataset: str, strategy: str) -> pd.Series:
@@ -28,20 +91,22 @@ def level_explorer(table: pd.DataFrame) -> tuple[W.Widget, Callable[[str, str], 
             raise ValueError(f"No result for data set {dataset!r} and strategy {strategy!r}.")
         row = rows.iloc[-1]
         summary = row[[c for c in row.index if c.startswith("test_") and c not in ("test_scores", "test_labels")]]
-        display(summary.to_frame(strategy))
-        if np.asarray(row["test_labels"]).ndim == 1 and len(set(row["test_labels"])) == 2:
+        display(metric_table(summary))
+        labels = np.asarray(row["test_labels"])
+        if labels.ndim == 1 and len(np.unique(labels)) == 2:   # a ROC curve for binary sets only
             roc = metrics.roc_with_band(row["test_labels"], row["test_scores"], n_boot=200, seed=0)
             plots.plot_roc({strategy: roc})
             plt.show()
         return summary
 
-    out = W.interactive(show, dataset=W.Dropdown(options=sorted(table["dataset"].unique()), description="data set"),
-                        strategy=W.Dropdown(options=strategies, description="level"))
-    return out, show
+    datasets = sorted(table["dataset"].unique())
+    return make_explorer(show, {
+        "dataset": W.Dropdown(options=datasets, value=datasets[0], description="data set"),
+        "strategy": W.Dropdown(options=strategies, value=strategies[-1], description="level")})
 
 
-def results_explorer(table: pd.DataFrame) -> tuple[W.Widget, Callable[..., plt.Axes]]:
-    """Learning curves filtered by training fraction, strategies and metric."""
+def results_explorer(table: pd.DataFrame, metric: str = "test_auc") -> Explorer:
+    """Learning curves filtered by training fraction, strategies and metric (notebook 04)."""
     fractions = sorted(table["fraction"].unique())
     strategies = analysis.strategy_order(table)
 
@@ -53,9 +118,9 @@ def results_explorer(table: pd.DataFrame) -> tuple[W.Widget, Callable[..., plt.A
         plt.show()
         return ax
 
-    out = W.interactive(
-        show,
-        max_fraction=W.SelectionSlider(options=fractions, value=fractions[-1], description="up to fraction"),
-        chosen=W.SelectMultiple(options=strategies, value=tuple(strategies), description="strategies"),
-        metric=W.Dropdown(options=[m for m in METRICS if m in table], description="metric"))
-    return out, show
+    metrics_here = [m for m in METRICS if m in table]
+    return make_explorer(show, {
+        "max_fraction": W.SelectionSlider(options=fractions, value=fractions[-1], description="up to fraction"),
+        "chosen": W.SelectMultiple(options=strategies, value=tuple(strategies), description="strategies"),
+        "metric": W.Dropdown(options=metrics_here, value=metric if metric in metrics_here else metrics_here[0],
+                             description="metric")})
