@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import matrix_arrays, medmnist_file, write_matrix_npz
+from test_data import closed_port_url
 from helpers import catalog, data, download, preflight
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,12 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 def shared_pneumonia() -> Path | None:
     """The official PneumoniaMNIST, if this machine has it."""
     return medmnist_file("pneumoniamnist")
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/mirror"
 
 
 def absent_medmnist_name(tmp_path: Path) -> str:
