@@ -74,12 +74,16 @@ def timed(fn: Callable[[], None], device: torch.device) -> float:
 
 # ----------------------------------------------------------------------------- the arms
 
-def engine_arm(ds: DataSet, level: str, n_steps: int, device: torch.device) -> Callable[[], None]:
+Arm = Callable[[], Callable[[], None]]   # builds what one timed run needs (untimed), returns the run
+
+
+def engine_arm(ds: DataSet, level: str, n_steps: int, device: torch.device) -> Arm:
     """The suite's engine: a whole ``fit`` call (caching decided by the engine, BatchNorm as in the tutorial)."""
-    def run():
-        train.fit(make_model(level, device), ds, steps=n_steps, batch_size=BATCH, eval_every=0, patience=None,
-                  quiet=True, device=str(device), bn_mode="train")
-    return run
+    def prepare():
+        model = make_model(level, device)
+        return lambda: train.fit(model, ds, steps=n_steps, batch_size=BATCH, eval_every=0, patience=None,
+                                 quiet=True, device=str(device), bn_mode="train")
+    return prepare
 
 
 class TutorialDataset(torch.utils.data.Dataset):
@@ -99,104 +103,130 @@ class TutorialDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
-def tutorial_arm(ds: DataSet, level: str, n_steps: int, device: torch.device, workers: int) -> Callable[[], None]:
-    """The usual loop: DataLoader + per-sample PIL transforms, model.train(), SGD (worker start-up included)."""
+def tutorial_arm(ds: DataSet, level: str, n_steps: int, device: torch.device, workers: int) -> Arm:
+    """The usual loop: DataLoader + per-sample PIL transforms, model.train(), SGD (worker start-up included).
+
+    The model is built contiguous, as a tutorial leaves it."""
     dataset = TutorialDataset(ds.train.images[:, 0].numpy(), ds.train.labels.numpy())
 
-    def run():
-        loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=workers,
-                                             drop_last=True)
-        model = make_model(level, device)
-        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
-        model.train()
-        done = 0
-        while done < n_steps:
-            for x, y in loader:
-                loss = F.cross_entropy(model.forward_from(1, x.to(device)), y.to(device))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                done += 1
-                if done == n_steps:
-                    break
-    return run
+    def prepare():
+        model = make_model(level, device).to(memory_format=torch.contiguous_format)
+        return lambda: _tutorial_run(dataset, model, n_steps, device, workers)
+    return prepare
 
 
-def limit_variants(n_steps: int, device: torch.device) -> dict[str, Callable[[], None]]:
+def _tutorial_run(dataset: TutorialDataset, model: models.FTModel, n_steps: int, device: torch.device,
+                  workers: int) -> None:
+    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=workers,
+                                         drop_last=True)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
+    model.train()
+    done = 0
+    while done < n_steps:
+        for x, y in loader:
+            loss = F.cross_entropy(model.forward_from(1, x.to(device)), y.to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            done += 1
+            if done == n_steps:
+                break
+
+
+def limit_variants(n_steps: int, device: torch.device) -> dict[str, Arm]:
     """Tight loops on random, already-normalised input on the device; one per layout / threads / compile."""
     variants = {}
     threads = torch.get_num_threads()
     for layout in ("contiguous", "channels_last"):
         for n_threads in sorted({threads, 1}, reverse=True):
-            variants[f"{layout}, {n_threads} thread(s)"] = _limit_loop(layout, n_threads, False, n_steps, device)
+            variants[f"{layout}, {n_threads} thread(s)"] = _limit_arm(layout, n_threads, False, n_steps, device)
     if COMPILE:
-        variants[f"compiled, {threads} thread(s)"] = _limit_loop("contiguous", threads, True, n_steps, device)
+        variants[f"compiled, {threads} thread(s)"] = _limit_arm("channels_last", threads, True, n_steps, device)
     return variants
 
 
-def _limit_loop(layout: str, n_threads: int, compiled: bool, n_steps: int, device: torch.device):
-    model = make_model("all", device)
+def _limit_arm(layout: str, n_threads: int, compiled: bool, n_steps: int, device: torch.device) -> Arm:
     fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
-    model.to(memory_format=fmt)
     x = torch.randn(BATCH, 3, SIZE, SIZE, device=device).contiguous(memory_format=fmt)
     y = torch.randint(0, 2, (BATCH,), device=device)
-    net = (lambda z: model.forward_from(1, z))
-    if compiled:
-        net = torch.compile(net)
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
 
-    def run():
-        before = torch.get_num_threads()
-        torch.set_num_threads(n_threads)
-        try:
-            model.train()
-            for _ in range(n_steps):
-                loss = F.cross_entropy(net(x), y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        finally:
-            torch.set_num_threads(before)
-    return run
-
-
-def floor_arm(ds: DataSet, level: str, n_steps: int, device: torch.device) -> Callable[[], None]:
-    """The least any head-only run must do: one frozen forward over train + val, then the head's steps."""
-    def run():
-        model = make_model(level, device)
-        start = finetune.first_tuned_stage(model)
-        model.eval()
-        with torch.no_grad():
-            feats = [model.forward_from(0, to_float(split.images[idx].to(device)), stop=start)
-                     for split in (ds.train, ds.val) for idx in batch_slices(len(split), 512)]
-        train_feats = torch.cat(feats)[: len(ds.train)]
-        labels = ds.train.labels.to(device)
+    def prepare():
+        model = make_model("all", device).to(memory_format=fmt)
+        net = (lambda z: model.forward_from(1, z))
+        if compiled:
+            net = torch.compile(net)
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
+        return lambda: _limit_run(model, net, opt, x, y, n_threads, n_steps)
+    return prepare
+
+
+def _limit_run(model, net, opt, x: torch.Tensor, y: torch.Tensor, n_threads: int, n_steps: int) -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
         model.train()
-        gen = torch.Generator().manual_seed(0)
         for _ in range(n_steps):
-            idx = torch.randint(0, len(train_feats), (BATCH,), generator=gen)
-            loss = F.cross_entropy(model.forward_from(start, train_feats[idx]), labels[idx])
+            loss = F.cross_entropy(net(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return run
+    finally:
+        torch.set_num_threads(before)
+
+
+def floor_arm(ds: DataSet, level: str, n_steps: int, device: torch.device) -> Arm:
+    """The least any head-only run must do: one frozen forward over train + val, then the head's steps."""
+    def prepare():
+        model = make_model(level, device)
+        return lambda: _floor_run(model, ds, n_steps, device)
+    return prepare
+
+
+def _floor_run(model: models.FTModel, ds: DataSet, n_steps: int, device: torch.device) -> None:
+    start = finetune.first_tuned_stage(model)
+    model.eval()
+    with torch.no_grad():
+        feats = [model.forward_from(0, to_float(split.images[idx].to(device)), stop=start)
+                 for split in (ds.train, ds.val) for idx in batch_slices(len(split), 512)]
+    train_feats = torch.cat(feats)[: len(ds.train)]
+    labels = ds.train.labels.to(device)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
+    model.train()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(n_steps):
+        idx = torch.randint(0, len(train_feats), (BATCH,), generator=gen)
+        loss = F.cross_entropy(model.forward_from(start, train_feats[idx]), labels[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
 
 
 # ----------------------------------------------------------------------------- interleaving and ratios
 
-def interleave(arms: dict[str, Callable[[], None]], device: torch.device, repeats: int = REPEATS) -> dict[str, list[float]]:
-    """Seconds of each arm in each of ``repeats`` rounds (A B C A B C ...), after one warm-up round."""
-    for name, arm in arms.items():
+def interleave(arms: dict[str, Arm], device: torch.device, repeats: int = REPEATS,
+               prune: str | None = None) -> dict[str, list[float]]:
+    """Seconds of each arm's run in each of ``repeats`` rounds (A B C A B C ...), after one warm-up round.
+
+    Each arm is prepared (model built, weights loaded) before its run is timed, every round afresh. Arms
+    whose name starts with ``prune`` and whose warm-up took over 1.5x the fastest of them are reported
+    and left out of the rounds (the slow limit variants: they cannot be the limit)."""
+    warm = {}
+    for name, arm in list(arms.items()):
         try:
-            arm()
+            warm[name] = timed(arm(), device)
         except Exception as err:   # e.g. torch.compile without a working compiler: that variant is left out
             print(f"    {name}: left out ({type(err).__name__}: {str(err).splitlines()[0][:100]})", flush=True)
             arms = {k: v for k, v in arms.items() if k != name}
+    if prune:
+        fastest = min(t for k, t in warm.items() if k.startswith(prune))
+        slow = [k for k in arms if k.startswith(prune) and warm[k] > 1.5 * fastest]
+        for k in slow:
+            print(f"    {k}: {warm[k]:.2f} s in the warm-up vs {fastest:.2f} s for the fastest; left out", flush=True)
+        arms = {k: v for k, v in arms.items() if k not in slow}
     seconds = {name: [] for name in arms}
     for _ in range(repeats):
         for name, arm in arms.items():
-            seconds[name].append(timed(arm, device))
+            seconds[name].append(timed(arm(), device))
     return seconds
 
 
@@ -227,12 +257,12 @@ def fmt(r: dict) -> str:
 # ----------------------------------------------------------------------------- the benchmark
 
 def bench_all_layers(ds: DataSet, device: torch.device, workers: int) -> dict:
-    n = steps(30)
+    n = steps(60)
     sub = subsets.cap_dataset(ds, n * BATCH, 64)
     arms = {"engine": engine_arm(sub, "all", n, device), "tutorial": tutorial_arm(sub, "all", n, device, workers)}
     arms.update({f"limit: {k}": v for k, v in limit_variants(n, device).items()})
     print(f"all layers: {n} steps of {BATCH} images at {SIZE} px, {REPEATS} interleaved rounds", flush=True)
-    sec = interleave(arms, device)
+    sec = interleave(arms, device, prune="limit")
     limits = [k for k in sec if k.startswith("limit")]
     best = [min(sec[k][i] for k in limits) for i in range(REPEATS)]
     vs_limit = ratio(sec["engine"], best, TARGETS["all_layers/engine_vs_limit"])
@@ -264,9 +294,12 @@ def bench_ladder(ds: DataSet, device: torch.device) -> dict:
     out = {}
     print(f"ladder: {len(LADDER_LEVELS)} levels, {n} steps over {len(sub.train)} images, cached vs not", flush=True)
     for level in LADDER_LEVELS:
-        def arm(cache: bool, level=level):
-            return lambda: train.fit(make_model(level, device), sub, steps=n, batch_size=BATCH, eval_every=0,
-                                     patience=None, quiet=True, cache=cache, device=str(device), bn_mode="train")
+        def arm(cache: bool, level=level) -> Arm:
+            def prepare():
+                model = make_model(level, device)
+                return lambda: train.fit(model, sub, steps=n, batch_size=BATCH, eval_every=0, patience=None,
+                                         quiet=True, cache=cache, device=str(device), bn_mode="train")
+            return prepare
         sec = interleave({"cached": arm(True), "uncached": arm(False)}, device, repeats=max(3, REPEATS // 2))
         out[level] = {"seconds": sec, "speedup": ratio(sec["cached"], sec["uncached"])}
         print(f"  {level:>22}: caching speed-up {fmt(out[level]['speedup'])}", flush=True)
