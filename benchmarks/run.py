@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from helpers import data, env, finetune, models, profiles, subsets, train
+from helpers import env, finetune, loading, models, profiles, subsets, train
 from helpers.batches import batch_slices, to_float
 from helpers.datasets import DataSet
 
@@ -315,7 +315,7 @@ def machine(device: torch.device) -> str:
 def main() -> dict:
     device = env.pick_device()
     print(env.environment_report(device, "classroom"), flush=True)
-    ds = data.load_dataset("pneumoniamnist", size=28)
+    ds = loading.load_dataset("pneumoniamnist", size=28)
     workers = min(2, os.cpu_count() or 1)
     results: dict = {"machine": machine(device), "device": str(device), "torch": torch.__version__, "model": ARCH,
                      "input_size": SIZE, "batch_size": BATCH, "repeats": REPEATS, "tutorial_num_workers": workers,

@@ -28,14 +28,10 @@ from tqdm.auto import tqdm
 
 from .metrics import is_collapsed
 from .store import Results, ResultsStore, ResultsTable, StoreWriter, open_results
+from .recipe import PAPER, default_rate, head_multiplier, rate_family
 from .train import TrainConfig
 
 SCHEMA_VERSION = 4   # 4: a validation check whose scores collapsed never becomes the best step
-# The fixed parts of the training recipe; part of every run's hash, so changing one never reuses a result.
-RECIPE = {"optimizer": "sgd", "momentum": 0.9, "lr_decay": 0.95, "head_lr_mult": 10.0, "bias_lr_mult": 2.0,
-          "weight_decay": 5e-4}
-FINETUNE_LR = 0.001   # the paper's rate for tuned layers (the new head gets 10x)
-SCRATCH_LR = 0.01     # the untuned default for scratch runs (sweeps tune it on validation data)
 
 
 @dataclass(frozen=True)
@@ -80,25 +76,11 @@ class RunConfig:
 
     def train_config(self, quiet: bool = True) -> TrainConfig:
         """The engine's settings for this run (the paper's recipe, this run's budget and rate)."""
-        return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.learning_rate(),
-                           head_lr_mult=head_multiplier(self.strategy), patience=self.patience,
-                           min_steps=self.min_steps, eval_every=self.eval_every, decay_steps=self.decay_steps,
-                           bn_mode=self.bn_mode, augment=self.augment, seed=self.seed, quiet=quiet)
-
-
-def default_rate(strategy: str) -> float:
-    """The rate a run gets when nobody tuned one: 0.01 from scratch, the paper's 0.001 for fine-tuning."""
-    return SCRATCH_LR if strategy == "scratch" else FINETUNE_LR
-
-
-def head_multiplier(strategy: str) -> float:
-    """The new head's rate multiple: 10x when fine-tuning (the paper), 1x from scratch."""
-    return 1.0 if strategy == "scratch" else 10.0
-
-
-def rate_family(strategy: str) -> str:
-    """Which learning-rate grid a strategy draws from: ``scratch`` or ``finetune``."""
-    return "scratch" if strategy == "scratch" else "finetune"
+        return TrainConfig.for_strategy(self.strategy, lr=self.learning_rate(), steps=self.steps,
+                                        batch_size=self.batch_size, patience=self.patience,
+                                        min_steps=self.min_steps, eval_every=self.eval_every,
+                                        decay_steps=self.decay_steps, bn_mode=self.bn_mode, augment=self.augment,
+                                        seed=self.seed, quiet=quiet)
 
 
 def config_hash(config) -> str:
@@ -108,7 +90,7 @@ def config_hash(config) -> str:
         if "float" in str(f.type) and isinstance(values[f.name], int) and not isinstance(values[f.name], bool):
             values[f.name] = float(values[f.name])
     resolved = {"resolved_lr": float(config.learning_rate())} if hasattr(config, "learning_rate") else {}
-    payload = json.dumps({"schema": SCHEMA_VERSION, "type": type(config).__name__, "recipe": RECIPE,
+    payload = json.dumps({"schema": SCHEMA_VERSION, "type": type(config).__name__, "recipe": PAPER.fixed_parts(),
                           **resolved, **values}, sort_keys=True, default=str)
     return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
@@ -134,7 +116,7 @@ def versions() -> str:
 @lru_cache(maxsize=4)
 def cached_dataset(dataset: str, size: int):
     """Load a data set once per process (runs of one sweep share it)."""
-    from .data import load_dataset
+    from .loading import load_dataset
     return load_dataset(dataset, size=size)
 
 
@@ -459,7 +441,7 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainCo
     from .models import build_model, default_init, input_size
     from .train import evaluate, tune_lr
 
-    grids = lr_grid or {"scratch": (SCRATCH_LR,), "finetune": (FINETUNE_LR,)}
+    grids = lr_grid or {"scratch": (PAPER.scratch_lr,), "finetune": (PAPER.finetune_lr,)}
     init = init or default_init(arch)
     image_size = input_size(arch, image_size)
     probe = build_model(arch, data.num_classes, pretrained=True, image_size=image_size)

@@ -15,6 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .models import FTModel, count_parameters
+from .recipe import PAPER
 
 LEVEL_ALIASES = ("last", "middle", "all")
 
@@ -88,8 +89,9 @@ def ladder_table(model: FTModel) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def param_groups(model: FTModel, base_lr: float, head_lr_mult: float = 10.0, bias_lr_mult: float = 2.0,
-                 layer_decay: float | None = None, weight_decay: float = 5e-4) -> list[dict]:
+def param_groups(model: FTModel, base_lr: float, head_lr_mult: float = PAPER.head_lr_mult,
+                 bias_lr_mult: float = PAPER.bias_lr_mult, layer_decay: float | None = None,
+                 weight_decay: float = PAPER.weight_decay) -> list[dict]:
     """Optimizer groups for the trainable stages, the paper's recipe.
 
     The new head gets ``head_lr_mult`` times the base rate (10x: 0.01 vs 0.001 for AlexNet; pass 1 for

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import catalog
-from .data import CorruptDataError, MissingDataError, describe, fetch_medmnist, load_dataset
+from .loading import CorruptDataError, MissingDataError, describe, fetch_medmnist, load_dataset
 from .polyp import locate_polyp_dataset
 from .profiles import default_dataset, get_profile
 

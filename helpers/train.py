@@ -35,6 +35,7 @@ from .finetune import first_tuned_stage, param_groups
 from .metrics import evaluate as evaluate_scores
 from .metrics import auc_defined, is_collapsed, roc_auc, score_spread
 from .models import FTModel
+from .recipe import PAPER, default_rate, head_multiplier
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 BN_MODES = ("recalibrate", "train", "frozen")
@@ -66,15 +67,15 @@ class TrainConfig:
 
     steps: int = 200
     batch_size: int = 32
-    lr: float = 0.001
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    lr_decay: float = 0.95            # multiply every rate by this every ``decay_steps`` steps
+    lr: float = PAPER.finetune_lr
+    optimizer: str = PAPER.optimizer
+    momentum: float = PAPER.momentum
+    lr_decay: float = PAPER.lr_decay  # multiply every rate by this every ``decay_steps`` steps
     decay_steps: int = 20
-    head_lr_mult: float = 10.0        # new head vs other tuned layers (1.0 for scratch)
-    bias_lr_mult: float = 2.0
+    head_lr_mult: float = PAPER.head_lr_mult   # new head vs other tuned layers (1.0 for scratch)
+    bias_lr_mult: float = PAPER.bias_lr_mult
     layer_decay: float | None = None  # optional discriminative rates
-    weight_decay: float = 5e-4
+    weight_decay: float = PAPER.weight_decay
     eval_every: int = 20              # steps between validation checks (the convergence curve)
     patience: int | None = 100        # steps without a better validation AUC before stopping (None: never)
     min_steps: int = 0                # no early stop before this many steps
@@ -89,6 +90,13 @@ class TrainConfig:
     eval_batch_size: int = 512
     device: str | None = None
     quiet: bool = False
+
+    @classmethod
+    def for_strategy(cls, strategy: str, lr: float | None = None, **overrides) -> "TrainConfig":
+        """The paper's recipe for ``strategy`` (``scratch`` or a fine-tuning level): its head multiplier,
+        and ``lr`` or the strategy's default rate (:mod:`helpers.recipe`); ``overrides`` set the rest."""
+        rate = default_rate(strategy) if lr is None else lr
+        return cls(lr=rate, head_lr_mult=head_multiplier(strategy), **overrides)
 
 
 @dataclass

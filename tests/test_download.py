@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import medmnist_file
-from helpers import catalog, data, download
+from helpers import catalog, download, loading
 from helpers.download import DownloadError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB: several read chunks
@@ -203,18 +203,18 @@ def test_fetch_medmnist_end_to_end_through_a_mirror(server, tmp_path, monkeypatc
         pytest.skip("the shared PneumoniaMNIST test file (../shared/data/medmnist) is not on this machine")
     server.routes["/medmnist/pneumoniamnist.npz"] = ("ok", source.read_bytes())
     monkeypatch.setenv(download.MIRROR_ENV, server.url("/medmnist"))
-    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    monkeypatch.delenv(loading.DATA_DIR_ENV, raising=False)
     monkeypatch.setattr(data, "project_root", lambda: tmp_path)
 
-    path = data.fetch_medmnist("pneumoniamnist", progress=False)
+    path = loading.fetch_medmnist("pneumoniamnist", progress=False)
     assert path == tmp_path / "data" / "pneumoniamnist.npz"
     assert download.md5sum(path) == catalog.entry("pneumoniamnist").md5  # the official MD5, unpatched
     assert server.hits == ["/medmnist/pneumoniamnist.npz"] and leftovers(path.parent) == []
 
     monkeypatch.setattr(data, "md5sum", lambda p: pytest.fail("a fresh download must not be hashed again"))
-    assert data.fetch_medmnist("pneumoniamnist", progress=False) == path  # found, not downloaded again
+    assert loading.fetch_medmnist("pneumoniamnist", progress=False) == path  # found, not downloaded again
     assert len(server.hits) == 1
-    dataset = data.load_medmnist("pneumoniamnist")
+    dataset = loading.load_medmnist("pneumoniamnist")
     assert (len(dataset.train), len(dataset.val), len(dataset.test)) == (4708, 524, 624)
 
 

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from conftest import MATRIX_KINDS, matrix_arrays, medmnist_file, write_matrix_npz
-from helpers import analysis, data, experiments, models, profiles, subsets, train
+from helpers import analysis, experiments, loading, models, profiles, subsets, train
 
 FAST = profiles.get_profile("fast")
 EXPECTED_TASK = {"binary": "binary", "rgb-3-class": "multi-class", "8-class": "multi-class",
@@ -89,7 +89,7 @@ def check_sweep_and_analysis(dataset: str, fractions, store: Path) -> None:
 
 def core_path(dataset: str, tmp_path: Path, expected_task: str) -> None:
     """load -> subsets -> fit -> evaluate -> sweep -> analysis, for one data set."""
-    ds = data.load_dataset(dataset, size=FAST.data_size)
+    ds = loading.load_dataset(dataset, size=FAST.data_size)
     assert ds.task == expected_task
     capped = subsets.cap_dataset(ds, FAST.max_train, FAST.max_eval)
     fractions = check_subsets(capped)
@@ -112,7 +112,7 @@ def test_core_path_on_synthetic_sets(kind, tmp_path, single_thread):
 
 def test_core_path_on_an_rgb_image_folder_of_non_square_images(tmp_path, single_thread):
     folder = write_image_folder(tmp_path / "my_images")
-    ds = data.load_dataset(str(folder), size=None)
+    ds = loading.load_dataset(str(folder), size=None)
     assert ds.channels == 3 and ds.image_size == (28, 40) and ds.class_names == ["class_0", "class_1", "class_2"]
     core_path(str(folder), tmp_path, "multi-class")
 

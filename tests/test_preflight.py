@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from conftest import matrix_arrays, medmnist_file, write_matrix_npz
-from test_data import closed_port_url
-from helpers import catalog, data, download, preflight
+from test_loading import closed_port_url
+from helpers import catalog, download, loading, preflight
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,8 +31,8 @@ def absent_medmnist_name(tmp_path: Path) -> str:
     """A 2D MedMNIST set of which no 28 px copy is on this machine (the preflight must report it)."""
     for name in catalog.medmnist_names():
         with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(data.DATA_DIR_ENV, str(tmp_path))
-            if data.locate_medmnist(name) is None:
+            mp.setenv(loading.DATA_DIR_ENV, str(tmp_path))
+            if loading.locate_medmnist(name) is None:
                 return name
     pytest.skip("every MedMNIST set is on this machine; nothing can be missing")
 
@@ -40,7 +40,7 @@ def absent_medmnist_name(tmp_path: Path) -> str:
 def test_offline_without_data_stops_within_seconds_and_says_what_to_do(tmp_path):
     name = absent_medmnist_name(tmp_path)
     entry = catalog.entry(name)
-    env = {**os.environ, data.DATA_DIR_ENV: str(tmp_path), download.MIRROR_ENV: closed_port_url(),
+    env = {**os.environ, loading.DATA_DIR_ENV: str(tmp_path), download.MIRROR_ENV: closed_port_url(),
            "FTLAB_DATASET": name}
     start = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "helpers.preflight", "--profile", "fast"], env=env, cwd=REPO,
@@ -49,17 +49,17 @@ def test_offline_without_data_stops_within_seconds_and_says_what_to_do(tmp_path)
     text = done.stdout + done.stderr
     assert done.returncode == 1, text
     assert elapsed < 60
-    for needed in (entry.file_name, entry.md5, entry.url, "FTLAB_DATA_DIR", str(data.data_dir()),
+    for needed in (entry.file_name, entry.md5, entry.url, "FTLAB_DATA_DIR", str(loading.data_dir()),
                    "Stopped before running any notebook"):
         assert needed in text, (needed, text)
-    assert not list(data.data_dir().glob(f"{entry.file_name}*")), "a failed download leaves nothing behind"
+    assert not list(loading.data_dir().glob(f"{entry.file_name}*")), "a failed download leaves nothing behind"
 
 
 def test_finds_and_checks_the_shared_file(monkeypatch):
     path = shared_pneumonia()
     if path is None:
         pytest.skip("the official PneumoniaMNIST is not on this machine")
-    monkeypatch.setenv(data.DATA_DIR_ENV, str(path.parent))
+    monkeypatch.setenv(loading.DATA_DIR_ENV, str(path.parent))
     [check] = preflight.run_checks("fast", ["pneumoniamnist"], download=False)
     assert check.ok and "MD5 checked" in check.message and str(path) in check.message
 
@@ -74,7 +74,7 @@ def test_downloads_a_missing_file_from_a_local_server(tmp_path, monkeypatch):
     root = tmp_path / "project"
     root.mkdir()
     monkeypatch.setattr(data, "project_root", lambda: root)
-    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "empty"))
+    monkeypatch.setenv(loading.DATA_DIR_ENV, str(tmp_path / "empty"))
     monkeypatch.setenv(download.MIRROR_ENV, f"http://127.0.0.1:{server.server_address[1]}")
     try:
         [check] = preflight.run_checks("fast", ["pneumoniamnist"])

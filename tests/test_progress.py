@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import data as D
+from helpers import loading as D
 from helpers import finetune as FT
 from helpers import train as T
 from helpers.models import build_model

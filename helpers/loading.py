@@ -417,7 +417,7 @@ def _no_training_image_message(path: Path, splits: dict[str, Split], missing: li
                       for c, w in elsewhere.items())
     if present != list(range(len(present))):
         fix = (f"Renumber the labels 0..{len(present) - 1}, or load the file with remap_labels=True "
-               f"(data.load_dataset(path, remap_labels=True)) to renumber them here.")
+               f"(loading.load_dataset(path, remap_labels=True)) to renumber them here.")
     elif not any(elsewhere.values()):
         fix = f"The class names given name {count} classes but the file has {len(present)}: give one name per class."
     else:
@@ -462,7 +462,7 @@ def _image_info(path: Path) -> tuple[str, tuple[int, int]]:
         raise ValueError(f"Cannot read the image {path} ({error}). Remove or replace it.") from error
 
 
-def _read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
+def read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
     """The image at ``path`` as a uint8 (H, W) or (H, W, 3) array in ``mode`` ('L' or 'RGB'), resized."""
     try:
         with Image.open(path) as image:
@@ -494,7 +494,7 @@ def _decode(files: list[Path], labels: list[int], mode: str, dims: tuple[int, in
     if not files:
         return Split(torch.zeros((0, channels, dims[1], dims[0]), dtype=torch.uint8),
                      torch.zeros(0, dtype=torch.int64))
-    images = np.stack([_read_image(p, mode, dims) for p in tqdm(files, desc=desc, disable=quiet, leave=False)])
+    images = np.stack([read_image(p, mode, dims) for p in tqdm(files, desc=desc, disable=quiet, leave=False)])
     return arrays_to_split(images, np.asarray(labels, dtype=np.int64))
 
 
