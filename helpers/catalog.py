@@ -35,7 +35,7 @@ def _load_info() -> ModuleType:
         module.INFO, module.HOMEPAGE  # noqa: B018  (both must be there)
         return module
     except Exception:  # any surprise in the package layout: fall back to the normal import
-        import medmnist.info
+        import medmnist.info   # deferred: the fallback path only (medmnist's package imports its whole API)
         return medmnist.info
 
 

@@ -14,9 +14,10 @@ import hashlib
 import itertools
 import json
 import math
+import multiprocessing
 import platform
 import time
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -24,12 +25,22 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
+import torchvision
 from tqdm.auto import tqdm
 
+from . import __version__
+from .env import seed_everything
+from .finetune import changed_entries, frozen_state, ladder, resolve_level, set_level
+from .loading import load_dataset
 from .metrics import is_collapsed
-from .store import Results, ResultsStore, ResultsTable, StoreWriter, open_results
+from .modelcard import model_card, save_model, stem_for
+from .models import build_model, default_init, input_size
 from .recipe import PAPER, default_rate, head_multiplier, rate_family
-from .train import TrainConfig
+from .store import Results, ResultsStore, ResultsTable, StoreWriter, open_results
+from .subsets import cap_dataset, training_subset
+from .train import TrainConfig, evaluate, fit
+from .tuning import auto_depth, choose_rate, tune_lr
 
 SCHEMA_VERSION = 4   # 4: a validation check whose scores collapsed never becomes the best step
 
@@ -43,7 +54,6 @@ class RunConfig:
     means: chosen on validation data by :func:`run_sweep` from its ``lr_grid`` (or the default rate
     of :meth:`learning_rate` when the sweep has no grid).
     """
-
     dataset: str = "pneumoniamnist"
     arch: str = "efficientnet_lite0"
     strategy: str = "scratch"          # "scratch", a ladder level (name, or last/middle/all), or "auto"
@@ -105,10 +115,6 @@ def grid(datasets: Sequence[str] = ("pneumoniamnist",), archs: Sequence[str] = (
 
 def versions() -> str:
     """Library versions that can change a result."""
-    import torch
-    import torchvision
-
-    from . import __version__
     return (f"ftlab {__version__}; torch {torch.__version__}; torchvision {torchvision.__version__}; "
             f"numpy {np.__version__}; python {platform.python_version()}")
 
@@ -116,14 +122,12 @@ def versions() -> str:
 @lru_cache(maxsize=4)
 def cached_dataset(dataset: str, size: int):
     """Load a data set once per process (runs of one sweep share it)."""
-    from .loading import load_dataset
     return load_dataset(dataset, size=size)
 
 
 def prepare_data(config: RunConfig):
     """The run's data: the profile's caps, then the nested training fraction for this seed, with its
     validation images held out of that fraction (``val_share``)."""
-    from .subsets import cap_dataset, training_subset
     data = cap_dataset(cached_dataset(config.dataset, config.data_size), config.max_train, config.max_eval, seed=0)
     return training_subset(data, config.fraction, seed=config.seed, balance=config.balance,
                            val_share=config.val_share)
@@ -135,11 +139,6 @@ def run_one(config: RunConfig, quiet: bool = True, save_dir: str | Path | None =
     With ``save_dir`` the trained model is saved there with its model card (:mod:`helpers.modelcard`)
     and the row's ``model_card`` names the card.
     """
-    from .env import seed_everything
-    from .finetune import auto_depth, set_level
-    from .models import build_model, default_init, input_size
-    from .train import evaluate, fit
-
     t0 = time.perf_counter()
     data = prepare_data(config)
     scratch = config.strategy == "scratch"
@@ -170,7 +169,6 @@ def save_with_card(model, data, config: dict, row: dict, save_dir: str | Path | 
     """Save a trained model and its card into ``save_dir`` (nothing when None); the row gains ``model_card``."""
     if save_dir is None:
         return row
-    from .modelcard import model_card, save_model, stem_for
     path = save_model(model, model_card(model, data, config, row), stem_for(save_dir, row))
     return {**row, "model_card": str(path)}
 
@@ -224,7 +222,7 @@ def _completed(handles: dict) -> Iterable:
     if all(isinstance(h, Future) for h in handles):
         yield from as_completed(handles)
         return
-    from submitit.helpers import as_completed as jobs_completed   # only a submitit executor gets here
+    from submitit.helpers import as_completed as jobs_completed  # only a submitit executor gets here
     yield from jobs_completed(list(handles), poll_frequency=1)
 
 
@@ -297,8 +295,6 @@ def chosen_rates(table: pd.DataFrame, trials: Sequence[RunConfig]) -> pd.DataFra
     """One row per tuning run (strategy, fraction, lr, validation AUC and loss, collapsed) with ``chosen``
     marking the rate picked for its (strategy, fraction): the best validation AUC, then the lower
     validation loss. Test columns are never read."""
-    from .train import choose_rate
-
     rows = select(table, trials)
     if rows.empty:
         return pd.DataFrame()
@@ -378,15 +374,12 @@ def run_sweep(configs: Iterable, results_path: str | Path | Results, run_fn: Cal
 
 def _single_torch_thread() -> None:
     """Worker initialiser: one torch thread per process (two workers share two cores without contention)."""
-    import torch
     torch.set_num_threads(1)
 
 
 def local_pool(workers: int = 2) -> Executor:
     """A process pool for independent runs that is safe after CUDA was initialised (spawn, not fork),
     one torch thread per worker. Small runs on a 2-core CPU finish about 1.5x sooner in two workers."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_single_torch_thread)
 
@@ -405,7 +398,6 @@ def select(table: pd.DataFrame, configs: Iterable) -> pd.DataFrame:
 class LadderRun:
     """Every level of a ladder (and scratch) trained once at its tuned rate: result rows, the rate
     search of every arm, and the models worth keeping."""
-
     table: pd.DataFrame
     models: dict
     rates: pd.DataFrame
@@ -437,10 +429,6 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainCo
     buffer is compared with its value before training (column ``frozen_unchanged``). Rows follow the
     sweep's schema, so the analysis and plots of notebook 04 apply unchanged.
     """
-    from .finetune import changed_entries, frozen_state, ladder, resolve_level, set_level
-    from .models import build_model, default_init, input_size
-    from .train import evaluate, tune_lr
-
     grids = lr_grid or {"scratch": (PAPER.scratch_lr,), "finetune": (PAPER.finetune_lr,)}
     init = init or default_init(arch)
     image_size = input_size(arch, image_size)
@@ -492,10 +480,6 @@ def bn_mode_comparison(arch: str, data, level: str, train_cfg: TrainConfig, lr: 
 
     Columns: ``bn_mode, val_auc, test_auc, test_auc_lo, test_auc_hi, score_sd, collapsed, best_step``.
     """
-    from .finetune import set_level
-    from .models import build_model, input_size
-    from .train import evaluate, fit
-
     rows = []
     for mode in tqdm(modes, desc="BatchNorm modes", disable=quiet):
         model = build_model(arch, data.num_classes, pretrained=True, image_size=input_size(arch, image_size),

@@ -1,4 +1,4 @@
-"""Depth ladders, freezing, the paper's learning-rate recipe, and auto-depth.
+"""Depth ladders, freezing and the per-stage parameter groups (rates from :mod:`helpers.recipe`).
 
 A *level* tunes the top ``index + 1`` stages of an :class:`~helpers.models.FTModel` and freezes the
 rest: level 0 is "only the new last layer" (the paper's ``fc8``), the last level is "all layers"
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .models import FTModel, count_parameters
 from .recipe import PAPER
@@ -122,66 +121,6 @@ def _split_params(stage: nn.Module) -> tuple[list[nn.Parameter], list[nn.Paramet
         if p.requires_grad:
             (weights if p.ndim > 1 else biases).append(p)
     return weights, biases
-
-
-@dataclass
-class AutoDepthResult:
-    """The paper's practical scheme: the chosen level, the path walked, and the chosen model."""
-
-    chosen: str
-    chosen_index: int
-    path: pd.DataFrame
-    model: FTModel
-
-
-def auto_depth(model: FTModel, data, config=None, patience_levels: int = 1, max_levels: int | None = None,
-               warm_start: bool = True, rates: dict[str, float] | None = None, quiet: bool = False,
-               **overrides) -> AutoDepthResult:
-    """Tune the last layer, then add one level at a time going deeper, until validation AUC stops rising.
-
-    Stops after ``patience_levels`` levels without a better validation AUC (or after ``max_levels``).
-    Work is reused: with ``warm_start`` each level starts from the previous level's best weights (its
-    tuned layers already adapted), and the engine caches the frozen part's features at every level, so
-    the deep, frozen bulk of the network is run once per level rather than at every step.
-    ``rates`` gives a level (by name) its own learning rate, e.g. the rates a ladder run tuned on
-    validation data; levels not named use the config's rate. Only validation data decide.
-    Returns the chosen level, the path (level, rate, validation AUC and loss, steps, seconds) and the
-    model holding the chosen level's weights. A progress bar over levels (with the best validation AUC so
-    far) shows unless ``quiet``.
-    """
-    import copy
-
-    from .train import fit
-
-    rungs = ladder(model)[: max_levels or None]
-    start_state = copy.deepcopy(model.state_dict())
-    rows, best_auc, best_state, best_rung, waited = [], -1.0, None, rungs[0], 0
-    if quiet:   # silences every run's bar over steps too
-        overrides = {**overrides, "quiet": True}
-    bar = tqdm(rungs, desc="auto-depth levels", disable=quiet)
-    for rung in bar:
-        bar.set_postfix_str(rung.name)
-        if not warm_start:
-            model.load_state_dict(start_state)
-        set_level(model, rung)
-        level_overrides = {**overrides, **({"lr": rates[rung.name]} if rates and rung.name in rates else {})}
-        result = fit(model, data, config, **level_overrides)
-        rows.append({"level": rung.name, "index": rung.index, "lr": level_overrides.get("lr", getattr(config, "lr", None)),
-                     "val_auc": result.best_val_auc, "val_loss": result.best_val_loss,
-                     "best_step": result.best_step, "iterations": result.iterations,
-                     "seconds": result.wall_s, "cached": result.cached,
-                     "trainable parameters": count_parameters(model, trainable_only=True)})
-        if result.best_val_auc > best_auc:
-            best_auc, best_state, best_rung, waited = result.best_val_auc, copy.deepcopy(model.state_dict()), rung, 0
-        else:
-            waited += 1
-            if waited >= patience_levels:
-                break
-        bar.set_postfix(level=rung.name, best=f"{best_auc:.3f}")
-    bar.close()
-    model.load_state_dict(best_state)
-    set_level(model, best_rung)
-    return AutoDepthResult(best_rung.name, best_rung.index, pd.DataFrame(rows), model)
 
 
 def frozen_state(model: FTModel) -> dict[str, "torch.Tensor"]:

@@ -486,8 +486,8 @@ def is_collapsed(score_sd: float) -> bool:
     return bool(not np.isfinite(score_sd) or score_sd < COLLAPSE_SD)
 
 
-def evaluate(y_true, scores, n_boot: int = 1000, seed: int = 0,
-             fprs: Sequence[float] = (0.10, 0.15, 0.20), level: float = 0.95) -> dict[str, float]:
+def score_metrics(y_true, scores, n_boot: int = 1000, seed: int = 0,
+                  fprs: Sequence[float] = (0.10, 0.15, 0.20), level: float = 0.95) -> dict[str, float]:
     """Every headline number with its bootstrap confidence interval, in one dictionary.
 
     Keys: ``n`` (test cases), ``score_sd`` (spread of the scores: see :func:`is_collapsed`), ``auc``, ``auc_lo``, ``auc_hi``, ``acc``, ``acc_lo``, ``acc_hi`` and, for

@@ -19,6 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torchvision
+
+from . import __version__
+from .models import build_model
 
 CARD_VERSION = 1
 # Result-row fields a card keeps (whatever of them the row has): the run's identity and its numbers.
@@ -28,9 +32,6 @@ ROW_FIELDS = ("config_hash", "strategy", "level", "level_index", "requested", "l
 
 def library_versions() -> dict[str, str]:
     """The versions that can change a saved model's outputs."""
-    import torchvision
-
-    from . import __version__
     return {"ftlab": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
 
@@ -113,8 +114,6 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, 
     The weights are read with ``weights_only=True`` (no code runs) after their SHA-256 is checked
     against the card. The model is returned in eval mode.
     """
-    from .models import build_model
-
     card = read_card(path)
     weights = Path(path).with_suffix(".pt")
     if sha256(weights) != card["weights_sha256"]:

@@ -13,6 +13,10 @@ from typing import Iterable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models import alexnet, resnet18
+
+from .env import seed_everything
+from .weights import load_imagenet_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -31,7 +35,6 @@ class InputAdapter(nn.Module):
     The output is channels-last: the layout the models are kept in (:func:`build_model`), which trains
     EfficientNet-Lite0 about 2x faster than the contiguous layout on a 2-core CPU (docs/benchmarks.md).
     """
-
     def __init__(self, size: int, mean: Iterable[float], std: Iterable[float]) -> None:
         super().__init__()
         self.size = int(size)
@@ -51,7 +54,6 @@ class InputAdapter(nn.Module):
 
 class FTModel(nn.Module):
     """A network as an ordered chain of named stages; ``ladder`` lists them head first."""
-
     def __init__(self, arch: str, stages: "OrderedDict[str, nn.Module]", num_classes: int,
                  image_size: int, pretrained: bool) -> None:
         super().__init__()
@@ -180,13 +182,11 @@ def _lite_stages(net: nn.Module, head: nn.Module) -> "OrderedDict[str, nn.Module
 def base_network(arch: str) -> nn.Module:
     """The untrained reference network (torchvision AlexNet / ResNet-18, timm tf_efficientnet_lite0)."""
     if arch == "alexnet":
-        from torchvision.models import alexnet
         return alexnet(weights=None)
     if arch == "resnet18":
-        from torchvision.models import resnet18
         return resnet18(weights=None)
     if arch == "efficientnet_lite0":
-        import timm
+        import timm   # deferred: importing timm takes seconds, and only EfficientNet needs it
         return timm.create_model("tf_efficientnet_lite0", pretrained=False)
     raise ValueError(f"Unknown architecture {arch!r}; choose one of {ARCHS}.")
 
@@ -227,11 +227,9 @@ def build_model(arch: str = "efficientnet_lite0", num_classes: int = 2, pretrain
     if num_classes < 2 and not keep_imagenet_head:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
     if seed is not None:
-        from .env import seed_everything
         seed_everything(seed)
     net = base_network(arch)
     if pretrained:
-        from .weights import load_imagenet_weights
         load_imagenet_weights(net, arch, weights_path)
     else:
         initialise(net, init or default_init(arch))

@@ -107,7 +107,7 @@ def make_executor(args: argparse.Namespace) -> tuple[Executor | None, Callable[[
         pool = experiments.local_pool(args.workers)
         return pool, pool.shutdown
     if spec.startswith("dask://"):
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster   # deferred: optional (the cluster extra)
         address = spec[len("dask://"):]
         if address == "local":
             cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
@@ -116,7 +116,7 @@ def make_executor(args: argparse.Namespace) -> tuple[Executor | None, Callable[[
         client = Client(address)
         return client.get_executor(), client.close
     if spec == "slurm":
-        import submitit
+        import submitit   # deferred: an optional dependency (the cluster extra), needed only for Slurm
         executor = submitit.AutoExecutor(folder=str(args.store / "slurm-logs"))
         executor.update_parameters(timeout_min=args.time_min, cpus_per_task=args.cpus, gpus_per_node=args.gpus,
                                    slurm_partition=args.partition, slurm_array_parallelism=args.workers)

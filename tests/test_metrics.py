@@ -86,7 +86,7 @@ def test_real_torch_tensors():
     y, s = _binary(100, 0)
     yt, st = torch.tensor(y), torch.tensor(s, dtype=torch.bfloat16)
     assert M.roc_auc(yt, st) == M.roc_auc(y, st.double().numpy())
-    assert M.evaluate(yt, torch.tensor(s), n_boot=20)["auc"] == pytest.approx(M.roc_auc(y, s))
+    assert M.score_metrics(yt, torch.tensor(s), n_boot=20)["auc"] == pytest.approx(M.roc_auc(y, s))
 
 
 def test_hand_computed_auc_and_accuracy():
@@ -236,7 +236,7 @@ def test_ci_contains_point_and_is_seeded(metric):
 def test_evaluate_keys_and_values():
     """(Its speed is measured by make bench, not here: timed tests fail on a busy machine.)"""
     y, s = _binary(624, 9)
-    out = M.evaluate(y, s, n_boot=1000, seed=0)
+    out = M.score_metrics(y, s, n_boot=1000, seed=0)
     expected = {"n", "score_sd", "auc", "auc_lo", "auc_hi", "acc", "acc_lo", "acc_hi"}
     for k in (10, 15, 20):
         expected |= {f"sens@{k}", f"sens@{k}_lo", f"sens@{k}_hi"}
@@ -255,10 +255,10 @@ def test_evaluate_keys_and_values():
 
 def test_evaluate_multiclass_and_no_bootstrap():
     y, p = _multiclass(150, 3, 10)
-    out = M.evaluate(y, p, n_boot=200, fprs=(0.1, 0.125))
+    out = M.score_metrics(y, p, n_boot=200, fprs=(0.1, 0.125))
     assert out["auc"] == pytest.approx(roc_auc_score(y, p, multi_class="ovr"))
     assert "sens@12.5" in out and out["auc_lo"] < out["auc"] < out["auc_hi"]
-    quick = M.evaluate(y, p, n_boot=0)
+    quick = M.score_metrics(y, p, n_boot=0)
     assert quick["auc"] == out["auc"] and np.isnan(quick["auc_lo"])
 
 
@@ -347,9 +347,9 @@ def test_two_level_paired_difference_and_p():
 
 def test_score_spread_flags_a_collapsed_model():
     y, s = _binary(100, 23)
-    out = M.evaluate(y, np.full(100, 0.37), n_boot=50)
+    out = M.score_metrics(y, np.full(100, 0.37), n_boot=50)
     assert out["score_sd"] < 1e-12 and M.is_collapsed(out["score_sd"]) and out["auc"] == 0.5
-    assert not M.is_collapsed(M.evaluate(y, s, n_boot=50)["score_sd"])
+    assert not M.is_collapsed(M.score_metrics(y, s, n_boot=50)["score_sd"])
     assert M.is_collapsed(M.score_spread(np.tile([[0.2, 0.8]], (50, 1))))
     assert M.is_collapsed(float("nan"))
 
@@ -362,7 +362,7 @@ def test_validation_messages():
     bad = s.copy()
     bad[[1, 4, 7]] = np.nan
     with pytest.raises(ValueError, match="3 NaN"):
-        M.evaluate(y, bad)
+        M.score_metrics(y, bad)
     with pytest.raises(ValueError, match="empty"):
         M.accuracy([], [])
     with pytest.raises(ValueError, match="1-D .* labels up to 2"):

@@ -16,7 +16,7 @@ import torch
 
 from helpers import experiments as E
 from helpers import modelcard
-from helpers.metrics import evaluate as evaluate_scores
+from helpers.metrics import score_metrics
 from helpers.train import predict
 from test_experiments import DATA_DIR, TINY, needs_data, tiny_env  # noqa: F401  (fixture: data dir, one thread)
 
@@ -35,7 +35,7 @@ def test_saved_model_reloads_and_reproduces_its_test_auc(saved):
     model, card = modelcard.load_model(row["model_card"])
     data = E.prepare_data(E.RunConfig(**card["config"]))   # the card alone says how to rebuild the test split
     scores = predict(model, data.test)
-    auc = evaluate_scores(data.test.labels.numpy(), scores, n_boot=10, seed=0)["auc"]
+    auc = score_metrics(data.test.labels.numpy(), scores, n_boot=10, seed=0)["auc"]
     assert abs(auc - card["test"]["test_auc"]) <= 1e-6
     assert abs(auc - row["test_auc"]) <= 1e-6
     assert np.allclose(scores[:, 1], row["test_scores"], atol=1e-6)

@@ -73,7 +73,7 @@ def test_downloads_a_missing_file_from_a_local_server(tmp_path, monkeypatch):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     root = tmp_path / "project"
     root.mkdir()
-    monkeypatch.setattr(data, "project_root", lambda: root)
+    monkeypatch.setattr(loading, "project_root", lambda: root)
     monkeypatch.setenv(loading.DATA_DIR_ENV, str(tmp_path / "empty"))
     monkeypatch.setenv(download.MIRROR_ENV, f"http://127.0.0.1:{server.server_address[1]}")
     try:

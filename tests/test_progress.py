@@ -8,6 +8,7 @@ import torch
 from helpers import loading as D
 from helpers import finetune as FT
 from helpers import train as T
+from helpers import tuning as TU
 from helpers.models import build_model
 
 RUN = dict(steps=2, batch_size=16, eval_every=1, patience=None)
@@ -20,7 +21,7 @@ def lite(single_thread):
 
 @pytest.mark.parametrize("quiet", [False, True])
 def test_auto_depth_progress(lite, mini_data, capsys, quiet):
-    FT.auto_depth(lite, mini_data, max_levels=2, patience_levels=2, quiet=quiet, **RUN)
+    TU.auto_depth(lite, mini_data, max_levels=2, patience_levels=2, quiet=quiet, **RUN)
     err = capsys.readouterr().err
     assert ("auto-depth levels" in err) is not quiet
     assert ("training" in err) is not quiet   # quiet=True silences each level's bar over steps too
@@ -32,7 +33,7 @@ def test_rate_tuning_progress(lite, mini_data, capsys, quiet):
         model = build_model("efficientnet_lite0", 2, pretrained=True, image_size=32, seed=0)
         FT.set_level(model, "last")
         return model
-    T.tune_lr(build, mini_data, [1e-3, 1e-2], T.TrainConfig(**RUN, quiet=quiet), label="lite")
+    TU.tune_lr(build, mini_data, [1e-3, 1e-2], T.TrainConfig(**RUN, quiet=quiet), label="lite")
     assert ("rates for lite" in capsys.readouterr().err) is not quiet
 
 

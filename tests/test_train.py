@@ -9,6 +9,7 @@ import torch
 
 from helpers import finetune as FT
 from helpers import train as T
+from helpers import tuning as TU
 from helpers.datasets import Split
 from helpers.metrics import roc_auc
 from helpers.models import build_model
@@ -39,7 +40,7 @@ def _history(result):
 
 
 def test_same_seed_same_run_other_seed_other_run(make_lite, tiny_data):
-    runs = [T.fit_and_test(f"seed {s}", make_lite("conv_head-classifier"), tiny_data, n_boot=20, steps=8,
+    runs = [TU.fit_and_test(f"seed {s}", make_lite("conv_head-classifier"), tiny_data, n_boot=20, steps=8,
                            patience=None, seed=s, **{**SMALL, "eval_every": 4}) for s in (3, 3, 4)]
     a, b, c = runs
     assert _history(a.result).equals(_history(b.result))
@@ -198,7 +199,7 @@ def test_evaluate_and_rate_tuning(make_lite, tiny_data, mini_data):
     metrics, scores = T.evaluate(model, tiny_data.test, n_boot=20, device="cpu")
     assert scores.shape == (32, 2) and np.allclose(scores.sum(1), 1, atol=1e-5)
     assert metrics["auc_lo"] <= metrics["auc"] <= metrics["auc_hi"] and metrics["score_sd"] > 0
-    search = T.tune_lr(lambda: make_lite("classifier"), tiny_data, [1e-3, 1e-2, 1e4],
+    search = TU.tune_lr(lambda: make_lite("classifier"), tiny_data, [1e-3, 1e-2, 1e4],
                        T.TrainConfig(steps=12, **{**SMALL, "eval_every": 4}), label="lite")
     table = search.table
     assert list(table["lr"]) == [1e-3, 1e-2, 1e4] and list(table["model"]) == ["lite"] * 3
@@ -212,9 +213,9 @@ def test_choose_rate_prefers_auc_then_loss_and_refuses_all_diverged():
     import pandas as pd
     table = pd.DataFrame({"lr": [0.1, 0.01, 0.001], "val_auc": [0.9, 0.9, 0.8], "val_loss": [0.5, 0.3, 0.2],
                           "diverged": [False, False, False]})
-    assert T.choose_rate(table) == 0.01
+    assert TU.choose_rate(table) == 0.01
     with pytest.raises(ValueError, match="diverged; add smaller rates"):
-        T.choose_rate(table.assign(diverged=True))
+        TU.choose_rate(table.assign(diverged=True))
 
 
 # ----------------------------------------------------------------------------- BatchNorm modes
@@ -277,9 +278,9 @@ def test_choose_rate_never_picks_a_rate_whose_validation_scores_collapsed():
     import pandas as pd
     table = pd.DataFrame({"lr": [0.01, 0.03], "val_auc": [0.55, 0.71], "val_loss": [0.6, 0.6],
                           "diverged": [False, False], "val_collapsed": [False, True]})
-    assert T.choose_rate(table) == 0.01   # 0.71 came from rounding noise on constant scores
+    assert TU.choose_rate(table) == 0.01   # 0.71 came from rounding noise on constant scores
     table["val_collapsed"] = True
-    assert T.choose_rate(table) == 0.03   # when every rate collapsed, the notebook's guard reports it
+    assert TU.choose_rate(table) == 0.03   # when every rate collapsed, the notebook's guard reports it
 
 
 def test_multi_label_loss_and_probabilities_are_per_finding():
