@@ -10,7 +10,8 @@ answer the four findings of Tajbakhsh et al. (2016):
 3. is one fine-tuning depth best everywhere?             -> :func:`best_per_fraction`
 4. does the best depth get shallower with less data?     -> :func:`best_per_fraction`
 
-and :func:`findings` says, in one sentence per finding, what *this* run found.
+and :mod:`helpers.findings` says, in one sentence per finding, what *this* run found. The power-law
+math is :mod:`helpers.powerlaw`.
 
 Conventions
 -----------
@@ -26,22 +27,21 @@ Conventions
 """
 from __future__ import annotations
 
-import json
 import math
 import re
-import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 
 from .metrics import auc_defined, two_level_bootstrap
+from .powerlaw import PowerLawFit, catch_up_size, fit_power_law
+from .store import decode_cell, decode_list_columns
 
 SCRATCH = "scratch"
 AUTO = "auto"
-JSON_COLUMNS = ("curve", "test_scores", "test_labels")
 EXPERIMENT_KEYS = ("dataset", "arch")
 RUN_KEYS = ("dataset", "arch", "strategy", "fraction", "seed")
 ALPHA = 0.05
@@ -69,29 +69,14 @@ def metric_label(metric: str) -> str:
     return metric.replace("_", " ")
 
 
-def _decode_value(value: Any) -> Any:
-    """One JSON cell -> Python list (missing -> empty list); lists pass through unchanged."""
-    if isinstance(value, str):
-        value = value.strip()
-        return json.loads(value) if value else []
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return []
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
-
-
 def decode_results(df: pd.DataFrame) -> pd.DataFrame:
-    """Parse the JSON list columns (``curve``, ``test_scores``, ``test_labels``) into Python lists.
+    """Parse the list columns (:data:`helpers.store.LIST_COLUMNS`: ``curve``, ``test_scores``, ...) into lists.
 
     Idempotent: cells that are already lists are left alone, so it is safe to call on a table that
     was decoded before. Returns a copy; also turns the empty ``level`` of scratch runs (read back
     from CSV as NaN) into ``""``.
     """
-    out = df.copy()
-    for col in JSON_COLUMNS:
-        if col in out.columns:
-            out[col] = pd.Series([_decode_value(v) for v in out[col]], index=out.index, dtype=object)
+    out = decode_list_columns(df)
     if "level" in out.columns:
         out["level"] = out["level"].fillna("").astype(str)
     return out
@@ -275,115 +260,7 @@ def gap_to_scratch(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 200
     return _per_experiment(df, lambda d: _gap_one(d, metric, n_boot, seed, strategies))
 
 
-# ----------------------------------------------------------------------------- finding 2: power laws
-@dataclass
-class PowerLawFit:
-    """A learning-curve fit ``error = a * n**-b + c`` (``n`` = training images).
-
-    ``c`` is the error the model would approach with unlimited data, ``b`` how fast it gets there.
-    ``*_se`` are standard errors from the fit's covariance matrix (``pcov``); NaN when the fit
-    has no residual degrees of freedom (exactly 3 sizes) or the covariance could not be estimated.
-    ``ok`` is False when no fit was possible; ``reason`` says why (or carries a caveat when ok).
-    """
-
-    a: float = math.nan
-    b: float = math.nan
-    c: float = math.nan
-    a_se: float = math.nan
-    b_se: float = math.nan
-    c_se: float = math.nan
-    n_min: float = math.nan
-    n_max: float = math.nan
-    n_points: int = 0
-    rmse: float = math.nan
-    ok: bool = False
-    reason: str = ""
-
-    def predict(self, n: Any) -> np.ndarray:
-        """Predicted error at training-set size(s) ``n``."""
-        return self.a * np.asarray(n, dtype=float) ** (-self.b) + self.c
-
-    @classmethod
-    def from_row(cls, row: Any) -> "PowerLawFit":
-        """Rebuild a fit from one row of :func:`power_law_table`."""
-        get = row.get if hasattr(row, "get") else row.__getitem__
-        return cls(**{k: get(k) for k in cls.__dataclass_fields__})
-
-
-def _power(x: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
-    return a * x ** (-b) + c
-
-
-def fit_power_law(n: Sequence[float], error: Sequence[float]) -> PowerLawFit:
-    """Least-squares fit of ``error = a * n**-b + c`` with ``scipy.optimize.curve_fit``.
-
-    Bounds: ``a >= 0``, ``0 <= b <= 2``, ``0 <= c <= 1``. The fit runs on ``n / n_min`` (better
-    conditioned; ``a`` and its standard error are converted back with the delta method). The
-    initial guess is ``b = 0.5``, ``c`` = half the smallest error, ``a`` = the error at the smallest
-    ``n`` minus ``c``. Points may repeat an ``n`` (one per seed) or be means per ``n``; they are
-    weighted equally. Uncertainty comes from ``pcov`` only (no bootstrap over seeds: a sweep has
-    2-5 seeds, too few to resample).
-
-    With fewer than 3 distinct ``n`` the three parameters are not identifiable: returns
-    ``ok=False`` with a reason instead of raising. With exactly 3 the curve passes through the
-    points and the standard errors are NaN.
-    """
-    n_arr, e_arr = np.asarray(n, dtype=float).ravel(), np.asarray(error, dtype=float).ravel()
-    keep = np.isfinite(n_arr) & np.isfinite(e_arr) & (n_arr > 0)
-    n_arr, e_arr = n_arr[keep], e_arr[keep]
-    distinct = int(np.unique(n_arr).size)
-    base = PowerLawFit(n_min=float(n_arr.min()) if n_arr.size else math.nan,
-                       n_max=float(n_arr.max()) if n_arr.size else math.nan, n_points=int(n_arr.size))
-    if distinct < 3:
-        return replace(base, reason=f"only {distinct} distinct training-set size(s): a*n^-b + c has 3 "
-                                    "parameters, so at least 3 sizes are needed")
-    n0 = float(n_arr.min())
-    x = n_arr / n0
-    c0 = float(np.clip(0.5 * e_arr.min(), 1e-6, 1 - 1e-6))
-    a0 = float(max(e_arr[n_arr == n0].mean() - c0, 1e-3))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # OptimizeWarning when pcov cannot be estimated
-            popt, pcov = optimize.curve_fit(_power, x, e_arr, p0=[a0, 0.5, c0],
-                                            bounds=([0.0, 0.0, 0.0], [np.inf, 2.0, 1.0]), maxfev=20000)
-    except (RuntimeError, ValueError) as exc:
-        return replace(base, reason=f"fit failed: {exc}")
-    a_scaled, b, c = (float(v) for v in popt)
-    a = a_scaled * n0 ** b
-    se = [math.nan] * 3
-    if distinct > 3 and np.all(np.isfinite(pcov)):
-        jac = np.array([[n0 ** b, a_scaled * n0 ** b * math.log(n0), 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-        se = np.sqrt(np.clip(np.diag(jac @ pcov @ jac.T), 0, None))
-    notes = []
-    if distinct == 3:
-        notes.append("exactly 3 sizes: the curve passes through the points, no standard errors")
-    for name, value, lo, hi in (("b", b, 0.0, 2.0), ("c", c, 0.0, 1.0)):
-        if math.isclose(value, lo, abs_tol=1e-6) or math.isclose(value, hi, abs_tol=1e-6):
-            notes.append(f"{name} sits on its bound ({value:g}); its standard error is unreliable")
-    rmse = float(np.sqrt(np.mean((_power(x, *popt) - e_arr) ** 2)))
-    return replace(base, a=a, b=b, c=c, a_se=float(se[0]), b_se=float(se[1]), c_se=float(se[2]),
-                   rmse=rmse, ok=True, reason="; ".join(notes))
-
-
-def catch_up_size(fit: PowerLawFit, target_error: float) -> tuple[float, bool]:
-    """Training images at which ``fit`` reaches ``target_error``: ``n = (a / (target - c))**(1/b)``.
-
-    Returns ``(n, extrapolated)``; ``extrapolated`` is True when ``n`` lies outside the measured
-    range ``[fit.n_min, fit.n_max]`` (the power law is then a guess, not a measurement). ``n`` is
-    ``inf`` when the target is at or below the fit's floor ``c`` (never reached), ``0.0`` when the
-    fit is flat (``b == 0``) and already at or below the target, NaN when the fit is not ok.
-    """
-    if not fit.ok or not np.isfinite(target_error):
-        return math.nan, True
-    if target_error <= fit.c:
-        return math.inf, True
-    if fit.a <= 0 or fit.b <= 0:
-        return (0.0, True) if target_error >= fit.a + fit.c else (math.inf, True)
-    with np.errstate(over="ignore"):
-        n = float(np.power(fit.a / (target_error - fit.c), 1.0 / fit.b))
-    return n, bool(n > fit.n_max or n < fit.n_min)
-
-
+# ----------------------------------------------------------------------------- finding 2: power laws (fits: helpers.powerlaw)
 def _curve_points(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per (strategy, fraction): training images and mean error ``1 - metric`` over seeds."""
     cells = cell_stats(df, metric)
@@ -452,7 +329,7 @@ def iterations_to_fraction(curve: Any, fraction: float = 0.95) -> int | None:
     ``[iteration, val_auc]`` pairs (or its JSON string). Note that AUC's chance level is 0.5, so
     95% of a best AUC of 0.90 is 0.855. Returns None for an empty curve.
     """
-    points = sorted((int(it), float(v)) for it, v in _decode_value(curve) if v is not None and np.isfinite(v))
+    points = sorted((int(it), float(v)) for it, v in decode_cell(curve) if v is not None and np.isfinite(v))
     if not points:
         return None
     threshold = fraction * max(v for _, v in points)
@@ -549,217 +426,3 @@ def best_per_fraction(df: pd.DataFrame, metric: str = "test_auc", candidates: Se
     return _per_experiment(df, lambda d: _best_one(d, metric, candidates, with_test, n_boot, seed))
 
 
-# ----------------------------------------------------------------------------- plain-words output
-def _fmt_p(p: float) -> str:
-    if p is None or not np.isfinite(p):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _verdict(gap: float, p: float) -> str:
-    if not np.isfinite(p):
-        return "no test possible"
-    if p < ALPHA:
-        return "fine-tuning better" if gap > 0 else "scratch better"
-    return "no clear difference"
-
-
-def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """One row per training fraction, in words a teacher can read out.
-
-    Columns: "Training fraction", "Training images", "Fine-tuning chosen on validation" (the strategy
-    with the highest mean validation AUC over seeds), "<Metric> (95% CI)", "From scratch (95% CI)", "Gap to scratch" (best minus
-    scratch, with the paired test's 95% CI), "Paired test p", "Verdict". See
-    :func:`best_per_fraction` for how the CI and the test are made.
-    """
-    _single_experiment(df, "summary_table")
-    best = best_per_fraction(df, metric, n_boot=n_boot, seed=seed)
-    label = metric_label(metric)
-
-    def ci(m: float, lo: float, hi: float) -> str:
-        if not np.isfinite(m):
-            return "n/a"
-        return f"{m:.3f} ({lo:.3f}-{hi:.3f})" if np.isfinite(lo) else f"{m:.3f}"
-
-    def gap(g: float, lo: float, hi: float) -> str:
-        if not np.isfinite(g):
-            return "n/a"
-        return f"{g:+.3f} ({lo:+.3f} to {hi:+.3f})" if np.isfinite(lo) else f"{g:+.3f}"
-
-    return pd.DataFrame({
-        "Training fraction": [f"{f:.0%}" if f >= 0.01 else f"{f:.1%}" for f in best["fraction"]],
-        "Training images": best["n_train"].astype(int),
-        "Fine-tuning chosen on validation": best["best_strategy"],
-        f"{label} (95% CI)": [ci(*r) for r in best[["mean", "ci_lo", "ci_hi"]].itertuples(index=False)],
-        "From scratch (95% CI)": [ci(*r) for r in best[["scratch_mean", "scratch_ci_lo", "scratch_ci_hi"]]
-                                  .itertuples(index=False)],
-        "Gap to scratch": [gap(*r) for r in best[["gap", "gap_lo", "gap_hi"]].itertuples(index=False)],
-        "Paired test p": [_fmt_p(p) for p in best["p"]],
-        "Verdict": [_verdict(g, p) for g, p in zip(best["gap"], best["p"])],
-    })
-
-
-def _n(n: float) -> str:
-    return f"{int(n):,} training images"
-
-
-HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "not decidable at this budget"
-
-
-def _finding1(best: pd.DataFrame, unit: str) -> str:
-    head = "Finding 1 (fine-tuning beats or matches scratch): "
-    best = best[np.isfinite(best["scratch_mean"])]
-    if best.empty:
-        return head + f"{UNDECIDED}: this table has no scratch runs to compare with."
-    tested = np.isfinite(best["p"])
-    better = best[tested & (best["p"] < ALPHA) & (best["gap"] > 0)]
-    worse = best[tested & (best["p"] < ALPHA) & (best["gap"] < 0)]
-    unclear = len(best) - len(better) - len(worse)
-    k = len(best)
-    gaps = f"gaps {best['gap'].min():+.3f} to {best['gap'].max():+.3f} {unit}" if k > 1 else f"gap {best['gap'].iloc[0]:+.3f} {unit}"
-    if not tested.any():
-        return (head + f"{UNDECIDED}: the best fine-tuned model was ahead of scratch at {int((best['gap'] > 0).sum())} "
-                f"of {k} training-set sizes ({gaps}), but no paired test was possible.")
-    verdict = FAILS if len(worse) else HOLDS if len(better) else UNDECIDED
-    text = head + f"{verdict}. The fine-tuning depth chosen on validation data beat scratch significantly " \
-                  f"(paired p < .05) at {len(better)} of {k} training-set sizes"
-    if unclear:
-        text += f", was within the interval of scratch at {unclear}"
-    if len(worse):
-        text += f", and lost to scratch at {', '.join(_n(n) for n in worse['n_train'])}"
-    text += f" ({gaps}). "
-    if len(worse):
-        return text + "Scratch training won at those sizes, unlike the paper."
-    if len(better):
-        return text + "Scratch never won, in line with the paper."
-    return text + ("No difference was significant either way: consistent with 'matched', but without an "
-                   "equivalence margin this budget cannot show it.")
-
-
-def _finding2(best: pd.DataFrame, unit: str) -> str:
-    head = "Finding 2 (fine-tuning is more robust to less data): "
-    best = best[np.isfinite(best["scratch_mean"])].sort_values("fraction")
-    if len(best) < 2:
-        return head + f"{UNDECIDED}: it needs scratch and fine-tuned runs at two or more training-set sizes."
-    small, large = best.iloc[0], best.iloc[-1]
-    sc_drop = large["scratch_mean"] - small["scratch_mean"]
-    ft_drop = large["mean"] - small["mean"]
-    diff = sc_drop - ft_drop  # = gap(small) - gap(large)
-
-    def half(row: pd.Series) -> float:
-        if np.isfinite(row["gap_lo"]):
-            return (row["gap_hi"] - row["gap_lo"]) / 2
-        return math.hypot((row["ci_hi"] - row["ci_lo"]) / 2, (row["scratch_ci_hi"] - row["scratch_ci_lo"]) / 2)
-
-    hw = math.hypot(half(small), half(large))
-    detail = (f"going from {_n(large['n_train'])} down to {int(small['n_train']):,}, scratch lost {sc_drop:.3f} "
-              f"{unit} and the best fine-tuned model lost {ft_drop:.3f}")
-    if not np.isfinite(hw):
-        return head + f"{UNDECIDED}: {detail} (no uncertainty available, point estimates only)."
-    if diff > hw:
-        return head + f"{HOLDS}: {detail}; fine-tuning was more robust (difference {diff:.3f}, beyond the +/-{hw:.3f} uncertainty)."
-    if diff < -hw:
-        return head + f"{FAILS}: {detail}; scratch was more robust here (difference {-diff:.3f}, beyond +/-{hw:.3f})."
-    return head + (f"{UNDECIDED}: {detail}; the difference ({diff:+.3f}) is within the uncertainty (+/-{hw:.3f}).")
-
-
-def _finding3(levels: pd.DataFrame, n_levels: int) -> str:
-    head = "Finding 3 (no single depth is best everywhere): "
-    if n_levels < 2 or levels.empty:
-        return head + f"{UNDECIDED}: fewer than two fine-tuning depths were trained."
-    winners = list(levels["best_strategy"])
-    ties = levels[levels["tied_with"] != ""]
-    tie_note = (f"; at {len(ties)} of {len(levels)} sizes other depths were within the winner's test interval "
-                f"({'; '.join(f'{int(n):,}: {t}' for n, t in zip(ties['n_train'], ties['tied_with']))})"
-                if len(ties) else "")
-    pairs = ", ".join(f"{w} at {int(n):,} images" for w, n in zip(winners, levels["n_train"]))
-    if len(ties) == len(levels):
-        return head + f"{UNDECIDED}: validation chose {pairs}{tie_note}, so no depth is established as best anywhere."
-    if len(set(winners)) == 1:
-        verdict = UNDECIDED if len(ties) else FAILS
-        return (head + f"{verdict} on this data set: validation chose {winners[0]} at every training-set size"
-                f"{tie_note}. The paper's point is that the winner changes between applications; one data set "
-                "cannot show that.")
-    verdict = UNDECIDED if len(ties) else HOLDS
-    return head + f"{verdict}: the depth chosen on validation changed with training-set size ({pairs}){tie_note}."
-
-
-def _finding4(levels: pd.DataFrame, n_levels: int) -> str:
-    head = "Finding 4 (less data, shallower best depth): "
-    if n_levels < 2 or len(levels) < 2:
-        return head + f"{UNDECIDED}: it needs two or more depths at two or more training-set sizes."
-    small, large = levels.iloc[0], levels.iloc[-1]
-    detail = (f"validation chose {small['best_strategy']} (level {int(small['best_level_index'])}) with "
-              f"{int(small['n_train']):,} images and {large['best_strategy']} (level {int(large['best_level_index'])}) "
-              f"with {int(large['n_train']):,}")
-    if len(levels) >= 3 and levels["best_level_index"].nunique() > 1:
-        rho = stats.spearmanr(levels["fraction"], levels["best_level_index"]).statistic
-        detail += f" (Spearman rho between data size and chosen depth {rho:+.2f} over {len(levels)} sizes)"
-    d = int(large["best_level_index"]) - int(small["best_level_index"])
-    tied = bool(small["tied_with"] or large["tied_with"])
-    if d == 0:
-        return head + f"{UNDECIDED}: {detail}: the same depth, so no shift was seen."
-    verdict = UNDECIDED if tied else (HOLDS if d > 0 else FAILS)
-    text = head + f"{verdict}: {detail}: " + ("shallower with less data, as the paper suggests" if d > 0 else
-                                               "deeper with less data, the opposite of the paper's advice")
-    if tied:
-        text += "; other depths were within the test interval at one or both sizes, so the shift is not established"
-    return text + "."
-
-
-def findings(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, seed: int = 0) -> list[str]:
-    """Four sentences, one per finding of the paper, saying what THIS run found: each starts with
-    "holds", "does not hold" or "not decidable at this budget", computed from the table (choices on
-    validation AUC, verdicts from the test intervals).
-
-    1. best fine-tuned vs scratch at each size, with the paired test (:func:`best_per_fraction`);
-    2. the drop from the largest to the smallest size, scratch vs the best fine-tuning at each size
-       (the difference of the drops equals gap(smallest) - gap(largest); its uncertainty combines
-       the two gaps' CIs);
-    3. whether one depth (levels only, no scratch/auto) wins at every size, with ties flagged;
-    4. whether the winning depth's ``level_index`` is lower at the smallest size than at the largest.
-    """
-    _single_experiment(df, "findings")
-    unit = "AUC" if metric.endswith("auc") else "points"
-    best = best_per_fraction(df, metric, n_boot=n_boot, seed=seed)
-    names = level_strategies(df)
-    levels = best_per_fraction(df, metric, candidates=names, with_test=False) if names else pd.DataFrame()
-    if names:
-        index = df[df["strategy"].isin(names)]["level_index"]
-        levels.attrs.update(min_index=int(index.min()), max_index=int(index.max()))
-    return [_finding1(best, unit), _finding2(best, unit), _finding3(levels, len(names)), _finding4(levels, len(names))]
-
-
-def chosen_level(table: pd.DataFrame) -> pd.Series:
-    """The fine-tuning level of a ladder run with the best validation AUC (the shallower one on a tie)."""
-    tuned = table[table["strategy"] != SCRATCH].sort_values("level_index")
-    return tuned.loc[tuned[SELECT_BY].idxmax()]
-
-
-def ladder_report(table: pd.DataFrame, profile: str, metric: str = "test_auc") -> str:
-    """Plain words on one ladder run (notebook 03): best level vs scratch, and where this differs from the paper."""
-    table = decode_results(table)
-    tuned = table[table["strategy"] != SCRATCH].sort_values("level_index")
-    scratch = table[table["strategy"] == SCRATCH]
-    best = chosen_level(table)   # chosen on validation, reported on test
-    lines = [f"Level chosen on validation AUC: {best['strategy']}; on the test set, {metric_label(metric)} {best[metric]:.3f} "
-             f"(95% CI {best[f'{metric}_lo']:.3f}-{best[f'{metric}_hi']:.3f})."]
-    if len(scratch):
-        s = scratch.iloc[0]
-        if best[f"{metric}_lo"] > s[f"{metric}_hi"]:
-            verdict = "better than"
-        elif best[f"{metric}_hi"] < s[f"{metric}_lo"]:
-            verdict = "worse than"
-        else:
-            verdict = "not distinguishable (overlapping 95% CIs) from"
-        lines.append(f"Scratch training reached {s[metric]:.3f} (95% CI {s[f'{metric}_lo']:.3f}-{s[f'{metric}_hi']:.3f}): "
-                     f"the best fine-tuned level is {verdict} scratch.")
-    shallow, deep = tuned.iloc[0], tuned.iloc[-1]
-    lines.append(f"Shallowest level ({shallow['strategy']}): {shallow[metric]:.3f}; deepest ({deep['strategy']}): "
-                 f"{deep[metric]:.3f}. The paper found no depth best everywhere: all layers for polyp detection, "
-                 "middle layers for frame classification.")
-    lines.append(f"Where this differs from the paper: public 28 px MedMNIST images upsampled to the model's input, "
-                 f"a '{profile}' training budget ({int(table['steps'].max())} SGD steps, a rate tuned per arm), "
-                 f"one seed, and {table['arch'].iloc[0]} rather than Caffe's AlexNet "
-                 "unless chosen; read the CIs before reading the ranking.")
-    return "\n".join(lines)

@@ -1,52 +1,38 @@
-"""The resumable sweep runner: a grid of runs, one plain function per run, results stored as they finish.
+"""Classification runs of the study: one run of a sweep (:class:`RunConfig`, :func:`run_one`), the
+fine-tuning ladder of notebook 03 (:func:`run_ladder`) and the BatchNorm-mode comparison.
 
-Each run is ``run_fn(config) -> dict`` (a result row), so runs can go to a process pool
-(:func:`local_pool`), Dask (``Client(...).get_executor()``) or submitit (a Slurm job array) without
-changing the runner. The worker that runs a config stores its row in a results store
-(:mod:`helpers.store`: one atomically written record per run, shared safely by any number of processes
-and machines): a sweep killed at any moment (even ``kill -9``) loses at most the runs in progress and
-resumes where it stopped. A row is keyed by the hash of every meaningful field of its config, so a
-changed config is never answered with a stale result.
+Every run makes one result row (the schema the analysis reads); sweeps over many runs, their storage and
+the learning-rate tuning are the generic machinery of :mod:`helpers.runner`.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import math
-import multiprocessing
-import platform
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
-import torchvision
 from tqdm.auto import tqdm
 
-from . import __version__
 from .env import seed_everything
 from .finetune import changed_entries, frozen_state, ladder, resolve_level, set_level
 from .loading import load_dataset
 from .metrics import is_collapsed
 from .modelcard import model_card, save_model, stem_for
 from .models import build_model, default_init, input_size
-from .recipe import PAPER, default_rate, head_multiplier, rate_family
-from .store import Results, ResultsStore, ResultsTable, StoreWriter, open_results
+from .recipe import PAPER, head_multiplier, rate_family
+from .runner import RunIdentity, versions
 from .subsets import cap_dataset, training_subset
 from .train import TrainConfig, evaluate, fit
-from .tuning import auto_depth, choose_rate, tune_lr
-
-SCHEMA_VERSION = 4   # 4: a validation check whose scores collapsed never becomes the best step
+from .tuning import auto_depth, tune_lr
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(RunIdentity):
     """One classification run of a sweep; every field is part of its identity (hash).
 
     The budget is ``steps`` optimizer steps whatever the training-set size; validation images are
@@ -77,12 +63,9 @@ class RunConfig:
     augment: bool = False
     init: str | None = None            # scratch initialisation; None = models.default_init(arch)
 
-    def key(self) -> str:
-        """A stable hash of every field (and the result schema's version)."""
-        return config_hash(self)
-
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else default_rate(self.strategy)
+    def run(self, quiet: bool = True) -> dict:
+        """Run it (:func:`run_one`): what :func:`helpers.runner.run_sweep` calls by default."""
+        return run_one(self, quiet)
 
     def train_config(self, quiet: bool = True) -> TrainConfig:
         """The engine's settings for this run (the paper's recipe, this run's budget and rate)."""
@@ -93,30 +76,12 @@ class RunConfig:
                                         seed=self.seed, quiet=quiet)
 
 
-def config_hash(config) -> str:
-    """sha1 of the config's fields, the rate it resolves to and the fixed recipe (sorted JSON); 16 hex digits."""
-    values = asdict(config)
-    for f in fields(config):   # equal configs, equal hashes: fraction=1 == fraction=1.0
-        if "float" in str(f.type) and isinstance(values[f.name], int) and not isinstance(values[f.name], bool):
-            values[f.name] = float(values[f.name])
-    resolved = {"resolved_lr": float(config.learning_rate())} if hasattr(config, "learning_rate") else {}
-    payload = json.dumps({"schema": SCHEMA_VERSION, "type": type(config).__name__, "recipe": PAPER.fixed_parts(),
-                          **resolved, **values}, sort_keys=True, default=str)
-    return hashlib.sha1(payload.encode()).hexdigest()[:16]
-
-
 def grid(datasets: Sequence[str] = ("pneumoniamnist",), archs: Sequence[str] = ("efficientnet_lite0",),
          strategies: Sequence[str] = ("scratch", "last", "all"), fractions: Sequence[float] = (1.0,),
          seeds: Sequence[int] = (0,), **common) -> list[RunConfig]:
     """Every combination of data set, backbone, strategy, training fraction and seed."""
     return [RunConfig(dataset=d, arch=a, strategy=s, fraction=float(f), seed=int(r), **common)
             for d, a, s, f, r in itertools.product(datasets, archs, strategies, fractions, seeds)]
-
-
-def versions() -> str:
-    """Library versions that can change a result."""
-    return (f"ftlab {__version__}; torch {torch.__version__}; torchvision {torchvision.__version__}; "
-            f"numpy {np.__version__}; python {platform.python_version()}")
 
 
 @lru_cache(maxsize=4)
@@ -212,184 +177,6 @@ def result_row(config, data, level: str, index: int, metrics: dict, scores: np.n
     row.update(test_scores=np.asarray(positive, dtype=float).tolist(), test_labels=data.test.labels.tolist(),
                wall_s=wall_s, versions=versions(), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"), **extra)
     return row
-
-
-# ----------------------------------------------------------------------------- running a grid
-
-def _completed(handles: dict) -> Iterable:
-    """Yield the handles as they finish: ``concurrent.futures`` (process pools, Dask's executor) or
-    submitit jobs (whose ``Job`` is no Future: submitit's own helper waits on them)."""
-    if all(isinstance(h, Future) for h in handles):
-        yield from as_completed(handles)
-        return
-    from submitit.helpers import as_completed as jobs_completed  # only a submitit executor gets here
-    yield from jobs_completed(list(handles), poll_frequency=1)
-
-
-def _run_pending(configs: list, results: Results, run_fn: Callable, executor: Executor | None,
-                 progress: bool, desc: str) -> list[tuple]:
-    """Run the configs whose hash is not stored yet; with a store, each worker stores its own row.
-
-    Returns the failures as (config, error); finished runs are stored whatever else fails.
-    """
-    done = results.done()
-    pending = list({c.key(): c for c in configs if c.key() not in done}.values())
-    bar = tqdm(total=len(pending), desc=desc, disable=not progress or not pending)
-    writer = StoreWriter(results, run_fn)
-    failures = []
-    if executor is None:
-        for config in pending:
-            writer(config)
-            bar.update(1)
-        bar.close()
-        return failures
-    # A store takes rows from every worker at once; the single-file CSV table only from this process.
-    in_worker = isinstance(results, ResultsStore)
-    handles = {executor.submit(writer if in_worker else run_fn, config): config for config in pending}
-    for handle in _completed(handles):
-        try:
-            value = handle.result()
-            if not in_worker:
-                results.append(value)
-        except Exception as err:  # keep the finished runs; report the failed ones at the end
-            failures.append((handles[handle], err))
-        bar.update(1)
-    bar.close()
-    return failures
-
-
-def _raise_failures(failures: list[tuple]) -> None:
-    if failures:
-        config, err = failures[0]
-        raise RuntimeError(f"{len(failures)} run(s) failed (finished runs were kept; run the sweep again to "
-                           f"retry them); the first: {config} -> {err!r}") from err
-
-
-def _group(config: RunConfig) -> str:
-    """What a tuned rate is shared by: everything but the rate, the seed and the fraction."""
-    return replace(config, lr=None, seed=0, fraction=1.0).key()
-
-
-def rate_trials(configs: Sequence[RunConfig], lr_grid: dict[str, Sequence[float]],
-                tune_fractions: Sequence[float] | None = None) -> list[RunConfig]:
-    """The tuning runs: each strategy (with ``lr`` None) at each tuning fraction, first seed, every rate.
-
-    ``lr_grid`` maps ``scratch`` / ``finetune`` (see :func:`rate_family`) to the rates to try.
-    ``tune_fractions`` default to the smallest and the largest fraction of the sweep.
-    """
-    untuned = [c for c in configs if c.lr is None]
-    if not untuned:
-        return []
-    seed = min(c.seed for c in untuned)
-    trials = {}
-    for config in untuned:
-        fractions = tune_fractions or (min(c.fraction for c in untuned), max(c.fraction for c in untuned))
-        for fraction in fractions:
-            for lr in lr_grid[rate_family(config.strategy)]:
-                trial = replace(config, seed=seed, fraction=float(fraction), lr=float(lr))
-                trials[trial.key()] = trial
-    return list(trials.values())
-
-
-def chosen_rates(table: pd.DataFrame, trials: Sequence[RunConfig]) -> pd.DataFrame:
-    """One row per tuning run (strategy, fraction, lr, validation AUC and loss, collapsed) with ``chosen``
-    marking the rate picked for its (strategy, fraction): the best validation AUC, then the lower
-    validation loss. Test columns are never read."""
-    rows = select(table, trials)
-    if rows.empty:
-        return pd.DataFrame()
-    keys = {c.key(): _group(c) for c in trials}
-    columns = ["requested", "strategy", "fraction", "n_train", "seed", "lr", "val_auc", "val_loss",
-               "val_collapsed", "collapsed", "diverged"]
-    out = rows.reindex(columns=columns).copy()
-    out["diverged"] = out["diverged"].fillna(False).astype(bool)
-    out["group"] = rows["config_hash"].map(keys)
-    out["chosen"] = False
-    for _, g in out.groupby(["group", "fraction"]):
-        out.loc[g.index, "chosen"] = g["lr"] == choose_rate(g)
-    return out.reset_index(drop=True)
-
-
-def _with_rates(configs: Sequence[RunConfig], rates: pd.DataFrame) -> list[RunConfig]:
-    """Each untuned config with the rate chosen at the tuning fraction nearest its own (log scale)."""
-    picked = rates[rates["chosen"]]
-    out = []
-    for config in configs:
-        if config.lr is not None:
-            out.append(config)
-            continue
-        mine = picked[picked["group"] == _group(config)]
-        nearest = mine.iloc[int(np.argmin(np.abs(np.log(mine["fraction"].to_numpy(float)) - math.log(config.fraction))))]
-        out.append(replace(config, lr=float(nearest["lr"])))
-    return out
-
-
-def resolved_configs(configs: Sequence[RunConfig], results_path: str | Path | Results,
-                     lr_grid: dict[str, Sequence[float]] | None, tune_fractions: Sequence[float] | None = None
-                     ) -> list[RunConfig] | None:
-    """The configs with their tuned rates filled in, once every tuning run is stored (else None)."""
-    if not lr_grid or all(c.lr is not None for c in configs):
-        return list(configs)
-    results = open_results(results_path)
-    trials = rate_trials(configs, lr_grid, tune_fractions)
-    if not {t.key() for t in trials} <= results.done():
-        return None
-    return _with_rates(configs, chosen_rates(results.load({t.key() for t in trials}), trials))
-
-
-def run_sweep(configs: Iterable, results_path: str | Path | Results, run_fn: Callable = run_one,
-              executor: Executor | None = None, progress: bool = True,
-              lr_grid: dict[str, Sequence[float]] | None = None,
-              tune_fractions: Sequence[float] | None = None) -> pd.DataFrame:
-    """Run every config not yet stored, storing each row as it finishes; return the configs' rows.
-
-    ``results_path`` is a results store folder (:class:`helpers.store.ResultsStore`: any number of
-    processes and machines may write into one at once), a ``.csv`` path (the older single-file table)
-    or either object. Finished runs (same hash) are skipped, so re-running a sweep resumes it. With
-    ``executor`` (a process pool such as :func:`local_pool`, Dask's ``Client.get_executor()``, or a
-    submitit executor) each run goes to a worker, which stores its own row; without one they run one
-    by one here with a progress bar over runs. Failed runs are reported at the end, after every other
-    run has finished and been stored.
-
-    With ``lr_grid`` every config whose ``lr`` is None gets a tuned rate: first the tuning runs of
-    :func:`rate_trials` (every rate of its family's grid, at ``tune_fractions``, first seed), then the
-    rate with the best *validation* AUC is used for every seed at the nearest tuning fraction. The
-    tuning run with the chosen rate is the sweep's own run for that cell (same hash), so tuning costs
-    only the other rates. The returned table's ``attrs["rates"]`` holds the tuning table
-    (:func:`chosen_rates`) as records: ``pd.DataFrame(df.attrs["rates"])``.
-    """
-    configs = list(configs)
-    results = open_results(results_path)
-    rates = pd.DataFrame()
-    if lr_grid:
-        trials = rate_trials(configs, lr_grid, tune_fractions)
-        _raise_failures(_run_pending(trials, results, run_fn, executor, progress, "rate tuning runs"))
-        rates = chosen_rates(results.load({t.key() for t in trials}), trials)
-        configs = _with_rates(configs, rates)
-    _raise_failures(_run_pending(configs, results, run_fn, executor, progress, "runs"))
-    out = select(results.load({c.key() for c in configs}), configs)
-    out.attrs["rates"] = rates.to_dict("records")   # records, not a frame: pandas compares attrs on concat
-    return out
-
-
-def _single_torch_thread() -> None:
-    """Worker initialiser: one torch thread per process (two workers share two cores without contention)."""
-    torch.set_num_threads(1)
-
-
-def local_pool(workers: int = 2) -> Executor:
-    """A process pool for independent runs that is safe after CUDA was initialised (spawn, not fork),
-    one torch thread per worker. Small runs on a 2-core CPU finish about 1.5x sooner in two workers."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_single_torch_thread)
-
-
-def select(table: pd.DataFrame, configs: Iterable) -> pd.DataFrame:
-    """Only the rows whose hash belongs to ``configs`` (stale rows of changed configs are ignored)."""
-    keys = [c.key() for c in configs]
-    if table.empty:
-        return table
-    return table[table["config_hash"].isin(keys)].drop_duplicates("config_hash", keep="last").reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- one ladder (notebook 03)

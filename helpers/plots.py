@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from . import analysis as A
+from . import powerlaw as PL
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -207,17 +208,17 @@ def plot_convergence(df: pd.DataFrame, fraction: float | None = None, ax: Axes |
     return ax
 
 
-def _as_fits(fits: Mapping[str, A.PowerLawFit] | pd.DataFrame) -> dict[str, A.PowerLawFit]:
+def _as_fits(fits: Mapping[str, PL.PowerLawFit] | pd.DataFrame) -> dict[str, PL.PowerLawFit]:
     if isinstance(fits, pd.DataFrame):
-        return {str(r["strategy"]): A.PowerLawFit.from_row(r) for _, r in fits.iterrows()}
+        return {str(r["strategy"]): PL.PowerLawFit.from_row(r) for _, r in fits.iterrows()}
     return dict(fits)
 
 
-def plot_power_law(df: pd.DataFrame, fits: Mapping[str, A.PowerLawFit] | pd.DataFrame | None = None,
+def plot_power_law(df: pd.DataFrame, fits: Mapping[str, PL.PowerLawFit] | pd.DataFrame | None = None,
                    ax: Axes | None = None, metric: str = "test_auc") -> Axes:
     """Measured error (1 - metric, mean over seeds) and the fitted ``a * n^-b + c`` per strategy.
 
-    ``fits`` is a dict strategy -> :class:`analysis.PowerLawFit` or :func:`analysis.power_law_table`
+    ``fits`` is a dict strategy -> :class:`powerlaw.PowerLawFit` or :func:`analysis.power_law_table`
     output (default: fitted here). The fit is solid over the measured sizes and dashed where it is
     extrapolated (up to scratch's catch-up size when that is within 1000x the data, else 10x).
     When ``fits`` is a power-law table, its target (the best fine-tuned result) is drawn as a dotted

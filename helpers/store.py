@@ -53,6 +53,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def encode_cell(value: Any) -> Any:
+    """A list column's cell as JSON text (lists, tables and arrays); anything else unchanged."""
+    return json.dumps(_plain(value)) if isinstance(value, (list, dict, np.ndarray)) else value
+
+
+def decode_cell(value: Any) -> Any:
+    """A list column's cell as Python lists (JSON text parsed; missing -> empty list); lists unchanged."""
+    if isinstance(value, str):
+        value = value.strip()
+        return json.loads(value) if value else []
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def decode_list_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy with every :data:`LIST_COLUMNS` column decoded (:func:`decode_cell`); idempotent."""
+    out = table.copy()
+    for col in LIST_COLUMNS:
+        if col in out.columns:
+            out[col] = pd.Series([decode_cell(v) for v in out[col]], index=out.index, dtype=object)
+    return out
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder, fsync'd, then renamed."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -140,9 +166,7 @@ class ResultsTable:
             table = pd.read_csv(self.path)
         except pd.errors.EmptyDataError:
             return pd.DataFrame()
-        for col in LIST_COLUMNS:
-            if col in table:
-                table[col] = [json.loads(v) if isinstance(v, str) else v for v in table[col]]
+        table = decode_list_columns(table)
         if keys is not None and "config_hash" in table:
             table = table[table["config_hash"].isin(keys)].reset_index(drop=True)
         return table
@@ -160,8 +184,7 @@ class ResultsTable:
         table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
         for col in LIST_COLUMNS:
             if col in table:
-                table[col] = [json.dumps(_plain(v)) if isinstance(v, (list, dict, np.ndarray)) else v
-                              for v in table[col]]
+                table[col] = [encode_cell(v) for v in table[col]]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(self.path, table.to_csv(index=False))
 

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from . import analysis, experiments, profiles
+from . import experiments, findings, profiles, runner
 from .store import ResultsStore
 
 EXECUTORS = "local, dask://HOST:PORT (dask://local starts a LocalCluster) or slurm"
@@ -52,7 +52,7 @@ def tuning_for(args: argparse.Namespace, configs: Sequence[experiments.RunConfig
     trials = []
     for dataset in args.datasets:
         mine = [c for c in configs if c.dataset == dataset]
-        trials += experiments.rate_trials(mine, p.lr_grid, fractions)
+        trials += runner.rate_trials(mine, p.lr_grid, fractions)
     return p.lr_grid, fractions, trials
 
 
@@ -70,7 +70,7 @@ def plan(configs: Sequence, trials: Sequence, store: ResultsStore, lr_grid: dict
          probe: bool = True) -> dict:
     """How many runs there are, how many are stored, and an estimate of the rest (seconds)."""
     done = store.done()
-    final = experiments.resolved_configs(configs, store, lr_grid, tune_fractions)
+    final = runner.resolved_configs(configs, store, lr_grid, tune_fractions)
     if final is None:   # rates not chosen yet: the tuning runs, then every grid run they do not cover
         covered = {replace(t, lr=None).key() for t in trials}
         pending = [t for t in trials if t.key() not in done] + [c for c in configs if c.key() not in covered]
@@ -104,7 +104,7 @@ def make_executor(args: argparse.Namespace) -> tuple[Executor | None, Callable[[
     if spec in ("none", "serial"):
         return None, lambda: None
     if spec == "local":
-        pool = experiments.local_pool(args.workers)
+        pool = runner.local_pool(args.workers)
         return pool, pool.shutdown
     if spec.startswith("dask://"):
         from distributed import Client, LocalCluster   # deferred: optional (the cluster extra)
@@ -128,7 +128,7 @@ def summaries(table: pd.DataFrame) -> str:
     """The teacher's summary table of every data set in a results table."""
     parts = []
     for dataset, part in table.groupby("dataset"):
-        parts.append(f"== {dataset}\n{analysis.summary_table(part).to_string(index=False)}")
+        parts.append(f"== {dataset}\n{findings.summary_table(part).to_string(index=False)}")
     return "\n\n".join(parts)
 
 
@@ -163,8 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configs = grid_from_args(args)
     lr_grid, tune_fractions, trials = tuning_for(args, configs)
     if args.command == "summary":   # the grid's own runs only: not the tuning runs at rates not chosen
-        final = experiments.resolved_configs(configs, store, lr_grid, tune_fractions)
-        table = experiments.select(store.load(), final) if final else pd.DataFrame()
+        final = runner.resolved_configs(configs, store, lr_grid, tune_fractions)
+        table = runner.select(store.load(), final) if final else pd.DataFrame()
         print(summaries(table) if not table.empty else
               f"{args.store} holds no finished grid runs for this grid yet (give the same grid options as 'run').")
         return 0
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for dataset in args.datasets:
             try:
-                tables.append(experiments.run_sweep([c for c in configs if c.dataset == dataset], store,
+                tables.append(runner.run_sweep([c for c in configs if c.dataset == dataset], store,
                                                     executor=executor, progress=not args.quiet, lr_grid=lr_grid,
                                                     tune_fractions=tune_fractions))
             except RuntimeError as err:   # some runs failed; every finished run is stored

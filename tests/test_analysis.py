@@ -21,7 +21,9 @@ from scipy.stats import norm  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
 
 from helpers import analysis as A  # noqa: E402
+from helpers import findings as FD  # noqa: E402
 from helpers import plots as P  # noqa: E402
+from helpers import powerlaw as PL  # noqa: E402
 
 N_FULL = 4000
 FRACTIONS = (0.02, 0.1, 0.5, 1.0)          # 80, 400, 2000, 4000 training images
@@ -139,7 +141,7 @@ def test_strategy_order(table):
 def test_fit_power_law_recovers_known_parameters():
     n = np.array([50, 100, 200, 500, 1000, 2000, 5000, 10000], float)
     noise = np.random.default_rng(0).normal(0, 5e-4, n.size)
-    fit = A.fit_power_law(n, scratch_error(n) + noise)
+    fit = PL.fit_power_law(n, scratch_error(n) + noise)
     assert fit.ok
     assert fit.a == pytest.approx(2.0, rel=0.15)
     assert fit.b == pytest.approx(0.5, abs=0.05)
@@ -150,22 +152,22 @@ def test_fit_power_law_recovers_known_parameters():
 
 
 def test_fit_power_law_with_too_few_sizes_is_not_ok():
-    fit = A.fit_power_law([100, 100, 1000, 1000], [0.3, 0.31, 0.1, 0.11])
+    fit = PL.fit_power_law([100, 100, 1000, 1000], [0.3, 0.31, 0.1, 0.11])
     assert not fit.ok and "3" in fit.reason
-    three = A.fit_power_law([100, 400, 1600], scratch_error([100, 400, 1600]))
+    three = PL.fit_power_law([100, 400, 1600], scratch_error([100, 400, 1600]))
     assert three.ok and np.isnan(three.b_se) and "exactly 3" in three.reason
 
 
 def test_catch_up_size_closed_form_and_extrapolation_flag():
-    fit = A.PowerLawFit(a=2.0, b=0.5, c=0.05, n_min=100, n_max=1000, ok=True)
-    n, ext = A.catch_up_size(fit, 0.15)            # (2 / 0.10)^2
+    fit = PL.PowerLawFit(a=2.0, b=0.5, c=0.05, n_min=100, n_max=1000, ok=True)
+    n, ext = PL.catch_up_size(fit, 0.15)            # (2 / 0.10)^2
     assert n == pytest.approx(400.0) and not ext
-    n, ext = A.catch_up_size(fit, 0.10)            # (2 / 0.05)^2, beyond n_max
+    n, ext = PL.catch_up_size(fit, 0.10)            # (2 / 0.05)^2, beyond n_max
     assert n == pytest.approx(1600.0) and ext
-    n, ext = A.catch_up_size(fit, 0.40)            # (2 / 0.35)^2 ~ 32.7, below n_min
+    n, ext = PL.catch_up_size(fit, 0.40)            # (2 / 0.35)^2 ~ 32.7, below n_min
     assert n == pytest.approx((2 / 0.35) ** 2) and ext
-    assert A.catch_up_size(fit, 0.04) == (np.inf, True)   # below the floor c: never
-    assert np.isnan(A.catch_up_size(A.PowerLawFit(), 0.1)[0])
+    assert PL.catch_up_size(fit, 0.04) == (np.inf, True)   # below the floor c: never
+    assert np.isnan(PL.catch_up_size(PL.PowerLawFit(), 0.1)[0])
 
 
 def test_power_law_table(table):
@@ -177,7 +179,7 @@ def test_power_law_table(table):
     # the deepest level's error at 4,000 images (~0.046) is below scratch's floor region: scratch needs
     # far more data than measured, so the answer is an extrapolation
     assert sc["catch_up_n"] > sc["n_max"] and sc["catch_up_extrapolated"]
-    fit = A.PowerLawFit.from_row(sc)
+    fit = PL.PowerLawFit.from_row(sc)
     assert fit.ok and fit.b == sc["b"]
 
 
@@ -248,7 +250,7 @@ def test_gap_to_scratch_per_experiment(table):
     assert list(out.columns[:2]) == ["dataset", "arch"]
     assert sorted(out["dataset"]) == ["other", "synthmnist"]
     with pytest.raises(ValueError, match="one experiment"):
-        A.findings(both)
+        FD.findings(both)
 
 
 # ----------------------------------------------------------------------------- best, summary, findings
@@ -263,7 +265,7 @@ def test_best_per_fraction_depth_shifts_with_data(table):
 
 
 def test_summary_table_one_row_per_fraction(table):
-    out = A.summary_table(table, n_boot=N_BOOT)
+    out = FD.summary_table(table, n_boot=N_BOOT)
     assert len(out) == len(FRACTIONS)
     assert list(out.columns) == ["Training fraction", "Training images", "Fine-tuning chosen on validation", "Test AUC (95% CI)",
                                  "From scratch (95% CI)", "Gap to scratch", "Paired test p", "Verdict"]
@@ -273,7 +275,7 @@ def test_summary_table_one_row_per_fraction(table):
 
 
 def test_findings_reflect_the_synthetic_truth(table):
-    text = A.findings(table, n_boot=N_BOOT)
+    text = FD.findings(table, n_boot=N_BOOT)
     assert len(text) == 4 and all(isinstance(t, str) and t.endswith(".") for t in text)
     assert [t.split(" ")[1] for t in text] == ["1", "2", "3", "4"]
     verdicts = [t.split(": ", 1)[1] for t in text]
@@ -291,7 +293,7 @@ def test_findings_are_honest_about_ties_and_missing_tests():
         rows += [make_row("scratch", fraction, 0, s), make_row("head", fraction, 0, scores_with_auc(0.851, rng)),
                  make_row("all", fraction, 0, scores_with_auc(0.852, rng))]
     df = pd.DataFrame(rows).drop(columns=["test_scores"])
-    text = A.findings(df)
+    text = FD.findings(df)
     assert "not decidable at this budget" in text[0] and "no paired test was possible" in text[0]
     assert "not decidable at this budget" in text[1] and "within the uncertainty" in text[1]
     assert "not decidable at this budget" in text[2] or "not established" in text[3]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.experiments import grid, local_pool, run_sweep
+from helpers.experiments import grid
+from helpers.runner import local_pool, run_sweep
 from helpers.store import ResultsStore
 
 from test_experiments import ARCHS, DATA_DIR, TINY, needs_data

@@ -23,9 +23,11 @@ import pandas as pd
 import pytest
 
 from conftest import medmnist_file
-from helpers import experiments as E
+from helpers import runner as R
 from helpers import store as ST
-from helpers.experiments import ResultsTable, RunConfig, grid, run_one, run_sweep, select
+from helpers.experiments import RunConfig, grid, run_one
+from helpers.runner import run_sweep, select
+from helpers.store import ResultsTable
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_FILE = "pneumoniamnist.npz"
@@ -36,7 +38,8 @@ CHILD = """
 import json, sys
 import torch
 torch.set_num_threads(1)
-from helpers.experiments import RunConfig, run_sweep
+from helpers.experiments import RunConfig
+from helpers.runner import run_sweep
 configs = [RunConfig(**d) for d in json.loads(open(sys.argv[1]).read())]
 run_sweep(configs, sys.argv[2], progress=False)
 """
@@ -233,7 +236,7 @@ def test_sweep_survives_sigkill_and_resumes(tmp_path):
 
 @needs_data
 def test_local_pool_is_spawned_with_one_thread_per_worker():
-    pool = E.local_pool(2)
+    pool = R.local_pool(2)
     try:
         assert pool._mp_context.get_start_method() == "spawn"
         assert pool.submit(_torch_threads).result(timeout=120) == 1
@@ -344,7 +347,7 @@ def test_key_equal_for_equal_configs_and_differs_for_any_field():
 
 def test_key_changes_with_the_schema_version(monkeypatch):
     before = RunConfig().key()
-    monkeypatch.setattr(E, "SCHEMA_VERSION", E.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(R, "SCHEMA_VERSION", R.SCHEMA_VERSION + 1)
     assert RunConfig().key() != before
 
 
@@ -375,7 +378,7 @@ def test_runs_of_one_sweep_take_the_same_steps_at_every_size(sweep):
 def test_sweep_tunes_a_rate_per_strategy_on_validation(tmp_path):
     configs = grid(archs=ARCHS, strategies=("scratch", "last"), fractions=(0.5, 1.0), seeds=(0, 1), **TINY)
     grids = {"scratch": (0.01, 0.03), "finetune": (0.001, 0.01)}
-    trials = E.rate_trials(configs, grids)
+    trials = R.rate_trials(configs, grids)
     assert len(trials) == 2 * 2 * 2 and {t.seed for t in trials} == {0}
     counting = Counting()
     table = run_sweep(configs, tmp_path / "r.csv", run_fn=counting, progress=False, lr_grid=grids)

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from conftest import MATRIX_KINDS, matrix_arrays, medmnist_file, write_matrix_npz
-from helpers import analysis, experiments, loading, models, profiles, subsets, train
+from helpers import experiments, findings, loading, models, profiles, runner, subsets, train
 
 FAST = profiles.get_profile("fast")
 EXPECTED_TASK = {"binary": "binary", "rgb-3-class": "multi-class", "8-class": "multi-class",
@@ -79,12 +79,12 @@ def check_fit_and_evaluate(capped) -> None:
 def check_sweep_and_analysis(dataset: str, fractions, store: Path) -> None:
     """The fast sweep into a results store, then the learning-curve analysis on it."""
     configs = fast_grid(dataset, fractions)
-    df = experiments.run_sweep(configs, store, progress=False)
+    df = runner.run_sweep(configs, store, progress=False)
     assert len(df) == len(configs) and not df["diverged"].any()
     assert df["test_auc"].between(0, 1).all() and df["val_auc"].between(0, 1).all()
-    summary = analysis.summary_table(df, n_boot=50)
+    summary = findings.summary_table(df, n_boot=50)
     assert len(summary) == len(fractions)
-    assert all(isinstance(s, str) and s for s in analysis.findings(df, n_boot=50))
+    assert all(isinstance(s, str) and s for s in findings.findings(df, n_boot=50))
 
 
 def core_path(dataset: str, tmp_path: Path, expected_task: str) -> None:

@@ -1,7 +1,6 @@
 """Tests for helpers.metrics: point metrics against scikit-learn, the fast bootstrap against
 scikit-learn resample by resample, confidence intervals, paired comparisons and input validation."""
 import sys
-import time
 
 import numpy as np
 import pandas as pd

@@ -1,7 +1,6 @@
 """Long steps show progress, and quiet=True silences it (tqdm.auto writes text bars to stderr outside Jupyter)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
