@@ -16,18 +16,21 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from torch import nn
 from tqdm.auto import tqdm
 
+from .datasets import DataSet
+
 from .env import seed_everything
-from .finetune import changed_entries, frozen_state, ladder, resolve_level, set_level
+from .finetune import Level, changed_entries, frozen_state, ladder, resolve_level, set_level
 from .loading import load_dataset
 from .metrics import is_collapsed
 from .modelcard import model_card, save_model, stem_for
-from .models import build_model, default_init, input_size
+from .models import FTModel, build_model, default_init, input_size
 from .recipe import PAPER, head_multiplier, rate_family
 from .runner import RunIdentity, versions
 from .subsets import cap_dataset, training_subset
-from .train import TrainConfig, evaluate, fit
+from .train import TrainConfig, TrainResult, evaluate, fit
 from .tuning import auto_depth, tune_lr
 
 
@@ -85,12 +88,12 @@ def grid(datasets: Sequence[str] = ("pneumoniamnist",), archs: Sequence[str] = (
 
 
 @lru_cache(maxsize=4)
-def cached_dataset(dataset: str, size: int):
+def cached_dataset(dataset: str, size: int) -> DataSet:
     """Load a data set once per process (runs of one sweep share it)."""
     return load_dataset(dataset, size=size)
 
 
-def prepare_data(config: RunConfig):
+def prepare_data(config: RunConfig) -> DataSet:
     """The run's data: the profile's caps, then the nested training fraction for this seed, with its
     validation images held out of that fraction (``val_share``)."""
     data = cap_dataset(cached_dataset(config.dataset, config.data_size), config.max_train, config.max_eval, seed=0)
@@ -130,7 +133,7 @@ def run_one(config: RunConfig, quiet: bool = True, save_dir: str | Path | None =
     return save_with_card(model, data, asdict(config), row, save_dir)
 
 
-def save_with_card(model, data, config: dict, row: dict, save_dir: str | Path | None) -> dict:
+def save_with_card(model: nn.Module, data: DataSet, config: dict, row: dict, save_dir: str | Path | None) -> dict:
     """Save a trained model and its card into ``save_dir`` (nothing when None); the row gains ``model_card``."""
     if save_dir is None:
         return row
@@ -138,7 +141,7 @@ def save_with_card(model, data, config: dict, row: dict, save_dir: str | Path | 
     return {**row, "model_card": str(path)}
 
 
-def diverged_row(config, data, level: str, index: int, err: Exception, wall_s: float) -> dict:
+def diverged_row(config: RunConfig, data: DataSet, level: str, index: int, err: Exception, wall_s: float) -> dict:
     """The row of a run whose training diverged: no metrics, ``diverged`` True and the engine's message.
 
     Analyses leave diverged rows out (``analysis._dedupe``); a notebook that reports a sweep asserts
@@ -153,8 +156,8 @@ def diverged_row(config, data, level: str, index: int, err: Exception, wall_s: f
             "wall_s": wall_s, "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
-def result_row(config, data, level: str, index: int, metrics: dict, scores: np.ndarray, result,
-               wall_s: float, extra: dict) -> dict:
+def result_row(config: RunConfig, data: DataSet, level: str, index: int, metrics: dict, scores: np.ndarray,
+               result: TrainResult | None, wall_s: float, extra: dict) -> dict:
     """Flatten one run into a table row (test scores unrounded, so paired tests see the real values)."""
     row = {**asdict(config), "config_hash": config.key(), "level": level, "level_index": index,
            "strategy": "auto" if config.strategy == "auto" else (level or "scratch"),
@@ -201,7 +204,7 @@ def _ladder_config(arch: str, name: str, data, image_size: int, train_cfg: Train
                      n_bootstrap=n_boot, seed=train_cfg.seed, init=init if name == "scratch" else None)
 
 
-def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainConfig, n_boot: int = 1000,
+def run_ladder(arch: str, data: DataSet, levels: Sequence[str] | None, train_cfg: TrainConfig, n_boot: int = 1000,
                image_size: int = 64, scratch: bool = True, keep: Sequence[str] = ("all",),
                lr_grid: dict[str, Sequence[float]] | None = None, init: str | None = None,
                progress: bool = True, val_share: float = 0.0, save_dir: str | Path | None = None) -> LadderRun:
@@ -228,7 +231,7 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainCo
     for name, rung in tqdm(plans, desc="ladder arms", disable=not progress):
         snapshots = {}
 
-        def build(rung=rung):
+        def build(rung: Level | None = rung) -> FTModel:
             model = build_model(arch, data.num_classes, pretrained=rung is not None, image_size=image_size,
                                 init=init, seed=train_cfg.seed)   # the same initial weights for every rate
             if rung is not None:
@@ -258,7 +261,7 @@ def run_ladder(arch: str, data, levels: Sequence[str] | None, train_cfg: TrainCo
     return LadderRun(pd.DataFrame(rows), models, pd.concat(searches, ignore_index=True), saved)
 
 
-def bn_mode_comparison(arch: str, data, level: str, train_cfg: TrainConfig, lr: float,
+def bn_mode_comparison(arch: str, data: DataSet, level: str, train_cfg: TrainConfig, lr: float,
                        modes: Sequence[str] = ("frozen", "train", "recalibrate"), n_boot: int = 200,
                        image_size: int = 64, quiet: bool = False) -> pd.DataFrame:
     """One fine-tuning level trained once per BatchNorm mode (same weights, data, rate and steps).

@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, roc_auc_score, roc_curve
 
+from .types import ArrayLike
+
 FPR_TOL = 1e-9
 """ROC points with FPR <= fpr + FPR_TOL count as "at or below" the requested rate (float slack)."""
 
@@ -81,7 +83,7 @@ def _labels(y_true) -> np.ndarray:
     return y
 
 
-def auc_defined(y_true) -> bool:
+def auc_defined(y_true: ArrayLike) -> bool:
     """Whether AUC is defined on these labels: two classes occur (multi-label: some finding is both
     present and absent)."""
     y = _labels(y_true)
@@ -190,7 +192,7 @@ def _binary_tpr_at(pos: np.ndarray, s: np.ndarray, fprs: np.ndarray) -> np.ndarr
     return tpr[np.searchsorted(fpr, fprs + FPR_TOL, side="right") - 1]
 
 
-def roc_auc(y_true, scores) -> float:
+def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
     """Area under the ROC curve (scikit-learn ``roc_auc_score``).
 
     Binary: the usual AUC. Multi-class: one-vs-rest AUC per class, macro-averaged (equal to
@@ -202,7 +204,7 @@ def roc_auc(y_true, scores) -> float:
     return float(_nanmean([_binary_auc(p, sc) for p, sc in _tasks(y, s, k)]))
 
 
-def accuracy(y_true, scores) -> float:
+def accuracy(y_true: ArrayLike, scores: ArrayLike) -> float:
     """Fraction of correct predictions: class 1 when its score > 0.5 (binary), else the argmax class.
 
     Multi-label: each finding is predicted present when its probability > 0.5, and the accuracy is the
@@ -225,7 +227,7 @@ def _correct(y: np.ndarray, s: np.ndarray, k: int) -> np.ndarray:
     return (_predict(s, k) == y).astype(np.float64)
 
 
-def sensitivity_at_fpr(y_true, scores, fpr: float) -> float:
+def sensitivity_at_fpr(y_true: ArrayLike, scores: ArrayLike, fpr: float) -> float:
     """Sensitivity (true-positive rate) of the ROC curve at false-positive rate ``fpr``.
 
     Operating-point rule (no interpolation): the highest TPR among the ROC curve's points whose FPR is
@@ -244,7 +246,7 @@ def sensitivity_at_fpr(y_true, scores, fpr: float) -> float:
     return float(_nanmean([_binary_tpr_at(p, sc, f)[0] for p, sc in _tasks(y, s, k)]))
 
 
-def auc_from_ranks(y_true, scores) -> float:
+def auc_from_ranks(y_true: ArrayLike, scores: ArrayLike) -> float:
     """Binary AUC by the Mann-Whitney rank formula (ties get average ranks).
 
     ``AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg)``, where ``R_pos`` is the sum of the
@@ -368,7 +370,7 @@ def _counts(idx: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(flat, minlength=n * b).reshape(n, b).astype(np.int32)
 
 
-def resampled_auc(y_true, scores, idx) -> np.ndarray:
+def resampled_auc(y_true: ArrayLike, scores: ArrayLike, idx: ArrayLike) -> np.ndarray:
     """AUC of every resample ``y_true[idx[b]], scores[idx[b]]``, vectorised over the rows of ``idx``.
 
     ``idx`` is an integer matrix (n_resamples, m) of case indices (m need not equal N). Equal to
@@ -405,8 +407,8 @@ def _parse_metric(metric: MetricLike) -> tuple[str, float | None] | Callable:
                      "(e.g. 'sens@10') or a function f(y_true, scores) -> float")
 
 
-def bootstrap_distribution(y_true, scores, metric: MetricLike = "auc", n_boot: int = 1000,
-                           seed: int = 0) -> np.ndarray:
+def bootstrap_distribution(y_true: ArrayLike, scores: ArrayLike, metric: MetricLike = "auc",
+                           n_boot: int = 1000, seed: int = 0) -> np.ndarray:
     """The metric on ``n_boot`` bootstrap resamples of the test cases (``nan`` where undefined).
 
     ``metric`` is ``"auc"``, ``"acc"``, ``"sens@10"`` (any percent FPR), computed vectorised, or a
@@ -439,7 +441,7 @@ def _single_class(y: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return ~((positives > 0) & (positives < idx.shape[1])).any(axis=1)
 
 
-def bootstrap_auc(y_true, scores, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+def bootstrap_auc(y_true: ArrayLike, scores: ArrayLike, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
     """AUC of ``n_boot`` bootstrap resamples (vectorised rank formula); ``nan`` for single-class ones."""
     return bootstrap_distribution(y_true, scores, "auc", n_boot, seed)
 
@@ -457,8 +459,8 @@ def _percentile_ci(vals: np.ndarray, level: float, warn: bool = True) -> tuple[f
     return float(lo), float(hi)
 
 
-def bootstrap_ci(y_true, scores, metric: MetricLike = "auc", n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(y_true: ArrayLike, scores: ArrayLike, metric: MetricLike = "auc", n_boot: int = 1000,
+                 seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of ``metric`` over the test cases.
 
     Resamples the N test cases with replacement ``n_boot`` times (seeded: the same seed gives the same
@@ -474,7 +476,7 @@ COLLAPSE_SD = 1e-6
 """A model whose test scores spread less than this (standard deviation) gives every image the same score."""
 
 
-def score_spread(scores) -> float:
+def score_spread(scores: ArrayLike) -> float:
     """Standard deviation of the scores over cases (the largest over classes for a score matrix)."""
     s = np.asarray(_to_numpy(scores), dtype=np.float64)
     s = s.reshape(len(s), -1)
@@ -486,7 +488,7 @@ def is_collapsed(score_sd: float) -> bool:
     return bool(not np.isfinite(score_sd) or score_sd < COLLAPSE_SD)
 
 
-def score_metrics(y_true, scores, n_boot: int = 1000, seed: int = 0,
+def score_metrics(y_true: ArrayLike, scores: ArrayLike, n_boot: int = 1000, seed: int = 0,
                   fprs: Sequence[float] = (0.10, 0.15, 0.20), level: float = 0.95) -> dict[str, float]:
     """Every headline number with its bootstrap confidence interval, in one dictionary.
 
@@ -528,8 +530,8 @@ def _binary_only(name: str, prob: "_Problem") -> None:
                          f"call {name}(y_true == c, scores[:, c])")
 
 
-def roc_with_band(y_true, scores, n_boot: int = 500, seed: int = 0, grid=None,
-                  level: float = 0.95) -> pd.DataFrame:
+def roc_with_band(y_true: ArrayLike, scores: ArrayLike, n_boot: int = 500, seed: int = 0,
+                  grid: ArrayLike | None = None, level: float = 0.95) -> pd.DataFrame:
     """ROC curve on a common FPR grid with a pointwise bootstrap confidence band (binary only).
 
     Returns a DataFrame with columns ``fpr`` (the grid; default 101 points in [0, 1]), ``tpr`` (the
@@ -553,8 +555,8 @@ def roc_with_band(y_true, scores, n_boot: int = 500, seed: int = 0, grid=None,
 
 
 # ----------------------------------------------------------------------------- paired comparison
-def paired_bootstrap_delta(y_true, scores_a, scores_b, n_boot: int = 2000, seed: int = 0,
-                           level: float = 0.95) -> dict[str, float]:
+def paired_bootstrap_delta(y_true: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike, n_boot: int = 2000,
+                           seed: int = 0, level: float = 0.95) -> dict[str, float]:
     """AUC(a) - AUC(b) on the same test cases, with a paired bootstrap CI and two-sided p-value.
 
     Why paired: both models scored the SAME test images, so they share which cases are easy and which
@@ -573,8 +575,9 @@ def paired_bootstrap_delta(y_true, scores_a, scores_b, n_boot: int = 2000, seed:
     return paired_bootstrap_delta_multi(y_true, [scores_a], [scores_b], n_boot, seed, level)
 
 
-def paired_bootstrap_delta_multi(y_true, list_of_scores_a: Sequence, list_of_scores_b: Sequence,
-                                 n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+def paired_bootstrap_delta_multi(y_true: ArrayLike, list_of_scores_a: Sequence[ArrayLike],
+                                 list_of_scores_b: Sequence[ArrayLike], n_boot: int = 2000, seed: int = 0,
+                                 level: float = 0.95) -> dict[str, float]:
     """Paired bootstrap of mean AUC(a) - mean AUC(b) over several seeds' runs on one test set.
 
     Each list holds one score array per training seed (all for the same ``y_true``). Every bootstrap
@@ -610,8 +613,8 @@ def paired_bootstrap_delta_multi(y_true, list_of_scores_a: Sequence, list_of_sco
             "n": n, "n_boot": int(d.size)}
 
 
-def two_level_bootstrap(y_true, runs: Sequence, paired_with: Sequence | None = None, n_boot: int = 2000,
-                        seed: int = 0, level: float = 0.95) -> dict[str, float]:
+def two_level_bootstrap(y_true: ArrayLike, runs: Sequence[ArrayLike], paired_with: Sequence[ArrayLike] | None = None,
+                        n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
     """Mean AUC over several runs (seeds) on one test set, with an interval over seeds *and* test cases.
 
     Each bootstrap replicate resamples the test cases (one resample applied to every run) and, on

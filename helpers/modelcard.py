@@ -22,6 +22,7 @@ import torch
 import torchvision
 
 from . import __version__
+from .datasets import DataSet
 from .models import build_model
 
 CARD_VERSION = 1
@@ -49,7 +50,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def model_card(model: torch.nn.Module, data, config: dict, row: dict) -> dict:
+def model_card(model: torch.nn.Module, data: DataSet, config: dict, row: dict) -> dict:
     """The card of one trained model: what it is, what it was trained and tested on, and how well it did.
 
     ``config`` is the run's settings (a RunConfig as a dict), ``row`` its result row

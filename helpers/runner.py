@@ -49,7 +49,7 @@ class RunIdentity:
         return self.lr if self.lr is not None else default_rate(self.strategy)
 
 
-def config_hash(config) -> str:
+def config_hash(config: RunIdentity) -> str:
     """sha1 of the config's fields, the rate it resolves to and the fixed recipe (sorted JSON); 16 hex digits."""
     values = asdict(config)
     for f in fields(config):   # equal configs, equal hashes: fraction=1 == fraction=1.0

@@ -45,7 +45,8 @@ def grid_from_args(args: argparse.Namespace) -> list[experiments.RunConfig]:
         max_train=p.max_train, max_eval=p.max_eval, n_bootstrap=p.n_bootstrap)
 
 
-def tuning_for(args: argparse.Namespace, configs: Sequence[experiments.RunConfig]):
+def tuning_for(args: argparse.Namespace, configs: Sequence[experiments.RunConfig]
+               ) -> tuple[dict[str, tuple[float, ...]], list[float] | None, list[experiments.RunConfig]]:
     """(rate grid, tuning fractions) as the profile says; the tuning runs of the grid."""
     p = profiles.get_profile(args.profile)
     fractions = sorted({c.fraction for c in configs}) if p.tune_at_every_fraction else None
@@ -66,7 +67,7 @@ def probe_seconds_per_step(config: experiments.RunConfig, steps: int = 8) -> flo
     return (time.perf_counter() - started) / steps
 
 
-def plan(configs: Sequence, trials: Sequence, store: ResultsStore, lr_grid: dict, tune_fractions,
+def plan(configs: Sequence, trials: Sequence, store: ResultsStore, lr_grid: dict, tune_fractions: Sequence[float] | None,
          probe: bool = True) -> dict:
     """How many runs there are, how many are stored, and an estimate of the rest (seconds)."""
     done = store.done()

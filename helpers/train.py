@@ -15,7 +15,7 @@ the frozen part's output is computed once and only the tuned part is trained on 
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.amp import GradScaler
 from tqdm.auto import tqdm
 
 from .augment import augment_batch
@@ -237,7 +238,7 @@ def make_inputs(model: nn.Module, split: Split, start: int, cache_dtype: torch.d
 
 # ----------------------------------------------------------------------------- core loop
 
-def autocast_for(device: torch.device, amp: bool | None):
+def autocast_for(device: torch.device, amp: bool | None) -> tuple[AbstractContextManager, GradScaler | None]:
     """bf16 autocast on CUDA (fp16 where bf16 is missing); nothing on the CPU by default."""
     use = device.type == "cuda" if amp is None else amp
     if not use or device.type != "cuda":
@@ -268,7 +269,7 @@ def forward_tail(model: nn.Module, start: int, x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def tail_scores(model: nn.Module, inputs: Inputs, start: int, device: torch.device, batch_size: int,
-                autocast) -> np.ndarray:
+                autocast: AbstractContextManager) -> np.ndarray:
     """Probabilities (N, K) of the tuned part on ``inputs``, in eval mode, large batches (a softmax over
     classes, or a sigmoid per finding when the labels are multi-label)."""
     was_training = model.training
@@ -310,7 +311,8 @@ def apply_bn_mode(model: nn.Module, bn_mode: str) -> None:
 
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, inputs: Inputs, start: int, device: torch.device,
-                          batch_size: int, rows: torch.Tensor | None = None, autocast=nullcontext()) -> int:
+                          batch_size: int, rows: torch.Tensor | None = None,
+                          autocast: AbstractContextManager = nullcontext()) -> int:
     """Recompute the tuned BatchNorm layers' running statistics on the training inputs ``rows`` (all rows
     when None; pass a seeded random subset: data sets stored class by class would otherwise bias it).
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -67,7 +67,7 @@ def choose_rate(table: pd.DataFrame) -> float:
     return float(ranked["lr"].iloc[0])
 
 
-def tune_lr(build: Callable[[], nn.Module], data: DataSet, grid, config: TrainConfig | None = None,
+def tune_lr(build: Callable[[], nn.Module], data: DataSet, grid: Sequence[float], config: TrainConfig | None = None,
             label: str = "model", **overrides) -> RateSearch:
     """Train a fresh model at every rate of ``grid`` (same data, seed, initial weights and step budget);
     keep the one with the best validation AUC.
@@ -110,7 +110,7 @@ class AutoDepthResult:
     model: FTModel
 
 
-def auto_depth(model: FTModel, data, config=None, patience_levels: int = 1, max_levels: int | None = None,
+def auto_depth(model: FTModel, data: DataSet, config: TrainConfig | None = None, patience_levels: int = 1, max_levels: int | None = None,
                warm_start: bool = True, rates: dict[str, float] | None = None, quiet: bool = False,
                **overrides) -> AutoDepthResult:
     """Tune the last layer, then add one level at a time going deeper, until validation AUC stops rising.
