@@ -130,10 +130,10 @@ def run_one(config: RunConfig, quiet: bool = True, save_dir: str | Path | None =
         return diverged_row(config, data, level, index, err, time.perf_counter() - t0)
     metrics, scores = evaluate(model, data.test, n_boot=config.n_bootstrap, seed=config.seed)
     row = result_row(config, data, level, index, metrics, scores, result, time.perf_counter() - t0, extra)
-    return save_with_card(model, data, asdict(config), row, save_dir)
+    return _save_with_card(model, data, asdict(config), row, save_dir)
 
 
-def save_with_card(model: nn.Module, data: DataSet, config: dict, row: dict, save_dir: str | Path | None) -> dict:
+def _save_with_card(model: nn.Module, data: DataSet, config: dict, row: dict, save_dir: str | Path | None) -> dict:
     """Save a trained model and its card into ``save_dir`` (nothing when None); the row gains ``model_card``."""
     if save_dir is None:
         return row
@@ -251,7 +251,7 @@ def run_ladder(arch: str, data: DataSet, levels: Sequence[str] | None, train_cfg
         row.update(frozen_unchanged=not changed_entries(model, snapshot), frozen_entries=len(snapshot),
                    trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
                    lr_grid=list(grids[rate_family(name)]))
-        row = save_with_card(model, data, asdict(config), row, save_dir if name in keep_names else None)
+        row = _save_with_card(model, data, asdict(config), row, save_dir if name in keep_names else None)
         if "model_card" in row:
             saved[name] = Path(row["model_card"])
         rows.append(row)

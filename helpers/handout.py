@@ -63,7 +63,7 @@ def student_copy(nb: dict) -> dict:
     return out
 
 
-def write_student_copies(notebooks: Sequence[Path], out_dir: Path) -> list[Path]:
+def _write_student_copies(notebooks: Sequence[Path], out_dir: Path) -> list[Path]:
     """Check every notebook's exercises, then write each student copy into ``out_dir``; returns the paths.
 
     Raises ``ValueError`` listing every problem found (nothing is written then).
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("names", nargs="*", help="notebook file names (default: every NN_*.ipynb)")
     args = parser.parse_args(argv)
     paths = [args.src / n for n in args.names] if args.names else sorted(args.src.glob("[0-9]*.ipynb"))
-    for path in write_student_copies(paths, args.out):
+    for path in _write_student_copies(paths, args.out):
         print(f"wrote {path}")
 
 

@@ -46,7 +46,7 @@ GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 _MD5_CACHE: dict[tuple[str, int, int], str] = {}
 
 __all__ = ["DATA_DIR_ENV", "EXPECTED_KEYS", "MissingDataError", "CorruptDataError", "data_dir",
-           "search_dirs", "locate_medmnist", "verified_md5", "fetch_medmnist", "read_npz",
+           "_search_dirs", "locate_medmnist", "verified_md5", "fetch_medmnist", "read_npz",
            "arrays_to_split", "load_medmnist", "load_npz_dataset", "load_image_folder", "load_dataset", "dataset_label",
            "write_image_folder", "describe"]
 
@@ -67,7 +67,7 @@ def data_dir() -> Path:
     return project_root() / "data"
 
 
-def search_dirs() -> list[Path]:
+def _search_dirs() -> list[Path]:
     """The folders searched for MedMNIST files, in order (``$FTLAB_DATA_DIR`` first)."""
     folders = []
     env = os.environ.get(DATA_DIR_ENV, "").strip()
@@ -77,9 +77,9 @@ def search_dirs() -> list[Path]:
 
 
 def locate_medmnist(name: str, size: int = 28) -> Path | None:
-    """The first existing copy of MedMNIST ``name`` at ``size`` px in :func:`search_dirs`, else None."""
+    """The first existing copy of MedMNIST ``name`` at ``size`` px in :func:`_search_dirs`, else None."""
     file_name = catalog.entry(name, size).file_name
-    for folder in search_dirs():
+    for folder in _search_dirs():
         if (folder / file_name).is_file():
             return folder / file_name
     return None

@@ -31,7 +31,7 @@ ROW_FIELDS = ("config_hash", "strategy", "level", "level_index", "requested", "l
               "val_auc", "val_loss", "best_step", "iterations", "collapsed", "diverged", "wall_s")
 
 
-def library_versions() -> dict[str, str]:
+def _library_versions() -> dict[str, str]:
     """The versions that can change a saved model's outputs."""
     return {"ftlab": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
@@ -73,7 +73,7 @@ def model_card(model: torch.nn.Module, data: DataSet, config: dict, row: dict) -
         "run": {k: row[k] for k in ROW_FIELDS if k in row},
         "validation": {"auc": row.get("val_auc"), "loss": row.get("val_loss"), "best_step": row.get("best_step")},
         "test": metrics,
-        "versions": library_versions(),
+        "versions": _library_versions(),
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     })
 

@@ -140,7 +140,7 @@ def initialise(model: nn.Module, scheme: str = "gaussian", std: float = 0.01) ->
     return model
 
 
-def new_head(in_features: int, num_classes: int) -> nn.Linear:
+def _new_head(in_features: int, num_classes: int) -> nn.Linear:
     """A freshly initialised classifier layer (Gaussian, std 0.01, as Caffe's new fc8)."""
     head = nn.Linear(in_features, num_classes)
     _init_module(head, "gaussian", 0.01)
@@ -234,7 +234,7 @@ def build_model(arch: str = "efficientnet_lite0", num_classes: int = 2, pretrain
     else:
         initialise(net, init or default_init(arch))
     old = _imagenet_head(net, arch)
-    head = old if keep_imagenet_head else new_head(old.in_features, num_classes)
+    head = old if keep_imagenet_head else _new_head(old.in_features, num_classes)
     stages = {"alexnet": _alexnet_stages, "resnet18": _resnet_stages,
               "efficientnet_lite0": _lite_stages}[arch](net, head)
     mean, std = (LITE_MEAN, LITE_STD) if arch == "efficientnet_lite0" else (IMAGENET_MEAN, IMAGENET_STD)

@@ -20,7 +20,7 @@ from .loading import CorruptDataError, MissingDataError, describe, fetch_medmnis
 from .polyp import locate_polyp_dataset
 from .profiles import default_dataset, get_profile
 
-__all__ = ["Check", "needed_files", "run_checks", "main"]
+__all__ = ["Check", "_needed_files", "run_checks", "main"]
 
 DOWNLOAD_TIMEOUT = 20
 """Seconds without data before a download is given up: an offline machine fails fast."""
@@ -35,7 +35,7 @@ class Check:
     message: str
 
 
-def needed_files(profile: str | None = None, datasets: Sequence[str] | None = None) -> list[tuple[str, int]]:
+def _needed_files(profile: str | None = None, datasets: Sequence[str] | None = None) -> list[tuple[str, int]]:
     """(data set, image size the notebooks load it at) for every data set the classification notebooks read."""
     size = get_profile(profile).data_size
     return [(name, size) for name in (datasets or [default_dataset()])]
@@ -66,7 +66,7 @@ def _check_one(dataset: str, size: int, download: bool) -> Check:
     return Check(dataset, True, f"ok       {path} (MD5 checked)")
 
 
-def polyp_line() -> str:
+def _polyp_line() -> str:
     """Which polyp folder notebook 05 would use, or what it does without one."""
     try:
         return f"notebook 05: polyp frames at {locate_polyp_dataset()}"
@@ -77,7 +77,7 @@ def polyp_line() -> str:
 def run_checks(profile: str | None = None, datasets: Sequence[str] | None = None,
                download: bool = True) -> list[Check]:
     """Check (and fetch where missing) every data set the notebooks need for ``profile``."""
-    return [_check_one(name, size, download) for name, size in needed_files(profile, datasets)]
+    return [_check_one(name, size, download) for name, size in _needed_files(profile, datasets)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"data preflight ({profile} profile):")
     for check in checks:
         print("  " + check.message)
-    print("  " + polyp_line())
+    print("  " + _polyp_line())
     if all(c.ok for c in checks):
         return 0
     print("\nStopped before running any notebook: the data above is missing. Fetch it as the line says, "

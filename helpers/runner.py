@@ -142,7 +142,7 @@ def rate_trials(configs: Sequence[RunIdentity], lr_grid: dict[str, Sequence[floa
     return list(trials.values())
 
 
-def chosen_rates(table: pd.DataFrame, trials: Sequence[RunIdentity]) -> pd.DataFrame:
+def _chosen_rates(table: pd.DataFrame, trials: Sequence[RunIdentity]) -> pd.DataFrame:
     """One row per tuning run (strategy, fraction, lr, validation AUC and loss, collapsed) with ``chosen``
     marking the rate picked for its (strategy, fraction): the best validation AUC, then the lower
     validation loss. Test columns are never read."""
@@ -185,7 +185,7 @@ def resolved_configs(configs: Sequence[RunIdentity], results_path: str | Path | 
     trials = rate_trials(configs, lr_grid, tune_fractions)
     if not {t.key() for t in trials} <= results.done():
         return None
-    return _with_rates(configs, chosen_rates(results.load({t.key() for t in trials}), trials))
+    return _with_rates(configs, _chosen_rates(results.load({t.key() for t in trials}), trials))
 
 
 def run_sweep(configs: Iterable, results_path: str | Path | Results, run_fn: Callable | None = None,
@@ -210,7 +210,7 @@ def run_sweep(configs: Iterable, results_path: str | Path | Results, run_fn: Cal
     rate with the best *validation* AUC is used for every seed at the nearest tuning fraction. The
     tuning run with the chosen rate is the sweep's own run for that cell (same hash), so tuning costs
     only the other rates. The returned table's ``attrs["rates"]`` holds the tuning table
-    (:func:`chosen_rates`) as records: ``pd.DataFrame(df.attrs["rates"])``.
+    (:func:`_chosen_rates`) as records: ``pd.DataFrame(df.attrs["rates"])``.
     """
     configs = list(configs)
     run_fn = run_fn or (type(configs[0]).run if configs else None)
@@ -219,7 +219,7 @@ def run_sweep(configs: Iterable, results_path: str | Path | Results, run_fn: Cal
     if lr_grid:
         trials = rate_trials(configs, lr_grid, tune_fractions)
         _raise_failures(_run_pending(trials, results, run_fn, executor, progress, "rate tuning runs"))
-        rates = chosen_rates(results.load({t.key() for t in trials}), trials)
+        rates = _chosen_rates(results.load({t.key() for t in trials}), trials)
         configs = _with_rates(configs, rates)
     _raise_failures(_run_pending(configs, results, run_fn, executor, progress, "runs"))
     out = select(results.load({c.key() for c in configs}), configs)

@@ -53,7 +53,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def encode_cell(value: Any) -> Any:
+def _encode_cell(value: Any) -> Any:
     """A list column's cell as JSON text (lists, tables and arrays); anything else unchanged."""
     return json.dumps(_plain(value)) if isinstance(value, (list, dict, np.ndarray)) else value
 
@@ -79,7 +79,7 @@ def decode_list_columns(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder, fsync'd, then renamed."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -112,8 +112,8 @@ class ResultsStore:
         self.runs.mkdir(parents=True, exist_ok=True)
         lists = {c: _plain(row[c]) for c in LIST_COLUMNS if c in row}
         scalars = {k: _plain(v) for k, v in row.items() if k not in lists}
-        write_atomically(self.runs / f"{key}{LISTS_SUFFIX}", json.dumps(lists))
-        write_atomically(self.runs / f"{key}{ROW_SUFFIX}", json.dumps(scalars, sort_keys=True))
+        _write_atomically(self.runs / f"{key}{LISTS_SUFFIX}", json.dumps(lists))
+        _write_atomically(self.runs / f"{key}{ROW_SUFFIX}", json.dumps(scalars, sort_keys=True))
 
     def done(self) -> set[str]:
         """Hashes of the finished runs (from the file names alone: cheap at any size)."""
@@ -184,9 +184,9 @@ class ResultsTable:
         table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
         for col in LIST_COLUMNS:
             if col in table:
-                table[col] = [encode_cell(v) for v in table[col]]
+                table[col] = [_encode_cell(v) for v in table[col]]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.path, table.to_csv(index=False))
+        _write_atomically(self.path, table.to_csv(index=False))
 
 
 Results = ResultsStore | ResultsTable

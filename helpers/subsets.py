@@ -144,7 +144,7 @@ def cap_indices(labels: torch.Tensor, max_n: int | None, seed: int = 0) -> torch
     return index
 
 
-def cap_split(split: Split, max_n: int | None, seed: int = 0) -> Split:
+def _cap_split(split: Split, max_n: int | None, seed: int = 0) -> Split:
     """The split cut to at most ``max_n`` examples, stratified."""
     return split.subset(cap_indices(split.labels, max_n, seed))
 
@@ -242,8 +242,8 @@ def training_subset(data: DataSet, fraction: float, seed: int = 0, balance: bool
 
 def cap_dataset(data: DataSet, max_train: int | None, max_eval: int | None, seed: int = 0) -> DataSet:
     """The profile's budget: at most ``max_train`` training and ``max_eval`` val/test examples."""
-    return type(data)(data.name, cap_split(data.train, max_train, seed), cap_split(data.val, max_eval, seed),
-                      cap_split(data.test, max_eval, seed), data.class_names, data.source, data.licence,
+    return type(data)(data.name, _cap_split(data.train, max_train, seed), _cap_split(data.val, max_eval, seed),
+                      _cap_split(data.test, max_eval, seed), data.class_names, data.source, data.licence,
                       dict(data.meta))
 
 

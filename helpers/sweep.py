@@ -34,7 +34,7 @@ from .store import ResultsStore
 EXECUTORS = "local, dask://HOST:PORT (dask://local starts a LocalCluster) or slurm"
 
 
-def grid_from_args(args: argparse.Namespace) -> list[experiments.RunConfig]:
+def _grid_from_args(args: argparse.Namespace) -> list[experiments.RunConfig]:
     """The profile's grid for every data set, with the command line's overrides."""
     p = profiles.get_profile(args.profile)
     return experiments.grid(
@@ -45,7 +45,7 @@ def grid_from_args(args: argparse.Namespace) -> list[experiments.RunConfig]:
         max_train=p.max_train, max_eval=p.max_eval, n_bootstrap=p.n_bootstrap)
 
 
-def tuning_for(args: argparse.Namespace, configs: Sequence[experiments.RunConfig]
+def _tuning_for(args: argparse.Namespace, configs: Sequence[experiments.RunConfig]
                ) -> tuple[dict[str, tuple[float, ...]], list[float] | None, list[experiments.RunConfig]]:
     """(rate grid, tuning fractions) as the profile says; the tuning runs of the grid."""
     p = profiles.get_profile(args.profile)
@@ -57,7 +57,7 @@ def tuning_for(args: argparse.Namespace, configs: Sequence[experiments.RunConfig
     return p.lr_grid, fractions, trials
 
 
-def probe_seconds_per_step(config: experiments.RunConfig, steps: int = 8) -> float:
+def _probe_seconds_per_step(config: experiments.RunConfig, steps: int = 8) -> float:
     """Seconds per SGD step of a short scratch run of ``config`` on this device (the costliest arm)."""
     probe = replace(config, strategy="scratch", fraction=1.0, steps=steps, eval_every=steps, patience=None,
                     lr=0.01, n_bootstrap=20, min_steps=0)
@@ -81,7 +81,7 @@ def plan(configs: Sequence, trials: Sequence, store: ResultsStore, lr_grid: dict
     out = {"runs": len(configs), "tuning_runs": len(trials), "done": len(done & {t.key() for t in trials}),
            "grid_done": n_final_done, "pending": len(pending), "estimate_s": math.nan}
     if probe and pending:
-        per_step = probe_seconds_per_step(pending[0])
+        per_step = _probe_seconds_per_step(pending[0])
         out["seconds_per_step"] = per_step
         out["estimate_s"] = sum(c.steps for c in pending) * per_step
     return out
@@ -99,7 +99,7 @@ def describe(p: dict) -> str:
     return text
 
 
-def make_executor(args: argparse.Namespace) -> tuple[Executor | None, Callable[[], None]]:
+def _make_executor(args: argparse.Namespace) -> tuple[Executor | None, Callable[[], None]]:
     """The executor ``--executor`` names, and how to close it."""
     spec = args.executor
     if spec in ("none", "serial"):
@@ -161,8 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
     store = ResultsStore(args.store)
-    configs = grid_from_args(args)
-    lr_grid, tune_fractions, trials = tuning_for(args, configs)
+    configs = _grid_from_args(args)
+    lr_grid, tune_fractions, trials = _tuning_for(args, configs)
     if args.command == "summary":   # the grid's own runs only: not the tuning runs at rates not chosen
         final = runner.resolved_configs(configs, store, lr_grid, tune_fractions)
         table = runner.select(store.load(), final) if final else pd.DataFrame()
@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(describe(plan(configs, trials, store, lr_grid, tune_fractions, probe=not args.no_probe)), flush=True)
     if args.command == "plan":
         return 0
-    executor, close = make_executor(args)
+    executor, close = _make_executor(args)
     failed, tables = [], []
     try:
         for dataset in args.datasets:

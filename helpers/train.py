@@ -122,7 +122,7 @@ class TrainResult:
 
 # ----------------------------------------------------------------------------- checks
 
-def check_inputs(model: nn.Module, data: DataSet, config: TrainConfig) -> None:
+def _check_inputs(model: nn.Module, data: DataSet, config: TrainConfig) -> None:
     """Refuse bad input with a message that says what is wrong and how to fix it."""
     if len(data.train) == 0:
         raise ValueError("The training set is empty: pick a larger fraction or check the data set.")
@@ -217,7 +217,7 @@ def cache_plan(model: FTModel, start: int, config: TrainConfig, n_images: int, s
 
 
 @torch.no_grad()
-def frozen_features(model: FTModel, split: Split, stop: int, device: torch.device, batch_size: int,
+def _frozen_features(model: FTModel, split: Split, stop: int, device: torch.device, batch_size: int,
                     dtype: torch.dtype) -> torch.Tensor:
     """Output of the frozen stages ``0 .. stop-1`` for every image, computed once in eval mode."""
     was_training = model.training
@@ -227,18 +227,18 @@ def frozen_features(model: FTModel, split: Split, stop: int, device: torch.devic
     return torch.cat(parts)
 
 
-def make_inputs(model: nn.Module, split: Split, start: int, cache_dtype: torch.dtype | None,
+def _make_inputs(model: nn.Module, split: Split, start: int, cache_dtype: torch.dtype | None,
                 device: torch.device, batch_size: int) -> Inputs:
     """Inputs for one split: cached features when planned, else the uint8 images on the device."""
     labels = split.labels.to(device)
     if cache_dtype is None:
         return Inputs(labels, images=place(split, device))
-    return Inputs(labels, features=frozen_features(model, split, start, device, batch_size, cache_dtype))
+    return Inputs(labels, features=_frozen_features(model, split, start, device, batch_size, cache_dtype))
 
 
 # ----------------------------------------------------------------------------- core loop
 
-def autocast_for(device: torch.device, amp: bool | None) -> tuple[AbstractContextManager, GradScaler | None]:
+def _autocast_for(device: torch.device, amp: bool | None) -> tuple[AbstractContextManager, GradScaler | None]:
     """bf16 autocast on CUDA (fp16 where bf16 is missing); nothing on the CPU by default."""
     use = device.type == "cuda" if amp is None else amp
     if not use or device.type != "cuda":
@@ -262,13 +262,13 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return cls(groups, lr=config.lr)
 
 
-def forward_tail(model: nn.Module, start: int, x: torch.Tensor) -> torch.Tensor:
+def _forward_tail(model: nn.Module, start: int, x: torch.Tensor) -> torch.Tensor:
     """The model from stage ``start`` on (the whole model for plain modules)."""
     return model.forward_from(start, x) if isinstance(model, FTModel) else model(x)
 
 
 @torch.no_grad()
-def tail_scores(model: nn.Module, inputs: Inputs, start: int, device: torch.device, batch_size: int,
+def _tail_scores(model: nn.Module, inputs: Inputs, start: int, device: torch.device, batch_size: int,
                 autocast: AbstractContextManager) -> np.ndarray:
     """Probabilities (N, K) of the tuned part on ``inputs``, in eval mode, large batches (a softmax over
     classes, or a sigmoid per finding when the labels are multi-label)."""
@@ -277,20 +277,20 @@ def tail_scores(model: nn.Module, inputs: Inputs, start: int, device: torch.devi
     parts = []
     for idx in batch_slices(len(inputs), batch_size):
         with autocast:
-            logits = forward_tail(model, start, inputs.batch(idx, device))
+            logits = _forward_tail(model, start, inputs.batch(idx, device))
         parts.append(probabilities(logits.float(), inputs.labels.ndim == 2).cpu())
     model.train(was_training)
     return torch.cat(parts).numpy()
 
 
-def tuned_state(model: nn.Module) -> dict[str, torch.Tensor]:
+def _tuned_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of the model's weights and buffers (to restore the best step)."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 # ----------------------------------------------------------------------------- BatchNorm handling
 
-def tuned_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+def _tuned_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     """The BatchNorm layers of the stages that are trained (every one for a plain module)."""
     if isinstance(model, FTModel):
         modules = [m for name, stage in model.stages.items() if name not in model.frozen for m in stage.modules()]
@@ -299,7 +299,7 @@ def tuned_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in modules if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
-def apply_bn_mode(model: nn.Module, bn_mode: str) -> None:
+def _apply_bn_mode(model: nn.Module, bn_mode: str) -> None:
     """Make ``model.train()`` honour ``bn_mode`` (``frozen``: tuned BatchNorm layers stay in eval mode)."""
     if isinstance(model, FTModel):
         model.bn_frozen = bn_mode == "frozen"
@@ -310,7 +310,7 @@ def apply_bn_mode(model: nn.Module, bn_mode: str) -> None:
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, inputs: Inputs, start: int, device: torch.device,
+def _recalibrate_batchnorm(model: nn.Module, inputs: Inputs, start: int, device: torch.device,
                           batch_size: int, rows: torch.Tensor | None = None,
                           autocast: AbstractContextManager = nullcontext()) -> int:
     """Recompute the tuned BatchNorm layers' running statistics on the training inputs ``rows`` (all rows
@@ -320,7 +320,7 @@ def recalibrate_batchnorm(model: nn.Module, inputs: Inputs, start: int, device: 
     the rows fit in one batch of ``batch_size``, computed with every other layer as in evaluation
     (dropout off). Frozen stages are untouched. Returns the number of BatchNorm layers recalibrated.
     """
-    layers = tuned_batchnorms(model)
+    layers = _tuned_batchnorms(model)
     if not layers:
         return 0
     was_training = model.training
@@ -335,7 +335,7 @@ def recalibrate_batchnorm(model: nn.Module, inputs: Inputs, start: int, device: 
         if len(idx) < 2 and len(rows) > 1:
             continue   # a single-image batch has no batch variance worth averaging
         with autocast:
-            forward_tail(model, start, inputs.batch(idx, device))
+            _forward_tail(model, start, inputs.batch(idx, device))
     for m, momentum in zip(layers, momenta):
         m.momentum = momentum
     model.train(was_training)
@@ -353,23 +353,23 @@ def fit(model: nn.Module, data: DataSet, config: TrainConfig | None = None, **ov
     :class:`TrainingDivergedError` naming the learning rate if the loss explodes.
     """
     config = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
-    check_inputs(model, data, config)
+    _check_inputs(model, data, config)
     device = pick_device(config.device)
     generator = seed_everything(config.seed)
     model.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     model.to(memory_format=torch.channels_last)   # also on CPUs: about 2x faster there (docs/benchmarks.md)
-    apply_bn_mode(model, config.bn_mode)
+    _apply_bn_mode(model, config.bn_mode)
     start = first_tuned_stage(model) if isinstance(model, FTModel) else 0
     dtype = cache_plan(model, start, config, len(data.train) + len(data.val), data.train.images, device)
     stage0 = start if dtype is not None else 0
-    train_in = make_inputs(model, data.train, stage0, dtype, device, config.eval_batch_size)
-    val_in = make_inputs(model, data.val, stage0, dtype, device, config.eval_batch_size)
+    train_in = _make_inputs(model, data.train, stage0, dtype, device, config.eval_batch_size)
+    val_in = _make_inputs(model, data.val, stage0, dtype, device, config.eval_batch_size)
     return _train_loop(model, train_in, val_in, stage0, config, device, generator, cached=dtype is not None)
 
 
-def batch_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+def _batch_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Endless equal-sized batches of row indices from reshuffled passes over ``n`` rows."""
     size = min(batch_size, n)
     pool = torch.empty(0, dtype=torch.long)
@@ -388,7 +388,7 @@ class _Validator:
         self.model, self.train_in, self.val_in, self.start = model, train_in, val_in, start
         self.config, self.device, self.autocast = config, device, autocast
         self.labels = val_in.labels.cpu()
-        self.best = (-np.inf, np.inf, 0, tuned_state(model), np.nan)   # (auc, loss, step, state, score spread)
+        self.best = (-np.inf, np.inf, 0, _tuned_state(model), np.nan)   # (auc, loss, step, state, score spread)
         self.best_key: tuple | None = None   # (ranks at all, AUC, -loss) of the best check
         order = torch.randperm(len(train_in), generator=torch.Generator().manual_seed(config.seed))
         self.recalibration_rows = order[: config.recalibrate_images]   # one seeded random sample
@@ -400,9 +400,9 @@ class _Validator:
         nothing, whatever AUC its rounding noise gives, so it never replaces a check that ranks.
         """
         if self.config.bn_mode == "recalibrate":
-            recalibrate_batchnorm(self.model, self.train_in, self.start, self.device, self.config.eval_batch_size,
+            _recalibrate_batchnorm(self.model, self.train_in, self.start, self.device, self.config.eval_batch_size,
                                   self.recalibration_rows, self.autocast)
-        scores = _finite_scores(tail_scores(self.model, self.val_in, self.start, self.device,
+        scores = _finite_scores(_tail_scores(self.model, self.val_in, self.start, self.device,
                                             self.config.eval_batch_size, self.autocast), step)
         auc = roc_auc(self.labels.numpy(), scores)
         loss = probability_loss(torch.from_numpy(scores), self.labels)
@@ -410,14 +410,14 @@ class _Validator:
         key = (not is_collapsed(spread), auc, -loss)
         better = self.best_key is None or key > self.best_key
         if better:
-            self.best, self.best_key = (auc, loss, step, tuned_state(self.model), spread), key
+            self.best, self.best_key = (auc, loss, step, _tuned_state(self.model), spread), key
         return auc, loss, better
 
 
 def _sgd_step(model, optimizer, scaler, autocast, start: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """One optimizer step on one batch; returns the (detached) loss."""
     with autocast:
-        loss = classification_loss(forward_tail(model, start, x).float(), y)
+        loss = classification_loss(_forward_tail(model, start, x).float(), y)
     optimizer.zero_grad(set_to_none=True)
     (scaler.scale(loss) if scaler else loss).backward()
     if scaler:
@@ -433,14 +433,14 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
     """SGD steps with periodic validation, early stopping in steps and best-weight restoration."""
     optimizer = make_optimizer(model, config)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay ** (1 / config.decay_steps))
-    autocast, scaler = autocast_for(device, config.amp)
+    autocast, scaler = _autocast_for(device, config.amp)
     validator = _Validator(model, train_in, val_in, start, config, device, autocast)
     check_every = 1 if device.type == "cpu" else 20   # reading a loss on CUDA waits for the device
     history, losses, guard = [], [], _LossGuard(config)
     t0 = time.perf_counter()
     bar = tqdm(total=config.steps, disable=config.quiet, desc="training", leave=False)
     model.train()
-    batches = batch_stream(len(train_in), config.batch_size, generator)
+    batches = _batch_stream(len(train_in), config.batch_size, generator)
     step = 0
     for step in range(1, config.steps + 1):
         idx = next(batches)
@@ -519,9 +519,9 @@ def predict(model: nn.Module, split: Split, device: str | torch.device | None = 
     """Class probabilities (N, K) for a split (multi-label: one per finding), in eval mode, on the device."""
     device = pick_device(str(device) if device else None)
     model.to(device)
-    autocast, _ = autocast_for(device, None)
+    autocast, _ = _autocast_for(device, None)
     inputs = Inputs(split.labels, images=place(split, device))
-    return tail_scores(model, inputs, 0, device, batch_size, autocast)
+    return _tail_scores(model, inputs, 0, device, batch_size, autocast)
 
 
 def evaluate(model: nn.Module, split: Split, n_boot: int = 1000, seed: int = 0,

@@ -59,7 +59,7 @@ class Explorer:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def make_explorer(show: Callable[..., Any], controls: dict[str, W.ValueWidget]) -> Explorer:
+def _make_explorer(show: Callable[..., Any], controls: dict[str, W.ValueWidget]) -> Explorer:
     """Wire ``controls`` to ``show`` through one ``Output`` area; draw once now (errors raise)."""
     output = W.Output()
     box = W.VBox([W.HBox(list(controls.values())), output])
@@ -71,7 +71,7 @@ def make_explorer(show: Callable[..., Any], controls: dict[str, W.ValueWidget]) 
     return explorer
 
 
-def metric_table(summary: pd.Series) -> pd.DataFrame:
+def _metric_table(summary: pd.Series) -> pd.DataFrame:
     """``test_x``, ``test_x_lo``, ``test_x_hi`` entries as one row per metric: value and 95% CI."""
     names = [k for k in summary.index if not k.endswith(("_lo", "_hi"))]
     values = [f"{float(summary[k]):.3f}".rstrip("0").rstrip(".") for k in names]
@@ -91,7 +91,7 @@ def level_explorer(table: pd.DataFrame) -> Explorer:
             raise ValueError(f"No result for data set {dataset!r} and strategy {strategy!r}.")
         row = rows.iloc[-1]
         summary = row[[c for c in row.index if c.startswith("test_") and c not in ("test_scores", "test_labels")]]
-        display(metric_table(summary))
+        display(_metric_table(summary))
         labels = np.asarray(row["test_labels"])
         if labels.ndim == 1 and len(np.unique(labels)) == 2:   # a ROC curve for binary sets only
             roc = metrics.roc_with_band(row["test_labels"], row["test_scores"], n_boot=200, seed=0)
@@ -100,7 +100,7 @@ def level_explorer(table: pd.DataFrame) -> Explorer:
         return summary
 
     datasets = sorted(table["dataset"].unique())
-    return make_explorer(show, {
+    return _make_explorer(show, {
         "dataset": W.Dropdown(options=datasets, value=datasets[0], description="data set"),
         "strategy": W.Dropdown(options=strategies, value=strategies[-1], description="level")})
 
@@ -119,7 +119,7 @@ def results_explorer(table: pd.DataFrame, metric: str = "test_auc") -> Explorer:
         return ax
 
     metrics_here = [m for m in METRICS if m in table]
-    return make_explorer(show, {
+    return _make_explorer(show, {
         "max_fraction": W.SelectionSlider(options=fractions, value=fractions[-1], description="up to fraction"),
         "chosen": W.SelectMultiple(options=strategies, value=tuple(strategies), description="strategies"),
         "metric": W.Dropdown(options=metrics_here, value=metric if metric in metrics_here else metrics_here[0],
