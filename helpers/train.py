@@ -380,6 +380,21 @@ def _batch_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterat
         pool = pool[size:]
 
 
+@dataclass
+class _Check:
+    """One validation check worth keeping: its numbers and the weights it scored."""
+
+    auc: float
+    loss: float
+    step: int
+    state: dict[str, torch.Tensor]
+    spread: float   # standard deviation of the validation scores
+
+    def rank(self) -> tuple[bool, float, float]:
+        """How checks compare: one that ranks at all beats a collapsed one, then AUC, then lower loss."""
+        return (not is_collapsed(self.spread), self.auc, -self.loss)
+
+
 class _Validator:
     """Validation checks: recalibrate BatchNorm if asked, score, keep the best state."""
 
@@ -388,8 +403,8 @@ class _Validator:
         self.model, self.train_in, self.val_in, self.start = model, train_in, val_in, start
         self.config, self.device, self.autocast = config, device, autocast
         self.labels = val_in.labels.cpu()
-        self.best = (-np.inf, np.inf, 0, _tuned_state(model), np.nan)   # (auc, loss, step, state, score spread)
-        self.best_key: tuple | None = None   # (ranks at all, AUC, -loss) of the best check
+        self.best = _Check(-np.inf, np.inf, 0, _tuned_state(model), np.nan)   # replaced by the first check
+        self.checked = False
         order = torch.randperm(len(train_in), generator=torch.Generator().manual_seed(config.seed))
         self.recalibration_rows = order[: config.recalibrate_images]   # one seeded random sample
 
@@ -401,16 +416,16 @@ class _Validator:
         """
         if self.config.bn_mode == "recalibrate":
             _recalibrate_batchnorm(self.model, self.train_in, self.start, self.device, self.config.eval_batch_size,
-                                  self.recalibration_rows, self.autocast)
+                                   self.recalibration_rows, self.autocast)
         scores = _finite_scores(_tail_scores(self.model, self.val_in, self.start, self.device,
-                                            self.config.eval_batch_size, self.autocast), step)
+                                             self.config.eval_batch_size, self.autocast), step)
         auc = roc_auc(self.labels.numpy(), scores)
         loss = probability_loss(torch.from_numpy(scores), self.labels)
-        spread = score_spread(scores)
-        key = (not is_collapsed(spread), auc, -loss)
-        better = self.best_key is None or key > self.best_key
+        check = _Check(auc, loss, step, {}, score_spread(scores))
+        better = not self.checked or check.rank() > self.best.rank()
         if better:
-            self.best, self.best_key = (auc, loss, step, _tuned_state(self.model), spread), key
+            check.state = _tuned_state(self.model)
+            self.best, self.checked = check, True
         return auc, loss, better
 
 
@@ -462,15 +477,15 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
                             "val_loss": loss, "val_auc": auc, "head_lr": optimizer.param_groups[0]["lr"],
                             "seconds": time.perf_counter() - t0})
             bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_auc=f"{auc:.3f}")
-            waited = step - validator.best[2]
+            waited = step - validator.best.step
             if config.patience is not None and step >= config.min_steps and waited >= config.patience:
                 break
     bar.close()
-    best_auc, best_loss, best_step, state, spread = validator.best
-    model.load_state_dict(state)
+    best = validator.best
+    model.load_state_dict(best.state)
     curve = pd.DataFrame({"iteration": [h["step"] for h in history], "val_auc": [h["val_auc"] for h in history]})
-    return TrainResult(pd.DataFrame(history), curve, best_step, float(best_auc), step, time.perf_counter() - t0,
-                       cached, str(device), best_val_loss=float(best_loss), best_val_score_sd=float(spread))
+    return TrainResult(pd.DataFrame(history), curve, best.step, float(best.auc), step, time.perf_counter() - t0,
+                       cached, str(device), best_val_loss=float(best.loss), best_val_score_sd=float(best.spread))
 
 
 class _LossGuard:
