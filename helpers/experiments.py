@@ -40,7 +40,7 @@ class RunConfig(RunIdentity):
 
     The budget is ``steps`` optimizer steps whatever the training-set size; validation images are
     ``val_share`` of the run's own training budget (0: the official validation split). ``lr`` None
-    means: chosen on validation data by :func:`run_sweep` from its ``lr_grid`` (or the default rate
+    means: chosen on validation data by :func:`helpers.runner.run_sweep` from its ``lr_grid`` (or the default rate
     of :meth:`learning_rate` when the sweep has no grid).
     """
     dataset: str = "pneumoniamnist"
@@ -212,7 +212,7 @@ def run_ladder(arch: str, data: DataSet, levels: Sequence[str] | None, train_cfg
 
     Every arm gets the same step budget and BatchNorm handling, and its own learning rate: every rate
     of its family's grid (``lr_grid["scratch"]`` / ``lr_grid["finetune"]``; default: the paper's
-    single rates) is tried and the best *validation* AUC decides (:func:`helpers.train.tune_lr`).
+    single rates) is tried and the best *validation* AUC decides (:func:`helpers.tuning.tune_lr`).
     ``val_share`` only records how ``data``'s validation split was made (0: the official one; notebook 03
     holds it out of the budget). The models of the arms in ``keep`` are kept (``LadderRun.models``) and,
     with ``save_dir``, saved there with their model cards (``LadderRun.saved``). Every level starts from the same pretrained weights. After training, every frozen parameter and

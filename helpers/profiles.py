@@ -66,7 +66,7 @@ class Profile:
 
     @property
     def lr_grid(self) -> dict[str, tuple[float, ...]]:
-        """The rate grids by family, as :func:`helpers.experiments.run_sweep` takes them."""
+        """The rate grids by family, as :func:`helpers.runner.run_sweep` takes them."""
         return {"scratch": self.lr_grid_scratch, "finetune": self.lr_grid_finetune}
 
 

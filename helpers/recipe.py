@@ -5,7 +5,7 @@ Tajbakhsh et al. (2016) trained with SGD and momentum 0.9, multiplied the rate b
 biases twice their layer's rate, and gave the new last layer of a fine-tuned network ten times the rate
 of the layers it tunes (0.01 vs 0.001); weight decay 0.0005 as in Caffe's reference models. A scratch
 run has no "new" layer, so its head multiplier is 1; its untuned default rate is 0.01 (sweeps tune
-every arm's rate on validation data instead, see :func:`helpers.experiments.run_sweep`).
+every arm's rate on validation data instead, see :func:`helpers.runner.run_sweep`).
 """
 from __future__ import annotations
 
