@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .metrics import auc_defined, two_level_bootstrap
+from .bootstrap import two_level_bootstrap
+from .metrics import auc_defined
 from .powerlaw import PowerLawFit, catch_up_size, fit_power_law
 from .store import decode_cell, decode_list_columns
 
@@ -244,7 +245,7 @@ def gap_to_scratch(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 200
 
     * ``gap`` = mean over seeds of the strategy minus the mean over seeds of scratch.
     * The main test pairs the runs of the same seed and resamples seeds *and* test cases: for AUC with
-      stored ``test_scores`` it calls ``metrics.two_level_bootstrap`` with ``paired_with`` (one
+      stored ``test_scores`` it calls ``bootstrap.two_level_bootstrap`` with ``paired_with`` (one
       resample of the test set is applied to every seed's pair of models, and the seed pairs are
       drawn with replacement; ``delta`` is AUC(fine-tuned) - AUC(scratch) averaged over seeds,
       ``lo``/``hi`` its 95% interval, ``p`` two-sided), and ``test`` names it.

@@ -29,10 +29,11 @@ from tqdm.auto import tqdm
 
 from .augment import augment_batch
 from .batches import batch_slices, iterate, place, to_float
+from .bootstrap import score_metrics
 from .datasets import DataSet, Split
 from .env import pick_device, seed_everything
 from .finetune import first_tuned_stage, param_groups
-from .metrics import auc_defined, is_collapsed, roc_auc, score_metrics, score_spread
+from .metrics import auc_defined, is_collapsed, roc_auc, score_spread
 from .models import FTModel
 from .recipe import PAPER, default_rate, head_multiplier
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from . import analysis, metrics, plots
+from . import analysis, bootstrap, plots
 
 METRICS = ("test_auc", "test_acc", "test_sens@10", "test_sens@15", "test_sens@20")
 CSS_CLASS = "ftlab-explorer"   # the browser test finds explorers by this class
@@ -94,7 +94,7 @@ def level_explorer(table: pd.DataFrame) -> Explorer:
         display(_metric_table(summary))
         labels = np.asarray(row["test_labels"])
         if labels.ndim == 1 and len(np.unique(labels)) == 2:   # a ROC curve for binary sets only
-            roc = metrics.roc_with_band(row["test_labels"], row["test_scores"], n_boot=200, seed=0)
+            roc = bootstrap.roc_with_band(row["test_labels"], row["test_scores"], n_boot=200, seed=0)
             plots.plot_roc({strategy: roc})
             plt.show()
         return summary

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score, roc_curve
 
+from helpers import bootstrap as B
 from helpers import metrics as M
 
 
@@ -85,7 +86,7 @@ def test_real_torch_tensors():
     y, s = _binary(100, 0)
     yt, st = torch.tensor(y), torch.tensor(s, dtype=torch.bfloat16)
     assert M.roc_auc(yt, st) == M.roc_auc(y, st.double().numpy())
-    assert M.score_metrics(yt, torch.tensor(s), n_boot=20)["auc"] == pytest.approx(M.roc_auc(y, s))
+    assert B.score_metrics(yt, torch.tensor(s), n_boot=20)["auc"] == pytest.approx(M.roc_auc(y, s))
 
 
 def test_hand_computed_auc_and_accuracy():
@@ -153,7 +154,7 @@ def _random_resamples(n_cases, n_rows, seed):
 def test_resampled_auc_matches_sklearn_per_resample_with_ties():
     checked = 0
     for y, s, idx in _random_resamples(20, 6, seed=0):
-        fast = M.resampled_auc(y, s, idx)
+        fast = B.resampled_auc(y, s, idx)
         for b in range(len(idx)):
             yb, sb = y[idx[b]], s[idx[b]]
             if len(np.unique(yb)) < 2:
@@ -166,7 +167,7 @@ def test_resampled_auc_matches_sklearn_per_resample_with_ties():
 
 def test_resampled_auc_matches_pairwise_definition_on_many_cases():
     for y, s, idx in _random_resamples(150, 20, seed=1):
-        fast = M.resampled_auc(y, s, idx)
+        fast = B.resampled_auc(y, s, idx)
         ref = [_pairwise_auc(y[r], s[r]) for r in idx]
         np.testing.assert_allclose(fast, ref, atol=1e-12, equal_nan=True)
 
@@ -174,7 +175,7 @@ def test_resampled_auc_matches_pairwise_definition_on_many_cases():
 def test_resampled_auc_multiclass_matches_roc_auc():
     y, p = _multiclass(80, 3, 1)
     idx = np.random.default_rng(2).integers(0, 80, size=(10, 80))
-    fast = M.resampled_auc(y, p, idx)
+    fast = B.resampled_auc(y, p, idx)
     for b in range(10):
         assert fast[b] == pytest.approx(M.roc_auc(y[idx[b]], p[idx[b]]), abs=1e-12)
 
@@ -194,8 +195,8 @@ def test_vectorised_bootstrap_equals_sklearn_functions(metric, func, data):
         y, s = np.array([0, 1, 1, 0, 1]), np.array([0.3, 0.3, 0.8, 0.1, 0.5])
     else:
         y, s = _multiclass(90, 3, 4)
-    fast = M.bootstrap_distribution(y, s, metric, n_boot=40, seed=7)
-    slow = M.bootstrap_distribution(y, s, func, n_boot=40, seed=7)
+    fast = B.bootstrap_distribution(y, s, metric, n_boot=40, seed=7)
+    slow = B.bootstrap_distribution(y, s, func, n_boot=40, seed=7)
     np.testing.assert_allclose(fast, slow, atol=1e-12, equal_nan=True)
     if data == "small":
         assert np.isnan(fast).any()
@@ -203,18 +204,18 @@ def test_vectorised_bootstrap_equals_sklearn_functions(metric, func, data):
 
 def test_bootstrap_auc_is_seeded():
     y, s = _binary(100, 5)
-    a = M.bootstrap_auc(y, s, n_boot=300, seed=1)
+    a = B.bootstrap_auc(y, s, n_boot=300, seed=1)
     assert a.shape == (300,)
-    np.testing.assert_array_equal(a, M.bootstrap_auc(y, s, n_boot=300, seed=1))
-    assert not np.array_equal(a, M.bootstrap_auc(y, s, n_boot=300, seed=2))
+    np.testing.assert_array_equal(a, B.bootstrap_auc(y, s, n_boot=300, seed=1))
+    assert not np.array_equal(a, B.bootstrap_auc(y, s, n_boot=300, seed=2))
 
 
 def test_chunked_resamples_are_consistent(monkeypatch):
     """Many chunks (tiny chunk size) still give valid, seeded results."""
     y, s = _binary(50, 6, decimals=1)
-    monkeypatch.setattr(M, "_CHUNK_ELEMENTS", 120)  # 2 resamples per chunk
-    a = M.bootstrap_auc(y, s, n_boot=31, seed=3)
-    b = M.bootstrap_distribution(y, s, M.roc_auc, n_boot=31, seed=3)
+    monkeypatch.setattr(B, "_CHUNK_ELEMENTS", 120)  # 2 resamples per chunk
+    a = B.bootstrap_auc(y, s, n_boot=31, seed=3)
+    b = B.bootstrap_distribution(y, s, M.roc_auc, n_boot=31, seed=3)
     np.testing.assert_allclose(a, b, atol=1e-12)
 
 
@@ -224,18 +225,18 @@ def test_ci_contains_point_and_is_seeded(metric):
     y, s = _binary(300, 8)
     point = {"auc": M.roc_auc, "acc": M.accuracy,
              "sens@10": lambda a, b: M.sensitivity_at_fpr(a, b, 0.1)}[metric](y, s)
-    lo, hi = M.bootstrap_ci(y, s, metric, n_boot=500, seed=0)
+    lo, hi = B.bootstrap_ci(y, s, metric, n_boot=500, seed=0)
     assert lo < point < hi
-    assert (lo, hi) == M.bootstrap_ci(y, s, metric, n_boot=500, seed=0)
-    assert (lo, hi) != M.bootstrap_ci(y, s, metric, n_boot=500, seed=1)
-    lo90, hi90 = M.bootstrap_ci(y, s, metric, n_boot=500, seed=0, level=0.90)
+    assert (lo, hi) == B.bootstrap_ci(y, s, metric, n_boot=500, seed=0)
+    assert (lo, hi) != B.bootstrap_ci(y, s, metric, n_boot=500, seed=1)
+    lo90, hi90 = B.bootstrap_ci(y, s, metric, n_boot=500, seed=0, level=0.90)
     assert lo <= lo90 <= hi90 <= hi
 
 
 def test_evaluate_keys_and_values():
     """(Its speed is measured by make bench, not here: timed tests fail on a busy machine.)"""
     y, s = _binary(624, 9)
-    out = M.score_metrics(y, s, n_boot=1000, seed=0)
+    out = B.score_metrics(y, s, n_boot=1000, seed=0)
     expected = {"n", "score_sd", "auc", "auc_lo", "auc_hi", "acc", "acc_lo", "acc_hi"}
     for k in (10, 15, 20):
         expected |= {f"sens@{k}", f"sens@{k}_lo", f"sens@{k}_hi"}
@@ -247,17 +248,17 @@ def test_evaluate_keys_and_values():
     for key in ("auc", "acc", "sens@10", "sens@15", "sens@20"):
         assert out[f"{key}_lo"] <= out[key] <= out[f"{key}_hi"]
     # The shared resamples give exactly the intervals of the one-metric function.
-    assert (out["auc_lo"], out["auc_hi"]) == pytest.approx(M.bootstrap_ci(y, s, "auc", 1000, 0))
+    assert (out["auc_lo"], out["auc_hi"]) == pytest.approx(B.bootstrap_ci(y, s, "auc", 1000, 0))
     assert (out["sens@20_lo"], out["sens@20_hi"]) == pytest.approx(
-        M.bootstrap_ci(y, s, "sens@20", 1000, 0))
+        B.bootstrap_ci(y, s, "sens@20", 1000, 0))
 
 
 def test_evaluate_multiclass_and_no_bootstrap():
     y, p = _multiclass(150, 3, 10)
-    out = M.score_metrics(y, p, n_boot=200, fprs=(0.1, 0.125))
+    out = B.score_metrics(y, p, n_boot=200, fprs=(0.1, 0.125))
     assert out["auc"] == pytest.approx(roc_auc_score(y, p, multi_class="ovr"))
     assert "sens@12.5" in out and out["auc_lo"] < out["auc"] < out["auc_hi"]
-    quick = M.score_metrics(y, p, n_boot=0)
+    quick = B.score_metrics(y, p, n_boot=0)
     assert quick["auc"] == out["auc"] and np.isnan(quick["auc_lo"])
 
 
@@ -267,37 +268,37 @@ def test_sens_key():
 
 def test_roc_with_band():
     y, s = _binary(200, 11)
-    df = M.roc_with_band(y, s, n_boot=200, seed=0)
+    df = B.roc_with_band(y, s, n_boot=200, seed=0)
     assert isinstance(df, pd.DataFrame)
     assert list(df.columns) == ["fpr", "tpr", "tpr_lo", "tpr_hi"] and len(df) == 101
     assert np.all(np.diff(df.tpr) >= 0) and df.tpr.iloc[-1] == 1.0
     assert np.all(df.tpr_lo <= df.tpr_hi) and (df.tpr_hi - df.tpr_lo).max() > 0
     assert df.tpr.iloc[10] == pytest.approx(M.sensitivity_at_fpr(y, s, 0.10))
-    custom = M.roc_with_band(y, s, n_boot=50, grid=[0.1, 0.2])
+    custom = B.roc_with_band(y, s, n_boot=50, grid=[0.1, 0.2])
     assert list(custom.fpr) == [0.1, 0.2]
     yk, p = _multiclass(60, 3, 0)
     with pytest.raises(ValueError, match="binary only"):
-        M.roc_with_band(yk, p)
-    assert len(M.roc_with_band(yk == 2, p[:, 2], n_boot=20)) == 101  # the suggested one-vs-rest
+        B.roc_with_band(yk, p)
+    assert len(B.roc_with_band(yk == 2, p[:, 2], n_boot=20)) == 101  # the suggested one-vs-rest
 
 
 # ----------------------------------------------------------------------------- paired comparison
 def test_paired_delta_against_itself_is_zero():
     y, s = _binary(150, 12)
-    out = M.paired_bootstrap_delta(y, s, s, n_boot=500)
+    out = B.paired_bootstrap_delta(y, s, s, n_boot=500)
     assert out["delta"] == 0 and out["lo"] == 0 and out["hi"] == 0 and out["p"] == 1
-    multi = M.paired_bootstrap_delta_multi(y, [s, s ** 2], [s, s ** 2], n_boot=300)
+    multi = B.paired_bootstrap_delta_multi(y, [s, s ** 2], [s, s ** 2], n_boot=300)
     assert multi["delta"] == 0 and multi["p"] == 1
 
 
 def test_paired_delta_detects_a_better_model():
     y, good = _binary(300, 13, signal=1.5)
     _, weak = _binary(300, 13, signal=0.0)  # same labels (same seed), uninformative scores
-    out = M.paired_bootstrap_delta(y, good, weak, n_boot=1000, seed=0)
+    out = B.paired_bootstrap_delta(y, good, weak, n_boot=1000, seed=0)
     assert out["delta"] == pytest.approx(roc_auc_score(y, good) - roc_auc_score(y, weak))
     assert out["delta"] > 0 and out["lo"] > 0 and out["p"] < 0.05
     assert out["p"] >= 1 / out["n_boot"]
-    reverse = M.paired_bootstrap_delta(y, weak, good, n_boot=1000, seed=0)
+    reverse = B.paired_bootstrap_delta(y, weak, good, n_boot=1000, seed=0)
     assert reverse["delta"] == pytest.approx(-out["delta"]) and reverse["p"] == out["p"]
 
 
@@ -306,14 +307,14 @@ def test_paired_delta_multi_averages_runs():
     rng = np.random.default_rng(0)
     a2 = np.clip(a1 + rng.normal(0, 0.05, 200), 0, 1)
     b1, b2 = rng.random(200), rng.random(200)
-    multi = M.paired_bootstrap_delta_multi(y, [a1, a2], [b1, b2], n_boot=400, seed=0)
-    d1 = M.paired_bootstrap_delta(y, a1, b1, n_boot=400, seed=0)
-    d2 = M.paired_bootstrap_delta(y, a2, b2, n_boot=400, seed=0)
+    multi = B.paired_bootstrap_delta_multi(y, [a1, a2], [b1, b2], n_boot=400, seed=0)
+    d1 = B.paired_bootstrap_delta(y, a1, b1, n_boot=400, seed=0)
+    d2 = B.paired_bootstrap_delta(y, a2, b2, n_boot=400, seed=0)
     assert multi["delta"] == pytest.approx((d1["delta"] + d2["delta"]) / 2)
-    single = M.paired_bootstrap_delta_multi(y, [a1], [b1], n_boot=400, seed=0)
+    single = B.paired_bootstrap_delta_multi(y, [a1], [b1], n_boot=400, seed=0)
     assert single == d1
     with pytest.raises(TypeError, match="list"):
-        M.paired_bootstrap_delta_multi(y, a1, b1)
+        B.paired_bootstrap_delta_multi(y, a1, b1)
 
 
 # ----------------------------------------------------------------------------- two levels: seeds and test cases
@@ -322,33 +323,33 @@ def test_two_level_interval_holds_seed_noise_and_reduces_to_one_level():
     rng = np.random.default_rng(1)
     # three "seeds" that disagree a lot: the interval must be wider than the test-set-only interval
     runs = [np.clip(good + rng.normal(0, sd, 300), -5, 5) for sd in (0.1, 1.0, 3.0)]
-    both = M.two_level_bootstrap(y, runs, n_boot=800, seed=0)
-    test_only = M.paired_bootstrap_delta_multi(y, runs, [np.zeros(300)] * 3, n_boot=800, seed=0)
+    both = B.two_level_bootstrap(y, runs, n_boot=800, seed=0)
+    test_only = B.paired_bootstrap_delta_multi(y, runs, [np.zeros(300)] * 3, n_boot=800, seed=0)
     assert both["mean"] == pytest.approx(np.mean([roc_auc_score(y, r) for r in runs]))
     assert both["lo"] < both["mean"] < both["hi"] and np.isnan(both["p"]) and both["n_runs"] == 3
     assert (both["hi"] - both["lo"]) > (test_only["hi"] - test_only["lo"])
     # one run: only test cases are resampled, the same as the one-level bootstrap
-    one = M.two_level_bootstrap(y, [good], n_boot=500, seed=4)
-    lo, hi = M.bootstrap_ci(y, good, "auc", n_boot=500, seed=4)
+    one = B.two_level_bootstrap(y, [good], n_boot=500, seed=4)
+    lo, hi = B.bootstrap_ci(y, good, "auc", n_boot=500, seed=4)
     assert one["lo"] == pytest.approx(lo) and one["hi"] == pytest.approx(hi)
 
 
 def test_two_level_paired_difference_and_p():
     y, good = _binary(300, 22, signal=1.5)
     _, weak = _binary(300, 22, signal=0.0)
-    out = M.two_level_bootstrap(y, [good, good], paired_with=[weak, weak], n_boot=600, seed=0)
+    out = B.two_level_bootstrap(y, [good, good], paired_with=[weak, weak], n_boot=600, seed=0)
     assert out["mean"] > 0 and out["lo"] > 0 and out["p"] < 0.05
-    same = M.two_level_bootstrap(y, [good, weak], paired_with=[good, weak], n_boot=300)
+    same = B.two_level_bootstrap(y, [good, weak], paired_with=[good, weak], n_boot=300)
     assert same["mean"] == 0 and same["p"] == 1
     with pytest.raises(ValueError, match="pair them by seed"):
-        M.two_level_bootstrap(y, [good, good], paired_with=[weak])
+        B.two_level_bootstrap(y, [good, good], paired_with=[weak])
 
 
 def test_score_spread_flags_a_collapsed_model():
     y, s = _binary(100, 23)
-    out = M.score_metrics(y, np.full(100, 0.37), n_boot=50)
+    out = B.score_metrics(y, np.full(100, 0.37), n_boot=50)
     assert out["score_sd"] < 1e-12 and M.is_collapsed(out["score_sd"]) and out["auc"] == 0.5
-    assert not M.is_collapsed(M.score_metrics(y, s, n_boot=50)["score_sd"])
+    assert not M.is_collapsed(B.score_metrics(y, s, n_boot=50)["score_sd"])
     assert M.is_collapsed(M.score_spread(np.tile([[0.2, 0.8]], (50, 1))))
     assert M.is_collapsed(float("nan"))
 
@@ -361,7 +362,7 @@ def test_validation_messages():
     bad = s.copy()
     bad[[1, 4, 7]] = np.nan
     with pytest.raises(ValueError, match="3 NaN"):
-        M.score_metrics(y, bad)
+        B.score_metrics(y, bad)
     with pytest.raises(ValueError, match="empty"):
         M.accuracy([], [])
     with pytest.raises(ValueError, match="1-D .* labels up to 2"):
@@ -371,15 +372,15 @@ def test_validation_messages():
     with pytest.raises(ValueError, match="integer"):
         M.roc_auc([0, 0.5, 1], [0.1, 0.5, 0.9])
     with pytest.raises(ValueError, match="unknown metric"):
-        M.bootstrap_ci(y, s, "f1")
+        B.bootstrap_ci(y, s, "f1")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         M.sensitivity_at_fpr(y, s, 1.5)
     with pytest.raises(ValueError, match="n_boot"):
-        M.bootstrap_ci(y, s, n_boot=0)
+        B.bootstrap_ci(y, s, n_boot=0)
     with pytest.raises(ValueError, match="level"):
-        M.bootstrap_ci(y, s, level=95)
+        B.bootstrap_ci(y, s, level=95)
     with pytest.raises(ValueError, match="scores_b\\[0\\]"):
-        M.paired_bootstrap_delta(y, s, s[:5])
+        B.paired_bootstrap_delta(y, s, s[:5])
 
 
 # ----------------------------------------------------------------------------- multi-label (ChestMNIST-like)
@@ -402,8 +403,8 @@ def test_multi_label_metrics_match_the_reference_per_finding():
 
 def test_multi_label_bootstrap_matches_a_loop_over_resamples():
     y, s = _multi_label(n=80)
-    fast = M.bootstrap_distribution(y, s, "auc", n_boot=40, seed=5)
-    idx = next(M._index_chunks(80, 40, 5))
+    fast = B.bootstrap_distribution(y, s, "auc", n_boot=40, seed=5)
+    idx = next(B._index_chunks(80, 40, 5))
     slow = [M.roc_auc(y[r], s[r]) for r in idx]
     assert np.allclose(fast, slow, equal_nan=True)
 
@@ -416,4 +417,4 @@ def test_multi_label_input_checks():
     with pytest.raises(ValueError, match="0/1"):
         M.roc_auc(y * 2, s)
     with pytest.raises(ValueError, match="multi-label.*y_true\\[:, j\\]"):
-        M.roc_with_band(y, s)
+        B.roc_with_band(y, s)

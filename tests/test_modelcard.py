@@ -16,7 +16,7 @@ import torch
 
 from helpers import experiments as E
 from helpers import modelcard
-from helpers.metrics import score_metrics
+from helpers.bootstrap import score_metrics
 from helpers.train import predict
 from test_experiments import DATA_DIR, TINY, needs_data, tiny_env  # noqa: F401  (fixture: data dir, one thread)
 

@@ -1,0 +1,396 @@
+"""Bootstrap confidence intervals for every metric of :mod:`helpers.metrics`, computed fast.
+
+The point estimates come from :mod:`helpers.metrics` (scikit-learn); here a vectorised, rank-based
+computation of the same quantities (Mann-Whitney AUC with ties counted as one half, and the same ROC
+operating-point rule) runs over a whole matrix of resamples at once, in memory-bounded blocks; the tests
+check it against scikit-learn resample by resample. Resampling is over test cases (and, for
+:func:`two_level_bootstrap`, over seeds too); paired comparisons resample both models' scores together.
+Labels and scores follow the conventions of :mod:`helpers.metrics`.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .metrics import (FPR_TOL, _binary_tpr_at, _check, _check_boot, _check_fprs, _correct, _nanmean,  # package-internal
+                      _tasks, accuracy, roc_auc, score_spread, sens_key)
+from .types import ArrayLike
+
+_CHUNK_ELEMENTS = 2_000_000  # resamples are processed in blocks of about this many (row, case) cells
+
+MetricLike = Callable[[np.ndarray, np.ndarray], float] | str
+
+
+# ----------------------------------------------------------------------------- fast resampled metrics
+@dataclass(frozen=True)
+class _Ranked:
+    """One binary task sorted by score, with its tie groups, ready for resampled metrics."""
+
+    order: np.ndarray  # (N,) case indices in ascending score order
+    starts: np.ndarray  # (G,) first sorted position of each group of tied scores
+    pos: np.ndarray  # (N,) 1 where the sorted case is positive
+
+    @classmethod
+    def build(cls, pos: np.ndarray, s: np.ndarray) -> _Ranked:
+        order = np.argsort(s, kind="stable")
+        ss = s[order]
+        starts = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])
+        return cls(order, starts, pos[order].astype(np.int32))
+
+    def group_weights(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positives and negatives per tie group (rows) in each resample (columns): two (G, B) arrays."""
+        c = counts[self.order]
+        pw = c * self.pos[:, None]
+        if len(self.starts) == len(self.order):  # no tied scores: every case is its own group
+            return pw, c - pw
+        pw = np.add.reduceat(pw, self.starts, axis=0)
+        return pw, np.add.reduceat(c, self.starts, axis=0) - pw
+
+
+def _task_metrics(pw: np.ndarray, nw: np.ndarray,
+                  fprs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """AUC (B,) and sensitivity at each fpr (B, F) per resample, from (G, B) tie-group weights.
+
+    AUC is the Mann-Whitney statistic: for every positive, the negatives scoring below it, plus one
+    half of those tied with it (the same as average ranks). Sensitivity follows the rule of
+    ``sensitivity_at_fpr``: positives strictly above the group that holds the (m+1)-th highest
+    negative, m = floor(fpr * n_negatives).
+    """
+    n_pos, n_neg = pw.sum(axis=0), nw.sum(axis=0)
+    below = np.cumsum(nw, axis=0, dtype=nw.dtype)
+    below -= nw  # negatives strictly below each group
+    u = (pw * below).sum(axis=0) + 0.5 * (pw * nw).sum(axis=0)
+    denom = n_pos * n_neg
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = u / denom
+    auc[denom == 0] = np.nan
+    if fprs is None:
+        return auc, None
+    g, b = below.shape
+    target = np.floor((fprs[None, :] + FPR_TOL) * n_neg[:, None]).astype(np.int64) + 1  # (B, F)
+    # The group holding the target-th highest negative is the highest group j with
+    # below[j] <= n_neg - target. One searchsorted call for all resamples: offset each resample's
+    # column so that the flattened counts are globally sorted.
+    stride = int(n_neg.max()) + 1
+    off = np.arange(b, dtype=np.int64) * stride
+    hit = np.searchsorted((below.T + off[:, None]).ravel(),
+                          (n_neg[:, None] - target + off[:, None]).ravel(), side="right") - 1
+    grp = np.clip(hit.reshape(b, -1) - (np.arange(b) * g)[:, None], 0, g - 1)
+    pos_upto = np.cumsum(pw, axis=0, dtype=pw.dtype)  # positives at or below each group
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpr = (n_pos[:, None] - pos_upto[grp, np.arange(b)[:, None]]) / n_pos[:, None]
+    tpr = np.where(target > n_neg[:, None], 1.0, tpr)  # fpr allows every negative: threshold -inf
+    tpr[(n_pos == 0) | (n_neg == 0)] = np.nan
+    return auc, tpr
+
+
+class _Problem:
+    """Validated data plus the per-task rankings that the vectorised bootstrap needs."""
+
+    def __init__(self, y_true, scores, name: str = "scores"):
+        self.y, self.s, self.raw, self.k = _check(y_true, scores, name)
+        self.n = len(self.y)
+        self.tasks = [_Ranked.build(p, sc) for p, sc in _tasks(self.y, self.s, self.k)]
+        self.correct = _correct(self.y, self.s, self.k)
+
+    def resampled(self, counts: np.ndarray, fprs: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """AUC (B,), accuracy (B,) and, if ``fprs`` given, sensitivities (B, F) for counts (N, B)."""
+        per_task = [_task_metrics(*t.group_weights(counts), fprs) for t in self.tasks]
+        out = {"auc": _nanmean([auc for auc, _ in per_task], axis=0),
+               "acc": self.correct @ counts / self.n}
+        if fprs is not None:
+            out["sens"] = _nanmean([sens for _, sens in per_task], axis=0)
+        return out
+
+
+def _index_chunks(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Bootstrap index matrices (rows = resamples of n cases), in memory-bounded blocks.
+
+    The block size depends only on ``n``, so (n, n_boot, seed) always gives the same resamples.
+    """
+    rng = np.random.default_rng(seed)
+    rows = max(1, _CHUNK_ELEMENTS // n)
+    for start in range(0, n_boot, rows):
+        yield rng.integers(0, n, size=(min(rows, n_boot - start), n))
+
+
+def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """(N, B) matrix: how often each case (row) appears in each resample (row of ``idx``).
+
+    Cases are rows so that sorting cases by score is a fast gather of contiguous rows.
+    """
+    b = idx.shape[0]
+    flat = (idx.astype(np.int64) * b + np.arange(b, dtype=np.int64)[:, None]).ravel()
+    return np.bincount(flat, minlength=n * b).reshape(n, b).astype(np.int32)
+
+
+def resampled_auc(y_true: ArrayLike, scores: ArrayLike, idx: ArrayLike) -> np.ndarray:
+    """AUC of every resample ``y_true[idx[b]], scores[idx[b]]``, vectorised over the rows of ``idx``.
+
+    ``idx`` is an integer matrix (n_resamples, m) of case indices (m need not equal N). Equal to
+    ``roc_auc`` applied row by row (``nan`` for rows with fewer than two classes), but computed from
+    rank sums without a Python loop per row.
+    """
+    prob = _Problem(y_true, scores)
+    idx = np.asarray(idx)
+    idx = idx[None, :] if idx.ndim == 1 else idx
+    if idx.ndim != 2 or not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"idx must be an integer matrix (n_resamples, m), got {idx.dtype} {idx.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= prob.n):
+        raise ValueError(f"idx holds case indices outside [0, {prob.n})")
+    rows = max(1, _CHUNK_ELEMENTS // max(prob.n, idx.shape[1], 1))
+    parts = [prob.resampled(_counts(idx[i:i + rows], prob.n))["auc"] for i in range(0, len(idx), rows)]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+# ----------------------------------------------------------------------------- bootstrap
+def _parse_metric(metric: MetricLike) -> tuple[str, float | None] | Callable:
+    if callable(metric):
+        return metric
+    name = str(metric).strip().lower()
+    if name in ("auc", "roc_auc"):
+        return "auc", None
+    if name in ("acc", "accuracy"):
+        return "acc", None
+    if name.startswith("sens@"):
+        try:
+            return "sens", float(name[5:]) / 100
+        except ValueError:
+            pass
+    raise ValueError(f"unknown metric {metric!r}: use 'auc', 'acc', 'sens@<percent FPR>' "
+                     "(e.g. 'sens@10') or a function f(y_true, scores) -> float")
+
+
+def bootstrap_distribution(y_true: ArrayLike, scores: ArrayLike, metric: MetricLike = "auc",
+                           n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """The metric on ``n_boot`` bootstrap resamples of the test cases (``nan`` where undefined).
+
+    ``metric`` is ``"auc"``, ``"acc"``, ``"sens@10"`` (any percent FPR), computed vectorised, or a
+    function ``f(y_true, scores) -> float`` called once per resample (slower). Resamples containing a
+    single class give ``nan`` (a function is not called on them). Same seed -> same resamples.
+    """
+    _check_boot(n_boot, 0.5)
+    spec = _parse_metric(metric)
+    prob = _Problem(y_true, scores)
+    out = []
+    for idx in _index_chunks(prob.n, n_boot, seed):
+        single = _single_class(prob.y, idx)
+        if callable(spec):
+            vals = [np.nan if one else float(spec(prob.y[r], prob.raw[r])) for r, one in zip(idx, single)]
+        else:
+            kind, f = spec
+            res = prob.resampled(_counts(idx, prob.n), None if f is None else _check_fprs(f))
+            vals = np.where(single, np.nan, res[kind][:, 0] if kind == "sens" else res[kind])
+        out.append(np.asarray(vals, dtype=np.float64))
+    return np.concatenate(out)
+
+
+def _single_class(y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """True for each resample (row of ``idx``) whose labels hold one class only (multi-label: in which no
+    finding is both present and absent, counted without building the (resamples, cases, findings) array)."""
+    if y.ndim == 1:
+        rows = y[idx]
+        return (rows == rows[:, :1]).all(axis=1)
+    positives = _counts(idx, len(y)).T.astype(np.int64) @ y       # (B, L) positives per finding
+    return ~((positives > 0) & (positives < idx.shape[1])).any(axis=1)
+
+
+def bootstrap_auc(y_true: ArrayLike, scores: ArrayLike, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """AUC of ``n_boot`` bootstrap resamples (vectorised rank formula); ``nan`` for single-class ones."""
+    return bootstrap_distribution(y_true, scores, "auc", n_boot, seed)
+
+
+def _percentile_ci(vals: np.ndarray, level: float, warn: bool = True) -> tuple[float, float]:
+    vals = np.asarray(vals, dtype=np.float64)
+    vals = vals[~np.isnan(vals)]
+    if vals.size == 0:
+        if warn:
+                warnings.warn("no bootstrap resample had both classes; the interval is (nan, nan)",
+                          stacklevel=3)
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(vals, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def bootstrap_ci(y_true: ArrayLike, scores: ArrayLike, metric: MetricLike = "auc", n_boot: int = 1000,
+                 seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of ``metric`` over the test cases.
+
+    Resamples the N test cases with replacement ``n_boot`` times (seeded: the same seed gives the same
+    interval), computes the metric on each, drops resamples with a single class (``nan``), and returns
+    the ``(1 - level) / 2`` and ``1 - (1 - level) / 2`` quantiles. See ``bootstrap_distribution`` for
+    the accepted ``metric`` values.
+    """
+    _check_boot(n_boot, level)
+    return _percentile_ci(bootstrap_distribution(y_true, scores, metric, n_boot, seed), level)
+
+
+def score_metrics(y_true: ArrayLike, scores: ArrayLike, n_boot: int = 1000, seed: int = 0,
+                  fprs: Sequence[float] = (0.10, 0.15, 0.20), level: float = 0.95) -> dict[str, float]:
+    """Every headline number with its bootstrap confidence interval, in one dictionary.
+
+    Keys: ``n`` (test cases), ``score_sd`` (spread of the scores: see :func:`is_collapsed`), ``auc``, ``auc_lo``, ``auc_hi``, ``acc``, ``acc_lo``, ``acc_hi`` and, for
+    each fpr, ``sens@10``, ``sens@10_lo``, ``sens@10_hi`` (the key holds the FPR in percent). All
+    metrics share ONE set of bootstrap resamples. ``n_boot=0`` skips the bootstrap (bounds are nan).
+    """
+    _check_boot(n_boot, level, allow_zero=True)
+    f = _check_fprs(fprs)
+    prob = _Problem(y_true, scores)
+    point = {"auc": roc_auc(prob.y, prob.raw), "acc": accuracy(prob.y, prob.raw)}
+    point.update({sens_key(x): v for x, v in zip(f, _nanmean(
+        [_binary_tpr_at(p, sc, f) for p, sc in _tasks(prob.y, prob.s, prob.k)], axis=0))})
+    boot = {key: [] for key in point}
+    for idx in _index_chunks(prob.n, n_boot, seed):
+        res = prob.resampled(_counts(idx, prob.n), f)
+        keep = ~_single_class(prob.y, idx)  # drop single-class resamples
+        boot["auc"].append(res["auc"][keep])
+        boot["acc"].append(res["acc"][keep])
+        for j, x in enumerate(f):
+            boot[sens_key(x)].append(res["sens"][keep, j])
+    if n_boot and not sum(len(b) for b in boot["acc"]):
+        warnings.warn("no bootstrap resample had both classes; the intervals are nan", stacklevel=2)
+    out: dict[str, float] = {"n": prob.n, "score_sd": score_spread(prob.raw)}
+    for key, value in point.items():
+        lo, hi = (_percentile_ci(np.concatenate(boot[key]), level, warn=False) if n_boot
+                  else (float("nan"), float("nan")))
+        out.update({key: float(value), f"{key}_lo": lo, f"{key}_hi": hi})
+    return out
+
+
+def _binary_only(name: str, prob: "_Problem") -> None:
+    """ValueError, saying how to pick one binary task, unless ``prob`` is a binary task."""
+    if prob.y.ndim == 2:
+        raise ValueError(f"{name} is binary only, but y_true is multi-label with {prob.k} findings; for finding j "
+                         f"call {name}(y_true[:, j], scores[:, j])")
+    if prob.k != 2:
+        raise ValueError(f"{name} is binary only, but scores have {prob.k} classes; for class c against the rest "
+                         f"call {name}(y_true == c, scores[:, c])")
+
+
+def roc_with_band(y_true: ArrayLike, scores: ArrayLike, n_boot: int = 500, seed: int = 0,
+                  grid: ArrayLike | None = None, level: float = 0.95) -> pd.DataFrame:
+    """ROC curve on a common FPR grid with a pointwise bootstrap confidence band (binary only).
+
+    Returns a DataFrame with columns ``fpr`` (the grid; default 101 points in [0, 1]), ``tpr`` (the
+    curve, by the operating-point rule of ``sensitivity_at_fpr``: a step curve), ``tpr_lo`` and
+    ``tpr_hi`` (percentile band from resampled test cases). Multi-class scores raise ValueError: plot
+    one class against the rest with ``roc_with_band(y_true == c, scores[:, c])``.
+    """
+    _check_boot(n_boot, level)
+    prob = _Problem(y_true, scores)
+    _binary_only("roc_with_band", prob)
+    pos = prob.y == 1
+    if pos.all() or not pos.any():
+        raise ValueError("roc_with_band needs both classes in y_true")
+    g = np.linspace(0.0, 1.0, 101) if grid is None else _check_fprs(grid)
+    boot = np.concatenate([prob.resampled(_counts(idx, prob.n), g)["sens"]
+                           for idx in _index_chunks(prob.n, n_boot, seed)])
+    boot = boot[~np.isnan(boot).any(axis=1)]
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0) if len(boot) else (np.nan, np.nan)
+    return pd.DataFrame({"fpr": g, "tpr": _binary_tpr_at(pos, prob.s, g), "tpr_lo": lo, "tpr_hi": hi})
+
+
+# ----------------------------------------------------------------------------- paired comparison
+def paired_bootstrap_delta(y_true: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike, n_boot: int = 2000,
+                           seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """AUC(a) - AUC(b) on the same test cases, with a paired bootstrap CI and two-sided p-value.
+
+    Why paired: both models scored the SAME test images, so they share which cases are easy and which
+    are hard. Resampling the cases once and scoring both models on that same resample keeps this
+    correlation, and the spread of the difference is then much smaller than two separate intervals
+    suggest (overlapping 95 % intervals do not mean "no difference"). Why over test cases: a study has
+    a handful of training seeds but hundreds of test cases, so the test set is where a bootstrap has
+    enough units to resample. (The interval therefore reflects test-set sampling, not retraining; use
+    ``paired_bootstrap_delta_multi`` to average over several seeds.)
+
+    Returns ``delta`` (full-test-set difference), ``lo``/``hi`` (percentile interval of the resampled
+    differences d*), ``p`` = 2 * min(P(d* <= 0), P(d* >= 0)) clipped to [1 / n_valid, 1], plus
+    ``auc_a``, ``auc_b``, ``n`` (test cases) and ``n_boot`` (resamples with both classes).
+    A model compared with itself gives delta = lo = hi = 0 and p = 1.
+    """
+    return paired_bootstrap_delta_multi(y_true, [scores_a], [scores_b], n_boot, seed, level)
+
+
+def paired_bootstrap_delta_multi(y_true: ArrayLike, list_of_scores_a: Sequence[ArrayLike],
+                                 list_of_scores_b: Sequence[ArrayLike], n_boot: int = 2000, seed: int = 0,
+                                 level: float = 0.95) -> dict[str, float]:
+    """Paired bootstrap of mean AUC(a) - mean AUC(b) over several seeds' runs on one test set.
+
+    Each list holds one score array per training seed (all for the same ``y_true``). Every bootstrap
+    resample of the test cases is applied to every run; the difference is averaged over the runs
+    before taking quantiles, so seed-to-seed noise is averaged out instead of inflating the interval.
+    With equal-length lists this is the mean of the per-seed paired differences. Same keys as
+    ``paired_bootstrap_delta`` (``auc_a`` / ``auc_b`` are means over runs); see there for why paired.
+    """
+    _check_boot(n_boot, level)
+    for name, lst in (("list_of_scores_a", list_of_scores_a), ("list_of_scores_b", list_of_scores_b)):
+        if not isinstance(lst, (list, tuple)) or len(lst) == 0:
+            raise TypeError(f"{name} must be a non-empty list of score arrays (one per seed)")
+    probs_a = [_Problem(y_true, s, f"scores_a[{i}]") for i, s in enumerate(list_of_scores_a)]
+    probs_b = [_Problem(y_true, s, f"scores_b[{i}]") for i, s in enumerate(list_of_scores_b)]
+    ks = {p.k for p in probs_a + probs_b}
+    if len(ks) != 1:
+        raise ValueError(f"all score arrays must have the same number of classes, got {sorted(ks)}")
+    y, n = probs_a[0].y, probs_a[0].n
+    auc_a = float(np.mean([roc_auc(y, p.raw) for p in probs_a]))
+    auc_b = float(np.mean([roc_auc(y, p.raw) for p in probs_b]))
+    deltas = []
+    for idx in _index_chunks(n, n_boot, seed):
+        c = _counts(idx, n)
+        deltas.append(np.mean([p.resampled(c)["auc"] for p in probs_a], axis=0)
+                      - np.mean([p.resampled(c)["auc"] for p in probs_b], axis=0))
+    d = np.concatenate(deltas)
+    d = d[~np.isnan(d)]
+    if d.size == 0:
+        raise ValueError("no bootstrap resample had both classes; AUC is undefined")
+    lo, hi = _percentile_ci(d, level)
+    p = float(np.clip(2 * min(np.mean(d <= 0), np.mean(d >= 0)), 1 / d.size, 1.0))
+    return {"delta": auc_a - auc_b, "lo": lo, "hi": hi, "p": p, "auc_a": auc_a, "auc_b": auc_b,
+            "n": n, "n_boot": int(d.size)}
+
+
+def two_level_bootstrap(y_true: ArrayLike, runs: Sequence[ArrayLike], paired_with: Sequence[ArrayLike] | None = None,
+                        n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """Mean AUC over several runs (seeds) on one test set, with an interval over seeds *and* test cases.
+
+    Each bootstrap replicate resamples the test cases (one resample applied to every run) and, on
+    top, draws the runs with replacement, so the interval holds both the test-set noise and the
+    seed-to-seed noise (a learning curve from 3 seeds should not look as certain as one from 30).
+    With ``paired_with`` (one score array per run of the other arm, same seeds in the same order)
+    the statistic is the mean paired difference AUC(run) - AUC(paired run), and ``p`` is the
+    two-sided bootstrap p-value of "no difference". Keys: ``mean, lo, hi, p, n_runs, n, n_boot``.
+    """
+    _check_boot(n_boot, level)
+    if not isinstance(runs, (list, tuple)) or not runs:
+        raise TypeError("runs must be a non-empty list of score arrays (one per seed)")
+    if paired_with is not None and len(paired_with) != len(runs):
+        raise ValueError(f"paired_with holds {len(paired_with)} runs but runs holds {len(runs)}; pair them by seed")
+    probs = [_Problem(y_true, s, f"runs[{i}]") for i, s in enumerate(runs)]
+    others = [] if paired_with is None else [_Problem(y_true, s, f"paired_with[{i}]")
+                                             for i, s in enumerate(paired_with)]
+    y, n, r = probs[0].y, probs[0].n, len(probs)
+    point = float(np.mean([roc_auc(y, p.raw) for p in probs]))
+    if others:
+        point -= float(np.mean([roc_auc(y, p.raw) for p in others]))
+    pick_rng = np.random.default_rng([seed, 1])
+    values = []
+    for idx in _index_chunks(n, n_boot, seed):
+        c = _counts(idx, n)
+        per_run = np.stack([p.resampled(c)["auc"] for p in probs])            # (R, B)
+        if others:
+            per_run = per_run - np.stack([p.resampled(c)["auc"] for p in others])
+        pick = pick_rng.integers(0, r, size=(r, per_run.shape[1]))
+        values.append(np.take_along_axis(per_run, pick, axis=0).mean(axis=0))
+    d = np.concatenate(values)
+    d = d[~np.isnan(d)]
+    if d.size == 0:
+        raise ValueError("no bootstrap resample had both classes; AUC is undefined")
+    lo, hi = _percentile_ci(d, level)
+    p = float(np.clip(2 * min(np.mean(d <= 0), np.mean(d >= 0)), 1 / d.size, 1.0)) if others else float("nan")
+    return {"mean": point, "lo": lo, "hi": hi, "p": p, "n_runs": r, "n": n, "n_boot": int(d.size)}
