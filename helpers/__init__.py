@@ -1,33 +1,55 @@
 """ftlab helpers: everything the notebooks call.
 
-Modules, one concern each:
+Modules, one concern each, by layer (imports point one way: tests/test_architecture.py fails on an import
+cycle):
 
+Foundations
 - ``profiles``    run profiles (fast / classroom / full) and project paths
 - ``env``         device choice, seeding, the environment report
+- ``types``       shared type aliases (``ArrayLike``)
+- ``recipe``      the paper's training recipe, written once (momentum, rate decay, head and bias multiples)
+
+Data
 - ``catalog``     MedMNIST metadata (names, URLs, MD5s, labels) from the ``medmnist`` package
 - ``download``    verified, atomic downloads
-- ``data``        loading data sets (MedMNIST, own ``.npz``, image folders; multi-label too) into uint8 tensors
+- ``datasets``    the containers: ``Split`` (uint8 images + labels) and ``DataSet`` (train / val / test)
+- ``loading``     files into data sets: MedMNIST, own ``.npz``, image folders (multi-label too)
 - ``preflight``   ``make data``: find or fetch what the notebooks need, or stop at once saying what is missing
-- ``subsets``     nested stratified training-set fractions (within one image per class), validation held out of a budget
+- ``subsets``     nested stratified training-set fractions, validation held out of a budget
+- ``batches``     uint8 tensors into float batches on the device
 - ``augment``     the paper's augmentation, on batches on the device
-- ``models``      AlexNet (paper layer names), ResNet-18, EfficientNet-Lite0, initialisation
+
+Models and training
 - ``weights``     real ImageNet weights, loaded safely
-- ``finetune``    depth ladders, freezing, parameter groups, auto-depth
-- ``train``       the one training engine (budgets in steps, BatchNorm modes, rate tuning, guards)
-- ``metrics``     AUC, accuracy, sensitivity at fixed FPR, bootstrap confidence intervals
-- ``store``       results stores: one atomic record per run, shared by any number of processes
-- ``experiments`` the resumable sweep runner (rates tuned on validation, process pools, Dask, submitit)
-- ``sweep``       the command line: ``python -m helpers.sweep plan|run|summary``
-- ``analysis``    learning-curve analysis
-- ``plots``       figures
-- ``widgets``     ipywidgets explorers (controls + one Output area)
+- ``models``      AlexNet (paper layer names), ResNet-18, EfficientNet-Lite0, initialisation
+- ``finetune``    depth ladders, freezing, per-stage parameter groups
+- ``metrics``     point estimates: AUC, accuracy, sensitivity at a fixed FPR, collapsed scores
+- ``bootstrap``   confidence intervals and paired tests for those metrics (vectorised resampling)
+- ``train``       the one training engine (budgets in steps, BatchNorm modes, caching, guards), predict, evaluate
+- ``tuning``      procedures that loop over the engine: fit-and-test, the rate search, auto-depth
 - ``modelcard``   saved models: state dict + JSON model card, reloaded safely
-- ``handout``     ``make student``: student copies of the notebooks without solution cells
+
+Experiments and results
+- ``store``       results stores: one atomic record per run, shared by any number of processes
+- ``runner``      the generic sweep machinery: run identities and hashes, resumable sweeps on any executor,
+                  rates tuned on validation data
+- ``experiments`` classification runs: one sweep run, the fine-tuning ladder, BatchNorm modes
+- ``sweep``       the command line: ``python -m helpers.sweep plan|run|summary``
+- ``powerlaw``    learning-curve power-law fits
+- ``analysis``    results tables: gaps to scratch, best strategy per size, convergence, power laws per strategy
+- ``findings``    the study's findings in plain words
 - ``yardsticks``  published MedMNIST v2 results to compare against
-- ``polyp``       polyp data, patches, field of view, multi-scale maps, candidates, hard negatives; ``froc`` scores detections
-- ``polyp_data``  polyp folders a newcomer can get: Kvasir-SEG (download, check) and synthetic folders; its command line
+
+Presentation
+- ``plots``       figures of the classification notebooks
+- ``widgets``     ipywidgets explorers (controls + one Output area)
+- ``handout``     ``make student``: student copies of the notebooks without solution cells
+
+The polyp-detection application (notebook 05) is its own subpackage:
+- ``polyp``       polyp data, patches, field of view, multi-scale maps, candidates, hard negatives
+- ``froc``        FROC scoring of detections
 - ``detection``   the polyp-detection experiment as sweep runs (FROC result rows, verdicts)
-- ``datasets``    the Split / DataSet containers; ``batches`` slicing uint8 tensors into float batches
+- ``polyp_data``  polyp folders a newcomer can get (Kvasir-SEG, synthetic folders); its command line
 """
 
 __version__ = "0.1.0"
