@@ -11,18 +11,23 @@ light (shallow: only the new head tuned) to dark (deep: all layers tuned), auto 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+import torch
+import torch.nn.functional as F
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from . import analysis as A
 from . import powerlaw as PL
+from .augment import augment_batch
+from .datasets import DataSet, Split
+from .profiles import reports_dir
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -34,8 +39,6 @@ def save_figure(fig: Figure | Axes, name: str, folder: str | Path | None = None)
     if isinstance(fig, Axes):
         fig = fig.figure
     if folder is None:
-        from .profiles import reports_dir
-
         folder = reports_dir()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -271,16 +274,16 @@ def plot_power_law(df: pd.DataFrame, fits: Mapping[str, PL.PowerLawFit] | pd.Dat
 
 # ----------------------------------------------------------------------------- data figures (notebook 01)
 
-def _titled(fig, title: str):
+def _titled(fig: Figure, title: str) -> Figure:
     """Put a title above a figure of image panels without overlapping their own titles."""
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.92))
     return fig
 
 
-def _image_grid(images, titles=None, ncols: int = 8, size: float = 1.3, cmap: str = "gray"):
+def _image_grid(images: Sequence[torch.Tensor] | torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 8,
+                size: float = 1.3, cmap: str = "gray") -> Figure:
     """A figure of uint8 images (N, C, H, W) in a grid."""
-    import numpy as np
     n = len(images)
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size), squeeze=False)
@@ -295,9 +298,8 @@ def _image_grid(images, titles=None, ncols: int = 8, size: float = 1.3, cmap: st
     return fig
 
 
-def plot_class_balance(data, ax=None):
+def plot_class_balance(data: DataSet, ax: Axes | None = None) -> Axes:
     """Bar chart of examples per class in each split."""
-    import pandas as pd
     rows = [{"split": name, "class": data.class_names[c], "images": n}
             for name, split in data.splits().items() for c, n in enumerate(split.class_counts(data.num_classes))]
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
@@ -307,9 +309,8 @@ def plot_class_balance(data, ax=None):
     return ax
 
 
-def plot_montage(split, class_names, per_class: int = 8, seed: int = 0):
+def plot_montage(split: Split, class_names: Sequence[str], per_class: int = 8, seed: int = 0) -> Figure:
     """``per_class`` random examples of every class (multi-label: showing each finding), one row per class."""
-    import torch
     gen = torch.Generator().manual_seed(seed)
     picks, titles = [], []
     for c, name in enumerate(class_names):
@@ -322,9 +323,8 @@ def plot_montage(split, class_names, per_class: int = 8, seed: int = 0):
     return fig
 
 
-def plot_intensity_histograms(data, ax=None):
+def plot_intensity_histograms(data: DataSet, ax: Axes | None = None) -> Axes:
     """Pixel-intensity distributions per class (training split)."""
-    import numpy as np
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
     for c, name in enumerate(data.class_names):
         pixels = data.train.images[data.train.examples_of(c)].float().flatten().numpy()
@@ -334,7 +334,7 @@ def plot_intensity_histograms(data, ax=None):
     return ax
 
 
-def plot_subset_sizes(table, ax=None):
+def plot_subset_sizes(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Training images per class at each nested fraction (log scale)."""
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
     columns = [c for c in table.columns if c.startswith(("class: ", "finding: "))]
@@ -346,11 +346,8 @@ def plot_subset_sizes(table, ax=None):
     return ax
 
 
-def plot_augmentations(image, n: int = 8, seed: int = 0):
+def plot_augmentations(image: torch.Tensor, n: int = 8, seed: int = 0) -> Figure:
     """One image and ``n`` augmented versions of it (scale 1.0/1.2/1.5, shifts, flips/rotations)."""
-    import torch
-
-    from .augment import augment_batch
     x = image.unsqueeze(0).float().div(255).repeat(n, 1, 1, 1)
     out = augment_batch(x, torch.Generator().manual_seed(seed)).mul(255).round().clamp(0, 255).byte()
     fig = _image_grid([image, *out], ["original"] + [f"view {i + 1}" for i in range(n)], ncols=n + 1)
@@ -358,9 +355,8 @@ def plot_augmentations(image, n: int = 8, seed: int = 0):
     return fig
 
 
-def plot_resizing(image, sizes=(28, 64, 128, 224)):
+def plot_resizing(image: torch.Tensor, sizes: Sequence[int] = (28, 64, 128, 224)) -> Figure:
     """One image as the model sees it at several input sizes (bilinear upsampling on the device)."""
-    import torch.nn.functional as F
     x = image.unsqueeze(0).float()
     views = [F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)[0].clamp(0, 255).byte()
              for s in sizes]
@@ -376,7 +372,7 @@ def plot_resizing(image, sizes=(28, 64, 128, 224)):
 
 # ----------------------------------------------------------------------------- training figures (notebooks 02-03)
 
-def plot_lr_sensitivity(table, ax=None):
+def plot_lr_sensitivity(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Best validation AUC against learning rate (log x), one line per model; the chosen rate circled,
     diverged rates marked with x at the bottom."""
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
@@ -394,7 +390,7 @@ def plot_lr_sensitivity(table, ax=None):
     return ax
 
 
-def plot_history(histories: dict, axes=None):
+def plot_history(histories: dict[str, pd.DataFrame], axes: Sequence[Axes] | None = None) -> Sequence[Axes]:
     """Training loss and validation AUC at every validation check for several runs (``{label: history}``)."""
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 3.5))
@@ -409,7 +405,7 @@ def plot_history(histories: dict, axes=None):
     return axes
 
 
-def plot_roc(curves: dict, ax=None):
+def plot_roc(curves: dict[str, pd.DataFrame], ax: Axes | None = None) -> Axes:
     """ROC curves with 95% bootstrap bands: ``{label: DataFrame(fpr, tpr, tpr_lo, tpr_hi)}``."""
     ax = ax or plt.subplots(figsize=(5, 5))[1]
     for label, roc in curves.items():
@@ -423,9 +419,8 @@ def plot_roc(curves: dict, ax=None):
     return ax
 
 
-def plot_metric_by_level(table, metric: str = "test_auc", ax=None):
+def plot_metric_by_level(table: pd.DataFrame, metric: str = "test_auc", ax: Axes | None = None) -> Axes:
     """Test metric per fine-tuning level with 95% CIs, the scratch model as a band."""
-    import numpy as np
     ax = ax or plt.subplots(figsize=(8, 3.8))[1]
     tuned = table[table["strategy"] != "scratch"].sort_values("level_index")
     x = np.arange(len(tuned))
@@ -443,7 +438,8 @@ def plot_metric_by_level(table, metric: str = "test_auc", ax=None):
     return ax
 
 
-def plot_filters(weight, title: str = "first-layer filters", ncols: int = 8, max_filters: int = 32):
+def plot_filters(weight: torch.Tensor, title: str = "first-layer filters", ncols: int = 8,
+                 max_filters: int = 32) -> Figure:
     """The first convolution's filters as small RGB images (each scaled to its own range)."""
     w = weight.detach().float().cpu()[:max_filters]
     w = (w - w.amin(dim=(1, 2, 3), keepdim=True)) / (w.amax(dim=(1, 2, 3), keepdim=True)
@@ -453,9 +449,8 @@ def plot_filters(weight, title: str = "first-layer filters", ncols: int = 8, max
     return fig
 
 
-def plot_filter_change(before, after, ax=None):
+def plot_filter_change(before: torch.Tensor, after: torch.Tensor, ax: Axes | None = None) -> Axes:
     """Relative change of each first-layer filter after fine-tuning (bar chart)."""
-    import torch
     b, a = before.detach().float().cpu(), after.detach().float().cpu()
     change = (a - b).flatten(1).norm(dim=1) / b.flatten(1).norm(dim=1).clamp_min(1e-12)
     ax = ax or plt.subplots(figsize=(8, 2.8))[1]
