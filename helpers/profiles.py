@@ -97,8 +97,8 @@ PROFILES: dict[str, Profile] = {
         polyp_lr_grid={"scratch": (0.01, 0.03), "finetune": (0.001, 0.003)}, polyp_sampling=(1, 4),
         polyp_stride=0.5, polyp_max_candidates=3,
         cpu_cost="The classroom profile trains real models (120 SGD steps each, 32 px, a tuned rate for every "
-                 "arm) on up to 1,200 images: at most 12 minutes for each of notebooks 01-04 and about 13 for the "
-                 "polyp notebook 05 on a 2-core CPU (the README lists the measured cost of each).",
+                 "arm) on up to 1,200 images: 2 to 6 minutes for each of notebooks 02-05 and about 17 minutes for "
+                 "all five on a 2-core CPU (the README lists the measured cost of each).",
     ),
     "full": Profile(
         name="full", image_size=224, data_size=224, max_train=None, max_eval=None, steps=3000, patience=1000,
