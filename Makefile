@@ -11,9 +11,9 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 PROFILE ?= classroom
 REPORTS ?= reports
 # Notebook 05 needs a polyp folder (CVC-ClinicDB from its owners, or Kvasir-SEG: see data/README.md).
-# Without one, make test runs it on a synthetic folder that helpers.polyp_data builds, so it is never skipped,
+# Without one, make test runs it on a synthetic folder that helpers.detection.data builds, so it is never skipped,
 # and make reproduce skips it, saying why.
-HAVE_POLYP = $(shell $(PY) -m helpers.polyp_data find >/dev/null 2>&1 && echo yes)
+HAVE_POLYP = $(shell $(PY) -m helpers.detection.data find >/dev/null 2>&1 && echo yes)
 SYNTHETIC_POLYP := $(REPORTS)/_synthetic_polyp
 POLYP_ENV = $(if $(HAVE_POLYP),,FTLAB_POLYP_DIR=$(abspath $(SYNTHETIC_POLYP)))
 TEST_NOTEBOOKS = $(NOTEBOOKS)
@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml constraints.txt
 # or downloaded; when one is missing and cannot be fetched, this stops at once and says what to do.
 data: $(STAMP)
 	$(PY) -m helpers.preflight --profile $(PROFILE)
-	@$(PY) -m helpers.polyp_data find >/dev/null 2>&1 || $(PY) -m helpers.polyp_data fetch-kvasir || \
+	@$(PY) -m helpers.detection.data find >/dev/null 2>&1 || $(PY) -m helpers.detection.data fetch-kvasir || \
 		echo "Kvasir-SEG could not be downloaded (see the error above): make reproduce will skip notebook 05; put CVC-ClinicDB or Kvasir-SEG in data/polyp/ (data/README.md)."
 
 test: $(STAMP)
@@ -49,7 +49,7 @@ test: $(STAMP)
 
 synthetic-polyp: $(STAMP)
 	@$(if $(HAVE_POLYP),,echo "No polyp data set found (FTLAB_POLYP_DIR, data/polyp/): notebook 05 runs on a synthetic folder, $(SYNTHETIC_POLYP)." && \
-		$(PY) -m helpers.polyp_data synthetic $(SYNTHETIC_POLYP) --frames 60 --sequences 6 >/dev/null)
+		$(PY) -m helpers.detection.data synthetic $(SYNTHETIC_POLYP) --frames 60 --sequences 6 >/dev/null)
 
 unit: $(STAMP)
 	FTLAB_PROFILE=fast $(PY) -m pytest -q tests -p no:nbval

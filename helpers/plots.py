@@ -274,14 +274,14 @@ def plot_power_law(df: pd.DataFrame, fits: Mapping[str, PL.PowerLawFit] | pd.Dat
 
 # ----------------------------------------------------------------------------- data figures (notebook 01)
 
-def _titled(fig: Figure, title: str) -> Figure:
+def titled(fig: Figure, title: str) -> Figure:
     """Put a title above a figure of image panels without overlapping their own titles."""
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.92))
     return fig
 
 
-def _image_grid(images: Sequence[torch.Tensor] | torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 8,
+def image_grid(images: Sequence[torch.Tensor] | torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 8,
                 size: float = 1.3, cmap: str = "gray") -> Figure:
     """A figure of uint8 images (N, C, H, W) in a grid."""
     n = len(images)
@@ -318,8 +318,8 @@ def plot_montage(split: Split, class_names: Sequence[str], per_class: int = 8, s
         chosen = members[torch.randperm(len(members), generator=gen)[:per_class]]
         picks += [split.images[i] for i in chosen]
         titles += [name] * len(chosen)
-    fig = _image_grid(picks, titles, ncols=per_class)
-    _titled(fig, "Examples per class (one row per class)")
+    fig = image_grid(picks, titles, ncols=per_class)
+    titled(fig, "Examples per class (one row per class)")
     return fig
 
 
@@ -350,8 +350,8 @@ def plot_augmentations(image: torch.Tensor, n: int = 8, seed: int = 0) -> Figure
     """One image and ``n`` augmented versions of it (scale 1.0/1.2/1.5, shifts, flips/rotations)."""
     x = image.unsqueeze(0).float().div(255).repeat(n, 1, 1, 1)
     out = augment_batch(x, torch.Generator().manual_seed(seed)).mul(255).round().clamp(0, 255).byte()
-    fig = _image_grid([image, *out], ["original"] + [f"view {i + 1}" for i in range(n)], ncols=n + 1)
-    _titled(fig, "The paper's augmentation on one image")
+    fig = image_grid([image, *out], ["original"] + [f"view {i + 1}" for i in range(n)], ncols=n + 1)
+    titled(fig, "The paper's augmentation on one image")
     return fig
 
 
@@ -366,7 +366,7 @@ def plot_resizing(image: torch.Tensor, sizes: Sequence[int] = (28, 64, 128, 224)
         ax.imshow(img.numpy(), cmap="gray", vmin=0, vmax=255)
         ax.set_title(f"{s} x {s} px")
         ax.axis("off")
-    _titled(fig, "A 28 px image at the input sizes of the models (upsampling adds no detail)")
+    titled(fig, "A 28 px image at the input sizes of the models (upsampling adds no detail)")
     return fig
 
 
@@ -444,8 +444,8 @@ def plot_filters(weight: torch.Tensor, title: str = "first-layer filters", ncols
     w = weight.detach().float().cpu()[:max_filters]
     w = (w - w.amin(dim=(1, 2, 3), keepdim=True)) / (w.amax(dim=(1, 2, 3), keepdim=True)
                                                      - w.amin(dim=(1, 2, 3), keepdim=True) + 1e-8)
-    fig = _image_grid((w * 255).byte(), ncols=ncols, size=0.9)
-    _titled(fig, title)
+    fig = image_grid((w * 255).byte(), ncols=ncols, size=0.9)
+    titled(fig, title)
     return fig
 
 
@@ -457,138 +457,3 @@ def plot_filter_change(before: torch.Tensor, after: torch.Tensor, ax: Axes | Non
     ax.bar(torch.arange(len(change)), change.numpy())
     ax.set(xlabel="filter", ylabel="relative change", title="How much deep fine-tuning moved each first-layer filter")
     return ax
-
-
-# ----------------------------------------------------------------------------- polyp detection figures (notebook 05)
-
-def _frame_rgb(frame) -> "np.ndarray":
-    import numpy as np
-    return np.transpose(np.asarray(frame), (1, 2, 0))
-
-
-def plot_polyp_frames(frames, indices, ncols: int = 4):
-    """Frames with their polyp masks outlined, titled with their sequence."""
-    n = len(indices)
-    nrows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.5 * nrows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, indices):
-        ax.imshow(_frame_rgb(frames.images[i]))
-        ax.contour(frames.masks[i].numpy(), levels=[0.5], colors="lime", linewidths=1.2)
-        ax.set_title(f"{frames.names[i]} (seq. {frames.sequences[i]})", fontsize=8)
-    return _titled(fig, "Colonoscopy frames with polyp masks (green outline)")
-
-
-def plot_patch_sampling(frames, plan, frame: int, ax=None):
-    """Where training patches of one frame are cut: polyps in green, background in red."""
-    from matplotlib.patches import Rectangle as Box
-    ax = ax or plt.subplots(figsize=(6, 4.5))[1]
-    ax.imshow(_frame_rgb(frames.images[frame]))
-    ax.contour(frames.masks[frame].numpy(), levels=[0.5], colors="white", linewidths=1)
-    rows = plan[(plan["frame"] == frame) & (plan.get("transform", 0) == 0)]
-    for _, r in rows.iterrows():
-        colour = "lime" if r["label"] == 1 else "red"
-        ax.add_patch(Box((r["cx"] + 0.5 - r["side"] / 2, r["cy"] + 0.5 - r["side"] / 2), r["side"], r["side"],
-                         fill=False, ec=colour, lw=1))
-        ax.plot(r["cx"], r["cy"], "+", color=colour)
-    ax.set_title("Training patches: polyp (green) at 1.0/1.2/1.5x its size, shifted;\nbackground (red) away from it")
-    ax.axis("off")
-    return ax
-
-
-def plot_patches(split, n: int = 16, seed: int = 0):
-    """A few polyp and background patches as the classifier sees them."""
-    import torch
-    gen = torch.Generator().manual_seed(seed)
-    picks, titles = [], []
-    for label, name in ((1, "polyp"), (0, "background")):
-        members = torch.nonzero(split.labels == label).flatten()
-        for i in members[torch.randperm(len(members), generator=gen)[: n // 2]]:
-            picks.append(split.images[i])
-            titles.append(name)
-    return _titled(_image_grid(picks, titles, ncols=n // 2), "Training patches (after flips/rotations)")
-
-
-def plot_detections(frame, mask, prob_map, candidates, ax=None, top: int = 3, fov=None):
-    """A test frame with its probability map overlaid, the mask outlined (green), the field of view
-    dashed (cyan; windows centred outside it are not scored) and the best candidates marked."""
-    ax = ax or plt.subplots(figsize=(5, 4))[1]
-    ax.imshow(_frame_rgb(frame))
-    ax.imshow(prob_map.numpy(), cmap="magma", alpha=0.45, vmin=0, vmax=1)
-    ax.contour(mask.numpy(), levels=[0.5], colors="lime", linewidths=1.2)
-    if fov is not None:
-        ax.contour(fov.numpy().astype(float), levels=[0.5], colors="cyan", linewidths=0.8, linestyles="dashed")
-    for rank, (y, x, score) in enumerate(candidates[:top]):
-        ax.plot(x, y, "o", mfc="none", mec="cyan" if rank == 0 else "white", ms=14, mew=2)
-        ax.text(x + 8, y - 8, f"{score:.2f}", color="cyan" if rank == 0 else "white", fontsize=8)
-    ax.axis("off")
-    return ax
-
-
-def plot_froc(bands, ax=None, fraction: float | None = None):
-    """FROC curves (sensitivity vs false positives per frame, log x) per strategy with 95% bands."""
-    ax = ax or plt.subplots(figsize=(6.5, 4.2))[1]
-    fraction = bands["fraction"].max() if fraction is None else fraction
-    chosen = bands[bands["fraction"] == fraction]
-    order = list(chosen.groupby("strategy")["level_index"].first().sort_values().index) \
-        if "level_index" in chosen else sorted(chosen["strategy"].unique(), key=lambda s: (s != "scratch", s))
-    for strategy in order:
-        band = chosen[chosen["strategy"] == strategy].groupby("fp_per_frame", as_index=False)[
-            ["sensitivity", "lo", "hi"]].mean()
-        line, = ax.plot(band["fp_per_frame"], band["sensitivity"], label=strategy,
-                        color="black" if strategy == "scratch" else None)
-        ax.fill_between(band["fp_per_frame"], band["lo"], band["hi"], color=line.get_color(), alpha=0.15)
-    ax.set(xscale="log", xlabel="false positives per frame", ylabel="sensitivity", ylim=(0, 1.02),
-           title=f"Test FROC, mean over seeds, 95% bands over seeds and test sequences\n"
-                 f"({fraction:.0%} of training sequences)")
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_detection_by_size(table, rate: float = 0.1, ax=None):
-    """Sensitivity at a fixed FP rate against the share of training sequences, per strategy."""
-    key = f"froc_sens@{rate:g}"
-    ax = ax or plt.subplots(figsize=(6, 3.8))[1]
-    for strategy, rows in table.sort_values("fraction").groupby("strategy", sort=False):
-        agg = rows.groupby("fraction")[[key, f"{key}_lo", f"{key}_hi"]].mean().reset_index()
-        line, = ax.plot(agg["fraction"], agg[key], marker="o", label=strategy,
-                        color="black" if strategy == "scratch" else None)
-        ax.fill_between(agg["fraction"], agg[f"{key}_lo"], agg[f"{key}_hi"], color=line.get_color(), alpha=0.12)
-    ax.set(xlabel="share of training sequences", ylabel=f"sensitivity at {rate:g} FP/frame", ylim=(0, 1.02),
-           title="Training-set size and detection")
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_detection_grid(frames, examples: list[dict], title: str):
-    """:func:`plot_detections` for each example of :func:`helpers.detection.detection_examples`."""
-    fig, axes = plt.subplots(1, len(examples), figsize=(4.2 * len(examples), 3.4), squeeze=False)
-    for ax, ex in zip(axes[0], examples):
-        plot_detections(frames.images[ex["frame"]], frames.masks[ex["frame"]], ex["map"], ex["candidates"], ax=ax,
-                        fov=ex.get("fov"))
-    return _titled(fig, title)
-
-
-def plot_hard_negative_froc(table, seed: int | None = None):
-    """Validation FROC before (dashed) and after (solid) the hard-negative round, one panel per strategy.
-
-    ``table`` is notebook 05's results table (largest fraction used); ``seed`` picks the run shown
-    (default the smallest seed). The curves are on validation sequences: the data the choice was made on.
-    """
-    done = table[~table["diverged"].fillna(False).astype(bool)] if "diverged" in table else table
-    done = done[done["fraction"] == done["fraction"].max()]
-    seed = int(done["seed"].min()) if seed is None else seed
-    rows = done[done["seed"] == seed].sort_values("level_index")
-    fig, axes = plt.subplots(1, max(1, len(rows)), figsize=(3.6 * max(1, len(rows)), 3.2), squeeze=False)
-    for ax, (_, r) in zip(axes[0], rows.iterrows()):
-        for key, style, label in (("val_froc_before", "--", "before"), ("val_froc_after", "-", "after")):
-            curve = list(r[key]) if isinstance(r[key], (list, tuple)) else []
-            if curve:
-                fp, sens = zip(*curve)
-                ax.step(fp, sens, style, where="post", label=f"{label} ({r['val_figure_' + label]:.2f})")
-        ax.set(xscale="symlog", xlim=(0, 3), ylim=(0, 1.02), xlabel="FP per frame", title=r["strategy"])
-        ax.axvspan(0.1, 1.0, color="grey", alpha=0.08)
-        ax.legend(fontsize=7, title=f"kept: {r['kept']}", title_fontsize=7)
-    axes[0][0].set_ylabel("validation sensitivity")
-    return _titled(fig, f"Hard-negative round, validation FROC (seed {seed}; shaded: 0.1-1 FP/frame, the figure's range)")

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import catalog
+from .detection.video import locate_polyp_dataset
 from .loading import CorruptDataError, MissingDataError, describe, fetch_medmnist, load_dataset
-from .polyp import locate_polyp_dataset
 from .profiles import default_dataset, get_profile
 
 __all__ = ["Check", "_needed_files", "run_checks", "main"]

@@ -1,7 +1,7 @@
 """Detection without private data: frame selection, synthetic folders, field of view, multi-scale scoring,
 NMS with the tolerance rule, hard negatives, a whole run, and the Kvasir-SEG download against a local server.
 
-Every frame here is built by the tests (or by :mod:`helpers.polyp_data`), with known answers.
+Every frame here is built by the tests (or by :mod:`helpers.detection.data`), with known answers.
 """
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import detection, froc, polyp, polyp_data
+from helpers.detection import data as polyp_data
+from helpers.detection import experiment, froc, maps, patches, video
+from helpers.datasets import Split
 from helpers.download import DownloadError
 
 from test_download import Server
@@ -46,11 +48,11 @@ class MeanRed(torch.nn.Module):
         return torch.stack([torch.zeros_like(p), torch.log(p / (1 - p))], dim=1)
 
 
-def frames_from(images: list[np.ndarray], masks: list[np.ndarray], sequences: list[str] | None = None) -> polyp.PolypFrames:
+def frames_from(images: list[np.ndarray], masks: list[np.ndarray], sequences: list[str] | None = None) -> video.PolypFrames:
     """PolypFrames from (H, W, 3) uint8 arrays and bool masks (field of view computed as on load)."""
     imgs = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
     seqs = sequences or [str(i) for i in range(len(images))]
-    return polyp.PolypFrames(imgs, torch.from_numpy(np.stack(masks)), [str(i) for i in range(len(images))], seqs,
+    return video.PolypFrames(imgs, torch.from_numpy(np.stack(masks)), [str(i) for i in range(len(images))], seqs,
                              Path("."), sequences is not None)
 
 
@@ -70,8 +72,8 @@ def red_square(img: np.ndarray, cy: int, cx: int, side: int) -> np.ndarray:
     return mask
 
 
-def settings(patch: int = 12, window: float = 24, **kw) -> polyp.DetectorSettings:
-    return polyp.DetectorSettings(patch=patch, window=window, **kw)
+def settings(patch: int = 12, window: float = 24, **kw) -> maps.DetectorSettings:
+    return maps.DetectorSettings(patch=patch, window=window, **kw)
 
 
 # ------------------------------------------------------------------------------------------
@@ -80,23 +82,23 @@ def settings(patch: int = 12, window: float = 24, **kw) -> polyp.DetectorSetting
 
 def test_select_frames_bounds_a_folder_without_sequences():
     sequences = [f"f{i}" for i in range(5000)]           # each frame its own group
-    split = polyp.split_sequences(sequences, seed=0)
-    chosen = polyp.select_frames(sequences, split, frame_step=4, max_train=80, max_val=30, max_test=40)
+    split = video.split_sequences(sequences, seed=0)
+    chosen = video.select_frames(sequences, split, frame_step=4, max_train=80, max_val=30, max_test=40)
     assert [len(chosen[k]) for k in ("train", "val", "test")] == [80, 30, 40]
     for k in chosen:
         assert set(chosen[k]) <= set(split[k])
-    unbounded = polyp.select_frames(sequences, split)
+    unbounded = video.select_frames(sequences, split)
     assert all(len(unbounded[k]) == len(split[k]) for k in split)
 
 
 def test_select_frames_thins_training_and_keeps_whole_test_sequences():
     sequences = [f"s{i // 20}" for i in range(200)]       # 10 sequences of 20 frames
-    split = polyp.split_sequences(sequences, seed=1)
-    chosen = polyp.select_frames(sequences, split, frame_step=4, max_test=None)
+    split = video.split_sequences(sequences, seed=1)
+    chosen = video.select_frames(sequences, split, frame_step=4, max_test=None)
     per_seq = {s: [i for i in chosen["train"] if sequences[i] == s] for s in {sequences[i] for i in split["train"]}}
     assert all(len(v) == 5 for v in per_seq.values())    # every 4th of 20 frames
     assert np.array_equal(chosen["test"], split["test"])  # every test frame
-    capped = polyp.select_frames(sequences, split, max_test=25, seed=0)
+    capped = video.select_frames(sequences, split, max_test=25, seed=0)
     kept = {sequences[i] for i in capped["test"]}
     assert len(capped["test"]) == 20 * len(kept) <= 25     # whole sequences only
 
@@ -112,14 +114,14 @@ def synthetic(tmp_path_factory) -> Path:
 
 
 def test_synthetic_folder_split_fov_and_sampling(synthetic):
-    frames = polyp.load_polyp_frames(synthetic)
+    frames = video.load_polyp_frames(synthetic)
     assert len(frames) == 24 and frames.has_sequences and len(frames.sequence_names) == 6
     assert polyp_data.check_polyp_folder(synthetic) == {"frames": 24, "sizes": 1, "has_sequences": True}
-    split = polyp.split_by_sequence(frames, seed=0)
-    assert polyp.sequences_disjoint(frames, split) and sum(len(v) for v in split.values()) == 24
+    split = video.split_by_sequence(frames, seed=0)
+    assert video.sequences_disjoint(frames, split) and sum(len(v) for v in split.values()) == 24
     assert not frames.fov[:, 0, 0].any() and frames.fov[:, 48, 64].all()      # black corners, open centre
     assert bool((frames.masks <= frames.fov).all())                             # polyps lie in the view
-    _, plan = polyp.sample_patches(frames, split["train"], patch=16, seed=0, return_plan=True)
+    _, plan = patches.sample_patches(frames, split["train"], patch=16, seed=0, return_plan=True)
     neg = plan[plan["label"] == 0]
     assert frames.fov.numpy()[neg["frame"], neg["anchor_y"], neg["anchor_x"]].all()
     assert "SYNTHETIC" in polyp_data.describe_dataset(synthetic, True)
@@ -129,7 +131,7 @@ def test_synthetic_jpeg_folder_without_sequences(tmp_path):
     folder = polyp_data.make_synthetic_polyp_folder(tmp_path / "jpg", n_frames=6, n_sequences=3, size=(64, 96),
                                                     jpeg=True, sequences_file=False)
     assert sorted(p.suffix for p in (folder / "masks").iterdir()) == [".jpg"] * 6
-    frames = polyp.load_polyp_frames(folder)
+    frames = video.load_polyp_frames(folder)
     assert not frames.has_sequences and len(frames.sequence_names) == 6
     assert frames.masks.any(dim=(1, 2)).all()
     assert "split independently" in polyp_data.describe_dataset(tmp_path / "x", False)
@@ -145,10 +147,10 @@ def test_windows_outside_the_field_of_view_are_not_scored():
     red_square(img, 8, 8, 14)                               # a red blob in the black corner, outside the view
     frames = frames_from([img], [mask])
     assert not frames.fov[0, 8, 8] and frames.fov[0, 60, 80]
-    inside = polyp.detect(RedCentre(12), frames, [0], settings(max_candidates=5, average_views=False))[0]
+    inside = maps.detect(RedCentre(12), frames, [0], settings(max_candidates=5, average_views=False))[0]
     assert all(frames.fov[0, y, x] for y, x, _ in inside)
     assert abs(inside[0][0] - 60) <= 6 and abs(inside[0][1] - 80) <= 6
-    anywhere = polyp.detect(RedCentre(12), frames, [0], settings(max_candidates=5, average_views=False, use_fov=False))[0]
+    anywhere = maps.detect(RedCentre(12), frames, [0], settings(max_candidates=5, average_views=False, use_fov=False))[0]
     assert any(not frames.fov[0, y, x] for y, x, s in anywhere if s > 0.5)   # without the FOV, the corner fires
 
 
@@ -157,7 +159,7 @@ def test_multiscale_maps_find_small_and_large_polyps():
     masks = [red_square(small, 60, 60, 10), red_square(large, 60, 90, 34)]
     frames = frames_from([small, large], masks)
     cfg = settings(patch=12, window=16, scales=(1.0, 1.6, 2.4), max_candidates=3)
-    matches, table = polyp.score_frames(RedCentre(12), frames, [0, 1], cfg)
+    matches, table = maps.score_frames(RedCentre(12), frames, [0, 1], cfg)
     top = matches.sort_values("score", ascending=False).groupby("frame").head(1)
     assert top["is_tp"].all() and table["n_polyps"].tolist() == [1, 1]
     curve = froc.froc_curve(matches, len(table), 2)
@@ -168,7 +170,7 @@ def test_view_average_of_a_view_invariant_model_is_the_crop_mean():
     img = np.zeros((64, 64, 3), np.uint8)
     img[..., 0] = 200                                      # uniform red: every crop's mean red is 200/255
     frames = frames_from([img], [np.zeros((64, 64), bool)])
-    cands = polyp.rescore_candidates(MeanRed(), frames.images[0], [(32, 32, 0.0)], patch=8, window=16,
+    cands = maps.rescore_candidates(MeanRed(), frames.images[0], [(32, 32, 0.0)], patch=8, window=16,
                                      scales=(1.0, 1.2, 1.5))
     assert cands[0][2] == pytest.approx(200 / 255, abs=1e-3)
 
@@ -181,7 +183,7 @@ def test_broad_response_gives_one_true_positive_and_no_false_positive():
     mask[50:70, 50:110] = True
     frames = frames_from([img], [mask])
     cfg = settings(patch=12, window=16, scales=(1.0,), nms_radius=0.5, max_candidates=10, average_views=False)
-    matches, _ = polyp.score_frames(RedCentre(12), frames, [0], cfg)
+    matches, _ = maps.score_frames(RedCentre(12), frames, [0], cfg)
     on_polyp = matches[matches["polyp_id"] == 0]
     assert len(on_polyp) > 1 and on_polyp["is_tp"].sum() == 1 and not on_polyp["is_fp"].any()
     assert matches.loc[matches["score"].idxmax(), "is_tp"]
@@ -207,18 +209,18 @@ def test_hard_negatives_are_the_distractor_not_the_polyp():
     mask = red_square(img, 60, 50, 18)
     red_square(img, 60, 115, 18)                           # a polyp look-alike off the mask: the hard negative
     frames = frames_from([img], [mask])
-    plan = polyp.mine_hard_negatives(RedCentre(12), frames, [0], settings(window=20, scales=(1.0,)), per_frame=2)
+    plan = maps.mine_hard_negatives(RedCentre(12), frames, [0], settings(window=20, scales=(1.0,)), per_frame=2)
     assert len(plan) >= 1 and (plan["label"] == 0).all()
     best = plan.iloc[0]
     assert abs(best["cy"] - 60) <= 6 and abs(best["cx"] - 115) <= 6
     assert not mask[plan["anchor_y"], plan["anchor_x"]].any()
-    patches = polyp.crop_patches(frames.images, plan, 12)
-    assert patches.shape == (len(plan), 3, 12, 12) and patches[0, 0].float().mean() > 150   # red inside
+    crops = patches.crop_patches(frames.images, plan, 12)
+    assert crops.shape == (len(plan), 3, 12, 12) and crops[0, 0].float().mean() > 150   # red inside
 
 
 def test_with_hard_negatives_keeps_classes_balanced():
-    train = polyp.Split(torch.zeros(8, 3, 4, 4, dtype=torch.uint8), torch.tensor([0, 1] * 4))
-    grown = detection.with_hard_negatives(train, torch.ones(6, 3, 4, 4, dtype=torch.uint8), seed=0)
+    train = Split(torch.zeros(8, 3, 4, 4, dtype=torch.uint8), torch.tensor([0, 1] * 4))
+    grown = experiment.with_hard_negatives(train, torch.ones(6, 3, 4, 4, dtype=torch.uint8), seed=0)
     assert len(grown) == 20 and grown.class_counts(2)[0] == grown.class_counts(2)[1] == 10
 
 
@@ -227,19 +229,19 @@ def test_with_hard_negatives_keeps_classes_balanced():
 # ------------------------------------------------------------------------------------------
 
 def test_run_polyp_on_a_synthetic_folder(synthetic, tmp_path, single_thread):
-    config = detection.PolypRunConfig(dataset=str(synthetic), strategy="scratch", frame_size=(96, 128), patch=32,
+    config = experiment.PolypRunConfig(dataset=str(synthetic), strategy="scratch", frame_size=(96, 128), patch=32,
                                       steps=4, hard_steps=2, hard_per_frame=2, hard_frames=4, batch_size=16,
                                       max_train_frames=6, max_val_frames=3, max_test_frames=None, n_bootstrap=50)
-    row = detection.run_polyp(config, weights_dir=tmp_path)
-    data = detection.prepare(config)
+    row = experiment.run_polyp(config, weights_dir=tmp_path)
+    data = experiment.prepare(config)
     assert row["test_frames"] == len(data.split["test"]) == data.folder_split["test"]     # every test frame
     assert row["n_train"] <= 6 and row["val_frames"] == 3 and not row["diverged"]
     assert row["kept"] in ("before", "after")
     assert row["val_auc"] == row[f"val_figure_{row['kept']}"]                          # selection on validation
-    for rate in detection.FP_RATES:
+    for rate in experiment.FP_RATES:
         key = f"froc_sens@{rate:g}"
         assert 0 <= row[key + "_lo"] <= row[key] <= row[key + "_hi"] <= 1
-    model = detection.load_detector(config, tmp_path)
+    model = experiment.load_detector(config, tmp_path)
     assert sum(p.numel() for p in model.parameters()) > 0
 
 
@@ -278,7 +280,7 @@ def test_kvasir_fetch_unzips_checks_and_records_the_digest(server, tmp_path):
     assert polyp_data.check_polyp_folder(folder)["frames"] == 3
     record = (tmp_path / "kvasir-seg.zip.sha256").read_text().strip()
     assert record == polyp_data.sha256sum(tmp_path / "kvasir-seg.zip")
-    frames = polyp.load_polyp_frames(folder)
+    frames = video.load_polyp_frames(folder)
     assert len(frames) == 3 and not frames.has_sequences
 
 
@@ -311,8 +313,7 @@ def test_cli_find_and_synthetic(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FTLAB_POLYP_DIR", str(tmp_path / "nothing"))
     monkeypatch.setenv("FTLAB_DATA_DIR", str(tmp_path / "nothing"))
     monkeypatch.setattr(polyp_data, "project_root", lambda: tmp_path)
-    import helpers.polyp as polyp_module
-    monkeypatch.setattr(polyp_module, "project_root", lambda: tmp_path)
+    monkeypatch.setattr(video, "project_root", lambda: tmp_path)
     assert polyp_data.main(["find"]) == 1
     assert "fetch-kvasir" in capsys.readouterr().err
     assert polyp_data.main(["synthetic", str(tmp_path / "s"), "--frames", "4", "--sequences", "2"]) == 0

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import froc
+from helpers.detection import froc
 
 
 def square(mask: np.ndarray, y0: int, x0: int, side: int = 6) -> None:

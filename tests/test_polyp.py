@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from helpers import froc, polyp
+from helpers.detection import froc, maps, patches, video
 from helpers.datasets import DataSet, Split
 
 SHARED = Path(__file__).resolve().parents[2] / "shared/data/polyp/CVC-ClinicDB"   # the test data beside the checkout
@@ -35,9 +35,9 @@ needs_real = pytest.mark.skipif(real_folder() is None,
 
 
 @pytest.fixture(scope="module")
-def cvc() -> polyp.PolypFrames:
+def cvc() -> video.PolypFrames:
     """All 612 CVC-ClinicDB frames (loaded once for the module)."""
-    return polyp.load_polyp_frames(real_folder())
+    return video.load_polyp_frames(real_folder())
 
 
 # ------------------------------------------------------------------------------------------
@@ -65,7 +65,7 @@ def write_set(root: Path, n: int = 4, size: tuple[int, int] = (48, 64), mask_ext
 
 
 def test_synthetic_load_without_sequences(tmp_path):
-    frames = polyp.load_polyp_frames(write_set(tmp_path / "set"))
+    frames = video.load_polyp_frames(write_set(tmp_path / "set"))
     assert frames.images.shape == (4, 3, 48, 64) and frames.images.dtype == torch.uint8
     assert frames.masks.shape == (4, 48, 64) and frames.masks.dtype == torch.bool
     assert frames.names == ["f0", "f1", "f2", "f3"]
@@ -76,7 +76,7 @@ def test_synthetic_load_without_sequences(tmp_path):
 def test_sequences_csv_accepts_names_and_stems(tmp_path):
     root = write_set(tmp_path / "set", sequences=["a", "a", "b", "b"])
     (root / "sequences.csv").write_text("frame,sequence\nf0.png,a\nf1,a\nf2.png,b\nf3,b\n")
-    frames = polyp.load_polyp_frames(root)
+    frames = video.load_polyp_frames(root)
     assert frames.has_sequences and frames.sequences == ["a", "a", "b", "b"]
 
 
@@ -90,37 +90,37 @@ def test_bad_sequences_csv(tmp_path, text, message):
     root = write_set(tmp_path / "set")
     (root / "sequences.csv").write_text(text)
     with pytest.raises(ValueError, match=message):
-        polyp.load_polyp_frames(root)
+        video.load_polyp_frames(root)
 
 
 def test_unpaired_names_listed(tmp_path):
     root = write_set(tmp_path / "set")
     (root / "masks" / "f3.png").rename(root / "masks" / "other.png")
     with pytest.raises(ValueError, match=r"do not pair up.*f3\.png.*other\.png"):
-        polyp.load_polyp_frames(root)
+        video.load_polyp_frames(root)
 
 
 def test_mask_size_mismatch_named(tmp_path):
     root = write_set(tmp_path / "set")
     Image.fromarray(np.zeros((40, 40), np.uint8)).save(root / "masks" / "f2.png")
     with pytest.raises(ValueError, match=r"f2\.png.*40x40"):
-        polyp.load_polyp_frames(root)
+        video.load_polyp_frames(root)
 
 
 def test_non_binary_png_mask_named(tmp_path):
     root = write_set(tmp_path / "set")
     Image.fromarray(np.full((48, 64), 128, np.uint8)).save(root / "masks" / "f1.png")
     with pytest.raises(ValueError, match=r"f1\.png is not binary.*128"):
-        polyp.load_polyp_frames(root)
+        video.load_polyp_frames(root)
 
 
 def test_missing_and_empty_folders(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        polyp.load_polyp_frames(tmp_path / "nowhere")
+        video.load_polyp_frames(tmp_path / "nowhere")
     (tmp_path / "empty" / "images").mkdir(parents=True)
     (tmp_path / "empty" / "masks").mkdir()
     with pytest.raises(ValueError, match="no image files"):
-        polyp.load_polyp_frames(tmp_path / "empty")
+        video.load_polyp_frames(tmp_path / "empty")
 
 
 def test_jpeg_masks_are_thresholded(tmp_path):
@@ -128,7 +128,7 @@ def test_jpeg_masks_are_thresholded(tmp_path):
     root = write_set(tmp_path / "kvasir", mask_ext=".jpg", image_ext=".jpg")
     values = np.unique(np.asarray(Image.open(root / "masks" / "f0.jpg")))
     assert len(values) > 2                          # the JPEG mask really is not binary
-    frames = polyp.load_polyp_frames(root)
+    frames = video.load_polyp_frames(root)
     expected = np.zeros((48, 64), bool)
     expected[8:20, 10:22] = True
     assert (frames.masks[0].numpy() == expected).mean() > 0.99
@@ -136,37 +136,37 @@ def test_jpeg_masks_are_thresholded(tmp_path):
 
 def test_frames_of_different_sizes_are_resized(tmp_path):
     root = write_set(tmp_path / "set", sizes=[(48, 64), (48, 64), (60, 80), (48, 64)])
-    frames = polyp.load_polyp_frames(root)
+    frames = video.load_polyp_frames(root)
     assert frames.frame_size == (48, 64)            # the most common size
     assert frames.masks[2].any()
-    frames = polyp.load_polyp_frames(root, frame_size=(32, 40))
+    frames = video.load_polyp_frames(root, frame_size=(32, 40))
     assert frames.images.shape == (4, 3, 32, 40) and frames.masks.shape == (4, 32, 40)
 
 
 def test_locate_by_name_and_clear_error(tmp_path, monkeypatch):
     root = write_set(tmp_path / "polyp" / "MySet")
     monkeypatch.setenv("FTLAB_POLYP_DIR", str(root))
-    assert polyp.locate_polyp_dataset("MySet") == root.resolve()
+    assert video.locate_polyp_dataset("MySet") == root.resolve()
     monkeypatch.setenv("FTLAB_POLYP_DIR", str(tmp_path / "polyp"))
-    assert polyp.locate_polyp_dataset("MySet") == root.resolve()
+    assert video.locate_polyp_dataset("MySet") == root.resolve()
     monkeypatch.delenv("FTLAB_POLYP_DIR")
     monkeypatch.setenv("FTLAB_DATA_DIR", str(tmp_path))
-    assert polyp.locate_polyp_dataset("MySet") == root.resolve()
+    assert video.locate_polyp_dataset("MySet") == root.resolve()
     with pytest.raises(FileNotFoundError, match=r"(?s)NoSuchSet.*images/.*masks/.*owners"):
-        polyp.locate_polyp_dataset("NoSuchSet")
+        video.locate_polyp_dataset("NoSuchSet")
 
 
 def test_max_frames_keeps_whole_sequences(tmp_path):
     seqs = ["a"] * 3 + ["b"] * 2 + ["c"] * 4 + ["d"] * 1
     root = write_set(tmp_path / "set", n=10, sequences=seqs)
-    full = polyp.load_polyp_frames(root)
+    full = video.load_polyp_frames(root)
     for seed in range(5):
-        part = polyp.load_polyp_frames(root, max_frames=5, seed=seed)
+        part = video.load_polyp_frames(root, max_frames=5, seed=seed)
         assert 1 <= len(part) <= 5
         for s in set(part.sequences):
             assert part.sequences.count(s) == full.sequences.count(s)
-    assert polyp.load_polyp_frames(root, max_frames=5, seed=3).names == \
-        polyp.load_polyp_frames(root, max_frames=5, seed=3).names
+    assert video.load_polyp_frames(root, max_frames=5, seed=3).names == \
+        video.load_polyp_frames(root, max_frames=5, seed=3).names
 
 
 # ------------------------------------------------------------------------------------------
@@ -185,22 +185,22 @@ def test_real_frames(cvc):
 
 @needs_real
 def test_real_split_by_sequence(cvc):
-    split = polyp.split_by_sequence(cvc, seed=0)
+    split = video.split_by_sequence(cvc, seed=0)
     seqs = {k: {cvc.sequences[i] for i in v} for k, v in split.items()}
     assert all(len(v) > 0 for v in split.values())
     assert not (seqs["train"] & seqs["val"]) and not (seqs["train"] & seqs["test"]) and not (seqs["val"] & seqs["test"])
     assert sorted(np.concatenate(list(split.values())).tolist()) == list(range(612))
     assert [len(s) for s in seqs.values()] == [17, 6, 6]
-    again = polyp.split_by_sequence(cvc, seed=0)
+    again = video.split_by_sequence(cvc, seed=0)
     assert all(np.array_equal(split[k], again[k]) for k in split)
-    other = polyp.split_by_sequence(cvc, seed=1)
+    other = video.split_by_sequence(cvc, seed=1)
     assert not np.array_equal(split["test"], other["test"])
 
 
 @needs_real
 def test_real_reduction_nested(cvc):
-    train = polyp.split_by_sequence(cvc, seed=0)["train"]
-    full, half, quarter = (set(polyp.reduce_by_sequence(cvc, train, f, seed=0).tolist()) for f in (1.0, 0.5, 0.25))
+    train = video.split_by_sequence(cvc, seed=0)["train"]
+    full, half, quarter = (set(video.reduce_by_sequence(cvc, train, f, seed=0).tolist()) for f in (1.0, 0.5, 0.25))
     assert full == set(train.tolist()) and quarter < half < full
     for part in (half, quarter):                                # whole sequences only
         seqs = {cvc.sequences[i] for i in part}
@@ -211,7 +211,7 @@ def test_real_reduction_nested(cvc):
 @needs_real
 def test_real_patches(cvc):
     idx = [0, 30, 130, 300, 500]
-    split, plan = polyp.sample_patches(cvc, idx, patch=32, seed=0, return_plan=True)
+    split, plan = patches.sample_patches(cvc, idx, patch=32, seed=0, return_plan=True)
     assert isinstance(split, Split)
     assert split.images.shape == (len(split), 3, 32, 32) and split.images.dtype == torch.uint8
     assert split.labels.dtype == torch.int64 and len(plan) == len(split)
@@ -224,19 +224,19 @@ def test_real_patches(cvc):
     assert set(np.round(pos["scale"], 2)) == {1.0, 1.2, 1.5}
     for f in idx:                                                        # negatives: in FOV, away from polyps
         rows = neg[neg["frame"] == f]
-        fov = polyp.fov_mask(cvc.images[f])
+        fov = video.fov_mask(cvc.images[f])
         dist = ndimage.distance_transform_edt(~masks[f])
         assert fov[rows["anchor_y"], rows["anchor_x"]].all()
         assert (dist[rows["anchor_y"], rows["anchor_x"]] > 0.5 * rows["side"]).all()
-    again = polyp.sample_patches(cvc, idx, patch=32, seed=0)
+    again = patches.sample_patches(cvc, idx, patch=32, seed=0)
     assert torch.equal(split.images, again.images) and torch.equal(split.labels, again.labels)
-    assert not torch.equal(split.images, polyp.sample_patches(cvc, idx, patch=32, seed=1).images)
+    assert not torch.equal(split.images, patches.sample_patches(cvc, idx, patch=32, seed=1).images)
 
 
 @needs_real
 def test_real_dihedral_views(cvc):
-    base = polyp.sample_patches(cvc, [5], patch=16, seed=0, augment_dihedral=False)
-    aug = polyp.sample_patches(cvc, [5], patch=16, seed=0)
+    base = patches.sample_patches(cvc, [5], patch=16, seed=0, augment_dihedral=False)
+    aug = patches.sample_patches(cvc, [5], patch=16, seed=0)
     assert len(aug) == 8 * len(base) and torch.equal(aug.labels, base.labels.repeat_interleave(8))
     views = aug.images.reshape(len(base), 8, 3, 16, 16)
     assert torch.equal(views[:, 0], base.images)
@@ -246,7 +246,7 @@ def test_real_dihedral_views(cvc):
 
 @needs_real
 def test_real_fov_excludes_border(cvc):
-    fov = polyp.fov_mask(cvc.images[0])
+    fov = video.fov_mask(cvc.images[0])
     assert fov.shape == (288, 384) and fov.dtype == bool
     assert not fov[0, 0] and not fov[-1, -1] and fov[144, 192]
     assert 0.6 < fov.mean() < 0.95
@@ -255,12 +255,12 @@ def test_real_fov_excludes_border(cvc):
 @needs_real
 def test_real_patch_dataset(cvc):
     frames = cvc.subset(np.flatnonzero(np.isin(cvc.sequences, ["1", "4", "10", "23"])))
-    split = polyp.split_by_sequence(frames, seed=0)
-    ds = polyp.patch_dataset(frames, split, patch=24, seed=0, train_fraction=0.5)
+    split = video.split_by_sequence(frames, seed=0)
+    ds = patches.patch_dataset(frames, split, patch=24, seed=0, train_fraction=0.5)
     assert isinstance(ds, DataSet) and ds.class_names == ["background", "polyp"]
     assert ds.train.images.shape[1:] == (3, 24, 24) and len(ds.val) > 0 and len(ds.test) > 0
     assert set(ds.meta["frames_train"]) <= set(split["train"])
-    assert ds.meta["window"] == polyp.polyp_window(frames, split["train"]) > 0    # same for every fraction
+    assert ds.meta["window"] == patches.polyp_window(frames, split["train"]) > 0    # same for every fraction
     assert all(c[0] == c[1] for c in (ds.train.class_counts(2), ds.val.class_counts(2), ds.test.class_counts(2)))
 
 
@@ -302,11 +302,11 @@ def red_frame(cy: int, cx: int, size: tuple[int, int] = (120, 160), side: int = 
 def test_map_peaks_at_red_square():
     model, patch, window, stride = RedModel(12), 12, 24, 4
     img = red_frame(50, 100)
-    prob = polyp.probability_map(model, img, patch, stride, window, device="cpu", batch_size=64)
-    geo = polyp.map_geometry((120, 160), patch, stride, window)
+    prob = maps.probability_map(model, img, patch, stride, window, device="cpu", batch_size=64)
+    geo = maps.map_geometry((120, 160), patch, stride, window)
     assert prob.shape == geo.map_size and prob.dtype == torch.float32
     assert 0 <= prob.min() and prob.max() <= 1 and prob.max() > 0.9
-    cands = polyp.find_candidates(prob, min_distance_px=20, geometry=geo)
+    cands = maps.find_candidates(prob, min_distance_px=20, geometry=geo)
     y, x, score = cands[0]
     assert abs(y - 49.5) <= 4 and abs(x - 99.5) <= 4 and score == pytest.approx(prob.max().item())
     assert all(a[2] >= b[2] for a, b in zip(cands, cands[1:]))
@@ -318,24 +318,24 @@ def test_map_batched_matches_single_and_model_mode_restored():
     model, patch, window, stride = RedModel(12), 12, 24, 6
     batch = torch.stack([red_frame(50, 100), red_frame(80, 30)])
     model.train()
-    maps = polyp.probability_map(model, batch, patch, stride, window, batch_size=100)
+    batched = maps.probability_map(model, batch, patch, stride, window, batch_size=100)
     assert model.training
-    assert maps.shape == (2, *polyp.map_geometry((120, 160), patch, stride, window).map_size)
+    assert batched.shape == (2, *maps.map_geometry((120, 160), patch, stride, window).map_size)
     for k in range(2):
-        single = polyp.probability_map(model, batch[k], patch, stride, window, batch_size=50)
-        assert torch.allclose(maps[k], single, atol=1e-6)
+        single = maps.probability_map(model, batch[k], patch, stride, window, batch_size=50)
+        assert torch.allclose(batched[k], single, atol=1e-6)
 
 
 def test_geometry_cells_sit_on_window_centres():
     """A ramp frame read back through a mean-of-window model gives each cell's centre."""
     h, w, patch, window, stride = 96, 128, 8, 32, 8
-    geo = polyp.map_geometry((h, w), patch, stride, window)
+    geo = maps.map_geometry((h, w), patch, stride, window)
     for axis in (0, 1):
         ramp = torch.arange(h if axis == 0 else w, dtype=torch.float32)
         ramp = (ramp[:, None].expand(h, w) if axis == 0 else ramp[None].expand(h, w))
         img = torch.zeros(3, h, w, dtype=torch.uint8)
         img[0] = (ramp + 60).round().to(torch.uint8)              # red = pixel coordinate + 60
-        prob = polyp.probability_map(MeanRedModel(), img, patch, stride, window)
+        prob = maps.probability_map(MeanRedModel(), img, patch, stride, window)
         i, j = np.meshgrid(np.arange(geo.map_size[0]), np.arange(geo.map_size[1]), indexing="ij")
         ys, xs = geo.to_frame(i, j)
         centre = (ys, xs)[axis]
@@ -351,13 +351,13 @@ def test_geometry_cells_sit_on_window_centres():
 def test_upsample_map_and_frame_sized_candidates():
     model, patch, window, stride = RedModel(12), 12, 24, 4
     img = red_frame(70, 40)
-    prob = polyp.probability_map(model, img, patch, stride, window)
-    geo = polyp.map_geometry((120, 160), patch, stride, window)
-    full = polyp.upsample_map(prob, geo)
+    prob = maps.probability_map(model, img, patch, stride, window)
+    geo = maps.map_geometry((120, 160), patch, stride, window)
+    full = maps.upsample_map(prob, geo)
     assert full.shape == (120, 160)
     y, x = geo.to_frame(5, 7)
     assert full[int(y), int(x)].item() == pytest.approx(prob[5, 7].item(), abs=0.05)
-    y, x, _ = polyp.find_candidates(full, min_distance_px=30)[0]
+    y, x, _ = maps.find_candidates(full, min_distance_px=30)[0]
     assert abs(y - 69.5) <= 4 and abs(x - 39.5) <= 4
 
 
@@ -365,23 +365,23 @@ def test_plateau_gives_one_central_candidate():
     prob = torch.zeros(30, 30)
     prob[10:15, 10:15] = 1.0                                      # saturated probabilities
     prob[25, 25] = 0.5
-    cands = polyp.find_candidates(prob, min_distance_px=5)
+    cands = maps.find_candidates(prob, min_distance_px=5)
     assert cands[0] == (12, 12, 1.0) and cands[1] == (25, 25, 0.5)
-    assert len(polyp.find_candidates(prob, min_distance_px=5, threshold=0.6)) == 1
+    assert len(maps.find_candidates(prob, min_distance_px=5, threshold=0.6)) == 1
 
 
 def test_score_frames_end_to_end(tmp_path):
-    frames = polyp.load_polyp_frames(write_set(tmp_path / "set", n=4, size=(64, 80), sequences=list("aabb")))
+    frames = video.load_polyp_frames(write_set(tmp_path / "set", n=4, size=(64, 80), sequences=list("aabb")))
     model = RedModel(8)
-    single = polyp.DetectorSettings(patch=8, window=16, scales=(1.0,), stride=0.25, nms_radius=0.75,
+    single = maps.DetectorSettings(patch=8, window=16, scales=(1.0,), stride=0.25, nms_radius=0.75,
                                     average_views=False, use_fov=False)
-    matches, table = polyp.score_frames(model, frames, [0, 1, 2, 3], single)
+    matches, table = maps.score_frames(model, frames, [0, 1, 2, 3], single)
     assert table["n_polyps"].tolist() == [1, 1, 1, 1]
     best = matches.sort_values("score", ascending=False).groupby("frame").head(1)
     assert best["is_tp"].all()                                    # the top candidate of each frame hits
     curve = froc.froc_curve(matches, len(table), int(table["n_polyps"].sum()))
     assert froc.sensitivity_at_fp(curve, (0.0,))[0.0] == 1.0
-    averaged, _ = polyp.score_frames(model, frames, [0, 1], polyp.DetectorSettings(
+    averaged, _ = maps.score_frames(model, frames, [0, 1], maps.DetectorSettings(
         patch=8, window=16, scales=(0.75, 1.0, 1.5), stride=0.25, use_fov=False))
     assert averaged.loc[averaged["is_tp"], "score"].min() > averaged.loc[averaged["is_fp"], "score"].max()
 
@@ -394,7 +394,7 @@ def test_fov_with_a_dark_grey_border():
     inside = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 <= 44 ** 2
     img[inside] = (150, 80, 70)
     img[40:50, 60:70] = 30                                    # dark lumen inside the view stays inside
-    fov = polyp.fov_mask(img)
+    fov = video.fov_mask(img)
     assert not fov[0, 0] and not fov[-1, -1] and fov[45, 65]
     assert abs(fov.mean() - inside.mean()) < 0.03
 

@@ -9,7 +9,7 @@ Definitions (the study's, for polyp detection):
 - A candidate ``(y, x, score)`` hits a polyp when it falls on the polyp's pixels or within
   ``tolerance`` px of them (the study: a detection inside the polyp or close to its boundary counts;
   the detectors of :mod:`helpers.detection` use a tolerance tied to the detection window, see
-  :data:`helpers.detection.MATCH_TOLERANCE`). A candidate within the tolerance of two polyps hits
+  :data:`helpers.detection.experiment.MATCH_TOLERANCE`). A candidate within the tolerance of two polyps hits
   the nearer one. The highest-scoring hit of each polyp is its *true positive*; further hits on the
   same polyp are neither true nor false positives (the study counted a polyp as detected once). A
   candidate on a mask pixel that belongs to no counted polyp (a speckle) is ignored the same way.

@@ -1,12 +1,12 @@
 """Polyp folders a newcomer can get: Kvasir-SEG (public, downloaded), and synthetic ones (built here).
 
-Both are written in the layout :mod:`helpers.polyp` reads (``images/``, ``masks/``, optional
-``sequences.csv``). Command line (``python -m helpers.polyp_data --help``)::
+Both are written in the layout :mod:`helpers.detection` reads (``images/``, ``masks/``, optional
+``sequences.csv``). Command line (``python -m helpers.detection.data --help``)::
 
-    python -m helpers.polyp_data find                      # the polyp folder notebook 05 would use, or exit 1
-    python -m helpers.polyp_data fetch-kvasir [--dest D]   # download, unzip and check Kvasir-SEG
-    python -m helpers.polyp_data synthetic DEST [--frames N] [--sequences K] [--jpeg] [--no-sequences-file]
-    python -m helpers.polyp_data check FOLDER              # every image has a decodable mask of its size
+    python -m helpers.detection.data find                      # the polyp folder notebook 05 would use, or exit 1
+    python -m helpers.detection.data fetch-kvasir [--dest D]   # download, unzip and check Kvasir-SEG
+    python -m helpers.detection.data synthetic DEST [--frames N] [--sequences K] [--jpeg] [--no-sequences-file]
+    python -m helpers.detection.data check FOLDER              # every image has a decodable mask of its size
 
 Kvasir-SEG (Jha et al., MMM 2020; 1,000 polyp frames with masks, sizes 332x487 to 1920x1072) is
 offered by its owners (Simula) as one zip for research and education. They publish no checksum, so
@@ -29,8 +29,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .download import DownloadError, download
-from .profiles import project_root
+from ..download import DownloadError, download
+from ..profiles import project_root
+from .video import locate_polyp_dataset, pair_files, read_mask
 
 KVASIR_URL = "https://datasets.simula.no/downloads/kvasir-seg.zip"
 KVASIR_NAME = "Kvasir-SEG"
@@ -50,12 +51,11 @@ def default_polyp_dir() -> Path:
 
 
 def find_polyp_dataset(names: Sequence[str] = KNOWN_SETS) -> Path:
-    """The first polyp set found among ``names`` (see :func:`helpers.polyp.locate_polyp_dataset`).
+    """The first polyp set found among ``names`` (see :func:`helpers.detection.video.locate_polyp_dataset`).
 
     Raises ``FileNotFoundError`` saying how to get one (CVC-ClinicDB from its owners, Kvasir-SEG with
-    ``make data`` / ``python -m helpers.polyp_data fetch-kvasir``, or a synthetic folder for tests).
+    ``make data`` / ``python -m helpers.detection.data fetch-kvasir``, or a synthetic folder for tests).
     """
-    from .polyp import locate_polyp_dataset
     for name in names:
         try:
             return locate_polyp_dataset(name)
@@ -63,9 +63,9 @@ def find_polyp_dataset(names: Sequence[str] = KNOWN_SETS) -> Path:
             continue
     raise FileNotFoundError(
         f"No polyp data set found (looked for {', '.join(names)} in FTLAB_POLYP_DIR, FTLAB_DATA_DIR/polyp and "
-        f"{default_polyp_dir()}). Get the public Kvasir-SEG with `python -m helpers.polyp_data fetch-kvasir` "
+        f"{default_polyp_dir()}). Get the public Kvasir-SEG with `python -m helpers.detection.data fetch-kvasir` "
         "(or `make data`), put CVC-ClinicDB from its owners in data/polyp/, or build a synthetic folder with "
-        "`python -m helpers.polyp_data synthetic DEST` and set FTLAB_POLYP_DIR=DEST.")
+        "`python -m helpers.detection.data synthetic DEST` and set FTLAB_POLYP_DIR=DEST.")
 
 
 def describe_dataset(folder: Path, has_sequences: bool) -> str:
@@ -73,7 +73,7 @@ def describe_dataset(folder: Path, has_sequences: bool) -> str:
     folder = Path(folder)
     if (folder / SYNTHETIC_MARK).exists():
         return (f"{folder.name} is a SYNTHETIC folder (ellipses on textured backgrounds, built by "
-                "helpers.polyp_data for tests): its numbers say the code runs, not how CNNs detect polyps.")
+                "helpers.detection.data for tests): its numbers say the code runs, not how CNNs detect polyps.")
     if not has_sequences:
         return (f"{folder.name} has no sequences.csv, so (unlike the study's videos) frames are split independently: "
                 "near-duplicate frames of one video may sit in training and test, which flatters every detector.")
@@ -88,16 +88,15 @@ def check_polyp_folder(folder: str | Path) -> dict:
 
     Raises ``ValueError`` naming the first problems (unpaired files, undecodable or misfitting masks).
     """
-    from .polyp import _pair_files, _read_mask
     folder = Path(folder)
     problems, sizes = [], set()
-    pairs = _pair_files(folder)
+    pairs = pair_files(folder)
     for stem, image, mask in pairs:
         try:
             with Image.open(image) as img:
                 size = img.size
                 img.verify()
-            values = _read_mask(mask)
+            values = read_mask(mask)
         except (OSError, ValueError, SyntaxError) as err:
             problems.append(f"{stem}: {err}")
             continue
@@ -265,14 +264,14 @@ def make_synthetic_polyp_folder(dest: str | Path, n_frames: int = 60, n_sequence
         rows.append(f"{name}{ext},seq{seq_of[i]:03d}")
     if sequences_file:
         (dest / "sequences.csv").write_text("\n".join(rows) + "\n")
-    (dest / SYNTHETIC_MARK).write_text("Synthetic polyp frames built by helpers.polyp_data for tests; not real data.\n")
+    (dest / SYNTHETIC_MARK).write_text("Synthetic polyp frames built by helpers.detection.data for tests; not real data.\n")
     return dest
 
 
 # ----------------------------------------------------------------------------- command line
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m helpers.polyp_data", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.detection.data", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("find", help="print the polyp folder notebook 05 would use; exit 1 if there is none")
     fetch = sub.add_parser("fetch-kvasir", help="download, unzip and check Kvasir-SEG")

@@ -1,6 +1,6 @@
 """The study's polyp-detection experiment as sweep runs: patch classifier -> hard negatives -> maps -> FROC.
 
-One :class:`PolypRunConfig` is one run of :func:`helpers.experiments.run_sweep`, so detection results are
+One :class:`PolypRunConfig` is one run of :func:`helpers.runner.run_sweep`, so detection results are
 resumable, get a learning rate tuned per strategy on validation data (``lr_grid``), and land in the same
 kind of results table as the classification sweeps. A run (:func:`run_polyp`):
 
@@ -10,8 +10,8 @@ kind of results table as the classification sweeps. A run (:func:`run_polyp`):
 3. mines hard negatives (one round): the highest-scoring windows off the polyp in training frames
    become negatives, and the classifier trains on;
 4. keeps the state (before or after the round) with the better *validation* FROC figure
-   (:func:`helpers.froc.validation_figure` over validation sequences; test frames are never used to choose);
-5. detects polyps in every test frame (:func:`helpers.polyp.score_frames`) and scores them with FROC,
+   (:func:`helpers.detection.froc.validation_figure` over validation sequences; test frames are never used to choose);
+5. detects polyps in every test frame (:func:`helpers.detection.maps.score_frames`) and scores them with FROC,
    with a bootstrap band over test sequences.
 
 Selection column: ``val_auc`` of a detection row holds the validation FROC figure (the suite's rule: every
@@ -30,9 +30,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import froc, polyp
-from .datasets import DataSet, Split
-from .experiments import config_hash, versions
+from ..datasets import DataSet, Split
+from ..env import pick_device, seed_everything
+from ..finetune import Level, ladder, resolve_level, set_level
+from ..metrics import format_ci
+from ..models import MIN_INPUT, build_model
+from ..runner import RunIdentity, versions
+from ..train import TrainConfig, TrainResult, fit
+from ..weights import safe_load
+from . import froc, maps, patches, video
 
 FP_RATES = (0.1, 0.5, 1.0)
 FP_GRID = np.logspace(-2, 1, 31)
@@ -43,7 +49,7 @@ HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "not decidable at this budge
 
 
 @dataclass(frozen=True)
-class PolypRunConfig:
+class PolypRunConfig(RunIdentity):
     """One detection run; every field is part of its identity (hash)."""
 
     dataset: str = "CVC-ClinicDB"      # a folder path (the notebook passes the resolved one) or a set name
@@ -72,12 +78,9 @@ class PolypRunConfig:
     average_views: bool = True         # final score: mean over 3 windows x 8 flips/rotations
     n_bootstrap: int = 500
 
-    def key(self) -> str:
-        return config_hash(self)
-
-    def learning_rate(self) -> float:
-        from .experiments import default_rate
-        return self.lr if self.lr is not None else default_rate(self.strategy)
+    def run(self, quiet: bool = True) -> dict:
+        """Run it (:func:`run_polyp`, no weights saved): what :func:`helpers.runner.run_sweep` calls by default."""
+        return run_polyp(self, quiet=quiet)
 
 
 # ----------------------------------------------------------------------------- data
@@ -90,7 +93,7 @@ class PolypData:
     ``folder_split`` gives the number of frames of each split in the whole folder.
     """
 
-    frames: polyp.PolypFrames
+    frames: video.PolypFrames
     split: dict[str, np.ndarray]
     folder_split: dict[str, int]
     n_folder_frames: int
@@ -100,16 +103,16 @@ class PolypData:
 def load_bounded(dataset: str, frame_size: tuple[int, int], split_seed: int, frame_step: int,
                  max_train: int | None, max_val: int | None, max_test: int | None) -> PolypData:
     """Split a folder by sequence, choose the frames within the bounds, decode only those (cached per process)."""
-    index = polyp.index_polyp_folder(dataset)
-    full = polyp.split_sequences(index.sequences, seed=split_seed)
-    chosen = polyp.select_frames(index.sequences, full, frame_step, max_train, max_val, max_test, seed=split_seed)
+    index = video.index_polyp_folder(dataset)
+    full = video.split_sequences(index.sequences, seed=split_seed)
+    chosen = video.select_frames(index.sequences, full, frame_step, max_train, max_val, max_test, seed=split_seed)
     order = np.concatenate([chosen[k] for k in ("train", "val", "test")])
-    frames = polyp.load_polyp_frames(index.folder, frame_size, only=order)
+    loaded = video.load_polyp_frames(index.folder, frame_size, only=order)
     split, start = {}, 0
     for k in ("train", "val", "test"):
         split[k] = np.arange(start, start + len(chosen[k]), dtype=np.int64)
         start += len(chosen[k])
-    return PolypData(frames, split, {k: len(v) for k, v in full.items()}, len(index))
+    return PolypData(loaded, split, {k: len(v) for k, v in full.items()}, len(index))
 
 
 def prepare(config: PolypRunConfig) -> PolypData:
@@ -118,25 +121,25 @@ def prepare(config: PolypRunConfig) -> PolypData:
                         config.max_train_frames, config.max_val_frames, config.max_test_frames)
 
 
-def detector_settings(config: PolypRunConfig, window: float) -> polyp.DetectorSettings:
+def detector_settings(config: PolypRunConfig, window: float) -> maps.DetectorSettings:
     """The detector of this run around a base ``window`` (median training polyp size)."""
-    return polyp.DetectorSettings(patch=config.patch, window=float(window), scales=SCALES, stride=config.stride,
+    return maps.DetectorSettings(patch=config.patch, window=float(window), scales=SCALES, stride=config.stride,
                                   nms_radius=NMS_RADIUS, tolerance=MATCH_TOLERANCE,
                                   max_candidates=config.max_candidates, average_views=config.average_views)
 
 
 def base_window(data: PolypData) -> int:
     """The base detection window: median polyp size over ALL training frames used (every fraction alike)."""
-    return polyp.polyp_window(data.frames, data.split["train"], scales=(1.0,))
+    return patches.polyp_window(data.frames, data.split["train"], scales=(1.0,))
 
 
 def patch_data(config: PolypRunConfig, data: PolypData, train_idx: np.ndarray) -> DataSet:
     """Training patches (with the 8 flips/rotations) of ``train_idx`` and validation patches of the val frames."""
     sampling = {"n_anchors": config.n_anchors, "n_neg_per_frame": config.n_neg_per_frame}
-    train = polyp.sample_patches(data.frames, train_idx, config.patch, config.seed, **sampling)
-    val = polyp.sample_patches(data.frames, data.split["val"], config.patch, config.seed + 1,
+    train = patches.sample_patches(data.frames, train_idx, config.patch, config.seed, **sampling)
+    val = patches.sample_patches(data.frames, data.split["val"], config.patch, config.seed + 1,
                                augment_dihedral=False, **sampling)
-    return DataSet(f"polyp-{data.frames.source.name}", train, val, val, list(polyp.CLASS_NAMES),
+    return DataSet(f"polyp-{data.frames.source.name}", train, val, val, list(video.CLASS_NAMES),
                    str(data.frames.source), "research and educational use only (see the folder's owners)",
                    {"frames_train": train_idx})
 
@@ -145,8 +148,6 @@ def patch_data(config: PolypRunConfig, data: PolypData, train_idx: np.ndarray) -
 
 def build_detector(config: PolypRunConfig):
     """The patch classifier at the run's level (ImageNet weights unless scratch)."""
-    from .finetune import resolve_level, set_level
-    from .models import MIN_INPUT, build_model
 
     scratch = config.strategy == "scratch"
     model = build_model(config.arch, 2, pretrained=not scratch, image_size=max(config.patch, MIN_INPUT[config.arch]))
@@ -156,12 +157,10 @@ def build_detector(config: PolypRunConfig):
     return model, level
 
 
-def _train_config(config: PolypRunConfig, steps: int, lr: float, seed: int, quiet: bool):
+def _train_config(config: PolypRunConfig, steps: int, lr: float, seed: int, quiet: bool) -> TrainConfig:
     """The engine's settings for one pass: the paper's recipe, one validation check at the end."""
-    from .experiments import head_multiplier
-    from .train import TrainConfig
-    return TrainConfig(steps=steps, batch_size=config.batch_size, lr=lr, head_lr_mult=head_multiplier(config.strategy),
-                       patience=None, eval_every=steps, decay_steps=config.decay_steps, seed=seed, quiet=quiet)
+    return TrainConfig.for_strategy(config.strategy, lr=lr, steps=steps, batch_size=config.batch_size, patience=None,
+                                    eval_every=steps, decay_steps=config.decay_steps, seed=seed, quiet=quiet)
 
 
 def with_hard_negatives(train: Split, hard: torch.Tensor, seed: int) -> Split:
@@ -175,58 +174,70 @@ def with_hard_negatives(train: Split, hard: torch.Tensor, seed: int) -> Split:
 
 
 def hard_negative_patches(model, config: PolypRunConfig, data: PolypData, train_idx: np.ndarray,
-                          settings: polyp.DetectorSettings, device) -> torch.Tensor:
+                          settings: maps.DetectorSettings, device) -> torch.Tensor:
     """uint8 patches (with their 8 flips/rotations) of the hard negatives mined in training frames."""
-    frames = polyp._bounded(train_idx, config.hard_frames)
-    plan = polyp.mine_hard_negatives(model, data.frames, frames, settings, config.hard_per_frame, device=device)
+    searched = video.bounded(train_idx, config.hard_frames)
+    plan = maps.mine_hard_negatives(model, data.frames, searched, settings, config.hard_per_frame, device=device)
     if plan.empty:
         return torch.zeros(0, 3, config.patch, config.patch, dtype=torch.uint8)
-    return polyp.dihedral8(polyp.crop_patches(data.frames.images, plan, config.patch))
+    return patches.dihedral8(patches.crop_patches(data.frames.images, plan, config.patch))
 
 
 def _validate(model, data: PolypData, settings, device) -> tuple[float, list]:
     """Validation FROC figure and curve of the model as it is now."""
-    matches, table = polyp.score_frames(model, data.frames, data.split["val"], settings, device)
+    matches, table = maps.score_frames(model, data.frames, data.split["val"], settings, device)
     figure = froc.validation_figure(matches, table, FP_RATES)
     curve = froc.froc_curve(matches, len(table), max(1, int(table["n_polyps"].sum())))
     return figure, curve[["fp_per_frame", "sensitivity"]].to_numpy().round(5).tolist()
 
 
-def train_detector(config: PolypRunConfig, data: PolypData, quiet: bool = True) -> dict:
-    """Train, mine hard negatives, train on, keep the state with the better validation FROC figure.
+@dataclass
+class TrainedDetector:
+    """What :func:`train_detector` returns: the kept model and how it got there."""
 
-    Returns a dict: ``model``, ``level``, ``settings``, ``device``, ``patches`` (the first pass's
-    DataSet), ``before`` / ``after`` (validation figure and curve), ``kept`` ("before" or "after"),
-    ``n_hard``, ``result`` (the last :class:`helpers.train.TrainResult`), ``steps_run``.
-    """
-    from .env import seed_everything
-    from .train import fit
+    model: torch.nn.Module
+    level: Level | None                 # None for scratch
+    settings: maps.DetectorSettings
+    device: str
+    patches: DataSet                    # the first pass's training and validation patches
+    train_idx: np.ndarray               # the training frames used
+    result: TrainResult                 # the engine's record of the last pass
+    steps_run: int
+    before: tuple[float, list] = (float("nan"), [])   # validation FROC figure and curve before the round
+    after: tuple[float, list] = (float("nan"), [])    # ... and after it (NaN when there was no round)
+    kept: str = "before"                # which state the model holds
+    n_hard: int = 0                     # hard negatives added (before flips/rotations)
 
-    train_idx = polyp.reduce_by_sequence(data.frames, data.split["train"], config.fraction, config.seed)
+    @property
+    def kept_figure(self) -> tuple[float, list]:
+        """The validation figure and curve of the kept state."""
+        return self.after if self.kept == "after" else self.before
+
+
+def train_detector(config: PolypRunConfig, data: PolypData, quiet: bool = True) -> TrainedDetector:
+    """Train, mine hard negatives, train on, keep the state with the better validation FROC figure."""
+    train_idx = video.reduce_by_sequence(data.frames, data.split["train"], config.fraction, config.seed)
     settings = detector_settings(config, base_window(data))
-    patches = patch_data(config, data, train_idx)
+    first = patch_data(config, data, train_idx)
     seed_everything(config.seed)
     model, level = build_detector(config)
-    lr = config.learning_rate()
-    result = fit(model, patches, _train_config(config, config.steps, lr, config.seed, quiet))
-    device = result.device
-    before = _validate(model, data, settings, device)
-    out = {"model": model, "level": level, "settings": settings, "device": device, "patches": patches,
-           "before": before, "after": (float("nan"), []), "kept": "before", "n_hard": 0, "result": result,
-           "steps_run": result.iterations, "train_idx": train_idx}
+    train_cfg = _train_config(config, config.steps, config.learning_rate(), config.seed, quiet)
+    result = fit(model, first, train_cfg)
+    out = TrainedDetector(model, level, settings, result.device, first, train_idx, result, result.iterations)
+    out.before = _validate(model, data, settings, out.device)
     if config.hard_steps <= 0:
         return out
     state = copy.deepcopy(model.state_dict())
-    hard = hard_negative_patches(model, config, data, train_idx, settings, device)
+    hard = hard_negative_patches(model, config, data, train_idx, settings, out.device)
     if len(hard):
-        second = DataSet(patches.name, with_hard_negatives(patches.train, hard, config.seed), patches.val,
-                         patches.test, patches.class_names, patches.source, patches.licence, patches.meta)
-        lr_now = lr * 0.95 ** (config.steps / config.decay_steps)   # the schedule goes on where it stopped
+        second = DataSet(first.name, with_hard_negatives(first.train, hard, config.seed), first.val,
+                         first.test, first.class_names, first.source, first.licence, first.meta)
+        lr_now = train_cfg.lr * train_cfg.lr_decay ** (config.steps / config.decay_steps)   # the schedule goes on
         result = fit(model, second, _train_config(config, config.hard_steps, lr_now, config.seed + 1, quiet))
-        after = _validate(model, data, settings, device)
-        out.update(after=after, n_hard=len(hard) // 8, result=result, steps_run=out["steps_run"] + result.iterations)
-        if after[0] >= before[0] or not np.isfinite(before[0]):
-            out["kept"] = "after"
+        out.after = _validate(model, data, settings, out.device)
+        out.n_hard, out.result, out.steps_run = len(hard) // 8, result, out.steps_run + result.iterations
+        if out.after[0] >= out.before[0] or not np.isfinite(out.before[0]):
+            out.kept = "after"
         else:
             model.load_state_dict(state)
     return out
@@ -248,8 +259,8 @@ def run_polyp(config: PolypRunConfig, weights_dir: str | Path | None = None, qui
         trained = train_detector(config, data, quiet)
     except FloatingPointError as err:      # TrainingDivergedError included
         return diverged_row(config, err, time.perf_counter() - t0)
-    model, settings = trained["model"], trained["settings"]
-    matches, frame_table = polyp.score_frames(model, data.frames, data.split["test"], settings, trained["device"])
+    model, settings = trained.model, trained.settings
+    matches, frame_table = maps.score_frames(model, data.frames, data.split["test"], settings, trained.device)
     row = detection_row(config, data, trained, matches, frame_table)
     row["wall_s"] = time.perf_counter() - t0
     if weights_dir is not None:
@@ -266,25 +277,25 @@ def diverged_row(config: PolypRunConfig, err: Exception, wall_s: float) -> dict:
             "wall_s": wall_s, "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
-def detection_row(config: PolypRunConfig, data: PolypData, trained: dict, matches: pd.DataFrame,
+def detection_row(config: PolypRunConfig, data: PolypData, trained: TrainedDetector, matches: pd.DataFrame,
                   frame_table: pd.DataFrame) -> dict:
     """Flatten one detection run into a table row (validation figures, FROC summary, curve, raw matches)."""
-    level, result, settings = trained["level"], trained["result"], trained["settings"]
+    level, result, settings = trained.level, trained.result, trained.settings
     n_frames, n_polyps = len(frame_table), int(frame_table["n_polyps"].sum())
     summary = froc.froc_summary(matches, frame_table, FP_RATES, n_boot=config.n_bootstrap, seed=config.seed)
     curve = froc.froc_curve(matches, n_frames, max(1, n_polyps))
-    kept = trained[trained["kept"]]
     row = {**asdict(config), "config_hash": config.key(), "task": "polyp",
            "strategy": "scratch" if level is None else level.name, "requested": config.strategy,
            "level": "" if level is None else level.name, "level_index": -1 if level is None else level.index,
-           "lr": config.learning_rate(), "n_train": len(trained["train_idx"]),
-           "n_train_patches": len(trained["patches"].train), "n_hard_negatives": trained["n_hard"],
+           "lr": config.learning_rate(), "n_train": len(trained.train_idx),
+           "n_train_patches": len(trained.patches.train), "n_hard_negatives": trained.n_hard,
            "val_frames": len(data.split["val"]), "test_frames": n_frames, "test_polyps": n_polyps,
            "test_sequences": int(frame_table["sequence"].nunique()), "window": settings.window,
-           "val_auc": kept[0], "val_figure_before": trained["before"][0], "val_figure_after": trained["after"][0],
-           "kept": trained["kept"], "val_froc_before": trained["before"][1], "val_froc_after": trained["after"][1],
+           "val_auc": trained.kept_figure[0], "val_figure_before": trained.before[0],
+           "val_figure_after": trained.after[0], "kept": trained.kept, "val_froc_before": trained.before[1],
+           "val_froc_after": trained.after[1],
            "val_patch_auc": result.best_val_auc, "val_loss": result.best_val_loss, "collapsed": False,
-           "diverged": False, "steps_run": trained["steps_run"], "iterations": trained["steps_run"],
+           "diverged": False, "steps_run": trained.steps_run, "iterations": trained.steps_run,
            "cached": result.cached, "device": result.device}
     for _, r in summary.iterrows():
         key = f"froc_sens@{r['fp_per_frame']:g}"
@@ -298,7 +309,6 @@ def detection_row(config: PolypRunConfig, data: PolypData, trained: dict, matche
 
 def load_detector(config: PolypRunConfig, weights_dir: str | Path):
     """The trained patch classifier of a finished run, from the weights :func:`run_polyp` saved."""
-    from .weights import safe_load
 
     model, _ = build_detector(config)
     model.load_state_dict(safe_load(Path(weights_dir) / f"{config.key()}.pt"))
@@ -344,7 +354,6 @@ def froc_bands(table: pd.DataFrame, fp_grid=None, n_boot: int = 300, seed: int =
 
 def sensitivity_table(table: pd.DataFrame, rates=FP_RATES, n_boot: int = 500, seed: int = 0) -> pd.DataFrame:
     """Sensitivity (95% band over seeds and test sequences) at each rate, one row per strategy and fraction."""
-    from .metrics import format_ci
     bands = froc_bands(table, rates, n_boot, seed)
     done = finished(table)
     rows = []
@@ -381,8 +390,6 @@ def best_tuned_level(table: pd.DataFrame) -> str | None:
 
 def _is_all_layers(arch: str, level: str) -> bool:
     """Whether ``level`` is the last rung of its architecture's ladder (every layer tuned)."""
-    from .finetune import ladder
-    from .models import build_model
     return ladder(build_model(arch, 2, image_size=64))[-1].name == level
 
 
@@ -446,14 +453,13 @@ def detection_report(table: pd.DataFrame, rates=FP_RATES, n_boot: int = 500, see
     return lines
 
 
-def detection_examples(model, data: PolypData, indices, settings: polyp.DetectorSettings,
+def detection_examples(model, data: PolypData, indices, settings: maps.DetectorSettings,
                        device: str | None = None) -> list[dict]:
     """For a few frames: the detector's combined map at frame size, the FOV and the candidates (best first)."""
-    from .env import pick_device
 
     device = pick_device(device)
     idx = [int(i) for i in indices]
-    values, _, base = polyp.combined_map(model, data.frames.images[idx], data.frames.fov[idx], settings, device)
-    cands = polyp.detect(model, data.frames, idx, settings, device)
-    return [{"frame": i, "map": polyp.upsample_map(v.clamp_min(0), base), "raw_map": v, "candidates": c,
+    values, _, base = maps.combined_map(model, data.frames.images[idx], data.frames.fov[idx], settings, device)
+    cands = maps.detect(model, data.frames, idx, settings, device)
+    return [{"frame": i, "map": maps.upsample_map(v.clamp_min(0), base), "raw_map": v, "candidates": c,
              "fov": data.frames.fov[i]} for i, v, c in zip(idx, values, cands)]

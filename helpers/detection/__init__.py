@@ -1,0 +1,15 @@
+"""The study's polyp-detection application (notebook 05), on top of the classification core.
+
+Modules, in dependency order:
+
+- ``froc``        FROC scoring: polyps as connected mask regions, candidates matched to them, curves and bands
+- ``video``       polyp folders: finding, indexing and loading frames and masks, splits by sequence, the field
+                  of view, and which frames a run reads
+- ``patches``     training patches around polyps (three scales, shifts, eight flips/rotations) and background
+- ``maps``        detection: multi-scale probability maps, candidates, rescoring, hard-negative mining
+- ``experiment``  one detection run of a sweep (:class:`~helpers.detection.experiment.PolypRunConfig`): train,
+                  mine hard negatives, choose on validation FROC, score every test frame; tables and verdicts
+- ``plots``       the notebook's figures
+- ``data``        polyp folders a newcomer can get (Kvasir-SEG, synthetic folders) and their command line:
+                  ``python -m helpers.detection.data find|fetch-kvasir|synthetic|check``
+"""
