@@ -45,11 +45,10 @@ Presentation
 - ``widgets``     ipywidgets explorers (controls + one Output area)
 - ``handout``     ``make student``: student copies of the notebooks without solution cells
 
-The polyp-detection application (notebook 05) is its own subpackage:
-- ``polyp``       polyp data, patches, field of view, multi-scale maps, candidates, hard negatives
-- ``froc``        FROC scoring of detections
-- ``detection``   the polyp-detection experiment as sweep runs (FROC result rows, verdicts)
-- ``polyp_data``  polyp folders a newcomer can get (Kvasir-SEG, synthetic folders); its command line
+The polyp-detection application (notebook 05) is its own subpackage, ``detection`` (``video``, ``patches``,
+``maps``, ``froc``, ``experiment``, ``plots``, ``data``: see its ``__init__``); it builds on the core (the
+engine, the runner, the store) and the core never imports it, except ``preflight``, which looks for the
+polyp folder notebook 05 needs.
 """
 
 __version__ = "0.1.0"

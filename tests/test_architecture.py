@@ -141,3 +141,12 @@ def test_the_recipe_numbers_are_written_in_one_module():
             if DECAY_LITERAL.search(line) or (RECIPE_LITERAL.search(line) and "head_lr_mult=1.0" not in line):
                 offenders.append(f"{name}: {line.strip()}")
     assert not offenders, "recipe numbers outside helpers/recipe.py:\n" + "\n".join(offenders)
+
+
+def test_the_core_does_not_import_the_detection_application():
+    """helpers.detection builds on the core; only preflight (which looks for notebook 05's folder) reaches back."""
+    graph = import_graph(top_level_only=False)
+    reaching = sorted(m for m, edges in graph.items()
+                      if not m.startswith("helpers.detection") and m != "helpers.preflight"
+                      and any(e.startswith("helpers.detection") for e in edges))
+    assert not reaching, f"core modules importing helpers.detection: {reaching}"
