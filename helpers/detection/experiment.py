@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ from ..datasets import DataSet, Split
 from ..env import pick_device, seed_everything
 from ..finetune import Level, ladder, resolve_level, set_level
 from ..metrics import format_ci
-from ..models import MIN_INPUT, build_model
+from ..models import MIN_INPUT, FTModel, build_model
 from ..runner import RunIdentity, versions
 from ..train import TrainConfig, TrainResult, fit
 from ..weights import safe_load
@@ -146,7 +147,7 @@ def patch_data(config: PolypRunConfig, data: PolypData, train_idx: np.ndarray) -
 
 # ----------------------------------------------------------------------------- training
 
-def build_detector(config: PolypRunConfig):
+def build_detector(config: PolypRunConfig) -> tuple[FTModel, Level | None]:
     """The patch classifier at the run's level (ImageNet weights unless scratch)."""
 
     scratch = config.strategy == "scratch"
@@ -173,8 +174,8 @@ def with_hard_negatives(train: Split, hard: torch.Tensor, seed: int) -> Split:
     return Split(images, labels)
 
 
-def hard_negative_patches(model, config: PolypRunConfig, data: PolypData, train_idx: np.ndarray,
-                          settings: maps.DetectorSettings, device) -> torch.Tensor:
+def hard_negative_patches(model: torch.nn.Module, config: PolypRunConfig, data: PolypData, train_idx: np.ndarray,
+                          settings: maps.DetectorSettings, device: str | torch.device) -> torch.Tensor:
     """uint8 patches (with their 8 flips/rotations) of the hard negatives mined in training frames."""
     searched = video.bounded(train_idx, config.hard_frames)
     plan = maps.mine_hard_negatives(model, data.frames, searched, settings, config.hard_per_frame, device=device)
@@ -307,7 +308,7 @@ def detection_row(config: PolypRunConfig, data: PolypData, trained: TrainedDetec
     return row
 
 
-def load_detector(config: PolypRunConfig, weights_dir: str | Path):
+def load_detector(config: PolypRunConfig, weights_dir: str | Path) -> FTModel:
     """The trained patch classifier of a finished run, from the weights :func:`run_polyp` saved."""
 
     model, _ = build_detector(config)
@@ -315,7 +316,8 @@ def load_detector(config: PolypRunConfig, weights_dir: str | Path):
     return model.eval()
 
 
-def polyp_grid(strategies, fractions, seeds=(0,), **common) -> list[PolypRunConfig]:
+def polyp_grid(strategies: Sequence[str], fractions: Sequence[float], seeds: Sequence[int] = (0,),
+               **common) -> list[PolypRunConfig]:
     """Every combination of strategy, training fraction (by sequence) and seed."""
     return [PolypRunConfig(strategy=s, fraction=float(f), seed=int(r), **common)
             for s in strategies for f in fractions for r in seeds]
@@ -341,7 +343,8 @@ def _ordered(table: pd.DataFrame) -> list[str]:
     return list(order.index)
 
 
-def froc_bands(table: pd.DataFrame, fp_grid=None, n_boot: int = 300, seed: int = 0) -> pd.DataFrame:
+def froc_bands(table: pd.DataFrame, fp_grid: Sequence[float] | None = None, n_boot: int = 300,
+               seed: int = 0) -> pd.DataFrame:
     """FROC per strategy and fraction, averaged over seeds, with a 95% band over seeds and test sequences."""
     grid = FP_GRID if fp_grid is None else np.asarray(fp_grid, dtype=float)
     parts = []
@@ -352,7 +355,8 @@ def froc_bands(table: pd.DataFrame, fp_grid=None, n_boot: int = 300, seed: int =
     return pd.concat(parts, ignore_index=True)
 
 
-def sensitivity_table(table: pd.DataFrame, rates=FP_RATES, n_boot: int = 500, seed: int = 0) -> pd.DataFrame:
+def sensitivity_table(table: pd.DataFrame, rates: Sequence[float] = FP_RATES, n_boot: int = 500,
+                      seed: int = 0) -> pd.DataFrame:
     """Sensitivity (95% band over seeds and test sequences) at each rate, one row per strategy and fraction."""
     bands = froc_bands(table, rates, n_boot, seed)
     done = finished(table)
@@ -417,7 +421,8 @@ def all_layers_verdict(bands: pd.DataFrame, rate: float, n_sequences: int = 2) -
                        "the bands overlap")
 
 
-def detection_report(table: pd.DataFrame, rates=FP_RATES, n_boot: int = 500, seed: int = 0) -> list[str]:
+def detection_report(table: pd.DataFrame, rates: Sequence[float] = FP_RATES, n_boot: int = 500,
+                     seed: int = 0) -> list[str]:
     """Plain sentences, computed from the table, on this run against the study's polyp finding."""
     done = finished(table)
     full = done[done["fraction"] == done["fraction"].max()]
@@ -453,7 +458,7 @@ def detection_report(table: pd.DataFrame, rates=FP_RATES, n_boot: int = 500, see
     return lines
 
 
-def detection_examples(model, data: PolypData, indices, settings: maps.DetectorSettings,
+def detection_examples(model: torch.nn.Module, data: PolypData, indices: Sequence[int], settings: maps.DetectorSettings,
                        device: str | None = None) -> list[dict]:
     """For a few frames: the detector's combined map at frame size, the FOV and the candidates (best first)."""
 
