@@ -257,7 +257,7 @@ def fmt(r: dict) -> str:
 # ----------------------------------------------------------------------------- the benchmark
 
 def bench_all_layers(ds: DataSet, device: torch.device, workers: int) -> dict:
-    n = steps(60)
+    n = steps(120)
     sub = subsets.cap_dataset(ds, n * BATCH, 64)
     arms = {"engine": engine_arm(sub, "all", n, device), "tutorial": tutorial_arm(sub, "all", n, device, workers)}
     arms.update({f"limit: {k}": v for k, v in limit_variants(n, device).items()})
@@ -280,7 +280,7 @@ def repeated(arm: Arm, times: int) -> Arm:
     return prepare
 
 
-HEAD_ONLY_RUNS = 5   # fits per timing: one head-only fit takes under a second on a 2-core CPU
+HEAD_ONLY_RUNS = 8   # fits per timing: one head-only fit takes under a second on a 2-core CPU
 
 
 def bench_head_only(ds: DataSet, device: torch.device, workers: int) -> dict:
