@@ -7,8 +7,9 @@ same optimisation), bias rates twice the weight rates, the new head 10x the rate
 weights restored. The budget is a number of SGD steps. Adam and AdamW are available too.
 
 Speed: no per-sample Python; data stay uint8 tensors (on the GPU when there is one) and are converted
-per batch; on CUDA bf16 autocast (fp16 with a scaler where bf16 is missing), channels-last and
-``cudnn.benchmark``. When every stage below the tuned range is frozen and there is no augmentation,
+per batch; model and inputs channels-last on every device (the models are built so and
+:class:`~helpers.models.InputAdapter` hands that layout on; cached features keep it); on CUDA bf16 autocast
+(fp16 with a scaler where bf16 is missing) and ``cudnn.benchmark``. When every stage below the tuned range is frozen and there is no augmentation,
 the frozen part's output is computed once and only the tuned part is trained on it
 (*frozen-feature caching*, see :func:`cache_plan`).
 """
@@ -357,10 +358,9 @@ def fit(model: nn.Module, data: DataSet, config: TrainConfig | None = None, **ov
     _check_inputs(model, data, config)
     device = pick_device(config.device)
     generator = seed_everything(config.seed)
-    model.to(device)
+    model.to(device, memory_format=torch.channels_last)   # on CPUs too: about 2x faster there (docs/benchmarks.md)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    model.to(memory_format=torch.channels_last)   # also on CPUs: about 2x faster there (docs/benchmarks.md)
     _apply_bn_mode(model, config.bn_mode)
     start = first_tuned_stage(model) if isinstance(model, FTModel) else 0
     dtype = cache_plan(model, start, config, len(data.train) + len(data.val), data.train.images, device)
@@ -404,8 +404,7 @@ class _Validator:
         self.model, self.train_in, self.val_in, self.start = model, train_in, val_in, start
         self.config, self.device, self.autocast = config, device, autocast
         self.labels = val_in.labels.cpu()
-        self.best = _Check(-np.inf, np.inf, 0, _tuned_state(model), np.nan)   # replaced by the first check
-        self.checked = False
+        self.best: _Check | None = None   # set by the first check (the last step always checks)
         order = torch.randperm(len(train_in), generator=torch.Generator().manual_seed(config.seed))
         self.recalibration_rows = order[: config.recalibrate_images]   # one seeded random sample
 
@@ -423,10 +422,10 @@ class _Validator:
         auc = roc_auc(self.labels.numpy(), scores)
         loss = probability_loss(torch.from_numpy(scores), self.labels)
         check = _Check(auc, loss, step, {}, score_spread(scores))
-        better = not self.checked or check.rank() > self.best.rank()
+        better = self.best is None or check.rank() > self.best.rank()
         if better:
             check.state = _tuned_state(self.model)
-            self.best, self.checked = check, True
+            self.best = check
         return auc, loss, better
 
 
@@ -463,8 +462,6 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
         x = train_in.batch(idx, device)
         if config.augment:
             x = augment_batch(x, generator)
-        if x.ndim == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
         losses.append(_sgd_step(model, optimizer, scaler, autocast, start, x, train_in.labels[idx.to(device)]))
         schedule.step()
         bar.update(1)
