@@ -84,9 +84,9 @@ class FTModel(nn.Module):
 
         With ``bn_frozen`` every BatchNorm layer stays in eval mode (running statistics used and kept).
         """
-        super().train(mode)
-        for name in self.frozen:
-            self.stages[name].eval()
+        self.training = self.stages.training = mode
+        for name, stage in self.stages.items():
+            stage.train(mode and name not in self.frozen)   # one pass over the modules, not two
         if mode and self.bn_frozen:
             for module in self.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):

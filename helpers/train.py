@@ -16,7 +16,7 @@ the frozen part's output is computed once and only the tuned part is trained on 
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
@@ -194,48 +194,73 @@ class Inputs:
         return to_float(self.images.images[idx.to(self.images.images.device)].to(device, non_blocking=True))
 
 
-def cache_plan(model: FTModel, start: int, config: TrainConfig, n_images: int, sample: torch.Tensor,
-               device: torch.device) -> torch.dtype | None:
+def cache_plan(model: FTModel, start: int, config: TrainConfig, n_images: int, per_image: int
+               ) -> torch.dtype | None:
     """Decide frozen-feature caching: the dtype to keep features in, or None for no caching.
 
     Caching needs a frozen part worth skipping (``auto``: at least one frozen stage with weights) and
-    deterministic inputs (no augmentation). Features are kept in float32 when all of them fit in
-    ``config.cache_limit_bytes`` (2 GiB by default), in float16 when only that fits, and are not cached
-    (recomputed every batch) otherwise.
+    deterministic inputs (no augmentation). ``per_image`` is the number of feature values the frozen part
+    gives one image (:func:`fit` reads it off the first batch it computes, so no probe is run). Features
+    are kept in float32 when all ``n_images`` of them fit in ``config.cache_limit_bytes`` (2 GiB by
+    default), in float16 when only that fits, and are not cached (recomputed every batch) otherwise.
     """
-    if config.cache is False or config.augment or not isinstance(model, FTModel):
+    if not _caching_applies(model, start, config):
         return None
-    if start < (1 if config.cache is True else 2):
-        return None
-    was_training = model.training
-    model.eval()   # the probe must not touch BatchNorm statistics
-    with torch.no_grad():
-        per_image = model.forward_from(0, to_float(sample[:1].to(device)), stop=start).numel()
-    model.train(was_training)
     for dtype in (torch.float32, torch.float16):
         if per_image * n_images * torch.finfo(dtype).bits // 8 <= config.cache_limit_bytes:
             return dtype
     return None
 
 
-@torch.no_grad()
-def _frozen_features(model: FTModel, split: Split, stop: int, device: torch.device, batch_size: int,
-                    dtype: torch.dtype) -> torch.Tensor:
-    """Output of the frozen stages ``0 .. stop-1`` for every image, computed once in eval mode."""
+def _caching_applies(model: nn.Module, start: int, config: TrainConfig) -> bool:
+    """Whether caching is allowed and worth it, before any size is known."""
+    if config.cache is False or config.augment or not isinstance(model, FTModel):
+        return False
+    return start >= (1 if config.cache is True else 2)
+
+
+@contextmanager
+def _evaluating(model: nn.Module) -> Iterator[None]:
+    """The model in eval mode inside the block, back in its previous mode after it."""
     was_training = model.training
     model.eval()
-    parts = [model.forward_from(0, x, stop=stop).to(dtype) for x, _ in iterate(split, batch_size, device)]
-    model.train(was_training)
-    return torch.cat(parts)
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
-def _make_inputs(model: nn.Module, split: Split, start: int, cache_dtype: torch.dtype | None,
-                device: torch.device, batch_size: int) -> Inputs:
-    """Inputs for one split: cached features when planned, else the uint8 images on the device."""
-    labels = split.labels.to(device)
-    if cache_dtype is None:
-        return Inputs(labels, images=place(split, device))
-    return Inputs(labels, features=_frozen_features(model, split, start, device, batch_size, cache_dtype))
+@torch.no_grad()
+def _frozen_feature_batches(model: FTModel, split: Split, stop: int, device: torch.device,
+                            batch_size: int) -> Iterator[torch.Tensor]:
+    """Output of the frozen stages ``0 .. stop-1`` for every image, batch by batch, in eval mode."""
+    with _evaluating(model):
+        for x, _ in iterate(split, batch_size, device):
+            yield model.forward_from(0, x, stop=stop)
+
+
+def _cached_inputs(model: nn.Module, data: DataSet, start: int, config: TrainConfig,
+                   device: torch.device) -> tuple[Inputs, Inputs] | None:
+    """Training and validation inputs as frozen features computed once, or None when caching does not
+    apply or the features would not fit (:func:`cache_plan`; the first batch tells their size)."""
+    if not _caching_applies(model, start, config):
+        return None
+    batches = _frozen_feature_batches(model, data.train, start, device, config.eval_batch_size)
+    first = next(batches)
+    dtype = cache_plan(model, start, config, len(data.train) + len(data.val), first[0].numel())
+    if dtype is None:
+        batches.close()
+        return None
+    train_features = torch.cat([first.to(dtype), *(b.to(dtype) for b in batches)])
+    val_features = torch.cat([b.to(dtype) for b in _frozen_feature_batches(model, data.val, start, device,
+                                                                             config.eval_batch_size)])
+    return (Inputs(data.train.labels.to(device), features=train_features),
+            Inputs(data.val.labels.to(device), features=val_features))
+
+
+def _image_inputs(split: Split, device: torch.device) -> Inputs:
+    """Inputs for one split as its uint8 images on the device (converted per batch)."""
+    return Inputs(split.labels.to(device), images=place(split, device))
 
 
 # ----------------------------------------------------------------------------- core loop
@@ -274,20 +299,37 @@ def _tail_scores(model: nn.Module, inputs: Inputs, start: int, device: torch.dev
                 autocast: AbstractContextManager) -> np.ndarray:
     """Probabilities (N, K) of the tuned part on ``inputs``, in eval mode, large batches (a softmax over
     classes, or a sigmoid per finding when the labels are multi-label)."""
-    was_training = model.training
-    model.eval()
     parts = []
-    for idx in batch_slices(len(inputs), batch_size):
-        with autocast:
-            logits = _forward_tail(model, start, inputs.batch(idx, device))
-        parts.append(probabilities(logits.float(), inputs.labels.ndim == 2).cpu())
-    model.train(was_training)
+    with _evaluating(model):
+        for idx in batch_slices(len(inputs), batch_size):
+            with autocast:
+                logits = _forward_tail(model, start, inputs.batch(idx, device))
+            parts.append(probabilities(logits.float(), inputs.labels.ndim == 2).cpu())
     return torch.cat(parts).numpy()
 
 
+def _trainable_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The live weights and buffers training can change: those of the stages that are not frozen (or hold
+    a parameter that requires a gradient) for an :class:`FTModel`, every one for other modules. Frozen
+    stages keep their weights and, in eval mode, their BatchNorm statistics, so they need no copy."""
+    if not isinstance(model, FTModel):
+        return model.state_dict(keep_vars=True)
+    return {f"{name}.{key}": value for name, stage in model.stages.items()
+            if name not in model.frozen or any(p.requires_grad for p in stage.parameters())
+            for key, value in stage.state_dict(keep_vars=True).items()}
+
+
 def _tuned_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of the model's weights and buffers (to restore the best step)."""
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    """A copy of what training can change (:func:`_trainable_tensors`), to restore the best step."""
+    return {k: v.detach().clone() for k, v in _trainable_tensors(model).items()}
+
+
+@torch.no_grad()
+def _restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Copy a :func:`_tuned_state` back into the model, in place."""
+    live = _trainable_tensors(model)
+    for key, value in state.items():
+        live[key].copy_(value)
 
 
 # ----------------------------------------------------------------------------- BatchNorm handling
@@ -363,11 +405,10 @@ def fit(model: nn.Module, data: DataSet, config: TrainConfig | None = None, **ov
         torch.backends.cudnn.benchmark = True
     _apply_bn_mode(model, config.bn_mode)
     start = first_tuned_stage(model) if isinstance(model, FTModel) else 0
-    dtype = cache_plan(model, start, config, len(data.train) + len(data.val), data.train.images, device)
-    stage0 = start if dtype is not None else 0
-    train_in = _make_inputs(model, data.train, stage0, dtype, device, config.eval_batch_size)
-    val_in = _make_inputs(model, data.val, stage0, dtype, device, config.eval_batch_size)
-    return _train_loop(model, train_in, val_in, stage0, config, device, generator, cached=dtype is not None)
+    cached = _cached_inputs(model, data, start, config, device)
+    train_in, val_in = cached or (_image_inputs(data.train, device), _image_inputs(data.val, device))
+    return _train_loop(model, train_in, val_in, start if cached else 0, config, device, generator,
+                       cached=cached is not None)
 
 
 def _batch_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -388,7 +429,7 @@ class _Check:
     auc: float
     loss: float
     step: int
-    state: dict[str, torch.Tensor]
+    state: dict[str, torch.Tensor] | None   # None: the model holds these weights (the final check)
     spread: float   # standard deviation of the validation scores
 
     def rank(self) -> tuple[bool, float, float]:
@@ -408,11 +449,13 @@ class _Validator:
         order = torch.randperm(len(train_in), generator=torch.Generator().manual_seed(config.seed))
         self.recalibration_rows = order[: config.recalibrate_images]   # one seeded random sample
 
-    def check(self, step: int) -> tuple[float, float, bool]:
+    def check(self, step: int, final: bool = False) -> tuple[float, float, bool]:
         """Validation AUC and loss at ``step``; True when it is the best so far (AUC, then loss).
 
         A check whose scores are numerically constant (:func:`helpers.metrics.is_collapsed`) ranks
-        nothing, whatever AUC its rounding noise gives, so it never replaces a check that ranks.
+        nothing, whatever AUC its rounding noise gives, so it never replaces a check that ranks. The
+        weights of a best check are copied, except at the ``final`` check (no step follows it, so the
+        model keeps them: ``state`` stays None).
         """
         if self.config.bn_mode == "recalibrate":
             _recalibrate_batchnorm(self.model, self.train_in, self.start, self.device, self.config.eval_batch_size,
@@ -421,10 +464,10 @@ class _Validator:
                                              self.config.eval_batch_size, self.autocast), step)
         auc = roc_auc(self.labels.numpy(), scores)
         loss = probability_loss(torch.from_numpy(scores), self.labels)
-        check = _Check(auc, loss, step, {}, score_spread(scores))
+        check = _Check(auc, loss, step, None, score_spread(scores))
         better = self.best is None or check.rank() > self.best.rank()
         if better:
-            check.state = _tuned_state(self.model)
+            check.state = None if final else _tuned_state(self.model)
             self.best = check
         return auc, loss, better
 
@@ -470,7 +513,7 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
         if step % check_every == 0 or validate:
             guard.check(losses, step)
         if validate:
-            auc, loss, _ = validator.check(step)
+            auc, loss, _ = validator.check(step, final=last)
             history.append({"step": step, "train_loss": float(torch.stack(losses[-(config.eval_every or step):]).mean()),
                             "val_loss": loss, "val_auc": auc, "head_lr": optimizer.param_groups[0]["lr"],
                             "seconds": time.perf_counter() - t0})
@@ -480,7 +523,8 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
                 break
     bar.close()
     best = validator.best
-    model.load_state_dict(best.state)
+    if best.state is not None:
+        _restore(model, best.state)
     curve = pd.DataFrame({"iteration": [h["step"] for h in history], "val_auc": [h["val_auc"] for h in history]})
     return TrainResult(pd.DataFrame(history), curve, best.step, float(best.auc), step, time.perf_counter() - t0,
                        cached, str(device), best_val_loss=float(best.loss), best_val_score_sd=float(best.spread))

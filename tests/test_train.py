@@ -109,14 +109,13 @@ def test_cache_memory_limit_and_plan(make_lite, tiny_data, mini_data):
     with torch.no_grad():
         per_image = model.forward_from(0, images[:1].float() / 255, stop=start).numel()
     n = len(images)
-    plan = lambda **kw: T.cache_plan(model, start, T.TrainConfig(**kw), n, images, torch.device("cpu"))  # noqa: E731
+    plan = lambda **kw: T.cache_plan(model, start, T.TrainConfig(**kw), n, per_image)  # noqa: E731
     assert plan() is torch.float32
     assert plan(cache_limit_bytes=per_image * n * 2) is torch.float16
     assert plan(cache_limit_bytes=per_image * n * 2 - 1) is None
     assert plan(cache=False) is None and plan(augment=True) is None
     FT.set_level(model, "all")  # nothing frozen but the input adapter: nothing worth caching
-    assert T.cache_plan(model, FT.first_tuned_stage(model), T.TrainConfig(), n, images,
-                        torch.device("cpu")) is None
+    assert T.cache_plan(model, FT.first_tuned_stage(model), T.TrainConfig(), n, per_image) is None
 
 
 def test_bad_input_is_refused(make_lite, tiny_data):
