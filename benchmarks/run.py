@@ -19,7 +19,7 @@ min-max; a ratio whose min-max straddles its target is "not decided", never "met
 4. The results store: appending run 1,000 vs run 10 (:mod:`benchmarks.store_bench`).
 
 Prints a table and writes ``reports/bench.json``. ``BENCH_SCALE`` scales step counts, ``BENCH_REPEATS``
-sets k (default 5), ``BENCH_BEST_OF`` sets r (default 3), ``BENCH_COMPILE=1`` adds a ``torch.compile`` limit variant (its compilation takes minutes
+sets k (default 5), ``BENCH_BEST_OF`` sets r (default 4), ``BENCH_COMPILE=1`` adds a ``torch.compile`` limit variant (its compilation takes minutes
 on a 2-core CPU, so it is opt-in).
 """
 from __future__ import annotations
@@ -46,8 +46,9 @@ PROFILE = profiles.get_profile("classroom")
 ARCH, SIZE, BATCH = "efficientnet_lite0", PROFILE.image_size, PROFILE.batch_size
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
-BEST_OF = int(os.environ.get("BENCH_BEST_OF", "3"))   # runs per arm per round; the round keeps the fastest
+BEST_OF = int(os.environ.get("BENCH_BEST_OF", "4"))   # runs per arm per round; the round keeps the fastest
 COMPILE = os.environ.get("BENCH_COMPILE", "0") == "1"   # compiling takes minutes on a 2-core CPU: opt in
+RECIPE = train.TrainConfig()   # what the engine arms train with: the limit and the floor use its optimizer
 TARGETS = {"all_layers/engine_vs_limit": 0.9, "head_only/engine_over_floor": 1.2}
 
 
@@ -157,7 +158,7 @@ def _limit_arm(layout: str, n_threads: int, compiled: bool, n_steps: int, device
         net = (lambda z: model.forward_from(1, z))
         if compiled:
             net = torch.compile(net)
-        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
+        opt = train.make_optimizer(model, RECIPE)   # the engine's optimizer: the same update math
         return lambda: _limit_run(model, net, opt, x, y, n_threads, n_steps)
     return prepare
 
@@ -192,7 +193,7 @@ def _floor_run(model: models.FTModel, ds: DataSet, n_steps: int, device: torch.d
                  for split in (ds.train, ds.val) for idx in batch_slices(len(split), 512)]
     train_feats = torch.cat(feats)[: len(ds.train)]
     labels = ds.train.labels.to(device)
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
+    opt = train.make_optimizer(model, RECIPE)
     model.train()
     gen = torch.Generator().manual_seed(0)
     for _ in range(n_steps):
@@ -205,6 +206,9 @@ def _floor_run(model: models.FTModel, ds: DataSet, n_steps: int, device: torch.d
 
 # ----------------------------------------------------------------------------- interleaving and ratios
 
+PRUNE_ABOVE = 1.25   # a limit variant this much slower than the fastest in the warm-up cannot be the limit
+
+
 def interleave(arms: dict[str, Arm], device: torch.device, repeats: int = REPEATS, best_of: int = BEST_OF,
                prune: str | None = None) -> dict[str, list[float]]:
     """Seconds of each arm in each of ``repeats`` rounds, after one warm-up round.
@@ -213,8 +217,8 @@ def interleave(arms: dict[str, Arm], device: torch.device, repeats: int = REPEAT
     background load only ever adds time, so the fastest of a few runs made close together is the arm's
     undisturbed time (the rule ``timeit`` uses), and a burst that hits one run of one arm no longer decides
     the round's ratio. Each arm is prepared (model built, weights loaded) before each run is timed. Arms
-    whose name starts with ``prune`` and whose warm-up took over 1.5x the fastest of them are reported
-    and left out of the rounds (the slow limit variants: they cannot be the limit)."""
+    whose name starts with ``prune`` and whose warm-up took over ``PRUNE_ABOVE`` times the fastest of them
+    are reported and left out of the rounds (the slow limit variants: they cannot be the limit)."""
     warm = {}
     for name, arm in list(arms.items()):
         try:
@@ -224,7 +228,7 @@ def interleave(arms: dict[str, Arm], device: torch.device, repeats: int = REPEAT
             arms = {k: v for k, v in arms.items() if k != name}
     if prune:
         fastest = min(t for k, t in warm.items() if k.startswith(prune))
-        slow = [k for k in arms if k.startswith(prune) and warm[k] > 1.5 * fastest]
+        slow = [k for k in arms if k.startswith(prune) and warm[k] > PRUNE_ABOVE * fastest]
         for k in slow:
             print(f"    {k}: {warm[k]:.2f} s in the warm-up vs {fastest:.2f} s for the fastest; left out", flush=True)
         arms = {k: v for k, v in arms.items() if k not in slow}

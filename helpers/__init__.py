@@ -46,7 +46,7 @@ Presentation
 - ``handout``     ``make student``: student copies of the notebooks without solution cells
 
 The polyp-detection application (notebook 05) is its own subpackage, ``detection`` (``video``, ``patches``,
-``maps``, ``froc``, ``experiment``, ``plots``, ``data``: see its ``__init__``); it builds on the core (the
+``maps``, ``froc``, ``experiment``, ``report``, ``plots``, ``data``: see its ``__init__``); it builds on the core (the
 engine, the runner, the store) and the core never imports it, except ``preflight``, which looks for the
 polyp folder notebook 05 needs.
 """

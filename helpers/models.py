@@ -42,12 +42,12 @@ class InputAdapter(nn.Module):
         self.register_buffer("std", torch.tensor(list(std)).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        if tuple(x.shape[-2:]) != (self.size, self.size):
+        if tuple(x.shape[-2:]) != (self.size, self.size):   # resized before grey becomes three channels
             shrinking = min(x.shape[-2:]) > self.size
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False,
                               antialias=shrinking)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
         x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
         return x.contiguous(memory_format=torch.channels_last)   # the fast layout on CPUs and GPUs alike
 

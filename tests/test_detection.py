@@ -238,7 +238,7 @@ def test_run_polyp_on_a_synthetic_folder(synthetic, tmp_path, single_thread):
     assert row["n_train"] <= 6 and row["val_frames"] == 3 and not row["diverged"]
     assert row["kept"] in ("before", "after")
     assert row["val_auc"] == row[f"val_figure_{row['kept']}"]                          # selection on validation
-    for rate in experiment.FP_RATES:
+    for rate in froc.FP_RATES:
         key = f"froc_sens@{rate:g}"
         assert 0 <= row[key + "_lo"] <= row[key] <= row[key + "_hi"] <= 1
     model = experiment.load_detector(config, tmp_path)

@@ -8,7 +8,9 @@ Modules, in dependency order:
 - ``patches``     training patches around polyps (three scales, shifts, eight flips/rotations) and background
 - ``maps``        detection: multi-scale probability maps, candidates, rescoring, hard-negative mining
 - ``experiment``  one detection run of a sweep (:class:`~helpers.detection.experiment.PolypRunConfig`): train,
-                  mine hard negatives, choose on validation FROC, score every test frame; tables and verdicts
+                  mine hard negatives, choose on validation FROC, score every test frame
+- ``report``      a detection results table summarised: FROC bands, sensitivity tables, the hard-negative
+                  round, the study's polyp claim in plain words
 - ``plots``       the notebook's figures
 - ``data``        polyp folders a newcomer can get (Kvasir-SEG, synthetic folders) and their command line:
                   ``python -m helpers.detection.data find|fetch-kvasir|synthetic|check``

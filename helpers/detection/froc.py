@@ -31,6 +31,8 @@ import torch
 from scipy import ndimage
 
 MIN_POLYP_AREA = 25          # px; smaller mask components are annotation speckle, not polyps
+FP_RATES = (0.1, 0.5, 1.0)   # false positives per frame at which sensitivity is read (the study's range)
+FP_GRID = np.logspace(-2, 1, 31)   # the rates a whole FROC curve is drawn at
 _EIGHT = np.ones((3, 3), dtype=bool)
 _TOL = 1e-9                  # relative tolerance when comparing FP/frame with a rate
 
@@ -272,7 +274,7 @@ def froc_summary(matches: pd.DataFrame, frame_table: pd.DataFrame,
 
 
 def validation_figure(matches: pd.DataFrame, frame_table: pd.DataFrame,
-                      fp_rates: Sequence[float] = (0.1, 0.5, 1.0)) -> float:
+                      fp_rates: Sequence[float] = FP_RATES) -> float:
     """The one number detectors are selected on: mean sensitivity at ``fp_rates`` FP per frame.
 
     Computed on validation frames only (early stopping, learning rates and the best level are chosen
