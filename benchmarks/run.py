@@ -213,10 +213,11 @@ def interleave(arms: dict[str, Arm], device: torch.device, repeats: int = REPEAT
                prune: str | None = None) -> dict[str, list[float]]:
     """Seconds of each arm in each of ``repeats`` rounds, after one warm-up round.
 
-    A round runs the arms in turn ``best_of`` times (A B C A B C ...) and keeps each arm's fastest run:
-    background load only ever adds time, so the fastest of a few runs made close together is the arm's
-    undisturbed time (the rule ``timeit`` uses), and a burst that hits one run of one arm no longer decides
-    the round's ratio. Each arm is prepared (model built, weights loaded) before each run is timed. Arms
+    A round runs the arms in turn ``best_of`` times (A B C, B C A, C A B, ...: rotated, so that no arm
+    always runs right after the same one, e.g. after the tutorial loop's worker processes) and keeps each
+    arm's fastest run: background load only ever adds time, so the fastest of a few runs made close
+    together is the arm's undisturbed time (the rule ``timeit`` uses), and a burst that hits one run of
+    one arm no longer decides the round's ratio. Each arm is prepared (model built, weights loaded) before each run is timed. Arms
     whose name starts with ``prune`` and whose warm-up took over ``PRUNE_ABOVE`` times the fastest of them
     are reported and left out of the rounds (the slow limit variants: they cannot be the limit)."""
     warm = {}
@@ -233,11 +234,12 @@ def interleave(arms: dict[str, Arm], device: torch.device, repeats: int = REPEAT
             print(f"    {k}: {warm[k]:.2f} s in the warm-up vs {fastest:.2f} s for the fastest; left out", flush=True)
         arms = {k: v for k, v in arms.items() if k not in slow}
     seconds = {name: [] for name in arms}
+    names = list(arms)
     for _ in range(repeats):
         runs = {name: [] for name in arms}
-        for _ in range(best_of):
-            for name, arm in arms.items():
-                runs[name].append(timed(arm(), device))
+        for turn in range(best_of):
+            for name in names[turn % len(names):] + names[:turn % len(names)]:   # rotated: no arm always
+                runs[name].append(timed(arms[name](), device))                  # follows the same one
         for name in arms:
             seconds[name].append(min(runs[name]))
     return seconds
@@ -330,7 +332,8 @@ def bench_ladder(ds: DataSet, device: torch.device) -> dict:
                 return lambda: train.fit(model, sub, steps=n, batch_size=BATCH, eval_every=0, patience=None,
                                          quiet=True, cache=cache, device=str(device), bn_mode="train")
             return prepare
-        sec = interleave({"cached": arm(True), "uncached": arm(False)}, device, repeats=max(3, REPEATS // 2))
+        sec = interleave({"cached": arm(True), "uncached": arm(False)}, device, repeats=max(3, REPEATS // 2),
+                         best_of=min(2, BEST_OF))   # no target here: fewer runs keep make bench short
         out[level] = {"seconds": sec, "speedup": ratio(sec["cached"], sec["uncached"])}
         print(f"  {level:>22}: caching speed-up {fmt(out[level]['speedup'])}", flush=True)
     return out

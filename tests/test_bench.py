@@ -40,3 +40,12 @@ def test_a_speed_ratio_is_met_only_when_its_whole_spread_clears_the_target(round
 def test_a_time_ratio_is_met_only_when_its_whole_spread_stays_under_the_target(rounds, verdict):
     r = bench.time_over(rounds, [1.0] * len(rounds), target_max=1.2)
     assert r["verdict"] == verdict and r["median"] == pytest.approx(sorted(rounds)[len(rounds) // 2])
+
+
+def test_turns_are_rotated_so_no_arm_always_follows_the_same_one():
+    order: list[str] = []
+
+    def arm(name: str) -> bench.Arm:
+        return lambda: (lambda: order.append(name))
+    bench.interleave({"a": arm("a"), "b": arm("b"), "c": arm("c")}, torch.device("cpu"), repeats=1, best_of=3)
+    assert order == list("abc") + list("abc") + list("bca") + list("cab")   # the warm-up, then the round
