@@ -49,3 +49,12 @@ def test_turns_are_rotated_so_no_arm_always_follows_the_same_one():
         return lambda: (lambda: order.append(name))
     bench.interleave({"a": arm("a"), "b": arm("b"), "c": arm("c")}, torch.device("cpu"), repeats=1, best_of=3)
     assert order == list("abc") + list("abc") + list("bca") + list("cab")   # the warm-up, then the round
+
+
+def test_the_limit_is_wrong_only_when_beaten_beyond_its_own_spread():
+    within = bench.limit_check(bench.ratio([1.0, 1.0], [1.05, 1.10]), [1.05, 1.10])   # spread 4.8%, beaten 5%+
+    assert within["faster_every_round"] and within["limit_beaten"]
+    noisy = bench.limit_check(bench.ratio([1.0, 1.0], [1.02, 1.20]), [1.02, 1.20])    # spread 18%
+    assert noisy["faster_every_round"] and not noisy["limit_beaten"]
+    slower = bench.limit_check(bench.ratio([1.0, 1.0], [0.95, 1.1]), [0.95, 1.1])
+    assert not slower["faster_every_round"] and not slower["limit_beaten"]
