@@ -274,8 +274,9 @@ def fmt(r: dict) -> str:
 def bench_all_layers(ds: DataSet, device: torch.device, workers: int) -> dict:
     n = steps(40)
     sub = subsets.cap_dataset(ds, n * BATCH, 64)
-    arms = {"engine": engine_arm(sub, "all", n, device), "tutorial": tutorial_arm(sub, "all", n, device, workers)}
-    arms.update({f"limit: {k}": v for k, v in limit_variants(n, device).items()})
+    arms = {"engine": engine_arm(sub, "all", n, device)}   # the limit next to the engine, the tutorial last:
+    arms.update({f"limit: {k}": v for k, v in limit_variants(n, device).items()})   # most turns pair them
+    arms["tutorial"] = tutorial_arm(sub, "all", n, device, workers)                  # back to back
     print(f"all layers: {n} steps of {BATCH} images at {SIZE} px, {REPEATS} interleaved rounds of the best of "
           f"{BEST_OF} runs", flush=True)
     sec = interleave(arms, device, prune="limit")
@@ -287,10 +288,16 @@ def bench_all_layers(ds: DataSet, device: torch.device, workers: int) -> dict:
             "engine_vs_tutorial": ratio(sec["engine"], sec["tutorial"]), "engine_vs_limit": vs_limit}
 
 
+def spread(seconds: list[float]) -> float:
+    """How much an arm's own time moved between rounds (slowest round / fastest round - 1): the machine's
+    noise as this run saw it."""
+    return max(seconds) / min(seconds) - 1
+
+
 def limit_check(vs_limit: dict, limit_seconds: list[float]) -> dict:
     """Whether the engine beat the limit beyond the noise: faster in every round by more than the limit's
-    own round-to-round spread (its slowest round over its fastest). Then the limit is wrong."""
-    noise = max(limit_seconds) / min(limit_seconds) - 1
+    own round-to-round spread (:func:`spread`). Then the limit is wrong."""
+    noise = spread(limit_seconds)
     return {"limit_spread": noise, "faster_every_round": vs_limit["min"] > 1.0,
             "limit_beaten": vs_limit["min"] > 1.0 + noise}
 
@@ -322,7 +329,8 @@ def bench_head_only(ds: DataSet, device: torch.device, workers: int) -> dict:
     return {"steps": n, "n_train": len(sub.train), "n_val": len(sub.val), "seconds": sec,
             "runs_per_timing": {"engine": HEAD_ONLY_RUNS, "floor": HEAD_ONLY_RUNS, "tutorial": 1},
             "engine_vs_tutorial": ratio(per_fit, sec["tutorial"]),
-            "engine_time_over_floor": time_over(sec["engine"], sec["floor"], TARGETS["head_only/engine_over_floor"])}
+            "engine_time_over_floor": {**time_over(sec["engine"], sec["floor"], TARGETS["head_only/engine_over_floor"]),
+                                       "floor_spread": spread(sec["floor"])}}
 
 
 LADDER_LEVELS = ("classifier", "stage7-classifier", "stage5-classifier", "stage3-classifier", "stem-classifier")
@@ -392,6 +400,8 @@ def print_table(r: dict) -> None:
               f"round-to-round spread, {v['limit_spread']:.0%}: at the limit, within the noise)")
     print(f"  head only, engine / tutorial    {fmt(h['engine_vs_tutorial'])}")
     print(f"  head only, engine time / floor  {fmt(h['engine_time_over_floor'])}   (lower is better)")
+    print(f"  the machine's noise in this run: the limit's own time moved {v['limit_spread']:.0%} between rounds, "
+          f"the floor's {h['engine_time_over_floor']['floor_spread']:.0%}")
     for level, v in r["ladder"].items():
         print(f"  ladder {level:>22}: caching {fmt(v['speedup'])}")
     print(f"  peak host RSS {r['peak_host_rss_mib']:.0f} MiB")
