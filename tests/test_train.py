@@ -68,6 +68,23 @@ def test_early_stopping_restores_the_best_step(make_lite, tiny_data):
     assert val_loss == pytest.approx(result.best_val_loss, abs=1e-5)
 
 
+def test_the_best_step_is_restored_for_plain_modules_and_frozen_stages_are_untouched(make_lite, tiny_data):
+    """Best-weight copies hold what training can change: every tensor of a plain module, the tuned stages
+    of an FTModel (frozen stages, BatchNorm statistics included, stay as they were)."""
+    torch.manual_seed(0)
+    plain = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    result = T.fit(plain, tiny_data, steps=24, patience=None, lr=1.0, seed=0, **{**SMALL, "eval_every": 4})
+    assert result.best_step < 24   # an earlier check won, so its weights had to be copied back
+    scores = torch.from_numpy(T.predict(plain, tiny_data.val, device="cpu"))
+    assert T.probability_loss(scores, tiny_data.val.labels) == pytest.approx(result.best_val_loss, abs=1e-6)
+    model = make_lite("conv_head-classifier")
+    frozen = {k: v.clone() for k, v in model.stages["stage7"].state_dict().items()}
+    T.fit(model, tiny_data, steps=24, patience=8, lr=0.01, seed=0, **{**SMALL, "eval_every": 4})
+    for key, value in model.stages["stage7"].state_dict().items():
+        assert torch.equal(value, frozen[key]), key
+
+
 def test_budget_is_steps_whatever_the_data_size(make_lite, tiny_data, mini_data):
     """16 and 64 training images get the same number of SGD steps (no early stop): the budget is steps."""
     for data in (mini_data, tiny_data):
