@@ -2,16 +2,16 @@
 
 Everything is measured in this one process on this one machine, and every figure is a ratio of arms
 measured *interleaved*: after a warm-up round, k rounds, each of which runs the arms in turn r times
-(A B C A B C ...) and keeps each arm's fastest run (background load only ever adds time), so a burst of
-load on one run does not decide a round. Each ratio is reported as its median over the k rounds with its
+(A B C, B C A, C A B, ...: rotated) and keeps each arm's fastest run (background load only ever adds time),
+so a burst of load on one run does not decide a round. Each ratio is reported as its median over the k rounds with its
 min-max; a ratio whose min-max straddles its target is "not decided", never "met".
 
 1. All layers: images/s of ``helpers.train.fit`` vs (a) the usual tutorial loop (a torchvision
    ``Dataset`` + ``DataLoader`` with per-sample PIL transforms) and (b) the **limit**: the fastest way
-   this machine runs the same model, batch and precision on data already on the device in the best
-   layout (each of: the threads torch uses and one thread, contiguous and channels-last, eager and
-   ``torch.compile`` where it works). The engine must not beat the limit beyond the spread; if it does,
-   the benchmark says the limit is wrong.
+   this machine runs the same model, batch, precision and optimizer on data already on the device in the
+   best layout (each of: the threads torch uses and one thread, contiguous and channels-last, eager and
+   ``torch.compile`` where it works). The engine must not beat the limit beyond the limit's own spread;
+   if it does, the benchmark says the limit is wrong.
 2. Head only, at the classroom profile's step count: the engine's whole ``fit`` vs the tutorial loop and
    vs the **floor**: one frozen forward pass over the training and validation images plus the head's
    steps on the cached features (target: engine / floor <= 1.2).
@@ -19,8 +19,8 @@ min-max; a ratio whose min-max straddles its target is "not decided", never "met
 4. The results store: appending run 1,000 vs run 10 (:mod:`benchmarks.store_bench`).
 
 Prints a table and writes ``reports/bench.json``. ``BENCH_SCALE`` scales step counts, ``BENCH_REPEATS``
-sets k (default 5), ``BENCH_BEST_OF`` sets r (default 4), ``BENCH_COMPILE=1`` adds a ``torch.compile`` limit variant (its compilation takes minutes
-on a 2-core CPU, so it is opt-in).
+sets k (default 5), ``BENCH_BEST_OF`` sets r (default 4), ``BENCH_COMPILE=1`` adds a ``torch.compile``
+limit variant (its compilation takes minutes on a 2-core CPU, so it is opt-in).
 """
 from __future__ import annotations
 
@@ -311,7 +311,7 @@ def repeated(arm: Arm, times: int) -> Arm:
     return prepare
 
 
-HEAD_ONLY_RUNS = 4   # fits per timing: one head-only fit takes under a second on a 2-core CPU
+HEAD_ONLY_RUNS = 4   # fits per timing: one head-only fit takes about half a second on a 2-core CPU
 
 
 def bench_head_only(ds: DataSet, device: torch.device, workers: int) -> dict:
