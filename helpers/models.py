@@ -8,7 +8,8 @@ freezing, parameter groups and frozen-feature caching all work by stage name.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterable
+from contextlib import contextmanager
+from typing import Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -92,6 +93,18 @@ class FTModel(nn.Module):
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
         return self
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode inside the block (dropout off, BatchNorm statistics used, not updated), back
+    in its previous mode after it, whatever happens inside."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def _init_module(module: nn.Module, scheme: str, std: float = 0.01) -> None:

@@ -8,15 +8,15 @@ weights restored. The budget is a number of SGD steps. Adam and AdamW are availa
 
 Speed: no per-sample Python; data stay uint8 tensors (on the GPU when there is one) and are converted
 per batch; model and inputs channels-last on every device (the models are built so and
-:class:`~helpers.models.InputAdapter` hands that layout on; cached features keep it); on CUDA bf16 autocast
-(fp16 with a scaler where bf16 is missing) and ``cudnn.benchmark``. When every stage below the tuned range is frozen and there is no augmentation,
-the frozen part's output is computed once and only the tuned part is trained on it
-(*frozen-feature caching*, see :func:`cache_plan`).
+:class:`~helpers.models.InputAdapter` hands that layout on; cached features keep it); on CUDA bf16
+autocast (fp16 with a scaler where bf16 is missing) and ``cudnn.benchmark``. When every stage below the
+tuned range is frozen and there is no augmentation, the frozen part's output is computed once and only
+the tuned part is trained on it (*frozen-feature caching*, see :func:`cache_plan`).
 """
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
@@ -35,7 +35,7 @@ from .datasets import DataSet, Split
 from .env import pick_device, seed_everything
 from .finetune import first_tuned_stage, param_groups
 from .metrics import auc_defined, is_collapsed, roc_auc, score_spread
-from .models import FTModel
+from .models import FTModel, evaluating
 from .recipe import PAPER, default_rate, head_multiplier
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -219,22 +219,11 @@ def _caching_applies(model: nn.Module, start: int, config: TrainConfig) -> bool:
     return start >= (1 if config.cache is True else 2)
 
 
-@contextmanager
-def _evaluating(model: nn.Module) -> Iterator[None]:
-    """The model in eval mode inside the block, back in its previous mode after it."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 @torch.no_grad()
 def _frozen_feature_batches(model: FTModel, split: Split, stop: int, device: torch.device,
                             batch_size: int) -> Iterator[torch.Tensor]:
     """Output of the frozen stages ``0 .. stop-1`` for every image, batch by batch, in eval mode."""
-    with _evaluating(model):
+    with evaluating(model):
         for x, _ in iterate(split, batch_size, device):
             yield model.forward_from(0, x, stop=stop)
 
@@ -300,7 +289,7 @@ def _tail_scores(model: nn.Module, inputs: Inputs, start: int, device: torch.dev
     """Probabilities (N, K) of the tuned part on ``inputs``, in eval mode, large batches (a softmax over
     classes, or a sigmoid per finding when the labels are multi-label)."""
     parts = []
-    with _evaluating(model):
+    with evaluating(model):
         for idx in batch_slices(len(inputs), batch_size):
             with autocast:
                 logits = _forward_tail(model, start, inputs.batch(idx, device))
@@ -367,22 +356,20 @@ def _recalibrate_batchnorm(model: nn.Module, inputs: Inputs, start: int, device:
     layers = _tuned_batchnorms(model)
     if not layers:
         return 0
-    was_training = model.training
     momenta = [m.momentum for m in layers]
-    model.eval()
-    for m in layers:
-        m.reset_running_stats()
-        m.momentum = None
-        m.train()
     rows = torch.arange(len(inputs)) if rows is None else rows
-    for idx in batch_slices(len(rows), batch_size, rows):
-        if len(idx) < 2 and len(rows) > 1:
-            continue   # a single-image batch has no batch variance worth averaging
-        with autocast:
-            _forward_tail(model, start, inputs.batch(idx, device))
+    with evaluating(model):   # every layer as in evaluation, but the tuned BatchNorm layers collect statistics
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None
+            m.train()
+        for idx in batch_slices(len(rows), batch_size, rows):
+            if len(idx) < 2 and len(rows) > 1:
+                continue   # a single-image batch has no batch variance worth averaging
+            with autocast:
+                _forward_tail(model, start, inputs.batch(idx, device))
     for m, momentum in zip(layers, momenta):
         m.momentum = momentum
-    model.train(was_training)
     return len(layers)
 
 

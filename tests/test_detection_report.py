@@ -97,4 +97,4 @@ def test_the_report_says_where_the_claim_is_not_tested(table):
     assert "6 runs at 100% of the training sequences" in text
     assert "best validation FROC figure is conv_head-classifier" in text
     assert "does not tune every layer" in text          # conv_head-classifier is not all layers
-    assert "chosen level conv_head-classifier (1.00) is" in text and np.isfinite(len(sentences))
+    assert "chosen level conv_head-classifier (1.00) is" in text

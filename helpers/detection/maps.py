@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from ..models import evaluating
 from .video import PolypFrames
 from .froc import make_frame_table, match_candidates
 from .patches import PLAN_COLUMNS, crop_boxes, dihedral8
@@ -125,15 +126,11 @@ def probability_map(model: torch.nn.Module, images: torch.Tensor, patch: int, st
     geometry = map_geometry(tuple(batch.shape[-2:]), patch, stride, window)
     h, w = geometry.map_size
     per_chunk = max(1, batch_size // (h * w))
-    was_training = model.training
-    model.eval()
     maps = []
-    try:
+    with evaluating(model):
         for start in range(0, len(batch), per_chunk):
             small = _resize_frames(batch[start:start + per_chunk].to(device), geometry)
             maps.append(_classify(model, _windows(small, geometry), batch_size).reshape(-1, h, w).cpu())
-    finally:
-        model.train(was_training)
     out = torch.cat(maps).float()
     return out[0] if single else out
 
@@ -237,12 +234,8 @@ def rescore_candidates(model: torch.nn.Module, image: torch.Tensor, candidates: 
     side = torch.tensor([s * w for w in windows for s in scales], dtype=torch.float32, device=device)
     crops = crop_boxes(image[None].to(device), torch.zeros_like(cy, dtype=torch.long), cy, cx, side, patch)
     views = dihedral8(crops.round().clamp(0, 255) / 255.0)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         probs = _classify(model, views, batch_size).reshape(len(candidates), -1).mean(1).cpu()
-    finally:
-        model.train(was_training)
     return [(c[0], c[1], float(p)) for c, p in zip(candidates, probs)]
 
 
