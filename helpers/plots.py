@@ -27,6 +27,8 @@ from . import analysis as A
 from . import powerlaw as PL
 from .augment import augment_batch
 from .datasets import DataSet, Split
+from .finetune import ladder, ladder_table
+from .models import FTModel
 from .profiles import reports_dir
 
 
@@ -457,3 +459,40 @@ def plot_filter_change(before: torch.Tensor, after: torch.Tensor, ax: Axes | Non
     ax.bar(torch.arange(len(change)), change.numpy())
     ax.set(xlabel="filter", ylabel="relative change", title="How much deep fine-tuning moved each first-layer filter")
     return ax
+
+
+# ----------------------------------------------------------------------------- mechanics figures (notebooks 02-03)
+
+def plot_loss_overlay(curves: Mapping[str, Sequence[float]], ax: Axes | None = None) -> Axes:
+    """Training loss per SGD step of several runs on one axis (``{label: losses}``, step 1 first); each
+    later run is drawn thinner and dashed on top, so identical curves stay visible (notebook 02)."""
+    ax = ax or plt.subplots(figsize=(6.4, 3.6))[1]
+    for i, (label, losses) in enumerate(curves.items()):
+        steps = np.arange(1, len(losses) + 1)
+        ax.plot(steps, np.asarray(losses, dtype=float), lw=3.0 / (1 + i), ls="-" if i == 0 else "--",
+                marker=None if i == 0 else ".", label=label)
+    ax.set(xlabel="SGD step", ylabel="training loss (one batch)", title="The same run, by hand and by the engine")
+    ax.legend()
+    return ax
+
+
+def plot_ladder(model: FTModel, ax: Axes | None = None) -> Axes:
+    """The depth ladder drawn from the model (notebook 03): one row per level (only the new head at the
+    top, all layers at the bottom), one column per stage (input side left, head right); a tuned stage
+    is a filled cell, a frozen one a pale cell. Row labels give the level and its trainable parameters."""
+    rungs = ladder(model)
+    stages = [n for n in model.stage_names if n != "input"]
+    grid = np.array([[name in rung.tuned for name in stages] for rung in rungs], dtype=float)
+    ax = ax or plt.subplots(figsize=(0.7 * len(stages) + 3, 0.4 * len(rungs) + 1.5))[1]
+    ax.imshow(grid, cmap="Blues", vmin=-0.25, vmax=1.2, aspect="auto")
+    counts = ladder_table(model)["trainable parameters"]
+    ax.set_yticks(range(len(rungs)), [f"{r.index}: {r.name} ({c:,})" for r, c in zip(rungs, counts)])
+    ax.set_xticks(range(len(stages)), stages, rotation=40, ha="right")
+    ax.set_xticks(np.arange(-0.5, len(stages)), minor=True)
+    ax.set_yticks(np.arange(-0.5, len(rungs)), minor=True)
+    ax.grid(which="minor", color="white", lw=2)
+    ax.tick_params(which="minor", length=0)
+    ax.set(xlabel="stage (input side -> new head)", ylabel="level (trainable parameters)",
+           title=f"{model.arch}: dark = tuned, pale = frozen (ImageNet weights kept)")
+    return ax
+

@@ -1,4 +1,4 @@
-"""ipywidgets explorers over precomputed results (notebooks 03 and 04).
+"""ipywidgets explorers over precomputed results (notebooks 02, 03 and 04).
 
 Each explorer is a row of controls above one ``Output`` area. A change of any control clears that
 area and draws the new table and figure into it, so each figure appears once, inside the widget.
@@ -124,3 +124,43 @@ def results_explorer(table: pd.DataFrame, metric: str = "test_auc") -> Explorer:
         "chosen": W.SelectMultiple(options=strategies, value=tuple(strategies), description="strategies"),
         "metric": W.Dropdown(options=metrics_here, value=metric if metric in metrics_here else metrics_here[0],
                              description="metric")})
+
+
+def confusion_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> pd.DataFrame:
+    """The 2x2 confusion matrix of a binary test set when an image is called positive if its positive-class
+    score is above ``threshold`` (rows: true class, columns: called class; 0.5 is the argmax call)."""
+    truth, called = np.asarray(labels).ravel().astype(bool), np.asarray(scores).ravel() > threshold
+    cells = [[int(np.sum(~truth & ~called)), int(np.sum(~truth & called))],
+             [int(np.sum(truth & ~called)), int(np.sum(truth & called))]]
+    return pd.DataFrame(cells, index=["true negative class", "true positive class"],
+                        columns=["called negative", "called positive"])
+
+
+def threshold_explorer(labels: np.ndarray, scores: np.ndarray, class_names: tuple[str, str] = ("normal", "pneumonia"),
+                       threshold: float = 0.5) -> Explorer:
+    """A threshold slider over one binary model's test scores (positive-class probabilities): the confusion
+    matrix at that threshold, its accuracy, sensitivity and specificity, and the positive share that a
+    model calling every image positive would score as accuracy (notebook 02). ``show(threshold)`` returns
+    those numbers as a Series."""
+    def show(threshold: float) -> pd.Series:
+        cm = confusion_at(labels, scores, threshold).to_numpy()
+        (tn, fp), (fn, tp) = cm
+        n = cm.sum()
+        numbers = pd.Series({"threshold": threshold, "accuracy": (tn + tp) / n,
+                             "sensitivity": tp / max(tp + fn, 1), "specificity": tn / max(tn + fp, 1),
+                             "called positive": (tp + fp) / n, "positive share": (tp + fn) / n})
+        fig, ax = plt.subplots(figsize=(4.2, 3.4))
+        ax.imshow(cm, cmap="Blues")
+        for (i, j), count in np.ndenumerate(cm):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=14,
+                    color="white" if count > cm.max() / 2 else "black")
+        ax.set_xticks([0, 1], [f"called {c}" for c in class_names])
+        ax.set_yticks([0, 1], [f"true {c}" for c in class_names])
+        ax.set_title(f"threshold {threshold:.2f}: accuracy {numbers['accuracy']:.3f}")
+        plt.show()
+        display(numbers.round(3).to_frame("value").T)
+        return numbers
+
+    return _make_explorer(show, {"threshold": W.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.01,
+                                                            description="threshold", continuous_update=False)})
+

@@ -60,3 +60,20 @@ def test_level_explorer_on_multi_label_rows_shows_the_table_without_a_roc(table)
     one["test_scores"] = [[[0.9, 0.1], [0.2, 0.8], [0.7, 0.6]]] * len(one)
     explorer = widgets.level_explorer(one)
     assert "test_auc" in explorer.last.index and not plt.get_fignums()
+
+
+def test_threshold_explorer_at_zero_calls_everything_positive_and_matches_argmax_at_one_half():
+    import numpy as np
+    from helpers import metrics
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 50)
+    scores = np.clip(0.5 + 0.3 * (labels - 0.5) + rng.normal(0, 0.2, 50), 0.001, 0.999)
+    explorer = widgets.threshold_explorer(labels, scores)
+    half = explorer.last
+    two_column = np.stack([1 - scores, scores], axis=1)
+    assert half["accuracy"] == pytest.approx(metrics.accuracy(labels, two_column))
+    explorer.controls["threshold"].value = 0.0
+    everything = explorer.last
+    assert everything["called positive"] == 1.0 and everything["sensitivity"] == 1.0
+    assert everything["accuracy"] == pytest.approx(labels.mean()) == pytest.approx(everything["positive share"])
+    assert widgets.confusion_at(labels, scores, 0.0).to_numpy().sum() == len(labels)
