@@ -345,6 +345,57 @@ def test_two_level_paired_difference_and_p():
         B.two_level_bootstrap(y, [good, good], paired_with=[weak])
 
 
+def test_seed_inflation_is_t_over_normal_with_the_variance_factor():
+    assert B.seed_inflation(1) == 1.0
+    assert B.seed_inflation(3) == pytest.approx(np.sqrt(3 / 2) * 4.302653 / 1.959964, rel=1e-5)   # about 2.69
+    widths = [B.seed_inflation(r) for r in (2, 3, 5, 10, 100)]
+    assert all(a > b for a, b in zip(widths, widths[1:])) and widths[-1] == pytest.approx(1.0, abs=0.02)
+    assert B.seed_inflation(3, level=0.8) < B.seed_inflation(3, level=0.95)
+
+
+def test_contrast_bootstrap_is_what_two_level_wraps():
+    y, good = _binary(200, 31, signal=1.0)
+    rng = np.random.default_rng(2)
+    a = [good + rng.normal(0, 0.5, 200) for _ in range(3)]
+    b = [good + rng.normal(0, 1.5, 200) for _ in range(3)]
+    one, general = B.two_level_bootstrap(y, a, n_boot=300, seed=5), B.contrast_bootstrap(y, [a], [1.0], n_boot=300, seed=5)
+    assert {k: one[k] for k in ("mean", "lo", "hi", "n_runs", "n", "n_boot")} == \
+        {k: general[k] for k in ("mean", "lo", "hi", "n_runs", "n", "n_boot")}
+    assert np.isnan(one["p"])
+    paired = B.two_level_bootstrap(y, a, paired_with=b, n_boot=300, seed=5)
+    assert paired == B.contrast_bootstrap(y, [a, b], [1.0, -1.0], n_boot=300, seed=5)
+    assert paired["mean"] == pytest.approx(np.mean([roc_auc_score(y, r) for r in a])
+                                           - np.mean([roc_auc_score(y, r) for r in b]))
+
+
+def test_the_small_r_correction_widens_only_the_seed_component():
+    y, good = _binary(300, 32, signal=1.0)
+    rng = np.random.default_rng(3)
+    runs = [good + rng.normal(0, sd, 300) for sd in (0.2, 1.0, 2.0)]
+    wide = B.two_level_bootstrap(y, runs, n_boot=600, seed=0)
+    plain = B.two_level_bootstrap(y, runs, n_boot=600, seed=0, small_r_correction=False)
+    assert wide["lo"] < plain["lo"] < plain["hi"] < wide["hi"] and wide["mean"] == plain["mean"]
+    one = B.contrast_bootstrap(y, [runs[:1]], [1.0], n_boot=300, seed=0)     # one run: no seed component to widen
+    assert one == B.contrast_bootstrap(y, [runs[:1]], [1.0], n_boot=300, seed=0, small_r_correction=False)
+
+
+def test_a_difference_of_two_gaps_is_paired_over_all_four_arms():
+    y, good = _binary(300, 33, signal=1.0)
+    rng = np.random.default_rng(4)
+    arms = [[good + rng.normal(0, sd, 300) for _ in range(3)] for sd in (0.5, 1.0, 0.8, 2.0)]
+    out = B.contrast_bootstrap(y, arms, [1, -1, -1, 1], n_boot=400, seed=0)
+    means = [np.mean([roc_auc_score(y, r) for r in arm]) for arm in arms]
+    assert out["mean"] == pytest.approx((means[0] - means[1]) - (means[2] - means[3]))
+    assert out["lo"] <= out["mean"] <= out["hi"] and 0 < out["p"] <= 1 and out["n_runs"] == 3
+    # the same gap twice: the contrast is exactly 0 in every replicate
+    same = B.contrast_bootstrap(y, [arms[0], arms[1], arms[0], arms[1]], [1, -1, -1, 1], n_boot=200)
+    assert same["mean"] == 0 and same["lo"] == same["hi"] == 0 and same["p"] == 1
+    with pytest.raises(ValueError, match="same seeds"):
+        B.contrast_bootstrap(y, [arms[0], arms[1][:2]], [1, -1])
+    with pytest.raises(ValueError, match="weights"):
+        B.contrast_bootstrap(y, arms, [1, -1])
+
+
 def test_score_spread_flags_a_collapsed_model():
     y, s = _binary(100, 23)
     out = B.score_metrics(y, np.full(100, 0.37), n_boot=50)
