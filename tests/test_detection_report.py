@@ -68,27 +68,82 @@ def test_sensitivity_table_reads_each_strategy_at_each_rate(table):
     assert [cell.split(" ")[0] for cell in summary["sensitivity at 1 FP/frame"]] == ["0.25", "0.50", "1.00"]
 
 
-def _bands(points: dict[str, tuple[float, float, float]], rate: float = 0.5) -> pd.DataFrame:
-    return pd.DataFrame([{"strategy": s, "fp_per_frame": rate, "sensitivity": v, "lo": lo, "hi": hi,
-                          "level_index": i} for i, (s, (v, lo, hi)) in enumerate(points.items())])
+def _paired(points: dict[str, tuple[float, float, float]], rate: float = 0.5) -> pd.DataFrame:
+    """Rows of :func:`report.paired_differences`: all layers minus each strategy, (delta, lo, hi)."""
+    return pd.DataFrame([{"strategy": s, "level_index": i, "fp_per_frame": rate, "delta": d, "lo": lo, "hi": hi,
+                          "p": 0.5} for i, (s, (d, lo, hi)) in enumerate(points.items())])
 
 
 @pytest.mark.parametrize("points, verdict", [
-    ({"scratch": (0.9, 0.8, 1.0), "classifier": (0.3, 0.2, 0.4), "all": (0.8, 0.7, 0.9)}, report.HOLDS),
-    ({"classifier": (0.8, 0.7, 0.9), "all": (0.3, 0.2, 0.4)}, report.FAILS),
-    ({"classifier": (0.5, 0.3, 0.7), "all": (0.6, 0.4, 0.8)}, report.UNDECIDED),
+    ({"scratch": (-0.1, -0.2, 0.0), "classifier": (0.3, 0.1, 0.5), "conv_head": (0.1, 0.02, 0.2)}, report.HOLDS),
+    ({"classifier": (-0.3, -0.5, -0.1), "conv_head": (0.2, 0.1, 0.3)}, report.FAILS),
+    ({"classifier": (0.1, -0.1, 0.3), "conv_head": (0.2, 0.1, 0.3)}, report.UNDECIDED),
 ])
-def test_the_all_layers_claim_reads_non_overlapping_bands(points, verdict):
+def test_the_all_layers_claim_reads_paired_differences(points, verdict):
     # scratch never counts: the claim compares tuned levels
-    got, why = report.all_layers_verdict(_bands(points), 0.5)
+    got, why = report.all_layers_verdict(_paired(points), 0.5)
     assert got == verdict and why
 
 
 def test_the_all_layers_claim_needs_two_levels_and_two_sequences():
-    two = _bands({"classifier": (0.3, 0.2, 0.4), "all": (0.8, 0.7, 0.9)})
+    two = _paired({"classifier": (0.3, 0.2, 0.4)})
+    assert report.all_layers_verdict(two, 0.5)[0] == report.HOLDS
     assert report.all_layers_verdict(two, 0.5, n_sequences=1)[0] == report.UNDECIDED
-    assert report.all_layers_verdict(two[two["strategy"] == "all"], 0.5)[0] == report.UNDECIDED
-    assert report.all_layers_verdict(two, 0.1)[0] == report.UNDECIDED   # no band at that rate
+    assert report.all_layers_verdict(two.iloc[:0], 0.5)[0] == report.UNDECIDED
+    assert report.all_layers_verdict(two, 0.1)[0] == report.UNDECIDED   # no difference at that rate
+
+
+def test_a_tie_on_validation_goes_to_the_shallower_level_and_is_flagged(table):
+    tied = table.copy()
+    tied.loc[tied["strategy"] == "classifier", "val_auc"] = 0.7        # both tuned levels at 0.7
+    assert report.best_tuned_choice(tied) == ("classifier", True, ["conv_head-classifier"])
+    assert report.best_tuned_level(tied) == "classifier"
+    assert report.best_tuned_choice(table) == ("conv_head-classifier", False, [])
+    # the name never decides: renaming the deeper level to sort first changes nothing
+    renamed = tied.replace({"strategy": {"conv_head-classifier": "a_deep"}})
+    assert report.best_tuned_choice(renamed) == ("classifier", True, ["a_deep"])
+    # same depth (a hand-made case): the lower validation loss wins
+    twins = tied.assign(level_index=1, val_loss=np.where(tied["strategy"] == "classifier", 0.5, 0.2))
+    assert report.best_tuned_choice(twins)[0] == "conv_head-classifier"
+    text = " ".join(report.detection_report(tied, rates=(1.0,), n_boot=50))
+    assert "a tie on validation with conv_head-classifier" in text
+
+
+def test_paired_differences_pair_runs_by_seed(table):
+    paired = report.paired_differences(table, "conv_head-classifier", rates=(1.0,), n_boot=100)
+    assert list(paired["strategy"]) == ["scratch", "classifier"]          # shallow to deep, the reference left out
+    # at 1 FP/frame: 1.00 against 0.25 and 0.50, the same in both seeds
+    assert paired["delta"].tolist() == pytest.approx([0.75, 0.5])
+    assert (paired["n_runs"] == 2).all()   # the diverged classifier seed has no partner
+
+
+def test_the_paired_verdict_decides_what_band_overlap_could_not():
+    hard = [0, 3, 1, 2, 0, 3, 1, 2]      # per-sequence difficulty: wide bands; all layers one polyp ahead everywhere
+    rows = []
+    for seed in (0, 1):
+        for strategy, level_index, extra in (("classifier", 1, 0), ("conv_stem-classifier", 2, 1)):
+            matches, frames = _sequence_run([h + extra for h in hard])
+            rows.append({**_row(strategy, level_index, seed, hits=0, val=0.5), "test_frames": len(frames),
+                         "test_sequences": len(hard), "matches": matches.to_dict("records"),
+                         "frame_table": frames.to_dict("records")})
+    table = pd.DataFrame(rows)
+    bands = report.froc_bands(table, [1.0], n_boot=300).set_index("strategy")
+    assert bands.loc["conv_stem-classifier", "lo"] < bands.loc["classifier", "hi"]   # the bands overlap
+    paired = report.paired_differences(table, "conv_stem-classifier", rates=(1.0,), n_boot=300)
+    verdict, why = report.all_layers_verdict(paired, 1.0, len(hard))
+    assert verdict == report.HOLDS and "+0.25" in why
+
+
+def _sequence_run(hits_per_sequence: list[int], frames: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One run on len(hits) sequences of ``frames`` frames (one polyp each), the polyps of the first
+    ``hits[j]`` frames of sequence j found, one false positive per frame."""
+    n = len(hits_per_sequence) * frames
+    masks = np.zeros((n, 20, 20), dtype=bool)
+    masks[:, 2:8, 2:8] = True
+    seqs = [f"S{j}" for j in range(len(hits_per_sequence)) for _ in range(frames)]
+    cands = [([(4, 4, 0.9)] if i % frames < hits_per_sequence[i // frames] else []) + [(16, 16, 0.5)]
+             for i in range(n)]
+    return froc.match_candidates(cands, masks, seqs), froc.make_frame_table(masks, seqs)
 
 
 def test_the_report_says_where_the_claim_is_not_tested(table):

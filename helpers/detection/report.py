@@ -4,7 +4,9 @@ and the study's polyp claim in plain words.
 Every function reads the table that :func:`helpers.runner.run_sweep` builds from
 :func:`helpers.detection.experiment.run_polyp` rows (one row per strategy, training fraction and seed);
 nothing here trains or detects. Choices (the best tuned level) are made on the validation FROC figure
-(``val_auc``), bands come from a bootstrap over seeds and test sequences (:mod:`helpers.detection.froc`).
+(``val_auc``; ties broken toward the shallower level and flagged), bands for plots come from a bootstrap over
+seeds and test sequences, and comparisons from a paired bootstrap of the differences, which resamples the
+test sequences and seeds jointly for both arms (:mod:`helpers.detection.froc`).
 """
 from __future__ import annotations
 
@@ -79,13 +81,66 @@ def hard_negative_table(table: pd.DataFrame) -> pd.DataFrame:
     return out.loc[[s for s in _ordered(done) if s in out.index]].round(3)
 
 
-def best_tuned_level(table: pd.DataFrame) -> str | None:
-    """The tuned level with the best mean validation figure over seeds, at the largest fraction."""
+TIE_TOL = 1e-12   # validation means closer than this are a tie
+
+
+def best_tuned_choice(table: pd.DataFrame) -> tuple[str | None, bool, list[str]]:
+    """The tuned level chosen on validation at the largest fraction: ``(level, tied, tied_with)``.
+
+    The highest mean validation FROC figure over seeds (``val_auc``) wins. Levels within ``TIE_TOL`` of the
+    best are tied (common: a validation set of a few dozen frames saturates the figure); a tie is broken
+    toward the shallower level (lower ``level_index``: fewer trainable parameters), then toward the lower
+    mean validation loss (``val_loss``, where the rows have it), never by the name. ``tied`` says whether
+    another level reached the same figure, ``tied_with`` names those levels (shallow to deep). Scratch is
+    not a tuned level; test columns are never read. ``(None, False, [])`` when no tuned level finished.
+    """
     done = finished(table)
     done = done[(done["fraction"] == done["fraction"].max()) & (done["strategy"] != "scratch")]
     if done.empty:
-        return None
-    return str(done.groupby("strategy")["val_auc"].mean().idxmax())
+        return None, False, []
+    agg = {"val": ("val_auc", "mean"), "level_index": ("level_index", "first")}
+    if "val_loss" in done:
+        agg["loss"] = ("val_loss", "mean")
+    per = done.groupby("strategy").agg(**agg)
+    top = per[per["val"] >= per["val"].max() - TIE_TOL]
+    keys = ["level_index", "loss"] if "loss" in top else ["level_index"]
+    top = top.sort_values(keys, na_position="last", kind="stable")
+    level = str(top.index[0])
+    return level, len(top) > 1, [str(s) for s in top.index[1:]]
+
+
+def best_tuned_level(table: pd.DataFrame) -> str | None:
+    """The tuned level chosen on validation at the largest fraction (see :func:`best_tuned_choice` for ties)."""
+    return best_tuned_choice(table)[0]
+
+
+def paired_differences(table: pd.DataFrame, reference: str, rates: Sequence[float] = froc.FP_RATES,
+                       n_boot: int = 500, seed: int = 0) -> pd.DataFrame:
+    """Sensitivity of ``reference`` minus every other strategy, paired by seed and test sequence.
+
+    One row per other strategy and rate, at the largest fraction: ``strategy, level_index, fp_per_frame``
+    and the columns of :func:`froc.paired_froc_difference` (``delta`` = reference - strategy, ``lo``, ``hi``,
+    ``p``, ...). Runs are paired by ``seed``; only seeds that both strategies finished count.
+    """
+    done = finished(table)
+    full = done[done["fraction"] == done["fraction"].max()]
+    if full.duplicated(["strategy", "seed"]).any():
+        raise ValueError("paired_differences needs one row per strategy and seed at the largest fraction")
+    ref = full[full["strategy"] == reference].set_index("seed")
+    parts = []
+    for strategy in _ordered(full):
+        if strategy == reference:
+            continue
+        other = full[full["strategy"] == strategy].set_index("seed")
+        seeds = sorted(set(ref.index) & set(other.index))
+        if not seeds:
+            continue
+        diff = froc.paired_froc_difference([matches_frame(ref.loc[s]) for s in seeds],
+                                           [matches_frame(other.loc[s]) for s in seeds], rates, n_boot, seed)
+        parts.append(diff.assign(strategy=strategy, level_index=int(other["level_index"].iloc[0])))
+    columns = ["strategy", "level_index", "fp_per_frame", "sensitivity_a", "sensitivity_b", "delta", "lo", "hi",
+               "p", "n_runs", "n_boot"]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
 
 def _is_all_layers(arch: str, level: str) -> bool:
@@ -93,58 +148,68 @@ def _is_all_layers(arch: str, level: str) -> bool:
     return ladder(build_model(arch, 2, image_size=64))[-1].name == level
 
 
-def all_layers_verdict(bands: pd.DataFrame, rate: float, n_sequences: int = 2) -> tuple[str, str]:
+def _diff_text(row: pd.Series) -> str:
+    return f"{row['delta']:+.2f} ({row['lo']:+.2f} to {row['hi']:+.2f}, p = {row['p']:.2g})"
+
+
+def all_layers_verdict(paired: pd.DataFrame, rate: float, n_sequences: int = 2) -> tuple[str, str]:
     """The study's polyp claim, "tuning all layers is best", at one FP rate: (verdict, reason).
 
-    ``bands`` from :func:`froc_bands` at the largest fraction. Read as the study read its figures:
-    non-overlapping 95% bands count as a difference. holds: all layers has the highest sensitivity
-    and its band lies above every other tuned level's; does not hold: some tuned level's band lies
-    above it; otherwise not decidable at this budget.
+    ``paired`` from :func:`paired_differences` with the all-layers level as reference (rows: all layers
+    minus each other strategy; scratch rows are ignored: the claim compares tuned levels). Read from the
+    paired differences, not from overlapping bands: every level is scored on the same test sequences and
+    seeds. holds: the 95% interval of all layers minus every other tuned level lies above 0; does not
+    hold: some tuned level's difference lies below 0 (that level is better); otherwise not decidable.
     """
-    at = bands[np.isclose(bands["fp_per_frame"], rate) & (bands["strategy"] != "scratch")]
-    if at["strategy"].nunique() < 2:
+    at = paired[np.isclose(paired["fp_per_frame"], rate) & (paired["strategy"] != "scratch")]
+    if at.empty:
         return UNDECIDED, "fewer than two tuned levels were trained"
     if n_sequences < 2:
-        return UNDECIDED, "the test frames come from one sequence, so there is no band to compare"
-    deepest = at.loc[at["level_index"].idxmax()]
-    others = at[at["strategy"] != deepest["strategy"]]
-    above = others[others["lo"] > deepest["hi"]]
-    if len(above):
-        return FAILS, f"{', '.join(above['strategy'])} lies above all layers ({deepest['sensitivity']:.2f})"
-    if deepest["sensitivity"] >= others["sensitivity"].max() and (deepest["lo"] > others["hi"]).all():
-        return HOLDS, f"all layers {deepest['sensitivity']:.2f}, its band above every other tuned level"
-    return UNDECIDED, (f"all layers {deepest['sensitivity']:.2f} ({deepest['lo']:.2f}-{deepest['hi']:.2f}); "
-                       "the bands overlap")
+        return UNDECIDED, "the test frames come from one sequence, so there is nothing to resample"
+    diffs = "; ".join(f"minus {r['strategy']} {_diff_text(r)}" for _, r in at.iterrows())
+    better = at[at["hi"] < 0]
+    if len(better):
+        return FAILS, f"{', '.join(better['strategy'])} better than all layers (all layers {diffs})"
+    if (at["lo"] > 0).all():
+        return HOLDS, f"all layers above every other tuned level (all layers {diffs})"
+    return UNDECIDED, f"some paired interval holds 0 (all layers {diffs})"
 
 
 def detection_report(table: pd.DataFrame, rates: Sequence[float] = froc.FP_RATES, n_boot: int = 500,
                      seed: int = 0) -> list[str]:
-    """Plain sentences, computed from the table, on this run against the study's polyp finding."""
+    """Plain sentences, computed from the table, on this run against the study's polyp finding.
+
+    Comparisons are paired (:func:`paired_differences`): the same test sequences and seeds for both arms.
+    """
     done = finished(table)
     full = done[done["fraction"] == done["fraction"].max()]
-    bands = froc_bands(full, rates, n_boot, seed)
+    n_seq = int(full["test_sequences"].iloc[0])
     lines = [f"{len(full)} runs at {full['fraction'].max():.0%} of the training sequences, "
              f"{full.groupby('strategy').size().min()} seed(s) each, every run scored on the same "
-             f"{int(full['test_frames'].iloc[0])} test frames ({int(full['test_sequences'].iloc[0])} sequences)."]
-    best = best_tuned_level(full)
+             f"{int(full['test_frames'].iloc[0])} test frames ({n_seq} sequences)."]
+    best, tied, tied_with = best_tuned_choice(full)
     if best is not None:
         lines.append(f"The tuned level with the best validation FROC figure is {best} (chosen on validation "
                      "sequences, never on test).")
+        if tied:
+            lines.append(f"That choice was a tie on validation with {', '.join(tied_with)}, broken toward the "
+                         "shallower level: validation did not decide it.")
         deepest = full.loc[full["level_index"].idxmax(), "strategy"]
         if not _is_all_layers(full["arch"].iloc[0], deepest):
             lines.append("The deepest level trained does not tune every layer: the study's claim is not tested.")
         else:
+            paired = paired_differences(full[full["strategy"] != "scratch"], deepest, rates, n_boot, seed)
             for rate in rates:
-                verdict, why = all_layers_verdict(bands, rate, int(full["test_sequences"].iloc[0]))
+                verdict, why = all_layers_verdict(paired, rate, n_seq)
                 lines.append(f"Study's claim 'tuning all layers is best' at {rate:g} FP/frame: {verdict} ({why}).")
     if "scratch" in set(full["strategy"]) and best is not None:
+        vs = paired_differences(full[full["strategy"].isin([best, "scratch"])], best, rates, n_boot, seed)
         for rate in rates:
-            at = bands[np.isclose(bands["fp_per_frame"], rate)].set_index("strategy")
-            s, b = at.loc["scratch"], at.loc[best]
-            word = ("not distinguishable (one test sequence) from" if full["test_sequences"].iloc[0] < 2 else
-                    "above" if b["lo"] > s["hi"] else "below" if b["hi"] < s["lo"] else "not distinguishable from")
-            lines.append(f"At {rate:g} FP/frame the chosen level {best} ({b['sensitivity']:.2f}) is {word} scratch "
-                         f"({s['sensitivity']:.2f}, {s['lo']:.2f}-{s['hi']:.2f}).")
+            d = vs[np.isclose(vs["fp_per_frame"], rate)].iloc[0]
+            word = ("not distinguishable (one test sequence) from" if n_seq < 2 else
+                    "above" if d["lo"] > 0 else "below" if d["hi"] < 0 else "not distinguishable from")
+            lines.append(f"At {rate:g} FP/frame the chosen level {best} ({d['sensitivity_a']:.2f}) is {word} scratch "
+                         f"({d['sensitivity_b']:.2f}; paired difference {_diff_text(d)}).")
     if done["fraction"].nunique() > 1:
         key = "froc_sens@0.5"
         means = done.groupby(["strategy", "fraction"])[key].mean().unstack()
