@@ -136,11 +136,20 @@ def confusion_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> pd
                         columns=["called negative", "called positive"])
 
 
+def threshold_choices(scores: np.ndarray, n: int = 101) -> list[tuple[str, float]]:
+    """Slider stops for :func:`threshold_explorer`: 0, 0.5, 1 and ``n`` quantiles of the scores, so the
+    slider moves through the scores even when they all lie within 0.001 of each other (an uncalibrated
+    model); labelled with enough digits to tell neighbours apart."""
+    stops = np.unique(np.round(np.r_[0.0, 0.5, 1.0, np.quantile(np.asarray(scores, dtype=float), np.linspace(0, 1, n))], 6))
+    return [(f"{t:.6f}".rstrip("0").rstrip(".") or "0", float(t)) for t in stops]
+
+
 def threshold_explorer(labels: np.ndarray, scores: np.ndarray, class_names: tuple[str, str] = ("normal", "pneumonia"),
                        threshold: float = 0.5) -> Explorer:
     """A threshold slider over one binary model's test scores (positive-class probabilities): the confusion
     matrix at that threshold, its accuracy, sensitivity and specificity, and the positive share that a
-    model calling every image positive would score as accuracy (notebook 02). ``show(threshold)`` returns
+    model calling every image positive would score as accuracy (notebook 02). The slider stops at the
+    scores' quantiles (:func:`threshold_choices`); ``show(threshold)`` takes any threshold and returns
     those numbers as a Series."""
     def show(threshold: float) -> pd.Series:
         cm = confusion_at(labels, scores, threshold).to_numpy()
@@ -156,11 +165,12 @@ def threshold_explorer(labels: np.ndarray, scores: np.ndarray, class_names: tupl
                     color="white" if count > cm.max() / 2 else "black")
         ax.set_xticks([0, 1], [f"called {c}" for c in class_names])
         ax.set_yticks([0, 1], [f"true {c}" for c in class_names])
-        ax.set_title(f"threshold {threshold:.2f}: accuracy {numbers['accuracy']:.3f}")
+        ax.set_title(f"threshold {threshold:.6g}: accuracy {numbers['accuracy']:.3f}")
         plt.show()
-        display(numbers.round(3).to_frame("value").T)
+        display(numbers.round(4).to_frame("value").T)
         return numbers
 
-    return _make_explorer(show, {"threshold": W.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.01,
-                                                            description="threshold", continuous_update=False)})
-
+    choices = threshold_choices(scores)
+    start = min(choices, key=lambda c: abs(c[1] - threshold))[1]
+    return _make_explorer(show, {"threshold": W.SelectionSlider(options=choices, value=start, description="threshold",
+                                                                continuous_update=False)})

@@ -77,3 +77,12 @@ def test_threshold_explorer_at_zero_calls_everything_positive_and_matches_argmax
     assert everything["called positive"] == 1.0 and everything["sensitivity"] == 1.0
     assert everything["accuracy"] == pytest.approx(labels.mean()) == pytest.approx(everything["positive share"])
     assert widgets.confusion_at(labels, scores, 0.0).to_numpy().sum() == len(labels)
+
+
+def test_threshold_choices_move_through_scores_squeezed_into_a_thousandth():
+    import numpy as np
+    scores = 0.74 + np.linspace(-0.0005, 0.0005, 200)
+    values = [v for _, v in widgets.threshold_choices(scores)]
+    inside = [v for v in values if scores.min() < v < scores.max()]
+    assert len(inside) > 50 and {0.0, 0.5, 1.0} <= set(values)
+    assert len({label for label, _ in widgets.threshold_choices(scores)}) == len(values)
