@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import bootstrap
 from .bootstrap import two_level_bootstrap
 from .metrics import auc_defined
 from .powerlaw import PowerLawFit, catch_up_size, fit_power_law
@@ -51,6 +52,11 @@ PAIRED_BOOTSTRAP = "paired bootstrap over seeds and test images"
 TWO_LEVEL = "bootstrap over seeds and test images"
 SELECT_BY = "val_auc"   # the column every "best" choice is made on: validation, never test
 WILCOXON = "Wilcoxon signed-rank over seeds"
+TIE_TOL = 1e-9          # validation means closer than this are a tie (saturated AUCs tie exactly)
+NI_MARGIN = 0.02        # non-inferiority margin for "matches" (AUC): the gap's 95% interval must stay above -0.02
+CHANCE = 0.5            # AUC of a random ranking
+NEAR_CHANCE = 0.55      # learning-curve points at or below this AUC are left out of power-law fits
+CATCH_UP_LIMIT = 2.0    # a catch-up size beyond this multiple of the largest measured size is not reported
 
 _METRIC_LABELS = {
     "test_auc": "Test AUC",
@@ -167,8 +173,20 @@ def cell_stats(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 1000, s
             lo, hi, method = math.nan, math.nan, "none"
         rows.append(dict(strategy=str(strategy), fraction=float(fraction), n_train=int(round(g["n_train"].median())),
                          level_index=int(g["level_index"].median()),
-                         mean=mean, sd=sd, n_seeds=k, ci_lo=lo, ci_hi=hi, ci_method=method))
+                         mean=mean, sd=sd, n_seeds=k, ci_lo=lo, ci_hi=hi, ci_method=method,
+                         best_at_end=best_at_end_share(g)))
     return pd.DataFrame(rows)
+
+
+def best_at_end_share(runs: pd.DataFrame) -> float:
+    """Share of ``runs`` whose best validation check was their last step: still improving when the step
+    budget ran out, so a larger budget might have moved them (NaN when no run logged its best step)."""
+    if "best_step" not in runs.columns or "iterations" not in runs.columns:
+        return math.nan
+    known = runs[(runs["best_step"].astype(float) > 0) & (runs["iterations"].astype(float) > 0)]
+    if known.empty:
+        return math.nan
+    return float((known["best_step"].astype(float) >= known["iterations"].astype(float)).mean())
 
 
 # ----------------------------------------------------------------------------- finding 1: gap to scratch
@@ -261,6 +279,46 @@ def gap_to_scratch(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 200
     return _per_experiment(df, lambda d: _gap_one(d, metric, n_boot, seed, strategies))
 
 
+# ----------------------------------------------------------------------------- finding 2: robustness
+def robustness_contrast(df: pd.DataFrame, best: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000,
+                        seed: int = 0) -> dict[str, Any]:
+    """How much more scratch loses than the chosen fine-tuning when the training set shrinks from the
+    largest size to the smallest: gap(smallest) - gap(largest), bootstrapped *directly*.
+
+    ``best`` is :func:`best_per_fraction`'s table (the fine-tuning chosen at each size). With stored test
+    scores, one replicate resamples the test images once for all four cells (chosen fine-tuning and
+    scratch at both sizes, all scored on the same test set) and draws the seeds jointly
+    (:func:`helpers.bootstrap.contrast_bootstrap`), so the correlation between the two gaps is kept
+    instead of treating them as independent. Keys: ``diff, lo, hi, p, small_n, large_n, scratch_drop,
+    ft_drop, n_seeds, test`` (``diff`` > 0: fine-tuning was more robust).
+    """
+    df = _dedupe(decode_results(df))
+    best = best[np.isfinite(best["scratch_mean"])].sort_values("fraction")
+    out: dict[str, Any] = dict(diff=math.nan, lo=math.nan, hi=math.nan, p=math.nan, n_seeds=0, test="none")
+    if len(best) < 2:
+        return out
+    small, large = best.iloc[0], best.iloc[-1]
+    out.update(small_n=int(small["n_train"]), large_n=int(large["n_train"]),
+               scratch_drop=float(large["scratch_mean"] - small["scratch_mean"]),
+               ft_drop=float(large["mean"] - small["mean"]))
+    out["diff"] = out["scratch_drop"] - out["ft_drop"]
+    cells = [(small["fraction"], small["best_strategy"]), (small["fraction"], SCRATCH),
+             (large["fraction"], large["best_strategy"]), (large["fraction"], SCRATCH)]
+    frames = [df[(df["fraction"] == f) & (df["strategy"] == s)].set_index("seed") for f, s in cells]
+    seeds = sorted(set.intersection(*(set(f.index) for f in frames)))
+    out["n_seeds"] = len(seeds)
+    both = pd.concat([f.loc[seeds] for f in frames])
+    if metric != "test_auc" or not seeds or not _has_scores(both):
+        out["test"] = "none (no stored test scores on a shared test set)"
+        return out
+    labels = np.asarray(both["test_labels"].iloc[0], dtype=int)
+    arms = [[np.asarray(s, dtype=float) for s in f.loc[seeds, "test_scores"]] for f in frames]
+    res = bootstrap.contrast_bootstrap(labels, arms, weights=[1.0, -1.0, -1.0, 1.0], n_boot=n_boot, seed=seed)
+    out.update(diff=float(res["mean"]), lo=float(res["lo"]), hi=float(res["hi"]), p=float(res["p"]),
+               test=PAIRED_BOOTSTRAP)
+    return out
+
+
 # ----------------------------------------------------------------------------- finding 2: power laws (fits: helpers.powerlaw)
 def _curve_points(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per (strategy, fraction): training images and mean error ``1 - metric`` over seeds."""
@@ -269,10 +327,17 @@ def _curve_points(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return cells
 
 
+def _fit_points(points: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The learning-curve points a power law is fitted to: for AUC, points at or below
+    :data:`NEAR_CHANCE` are left out (a curve at chance has no error to shrink by a power law)."""
+    return points[points["mean"] > NEAR_CHANCE] if metric.endswith("auc") else points
+
+
 def fit_power_laws(df: pd.DataFrame, metric: str = "test_auc") -> dict[str, PowerLawFit]:
-    """One :func:`fit_power_law` per strategy of one experiment (error = 1 - mean metric per size)."""
+    """One :func:`fit_power_law` per strategy of one experiment (error = 1 - mean metric per size; AUC
+    points near chance left out, see :func:`_fit_points`). Degrees of freedom: sizes minus 3."""
     _single_experiment(df, "fit_power_laws")
-    points = _curve_points(df, metric)
+    points = _fit_points(_curve_points(df, metric), metric)
     fits = {}
     for strategy in strategy_order(df):
         mine = points[points["strategy"] == strategy]
@@ -280,7 +345,39 @@ def fit_power_laws(df: pd.DataFrame, metric: str = "test_auc") -> dict[str, Powe
     return fits
 
 
-def _power_one(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+def _catch_up(points: pd.DataFrame, target_metric: float, metric: str) -> tuple[float, bool]:
+    """(size, extrapolated) at which one strategy's curve reaches ``target_metric``: the smallest measured
+    size that already does, else its power law's (:func:`catch_up_size`)."""
+    measured = _measured_catch_up(points, target_metric)
+    if measured is not None:
+        return measured, False
+    fit_on = _fit_points(points, metric)
+    return catch_up_size(fit_power_law(fit_on["n_train"], 1.0 - fit_on["mean"]), 1.0 - target_metric)
+
+
+def _catch_up_interval(df: pd.DataFrame, strategy: str, target_strategy: str, metric: str, n_boot: int,
+                       seed: int) -> tuple[float, float]:
+    """Percentile 95% interval of the catch-up size over seeds: every replicate draws each cell's seeds with
+    replacement (the target's too), recomputes the cell means and the catch-up size. Replicates that never
+    catch up count as infinite. With 3 seeds the interval is rough; it shows the order of magnitude."""
+    rng = np.random.default_rng(seed)
+    sizes = fraction_sizes(df)
+    mine = {float(f): g[metric].to_numpy(float) for f, g in df[df["strategy"] == strategy].groupby("fraction")}
+    target = df[(df["strategy"] == target_strategy) & (df["fraction"] == df["fraction"].max())][metric].to_numpy(float)
+    if not mine or not len(target):
+        return math.nan, math.nan
+    values = []
+    for _ in range(n_boot):
+        means = [dict(n_train=sizes[f], mean=float(rng.choice(v, len(v)).mean())) for f, v in mine.items()]
+        goal = float(rng.choice(target, len(target)).mean())
+        n, _ = _catch_up(pd.DataFrame(means), goal, metric)
+        values.append(math.inf if not np.isfinite(n) else n)
+    lo, hi = np.quantile(np.asarray(values, dtype=float), [0.025, 0.975], method="inverted_cdf")
+    return float(lo), float(hi)
+
+
+def _power_one(df: pd.DataFrame, metric: str, n_boot: int, seed: int) -> pd.DataFrame:
+    df = _dedupe(df)
     points = _curve_points(df, metric)
     tuned = points[points["strategy"] != SCRATCH]
     target_strategy, target_metric = "", math.nan
@@ -289,13 +386,24 @@ def _power_one(df: pd.DataFrame, metric: str) -> pd.DataFrame:
         target_strategy, target_metric = str(chosen["best_strategy"]), float(chosen["mean"])
     rows = []
     for strategy, fit in fit_power_laws(df, metric).items():
-        n, extrapolated = catch_up_size(fit, 1.0 - target_metric)
-        measured = _measured_catch_up(points[points["strategy"] == strategy], target_metric)
-        if measured is not None:   # a measured size already reaches the target: no extrapolation needed
-            n, extrapolated = measured, False
-        rows.append(dict(strategy=strategy, **asdict(fit), target_strategy=target_strategy,
-                         target_metric=target_metric, catch_up_n=n, catch_up_extrapolated=extrapolated,
-                         catch_up_x=n / fit.n_max if fit.ok else math.nan))
+        n, extrapolated = _catch_up(points[points["strategy"] == strategy], target_metric, metric)
+        lo, hi = (_catch_up_interval(df, strategy, target_strategy, metric, n_boot, seed)
+                  if target_strategy and n_boot else (math.nan, math.nan))
+        limit = CATCH_UP_LIMIT * float(points["n_train"].max())
+        note = ""
+        if not np.isfinite(target_metric):
+            note = "no fine-tuned target"
+        elif not fit.ok and extrapolated:
+            note = f"no power law: {fit.reason}"
+        elif not np.isfinite(n) or n > limit:
+            note = (f"not reported: the fit would reach the target only beyond {CATCH_UP_LIMIT:g}x the largest size "
+                    f"measured ({int(points['n_train'].max()):,} images), where a power law fitted to "
+                    f"{fit.n_points} points is no evidence")
+            n = math.nan
+        rows.append(dict(strategy=strategy, **asdict(fit), dof=max(fit.n_points - 3, 0),
+                         target_strategy=target_strategy, target_metric=target_metric, catch_up_n=n,
+                         catch_up_extrapolated=extrapolated, catch_up_lo=lo, catch_up_hi=hi, catch_up_note=note,
+                         catch_up_x=n / fit.n_max if fit.ok and np.isfinite(n) else math.nan))
     return pd.DataFrame(rows)
 
 
@@ -305,35 +413,44 @@ def _measured_catch_up(points: pd.DataFrame, target_metric: float) -> float | No
     return float(reached["n_train"].min()) if len(reached) else None
 
 
-def power_law_table(df: pd.DataFrame, metric: str = "test_auc") -> pd.DataFrame:
+def power_law_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
     """Per strategy: the power-law fit of its learning curve and a catch-up size.
 
-    The curve is ``error = 1 - metric`` (mean over seeds) against training images. The *target* is
-    the best fine-tuned result: the highest mean metric among non-scratch strategies at the largest
-    fraction (``target_strategy``, ``target_metric``). ``catch_up_n`` is the smallest measured size
-    that already reaches the target, else the training-set size at which the strategy's fit reaches it -- read on the scratch row, it is how many images
-    scratch would need to match fine-tuning; ``catch_up_x`` is that size over the largest size
-    measured; ``catch_up_extrapolated`` flags sizes outside the measured range (a guess).
+    The curve is ``error = 1 - metric`` (mean over seeds) against training images; for AUC, points at or
+    below :data:`NEAR_CHANCE` are left out of the fit. ``dof`` is the fit's residual degrees of freedom
+    (points minus 3 parameters: 4 sizes leave one). The *target* is the fine-tuning chosen on validation at
+    the largest fraction (``target_strategy``) and its test mean (``target_metric``). ``catch_up_n`` is the
+    smallest measured size that already reaches the target, else the size at which the strategy's fit
+    reaches it -- read on the scratch row, it is how many images scratch would need to match fine-tuning;
+    ``catch_up_extrapolated`` flags a size outside the measured range. A size beyond
+    :data:`CATCH_UP_LIMIT` times the largest one measured is refused (NaN, ``catch_up_note`` says why).
+    ``catch_up_lo, catch_up_hi``: a percentile 95% interval over seeds (``n_boot`` replicates; inf when
+    the resampled curve never catches up). ``catch_up_x`` is the size over the largest size measured.
 
-    Columns: ``strategy``, the :class:`PowerLawFit` fields, ``target_strategy, target_metric,
-    catch_up_n, catch_up_extrapolated, catch_up_x``. Rebuild a fit with ``PowerLawFit.from_row``.
+    Rebuild a fit with ``PowerLawFit.from_row``.
     """
-    return _per_experiment(df, lambda d: _power_one(d, metric))
+    return _per_experiment(df, lambda d: _power_one(d, metric, n_boot, seed))
 
 
 # ----------------------------------------------------------------------------- convergence
-def iterations_to_fraction(curve: Any, fraction: float = 0.95) -> int | None:
-    """First logged iteration at which validation AUC reaches ``fraction`` of the curve's *maximum*.
+def iterations_to_fraction(curve: Any, fraction: float = 0.95, chance: float = CHANCE) -> int | None:
+    """First logged iteration at which validation AUC has come ``fraction`` of the way from chance to the
+    curve's *maximum*: AUC_t - chance >= fraction * (max - chance).
 
-    The maximum (not the final value) is the reference because training keeps the best-validation
-    model and early stopping logs a few worse points after it. ``curve`` is a list of
-    ``[iteration, val_auc]`` pairs (or its JSON string). Note that AUC's chance level is 0.5, so
-    95% of a best AUC of 0.90 is 0.855. Returns None for an empty curve.
+    Measured from chance, not from zero: AUC's chance level is 0.5, so "95% of the best AUC" would be
+    reached at once by a model whose best is 0.60 (0.57 is barely above chance). The maximum (not the
+    final value) is the reference because training keeps the best-validation model and early stopping
+    logs a few worse points after it. ``curve`` is a list of ``[iteration, val_auc]`` pairs (or its JSON
+    string); ``chance=0`` gives the plain share of the maximum. Returns None for an empty curve or one
+    that never rises above chance.
     """
     points = sorted((int(it), float(v)) for it, v in decode_cell(curve) if v is not None and np.isfinite(v))
     if not points:
         return None
-    threshold = fraction * max(v for _, v in points)
+    best = max(v for _, v in points)
+    if best <= chance:
+        return None
+    threshold = chance + fraction * (best - chance)
     return next(it for it, v in points if v >= threshold - 1e-12)
 
 
@@ -347,7 +464,7 @@ def _convergence_one(df: pd.DataFrame, fraction: float) -> pd.DataFrame:
         rows.append(dict(strategy=str(strategy), fraction=float(frac), n_train=int(round(g["n_train"].median())),
                          median_iterations=float(np.median(reach)) if reach else math.nan,
                          median_best_iteration=float(np.median(best)) if best else math.nan,
-                         n_runs=len(g), n_with_curve=len(reach)))
+                         best_at_end=best_at_end_share(g), n_runs=len(g), n_with_curve=len(reach)))
     out = pd.DataFrame(rows)
     if out.empty:
         return out
@@ -360,43 +477,82 @@ def _convergence_one(df: pd.DataFrame, fraction: float) -> pd.DataFrame:
 
 
 def convergence_table(df: pd.DataFrame, fraction: float = 0.95) -> pd.DataFrame:
-    """Per strategy and training fraction: median iterations to reach ``fraction`` of the best val AUC.
+    """Per strategy and training fraction: median iterations to come ``fraction`` of the way from chance
+    to the best validation AUC.
 
     Columns: ``strategy, fraction, n_train, median_iterations`` (see :func:`iterations_to_fraction`),
-    ``median_best_iteration`` (where validation AUC peaked), ``n_runs, n_with_curve`` and
+    ``median_best_iteration`` (where validation AUC peaked), ``best_at_end`` (share of runs whose best
+    check was their last step: still improving when the budget ran out), ``n_runs, n_with_curve`` and
     ``speedup_vs_scratch`` (scratch's median iterations / this strategy's, same fraction).
     """
     return _per_experiment(df, lambda d: _convergence_one(d, fraction))
 
 
 # ----------------------------------------------------------------------------- findings 1, 3, 4: the best strategy
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (NaN entries are left out of the family and
+    stay NaN): the k-th smallest of m p-values becomes max over j <= k of min(1, (m - j + 1) * p_(j)).
+    Reject where the adjusted p is below alpha: the chance of any false rejection stays at most alpha."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(np.isfinite(p))
+    m = len(idx)
+    if not m:
+        return out
+    order = idx[np.argsort(p[idx], kind="stable")]
+    adjusted = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(adjusted)
+    return out
+
+
+def _validation_ranking(df: pd.DataFrame, chooser: pd.DataFrame, fraction: float, pool: Sequence[str]) -> pd.DataFrame:
+    """The candidates at one fraction ranked for the choice: highest mean validation score over seeds;
+    exact ties (within :data:`TIE_TOL`) broken toward the shallower level (fewer trainable parameters),
+    then the lower mean validation loss. Never the name, never a test column. Column ``tied`` marks the
+    candidates tied with the top."""
+    choice = chooser[(chooser["fraction"] == fraction) & chooser["strategy"].isin(pool)].copy()
+    at = df[df["fraction"] == fraction]
+    loss = at.groupby("strategy")["val_loss"].mean() if "val_loss" in at.columns else pd.Series(dtype=float)
+    choice["val_loss"] = choice["strategy"].map(loss).astype(float).fillna(math.inf)
+    top = choice["mean"].max()
+    choice["tied"] = (top - choice["mean"]) <= TIE_TOL
+    choice["key"] = np.where(choice["tied"], top, choice["mean"])
+    return choice.sort_values(["key", "level_index", "val_loss"], ascending=[False, True, True])
+
+
 def _best_one(df: pd.DataFrame, metric: str, candidates: Sequence[str] | None, with_test: bool,
               n_boot: int, seed: int) -> pd.DataFrame:
+    df = _dedupe(df)
     cells = cell_stats(df, metric, n_boot=n_boot, seed=seed)
     by = SELECT_BY if SELECT_BY in df.columns else metric    # a table without validation AUC: said in chosen_by
     chooser = cell_stats(df, by) if by != metric else cells
     pool = list(candidates) if candidates is not None else [s for s in strategy_order(df) if s != SCRATCH]
     rows = []
     for fraction, g in sorted(cells.groupby("fraction"), key=lambda kv: kv[0]):
-        choice = chooser[(chooser["fraction"] == fraction) & chooser["strategy"].isin(pool)]
-        if choice.empty:
+        ranking = _validation_ranking(df, chooser, fraction, pool)
+        if ranking.empty:
             continue
-        ranked = choice.sort_values(["mean", "strategy"], ascending=[False, True])["strategy"].tolist()
-        cand = g.set_index("strategy").loc[ranked].reset_index()
+        cand = g.set_index("strategy").loc[ranking["strategy"]].reset_index()
         best, others = cand.iloc[0], cand.iloc[1:]
-        tied = [s for s, m in zip(others["strategy"], others["mean"]) if best["ci_lo"] <= m <= best["ci_hi"]]
+        tied = [s for s, m, lo, hi in zip(others["strategy"], others["mean"], others["ci_lo"], others["ci_hi"])
+                if best["ci_lo"] <= m <= best["ci_hi"] or lo <= best["mean"] <= hi]
+        beaten = [s for s, m in zip(others["strategy"], others["mean"]) if m > best["ci_hi"]]
+        val_tied = ranking["strategy"][ranking["tied"]].tolist()
         sc = g[g["strategy"] == SCRATCH]
         sc_mean = float(sc["mean"].iloc[0]) if len(sc) else math.nan
         row = dict(fraction=float(fraction), n_train=int(best["n_train"]), best_strategy=best["strategy"],
                    best_level_index=int(best["level_index"]), chosen_by=by,
-                   best_val=float(choice.set_index("strategy").loc[best["strategy"], "mean"]),
+                   best_val=float(ranking["mean"].iloc[0]), val_tied=len(val_tied) > 1,
+                   val_tied_with=", ".join(val_tied[1:]),
                    mean=float(best["mean"]), ci_lo=float(best["ci_lo"]), ci_hi=float(best["ci_hi"]),
                    ci_method=best["ci_method"], n_seeds=int(best["n_seeds"]),
                    runner_up=others["strategy"].iloc[0] if len(others) else "",
                    runner_up_mean=float(others["mean"].iloc[0]) if len(others) else math.nan,
-                   tied_with=", ".join(tied), scratch_mean=sc_mean,
+                   tied_with=", ".join(tied), beaten_on_test=bool(beaten), beaten_by=", ".join(beaten),
+                   best_at_end=float(best["best_at_end"]), scratch_mean=sc_mean,
                    scratch_ci_lo=float(sc["ci_lo"].iloc[0]) if len(sc) else math.nan,
                    scratch_ci_hi=float(sc["ci_hi"].iloc[0]) if len(sc) else math.nan,
+                   scratch_best_at_end=float(sc["best_at_end"].iloc[0]) if len(sc) else math.nan,
                    gap=float(best["mean"]) - sc_mean, gap_lo=math.nan, gap_hi=math.nan, p=math.nan, test="not run")
         if with_test and len(sc):
             test = _gap_one(df[df["fraction"] == fraction], metric, n_boot, seed, [best["strategy"]])
@@ -404,13 +560,22 @@ def _best_one(df: pd.DataFrame, metric: str, candidates: Sequence[str] | None, w
                 t = test.iloc[0]
                 row.update(gap_lo=t["lo"], gap_hi=t["hi"], p=t["p"], test=t["test"])
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["p_holm"] = holm(out["p"].to_numpy(float))
+    return out
 
 
 def best_per_fraction(df: pd.DataFrame, metric: str = "test_auc", candidates: Sequence[str] | None = None,
                       with_test: bool = True, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Per training fraction: the best strategy, chosen on mean *validation* AUC over seeds, with its
     test metric, interval and gap to scratch.
+
+    The choice (:func:`_validation_ranking`): the highest mean validation AUC over seeds (each run's AUC
+    at its restored step). Validation sets of a few images saturate (2 images: AUC 0, 0.5 or 1), so
+    exact ties happen; they are flagged (``val_tied``, ``val_tied_with``) and broken toward the
+    shallower level, then the lower mean validation loss -- never by name. A tied choice decides nothing:
+    :mod:`helpers.findings` calls such a size not decidable.
 
     ``candidates`` are the strategies allowed to win: by default every strategy except scratch
     (the question is how the best fine-tuning compares with scratch); pass
@@ -420,9 +585,13 @@ def best_per_fraction(df: pd.DataFrame, metric: str = "test_auc", candidates: Se
 
     The interval (``ci_lo, ci_hi``) is the winner's two-level bootstrap interval over seeds and
     test images (see :func:`cell_stats`). ``tied_with`` lists other candidates whose test mean lies
-    inside that interval: the ranking between them is not established.
+    inside the winner's interval or whose interval holds the winner's mean: the ranking between them is
+    not established. ``beaten_on_test`` / ``beaten_by``: candidates whose test mean lies above the
+    winner's interval (validation chose worse than test would have). ``best_at_end`` /
+    ``scratch_best_at_end``: share of runs still improving at their last step (:func:`best_at_end_share`).
     ``gap, gap_lo, gap_hi, p, test`` compare the winner with scratch via :func:`gap_to_scratch`
-    (skipped with ``with_test=False``).
+    (skipped with ``with_test=False``); ``p_holm`` is ``p`` adjusted with :func:`holm` across the
+    training-set sizes of the experiment (the family a finding is read from).
     """
     return _per_experiment(df, lambda d: _best_one(d, metric, candidates, with_test, n_boot, seed))
 

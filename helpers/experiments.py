@@ -19,6 +19,7 @@ import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
+from .bootstrap import two_level_bootstrap
 from .datasets import DataSet
 
 from .env import seed_everything
@@ -30,7 +31,7 @@ from .models import FTModel, build_model, default_init, input_size
 from .recipe import PAPER, head_multiplier, rate_family
 from .runner import RunIdentity, versions
 from .subsets import cap_dataset, training_subset
-from .train import TrainConfig, TrainResult, evaluate, fit
+from .train import TrainConfig, TrainResult, evaluate, fit, resolve_bn_mode
 from .tuning import auto_depth, tune_lr
 
 
@@ -57,7 +58,7 @@ class RunConfig(RunIdentity):
     lr: float | None = None
     eval_every: int = 20
     decay_steps: int = 20
-    bn_mode: str = "recalibrate"
+    bn_mode: str = "auto"              # "auto": ImageNet's statistics kept when pretrained, recalibrated from scratch
     val_share: float = 0.2
     max_train: int | None = None
     max_eval: int | None = None
@@ -69,6 +70,12 @@ class RunConfig(RunIdentity):
     def run(self, quiet: bool = True) -> dict:
         """Run it (:func:`run_one`): what :func:`helpers.runner.run_sweep` calls by default."""
         return run_one(self, quiet)
+
+    def validation_size(self) -> int | None:
+        """The run's validation images (held out of its budget), read off the data set without training:
+        the sweep tunes no rate on fewer than :data:`helpers.runner.MIN_TUNE_VAL`."""
+        return _validation_size(self.dataset, self.data_size, self.max_train, self.max_eval, float(self.fraction),
+                                self.seed, self.balance, self.val_share)
 
     def train_config(self, quiet: bool = True) -> TrainConfig:
         """The engine's settings for this run (the paper's recipe, this run's budget and rate)."""
@@ -93,6 +100,17 @@ def cached_dataset(dataset: str, size: int) -> DataSet:
     return load_dataset(dataset, size=size)
 
 
+@lru_cache(maxsize=1024)
+def _validation_size(dataset: str, data_size: int, max_train: int | None, max_eval: int | None, fraction: float,
+                     seed: int, balance: bool, val_share: float) -> int | None:
+    config = RunConfig(dataset=dataset, data_size=data_size, max_train=max_train, max_eval=max_eval,
+                       fraction=fraction, seed=seed, balance=balance, val_share=val_share)
+    try:
+        return len(prepare_data(config).val)
+    except ValueError:   # a fraction too small for this data set: the run itself says so
+        return None
+
+
 def prepare_data(config: RunConfig) -> DataSet:
     """The run's data: the profile's caps, then the nested training fraction for this seed, with its
     validation images held out of that fraction (``val_share``)."""
@@ -115,7 +133,7 @@ def run_one(config: RunConfig, quiet: bool = True, save_dir: str | Path | None =
                         image_size=input_size(config.arch, config.image_size),
                         init=config.init or default_init(config.arch))
     train_cfg = config.train_config(quiet)
-    extra: dict = {}
+    extra: dict = {"bn_mode_used": resolve_bn_mode(model, train_cfg.bn_mode)}
     auto = config.strategy == "auto"
     rung = None if scratch or auto else set_level(model, config.strategy)
     level, index = ("auto" if auto else "", -1) if rung is None else (rung.name, rung.index)
@@ -127,7 +145,7 @@ def run_one(config: RunConfig, quiet: bool = True, save_dir: str | Path | None =
         else:
             result = fit(model, data, train_cfg)
     except FloatingPointError as err:   # a rate too large for this arm: a row that says so
-        return diverged_row(config, data, level, index, err, time.perf_counter() - t0)
+        return {**diverged_row(config, data, level, index, err, time.perf_counter() - t0), **extra}
     metrics, scores = evaluate(model, data.test, n_boot=config.n_bootstrap, seed=config.seed)
     row = result_row(config, data, level, index, metrics, scores, result, time.perf_counter() - t0, extra)
     return _save_with_card(model, data, asdict(config), row, save_dir)
@@ -163,6 +181,8 @@ def result_row(config: RunConfig, data: DataSet, level: str, index: int, metrics
            "strategy": "auto" if config.strategy == "auto" else (level or "scratch"),
            "requested": config.strategy, "n_train": len(data.train), "n_val": len(data.val),
            "lr_used": config.learning_rate()}
+    if result is not None:
+        row["bn_mode_used"] = result.bn_mode
     row.update({f"test_{k}": v for k, v in metrics.items()})
     row["collapsed"] = is_collapsed(metrics.get("score_sd", float("nan")))
     row["diverged"] = False
@@ -262,23 +282,59 @@ def run_ladder(arch: str, data: DataSet, levels: Sequence[str] | None, train_cfg
 
 
 def bn_mode_comparison(arch: str, data: DataSet, level: str, train_cfg: TrainConfig, lr: float,
-                       modes: Sequence[str] = ("frozen", "train", "recalibrate"), n_boot: int = 200,
-                       image_size: int = 64, quiet: bool = False) -> pd.DataFrame:
-    """One fine-tuning level trained once per BatchNorm mode (same weights, data, rate and steps).
+                       modes: Sequence[str] = ("frozen", "train", "recalibrate"), seeds: Sequence[int] = (0,),
+                       n_boot: int = 200, image_size: int = 64, quiet: bool = False) -> pd.DataFrame:
+    """One fine-tuning level trained once per BatchNorm mode and seed (same data, rate and steps; per seed
+    the same starting weights and batches for every mode, so modes are paired by seed).
 
-    A bar over the modes (and each run's bar over steps) shows unless ``quiet``.
+    A bar over the runs (and each run's bar over steps) shows unless ``quiet``.
 
-    Columns: ``bn_mode, val_auc, test_auc, test_auc_lo, test_auc_hi, score_sd, collapsed, best_step``.
+    Columns: ``bn_mode, seed, val_auc, val_loss, test_auc, test_auc_lo, test_auc_hi, score_sd, collapsed,
+    best_step, test_scores, test_labels``; :func:`bn_mode_differences` compares the modes.
     """
     rows = []
-    for mode in tqdm(modes, desc="BatchNorm modes", disable=quiet):
+    plans = list(itertools.product(seeds, modes))
+    for seed, mode in tqdm(plans, desc="BatchNorm modes x seeds", disable=quiet):
         model = build_model(arch, data.num_classes, pretrained=True, image_size=input_size(arch, image_size),
-                            seed=train_cfg.seed)
+                            seed=seed)
         set_level(model, level)
-        result = fit(model, data, train_cfg, lr=lr, bn_mode=mode, quiet=quiet)
-        metrics, _ = evaluate(model, data.test, n_boot=n_boot, seed=train_cfg.seed)
-        rows.append({"bn_mode": mode, "val_auc": result.best_val_auc, "test_auc": metrics["auc"],
-                     "test_auc_lo": metrics["auc_lo"], "test_auc_hi": metrics["auc_hi"],
+        result = fit(model, data, train_cfg, lr=lr, bn_mode=mode, seed=seed, quiet=quiet)
+        metrics, scores = evaluate(model, data.test, n_boot=n_boot, seed=seed)
+        positive = scores[:, 1] if scores.ndim == 2 and scores.shape[1] == 2 and not data.multi_label else scores
+        rows.append({"bn_mode": mode, "seed": seed, "val_auc": result.best_val_auc, "val_loss": result.best_val_loss,
+                     "test_auc": metrics["auc"], "test_auc_lo": metrics["auc_lo"], "test_auc_hi": metrics["auc_hi"],
                      "score_sd": metrics["score_sd"], "collapsed": is_collapsed(metrics["score_sd"]),
-                     "best_step": result.best_step})
+                     "best_step": result.best_step, "test_scores": np.asarray(positive, dtype=float).tolist(),
+                     "test_labels": data.test.labels.tolist()})
+    return pd.DataFrame(rows)
+
+
+def bn_mode_differences(table: pd.DataFrame, reference: str = "frozen", n_boot: int = 1000,
+                        seed: int = 0) -> pd.DataFrame:
+    """Each BatchNorm mode of :func:`bn_mode_comparison` against ``reference``, paired by seed.
+
+    Per mode: mean validation and test AUC over seeds; ``delta`` = mean test AUC(mode) - AUC(reference)
+    with a 95% interval and p from :func:`helpers.bootstrap.two_level_bootstrap` (seeds and test images
+    resampled together, each seed's pair of models on the same resample); ``val_delta`` the same
+    difference on validation, and ``val_tied`` whether the two modes' mean validation AUCs are equal
+    (validation cannot tell them apart, so it cannot choose between them). The reference row has NaNs.
+    """
+    ref = table[table["bn_mode"] == reference].set_index("seed")
+    rows = []
+    for mode, g in table.groupby("bn_mode", sort=False):
+        g = g.set_index("seed")
+        seeds = sorted(set(g.index) & set(ref.index))
+        row = {"bn_mode": mode, "seeds": len(seeds), "val_auc": float(g["val_auc"].mean()),
+               "test_auc": float(g["test_auc"].mean()), "collapsed_runs": int(g["collapsed"].sum()),
+               "delta": math.nan, "lo": math.nan, "hi": math.nan, "p": math.nan, "val_delta": math.nan,
+               "val_tied": False}
+        if mode != reference and seeds:
+            res = two_level_bootstrap(np.asarray(ref["test_labels"].iloc[0], dtype=int),
+                                      [np.asarray(s, dtype=float) for s in g.loc[seeds, "test_scores"]],
+                                      paired_with=[np.asarray(s, dtype=float) for s in ref.loc[seeds, "test_scores"]],
+                                      n_boot=n_boot, seed=seed)
+            val_delta = float(g.loc[seeds, "val_auc"].mean() - ref.loc[seeds, "val_auc"].mean())
+            row.update(delta=res["mean"], lo=res["lo"], hi=res["hi"], p=res["p"], val_delta=val_delta,
+                       val_tied=abs(val_delta) <= 1e-9)
+        rows.append(row)
     return pd.DataFrame(rows)

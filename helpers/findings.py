@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .analysis import (ALPHA, SCRATCH, SELECT_BY, _single_experiment, best_per_fraction, decode_results,
-                       level_strategies, metric_label)
+from .analysis import (ALPHA, NI_MARGIN, SCRATCH, SELECT_BY, TIE_TOL, _has_scores, _single_experiment,
+                       best_per_fraction, decode_results, level_strategies, metric_label, robustness_contrast)
+from .bootstrap import paired_bootstrap_delta_multi
 
 
 def _fmt_p(p: float) -> str:
@@ -21,11 +22,14 @@ def _fmt_p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _verdict(gap: float, p: float) -> str:
+def _verdict(gap: float, p: float, gap_lo: float = math.nan) -> str:
+    """One size's verdict from its Holm-adjusted p and the gap's interval (non-inferiority margin)."""
     if not np.isfinite(p):
         return "no test possible"
     if p < ALPHA:
         return "fine-tuning better" if gap > 0 else "scratch better"
+    if np.isfinite(gap_lo) and gap_lo > -NI_MARGIN:
+        return f"fine-tuning not worse (margin {NI_MARGIN:g})"
     return "no clear difference"
 
 
@@ -33,8 +37,11 @@ def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000
     """One row per training fraction, in words a teacher can read out.
 
     Columns: "Training fraction", "Training images", "Fine-tuning chosen on validation" (the strategy
-    with the highest mean validation AUC over seeds), "<Metric> (95% CI)", "From scratch (95% CI)", "Gap to scratch" (best minus
-    scratch, with the paired test's 95% CI), "Paired test p", "Verdict". See
+    with the highest mean validation AUC over seeds; "(tie)" when validation could not separate it from
+    another level), "<Metric> (95% CI)", "From scratch (95% CI)", "Gap to scratch" (best minus
+    scratch, with the paired test's 95% CI), "Paired test p", "Holm p" (adjusted across the sizes),
+    "Still improving at the last step" (share of the chosen arm's and scratch's runs), "Verdict" (from
+    the Holm p, and the non-inferiority margin :data:`helpers.analysis.NI_MARGIN` for "not worse"). See
     :func:`best_per_fraction` for how the CI and the test are made.
     """
     _single_experiment(df, "summary_table")
@@ -54,14 +61,22 @@ def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000
     return pd.DataFrame({
         "Training fraction": [f"{f:.0%}" if f >= 0.01 else f"{f:.1%}" for f in best["fraction"]],
         "Training images": best["n_train"].astype(int),
-        "Fine-tuning chosen on validation": best["best_strategy"],
+        "Fine-tuning chosen on validation": [f"{b} (tie)" if t else b for b, t in zip(best["best_strategy"],
+                                                                                  best["val_tied"])],
         f"{label} (95% CI)": [ci(*r) for r in best[["mean", "ci_lo", "ci_hi"]].itertuples(index=False)],
         "From scratch (95% CI)": [ci(*r) for r in best[["scratch_mean", "scratch_ci_lo", "scratch_ci_hi"]]
                                   .itertuples(index=False)],
         "Gap to scratch": [gap(*r) for r in best[["gap", "gap_lo", "gap_hi"]].itertuples(index=False)],
         "Paired test p": [_fmt_p(p) for p in best["p"]],
-        "Verdict": [_verdict(g, p) for g, p in zip(best["gap"], best["p"])],
+        "Holm p": [_fmt_p(p) for p in best["p_holm"]],
+        "Still improving at the last step": [f"{_share(a)} / {_share(b)}" for a, b in
+                                             zip(best["best_at_end"], best["scratch_best_at_end"])],
+        "Verdict": [_verdict(g, p, lo) for g, p, lo in zip(best["gap"], best["p_holm"], best["gap_lo"])],
     })
+
+
+def _share(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:.0%}"
 
 
 def _n(n: float) -> str:
@@ -76,77 +91,92 @@ def _finding1(best: pd.DataFrame, unit: str) -> str:
     best = best[np.isfinite(best["scratch_mean"])]
     if best.empty:
         return head + f"{UNDECIDED}: this table has no scratch runs to compare with."
-    tested = np.isfinite(best["p"])
-    better = best[tested & (best["p"] < ALPHA) & (best["gap"] > 0)]
-    worse = best[tested & (best["p"] < ALPHA) & (best["gap"] < 0)]
-    unclear = len(best) - len(better) - len(worse)
+    tested = np.isfinite(best["p_holm"])
     k = len(best)
     gaps = f"gaps {best['gap'].min():+.3f} to {best['gap'].max():+.3f} {unit}" if k > 1 else f"gap {best['gap'].iloc[0]:+.3f} {unit}"
     if not tested.any():
         return (head + f"{UNDECIDED}: the best fine-tuned model was ahead of scratch at {int((best['gap'] > 0).sum())} "
                 f"of {k} training-set sizes ({gaps}), but no paired test was possible.")
-    verdict = FAILS if len(worse) else HOLDS if len(better) else UNDECIDED
-    text = head + f"{verdict}. The fine-tuning depth chosen on validation data beat scratch significantly " \
-                  f"(paired p < .05) at {len(better)} of {k} training-set sizes"
-    if unclear:
-        text += f", was within the interval of scratch at {unclear}"
+    significant = tested & (best["p_holm"] < ALPHA)
+    better = best[significant & (best["gap"] > 0)]
+    worse = best[significant & (best["gap"] < 0)]
+    matched = best[~significant & (best["gap_lo"] > -NI_MARGIN)]
+    open_ = k - len(better) - len(worse) - len(matched)
+    verdict = FAILS if len(worse) else HOLDS if open_ == 0 else UNDECIDED
+    text = (head + f"{verdict}. Across {k} training-set sizes (paired tests, Holm-corrected across the sizes), the "
+            f"fine-tuning depth chosen on validation beat scratch at {len(better)}")
+    if len(matched):
+        text += (f", matched it at {len(matched)} (the gap's 95% interval stays above -{NI_MARGIN:g} {unit}, the "
+                 "non-inferiority margin)")
+    if open_:
+        text += f", could not be told from it at {open_}"
     if len(worse):
-        text += f", and lost to scratch at {', '.join(_n(n) for n in worse['n_train'])}"
+        text += f", and lost to it at {', '.join(_n(n) for n in worse['n_train'])}"
     text += f" ({gaps}). "
     if len(worse):
         return text + "Scratch training won at those sizes, unlike the paper."
-    if len(better):
-        return text + "Scratch never won, in line with the paper."
-    return text + ("No difference was significant either way: consistent with 'matched', but without an "
-                   "equivalence margin this budget cannot show it.")
+    if verdict == HOLDS:
+        return text + "Fine-tuning was better or as good at every size, in line with the paper."
+    return text + ("Neither better nor shown to be as good at every size: the paper's 'beat or matched' needs both "
+                   "a win or a non-inferiority margin at each size.")
 
 
-def _finding2(best: pd.DataFrame, unit: str) -> str:
+def _finding2(df: pd.DataFrame, best: pd.DataFrame, metric: str, unit: str, n_boot: int, seed: int) -> str:
     head = "Finding 2 (fine-tuning is more robust to less data): "
-    best = best[np.isfinite(best["scratch_mean"])].sort_values("fraction")
-    if len(best) < 2:
+    r = robustness_contrast(df, best, metric, n_boot=n_boot, seed=seed)
+    if "small_n" not in r:
         return head + f"{UNDECIDED}: it needs scratch and fine-tuned runs at two or more training-set sizes."
-    small, large = best.iloc[0], best.iloc[-1]
-    sc_drop = large["scratch_mean"] - small["scratch_mean"]
-    ft_drop = large["mean"] - small["mean"]
-    diff = sc_drop - ft_drop  # = gap(small) - gap(large)
+    detail = (f"going from {_n(r['large_n'])} down to {r['small_n']:,}, scratch lost {r['scratch_drop']:.3f} "
+              f"{unit} and the chosen fine-tuning lost {r['ft_drop']:.3f}")
+    if not np.isfinite(r["lo"]):
+        return head + f"{UNDECIDED}: {detail} (no paired bootstrap possible: point estimates only)."
+    ci = f"difference {r['diff']:+.3f}, 95% interval {r['lo']:+.3f} to {r['hi']:+.3f}, {r['test']}"
+    if r["lo"] > 0:
+        return head + f"{HOLDS}: {detail}; fine-tuning was more robust ({ci})."
+    if r["hi"] < 0:
+        return head + f"{FAILS}: {detail}; scratch was more robust here ({ci})."
+    return head + f"{UNDECIDED}: {detail}; the difference is within its interval ({ci})."
 
-    def half(row: pd.Series) -> float:
-        if np.isfinite(row["gap_lo"]):
-            return (row["gap_hi"] - row["gap_lo"]) / 2
-        return math.hypot((row["ci_hi"] - row["ci_lo"]) / 2, (row["scratch_ci_hi"] - row["scratch_ci_lo"]) / 2)
 
-    hw = math.hypot(half(small), half(large))
-    detail = (f"going from {_n(large['n_train'])} down to {int(small['n_train']):,}, scratch lost {sc_drop:.3f} "
-              f"{unit} and the best fine-tuned model lost {ft_drop:.3f}")
-    if not np.isfinite(hw):
-        return head + f"{UNDECIDED}: {detail} (no uncertainty available, point estimates only)."
-    if diff > hw:
-        return head + f"{HOLDS}: {detail}; fine-tuning was more robust (difference {diff:.3f}, beyond the +/-{hw:.3f} uncertainty)."
-    if diff < -hw:
-        return head + f"{FAILS}: {detail}; scratch was more robust here (difference {-diff:.3f}, beyond +/-{hw:.3f})."
-    return head + (f"{UNDECIDED}: {detail}; the difference ({diff:+.3f}) is within the uncertainty (+/-{hw:.3f}).")
+def _unclear_sizes(levels: pd.DataFrame) -> pd.DataFrame:
+    """Sizes where the depth choice decides nothing: tied on validation, or beaten on test."""
+    return levels[levels["val_tied"].astype(bool) | levels["beaten_on_test"].astype(bool)]
+
+
+def _why_unclear(levels: pd.DataFrame) -> str:
+    parts = []
+    for _, r in _unclear_sizes(levels).iterrows():
+        why = []
+        if r["val_tied"]:
+            why.append(f"tied on validation with {r['val_tied_with']}")
+        if r["beaten_on_test"]:
+            why.append(f"beaten on test by {r['beaten_by']}")
+        parts.append(f"{int(r['n_train']):,}: {r['best_strategy']} {' and '.join(why)}")
+    return "; ".join(parts)
 
 
 def _finding3(levels: pd.DataFrame, n_levels: int) -> str:
-    head = "Finding 3 (no single depth is best everywhere): "
+    head = "Finding 3 (within one data set: the best depth changes with training-set size): "
     if n_levels < 2 or levels.empty:
         return head + f"{UNDECIDED}: fewer than two fine-tuning depths were trained."
     winners = list(levels["best_strategy"])
-    ties = levels[levels["tied_with"] != ""]
-    tie_note = (f"; at {len(ties)} of {len(levels)} sizes other depths were within the winner's test interval "
-                f"({'; '.join(f'{int(n):,}: {t}' for n, t in zip(ties['n_train'], ties['tied_with']))})"
-                if len(ties) else "")
     pairs = ", ".join(f"{w} at {int(n):,} images" for w, n in zip(winners, levels["n_train"]))
-    if len(ties) == len(levels):
-        return head + f"{UNDECIDED}: validation chose {pairs}{tie_note}, so no depth is established as best anywhere."
-    if len(set(winners)) == 1:
-        verdict = UNDECIDED if len(ties) else FAILS
-        return (head + f"{verdict} on this data set: validation chose {winners[0]} at every training-set size"
-                f"{tie_note}. The paper's point is that the winner changes between applications; one data set "
-                "cannot show that.")
-    verdict = UNDECIDED if len(ties) else HOLDS
-    return head + f"{verdict}: the depth chosen on validation changed with training-set size ({pairs}){tie_note}."
+    unclear = _unclear_sizes(levels)
+    ties = levels[levels["tied_with"] != ""]
+    notes = []
+    if len(unclear):
+        notes.append(f"the choice decides nothing at {len(unclear)} of {len(levels)} sizes ({_why_unclear(levels)})")
+    if len(ties):
+        notes.append(f"other depths were within the winner's test interval at {len(ties)} of {len(levels)} sizes "
+                     f"({'; '.join(f'{int(n):,}: {t}' for n, t in zip(ties['n_train'], ties['tied_with']))})")
+    note = ("; " + "; ".join(notes)) if notes else ""
+    clear = levels.drop(unclear.index)
+    if len(clear) < 2 or len(ties):
+        return head + f"{UNDECIDED}: validation chose {pairs}{note}, so no change of the best depth is established."
+    if clear["best_strategy"].nunique() == 1:
+        return (head + f"{FAILS} on this data set: validation chose {winners[0]} at every size it could decide"
+                f"{note}. The paper's finding 3 is about applications; one data set cannot show that.")
+    return head + f"{HOLDS}: the depth chosen on validation changed with training-set size ({pairs}){note}."
 
 
 def _finding4(levels: pd.DataFrame, n_levels: int) -> str:
@@ -161,12 +191,18 @@ def _finding4(levels: pd.DataFrame, n_levels: int) -> str:
         rho = stats.spearmanr(levels["fraction"], levels["best_level_index"]).statistic
         detail += f" (Spearman rho between data size and chosen depth {rho:+.2f} over {len(levels)} sizes)"
     d = int(large["best_level_index"]) - int(small["best_level_index"])
+    ends = levels.loc[[small.name, large.name]]
+    unclear = _unclear_sizes(ends)
     tied = bool(small["tied_with"] or large["tied_with"])
-    if d == 0:
+    if d == 0 and unclear.empty:
         return head + f"{UNDECIDED}: {detail}: the same depth, so no shift was seen."
-    verdict = UNDECIDED if tied else (HOLDS if d > 0 else FAILS)
-    text = head + f"{verdict}: {detail}: " + ("shallower with less data, as the paper suggests" if d > 0 else
-                                               "deeper with less data, the opposite of the paper's advice")
+    verdict = UNDECIDED if tied or len(unclear) or d == 0 else (HOLDS if d > 0 else FAILS)
+    text = head + f"{verdict}: {detail}"
+    if d:
+        text += ": " + ("shallower with less data, as the paper suggests" if d > 0 else
+                        "deeper with less data, the opposite of the paper's advice")
+    if len(unclear):
+        text += f"; the choice decides nothing at {_why_unclear(ends)}"
     if tied:
         text += "; other depths were within the test interval at one or both sizes, so the shift is not established"
     return text + "."
@@ -177,12 +213,17 @@ def findings(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, see
     "holds", "does not hold" or "not decidable at this budget", computed from the table (choices on
     validation AUC, verdicts from the test intervals).
 
-    1. best fine-tuned vs scratch at each size, with the paired test (:func:`best_per_fraction`);
-    2. the drop from the largest to the smallest size, scratch vs the best fine-tuning at each size
-       (the difference of the drops equals gap(smallest) - gap(largest); its uncertainty combines
-       the two gaps' CIs);
-    3. whether one depth (levels only, no scratch/auto) wins at every size, with ties flagged;
-    4. whether the winning depth's ``level_index`` is lower at the smallest size than at the largest.
+    1. best fine-tuned vs scratch at each size, with the paired test (:func:`best_per_fraction`), Holm-
+       corrected across the sizes; "holds" needs a win or non-inferiority (margin
+       :data:`helpers.analysis.NI_MARGIN`) at every size, "does not hold" a significant loss at one;
+    2. the drop from the largest to the smallest size, scratch vs the chosen fine-tuning: gap(smallest) -
+       gap(largest), bootstrapped directly over seeds and test images
+       (:func:`helpers.analysis.robustness_contrast`);
+    3. within this data set: whether the depth chosen on validation changes with the training-set size
+       (levels only), not decidable where a choice was tied on validation or beaten on test, or where
+       other depths sit inside the winner's test interval (the paper's finding 3 is about applications);
+    4. whether the winning depth's ``level_index`` is lower at the smallest size than at the largest, not
+       decidable where either choice was tied or beaten.
     """
     _single_experiment(df, "findings")
     unit = "AUC" if metric.endswith("auc") else "points"
@@ -192,33 +233,51 @@ def findings(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, see
     if names:
         index = df[df["strategy"].isin(names)]["level_index"]
         levels.attrs.update(min_index=int(index.min()), max_index=int(index.max()))
-    return [_finding1(best, unit), _finding2(best, unit), _finding3(levels, len(names)), _finding4(levels, len(names))]
+    return [_finding1(best, unit), _finding2(df, best, metric, unit, n_boot, seed), _finding3(levels, len(names)),
+            _finding4(levels, len(names))]
 
 
 def chosen_level(table: pd.DataFrame) -> pd.Series:
-    """The fine-tuning level of a ladder run with the best validation AUC (the shallower one on a tie)."""
-    tuned = table[table["strategy"] != SCRATCH].sort_values("level_index")
-    return tuned.loc[tuned[SELECT_BY].idxmax()]
+    """The fine-tuning level of a ladder run with the best validation AUC; a tie goes to the shallower
+    level, then the lower validation loss (the rule of :func:`helpers.analysis.best_per_fraction`).
+    ``val_tied`` on the returned row says whether validation tied it with another level."""
+    tuned = table[table["strategy"] != SCRATCH]
+    top = tuned[SELECT_BY].max()
+    tied = tuned[(top - tuned[SELECT_BY]) <= TIE_TOL]
+    keys = ["level_index", "val_loss"] if "val_loss" in tied.columns else ["level_index"]
+    best = tied.sort_values(keys).iloc[0].copy()
+    best["val_tied"] = len(tied) > 1
+    best["val_tied_with"] = ", ".join(s for s in tied["strategy"] if s != best["strategy"])
+    return best
 
 
-def ladder_report(table: pd.DataFrame, profile: str, metric: str = "test_auc") -> str:
-    """Plain words on one ladder run (notebook 03): best level vs scratch, and where this differs from the paper."""
+def ladder_report(table: pd.DataFrame, profile: str, metric: str = "test_auc", n_boot: int = 2000) -> str:
+    """Plain words on one ladder run (notebook 03): best level vs scratch (a paired bootstrap over the shared
+    test images), and where this differs from the paper."""
     table = decode_results(table)
     tuned = table[table["strategy"] != SCRATCH].sort_values("level_index")
     scratch = table[table["strategy"] == SCRATCH]
     best = chosen_level(table)   # chosen on validation, reported on test
-    lines = [f"Level chosen on validation AUC: {best['strategy']}; on the test set, {metric_label(metric)} {best[metric]:.3f} "
-             f"(95% CI {best[f'{metric}_lo']:.3f}-{best[f'{metric}_hi']:.3f})."]
+    lines = [f"Level chosen on validation AUC: {best['strategy']}"
+             + (f" (tied on validation with {best['val_tied_with']}: the shallower level is taken, so the "
+                "choice is a convention, not evidence)" if best["val_tied"] else "")
+             + f"; on the test set, {metric_label(metric)} {best[metric]:.3f} "
+               f"(95% CI {best[f'{metric}_lo']:.3f}-{best[f'{metric}_hi']:.3f})."]
     if len(scratch):
         s = scratch.iloc[0]
-        if best[f"{metric}_lo"] > s[f"{metric}_hi"]:
-            verdict = "better than"
-        elif best[f"{metric}_hi"] < s[f"{metric}_lo"]:
-            verdict = "worse than"
+        text = f"Scratch training reached {s[metric]:.3f} (95% CI {s[f'{metric}_lo']:.3f}-{s[f'{metric}_hi']:.3f})"
+        if metric == "test_auc" and _has_scores(pd.concat([best.to_frame().T, scratch.iloc[:1]])):
+            d = paired_bootstrap_delta_multi(np.asarray(s["test_labels"], dtype=int),
+                                             [np.asarray(best["test_scores"], dtype=float)],
+                                             [np.asarray(s["test_scores"], dtype=float)], n_boot=n_boot)
+            verdict = ("better than" if d["lo"] > 0 else "worse than" if d["hi"] < 0 else
+                       "not distinguishable from")
+            text += (f": the chosen level is {verdict} scratch (paired difference {d['delta']:+.3f}, 95% CI "
+                     f"{d['lo']:+.3f} to {d['hi']:+.3f}, p {_fmt_p(d['p'])}, bootstrap over the shared test images; "
+                     "one seed, so retraining noise is not in this interval).")
         else:
-            verdict = "not distinguishable (overlapping 95% CIs) from"
-        lines.append(f"Scratch training reached {s[metric]:.3f} (95% CI {s[f'{metric}_lo']:.3f}-{s[f'{metric}_hi']:.3f}): "
-                     f"the best fine-tuned level is {verdict} scratch.")
+            text += "."
+        lines.append(text)
     shallow, deep = tuned.iloc[0], tuned.iloc[-1]
     lines.append(f"Shallowest level ({shallow['strategy']}): {shallow[metric]:.3f}; deepest ({deep['strategy']}): "
                  f"{deep[metric]:.3f}. The paper found no depth best everywhere: all layers for polyp detection, "
@@ -226,5 +285,5 @@ def ladder_report(table: pd.DataFrame, profile: str, metric: str = "test_auc") -
     lines.append(f"Where this differs from the paper: public 28 px MedMNIST images upsampled to the model's input, "
                  f"a '{profile}' training budget ({int(table['steps'].max())} SGD steps, a rate tuned per arm), "
                  f"one seed, and {table['arch'].iloc[0]} rather than Caffe's AlexNet "
-                 "unless chosen; read the CIs before reading the ranking.")
+                 "unless chosen; read the paired test, not the overlap of two intervals.")
     return "\n".join(lines)

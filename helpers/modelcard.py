@@ -67,7 +67,7 @@ def model_card(model: torch.nn.Module, data: DataSet, config: dict, row: dict) -
         "image_size": int(getattr(model, "image_size", config.get("image_size", 0))),
         "dataset": {"name": data.name, "source": data.source, "licence": data.licence,
                     "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test)},
-        "bn_mode": config.get("bn_mode"),
+        "bn_mode": row.get("bn_mode_used", config.get("bn_mode")),   # the mode used ("auto" resolved)
         "learning_rate": row.get("lr_used", config.get("lr")),
         "config": config,
         "run": {k: row[k] for k in ROW_FIELDS if k in row},

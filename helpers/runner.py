@@ -35,7 +35,8 @@ from .recipe import PAPER, default_rate, rate_family
 from .store import Results, ResultsStore, StoreWriter, open_results
 from .tuning import choose_rate
 
-SCHEMA_VERSION = 4   # 4: a validation check whose scores collapsed never becomes the best step
+SCHEMA_VERSION = 5   # 5: BatchNorm "auto" by default (ImageNet statistics kept when pretrained); rates tuned over seeds
+MIN_TUNE_VAL = 10    # validation images a run needs before its rate is tuned; below: the recipe's default rate
 
 class RunIdentity:
     """What every run config shares: a stable hash of its fields (:meth:`key`) and its rate."""
@@ -47,6 +48,17 @@ class RunIdentity:
     def learning_rate(self) -> float:
         """The rate the run uses: its own ``lr``, else the recipe's default for its strategy."""
         return self.lr if self.lr is not None else default_rate(self.strategy)
+
+    def validation_size(self) -> int | None:
+        """How many validation images the run will have (None: unknown, never too few to tune on)."""
+        return None
+
+
+def too_small_to_tune(config: RunIdentity) -> bool:
+    """Whether ``config``'s validation set is below :data:`MIN_TUNE_VAL` images: an AUC on so few images
+    takes a handful of values (2 images: 0, 0.5 or 1), so a rate chosen on it is chosen by chance."""
+    n = config.validation_size()
+    return n is not None and n < MIN_TUNE_VAL
 
 
 def config_hash(config: RunIdentity) -> str:
@@ -123,29 +135,34 @@ def _group(config: RunIdentity) -> str:
 
 def rate_trials(configs: Sequence[RunIdentity], lr_grid: dict[str, Sequence[float]],
                 tune_fractions: Sequence[float] | None = None) -> list[RunIdentity]:
-    """The tuning runs: each strategy (with ``lr`` None) at each tuning fraction, first seed, every rate.
+    """The tuning runs: each strategy (with ``lr`` None) at each tuning fraction, every seed, every rate.
 
     ``lr_grid`` maps ``scratch`` / ``finetune`` (see :func:`rate_family`) to the rates to try.
-    ``tune_fractions`` default to the smallest and the largest fraction of the sweep.
+    ``tune_fractions`` default to the smallest and the largest fraction of the sweep whose runs have
+    enough validation images (:func:`too_small_to_tune`); runs below that get the recipe's default rate.
+    Every seed is tuned, so the choice rests on the mean validation score over seeds, not on one
+    seed's validation images; the tuning run with the chosen rate is the sweep's own run for that seed.
     """
-    untuned = [c for c in configs if c.lr is None]
+    untuned = [c for c in configs if c.lr is None and not too_small_to_tune(c)]
     if not untuned:
         return []
-    seed = min(c.seed for c in untuned)
     trials = {}
     for config in untuned:
         fractions = tune_fractions or (min(c.fraction for c in untuned), max(c.fraction for c in untuned))
         for fraction in fractions:
             for lr in lr_grid[rate_family(config.strategy)]:
-                trial = replace(config, seed=seed, fraction=float(fraction), lr=float(lr))
-                trials[trial.key()] = trial
+                trial = replace(config, fraction=float(fraction), lr=float(lr))
+                if not too_small_to_tune(trial):
+                    trials[trial.key()] = trial
     return list(trials.values())
 
 
 def _chosen_rates(table: pd.DataFrame, trials: Sequence[RunIdentity]) -> pd.DataFrame:
-    """One row per tuning run (strategy, fraction, lr, validation AUC and loss, collapsed) with ``chosen``
-    marking the rate picked for its (strategy, fraction): the best validation AUC, then the lower
-    validation loss. Test columns are never read."""
+    """One row per tuning run (strategy, fraction, seed, lr, validation AUC and loss, collapsed) with
+    ``chosen`` marking the rate picked for its (strategy, fraction): the best *mean* validation AUC over
+    seeds, then the lower mean validation loss (:func:`helpers.tuning.choose_rate` on the means; a rate
+    that diverged for any seed is never chosen, one collapsed for every seed only if all are).
+    Test columns are never read."""
     rows = select(table, trials)
     if rows.empty:
         return pd.DataFrame()
@@ -154,22 +171,29 @@ def _chosen_rates(table: pd.DataFrame, trials: Sequence[RunIdentity]) -> pd.Data
                "val_collapsed", "collapsed", "diverged"]
     out = rows.reindex(columns=columns).copy()
     out["diverged"] = out["diverged"].fillna(False).astype(bool)
+    out["val_collapsed"] = out["val_collapsed"].fillna(False).astype(bool)
     out["group"] = rows["config_hash"].map(keys)
     out["chosen"] = False
     for _, g in out.groupby(["group", "fraction"]):
-        out.loc[g.index, "chosen"] = g["lr"] == choose_rate(g)
+        means = g.groupby("lr").agg(val_auc=("val_auc", "mean"), val_loss=("val_loss", "mean"),
+                                    diverged=("diverged", "any"), val_collapsed=("val_collapsed", "all"))
+        out.loc[g.index, "chosen"] = g["lr"] == choose_rate(means.reset_index())
     return out.reset_index(drop=True)
 
 
 def _with_rates(configs: Sequence[RunIdentity], rates: pd.DataFrame) -> list[RunIdentity]:
-    """Each untuned config with the rate chosen at the tuning fraction nearest its own (log scale)."""
-    picked = rates[rates["chosen"]]
+    """Each untuned config with the rate chosen at the tuning fraction nearest its own (log scale), or the
+    recipe's default rate when its validation set is too small to tune on (:func:`too_small_to_tune`)."""
+    picked = rates[rates["chosen"]] if len(rates) else rates
     out = []
     for config in configs:
         if config.lr is not None:
             out.append(config)
             continue
-        mine = picked[picked["group"] == _group(config)]
+        mine = picked[picked["group"] == _group(config)] if len(picked) else picked
+        if too_small_to_tune(config) or mine.empty:
+            out.append(replace(config, lr=float(default_rate(config.strategy))))
+            continue
         nearest = mine.iloc[int(np.argmin(np.abs(np.log(mine["fraction"].to_numpy(float)) - math.log(config.fraction))))]
         out.append(replace(config, lr=float(nearest["lr"])))
     return out
@@ -206,9 +230,10 @@ def run_sweep(configs: Iterable, results_path: str | Path | Results, run_fn: Cal
     run has finished and been stored.
 
     With ``lr_grid`` every config whose ``lr`` is None gets a tuned rate: first the tuning runs of
-    :func:`rate_trials` (every rate of its family's grid, at ``tune_fractions``, first seed), then the
-    rate with the best *validation* AUC is used for every seed at the nearest tuning fraction. The
-    tuning run with the chosen rate is the sweep's own run for that cell (same hash), so tuning costs
+    :func:`rate_trials` (every rate of its family's grid, at ``tune_fractions``, every seed), then the
+    rate with the best mean *validation* AUC over seeds is used at the nearest tuning fraction. Runs
+    whose validation set is below :data:`MIN_TUNE_VAL` images get the recipe's default rate instead. The
+    tuning runs with the chosen rate are the sweep's own runs for that cell (same hash), so tuning costs
     only the other rates. The returned table's ``attrs["rates"]`` holds the tuning table
     (:func:`_chosen_rates`) as records: ``pd.DataFrame(df.attrs["rates"])``.
     """

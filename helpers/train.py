@@ -39,7 +39,7 @@ from .models import FTModel, evaluating
 from .recipe import PAPER, default_rate, head_multiplier
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-BN_MODES = ("recalibrate", "train", "frozen")
+BN_MODES = ("auto", "frozen", "recalibrate", "train")
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -59,11 +59,14 @@ class TrainConfig:
     (never before ``min_steps``), and the best weights are restored.
 
     ``bn_mode`` says how BatchNorm layers of the *tuned* stages behave (frozen stages always keep
-    their statistics): ``recalibrate`` (default) trains with batch statistics and recomputes the
-    running statistics on the run's training images before every validation and test evaluation;
-    ``train`` is plain PyTorch (running statistics follow the batches with momentum 0.1); ``frozen``
-    keeps the running statistics as they are (ImageNet's, or the initial ones) and normalises with
-    them in training too.
+    their statistics): ``frozen`` keeps the running statistics as they are (ImageNet's) and normalises
+    with them in training too; ``recalibrate`` trains with batch statistics and recomputes the running
+    statistics on the run's training images before every validation and test evaluation; ``train`` is
+    plain PyTorch (running statistics follow the batches with momentum 0.1). ``auto`` (default), resolved
+    by :func:`resolve_bn_mode`: ``frozen`` for a pretrained model (a careful practitioner's choice on small
+    sets: a handful of images gives a noisy estimate of a population's statistics, and ImageNet's are
+    kept), ``recalibrate`` for a model trained from scratch (which has no statistics worth keeping).
+    :attr:`TrainResult.bn_mode` records the mode a run used.
     """
 
     steps: int = 200
@@ -80,7 +83,7 @@ class TrainConfig:
     eval_every: int = 20              # steps between validation checks (the convergence curve)
     patience: int | None = 100        # steps without a better validation AUC before stopping (None: never)
     min_steps: int = 0                # no early stop before this many steps
-    bn_mode: str = "recalibrate"
+    bn_mode: str = "auto"
     recalibrate_images: int = 256     # training images used to recompute BatchNorm statistics
     diverge_factor: float = 10.0      # stop when the loss exceeds this multiple of its starting value
     augment: bool = False
@@ -119,6 +122,7 @@ class TrainResult:
     device: str
     best_val_loss: float = float("nan")
     best_val_score_sd: float = float("nan")   # spread of the validation scores at the best step
+    bn_mode: str = ""                          # the BatchNorm mode used (``auto`` resolved)
     extra: dict = field(default_factory=dict)
 
 
@@ -332,6 +336,15 @@ def _tuned_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]
     return [m for m in modules if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
+def resolve_bn_mode(model: nn.Module, bn_mode: str) -> str:
+    """The BatchNorm mode a run uses: ``bn_mode`` itself, or for ``auto`` ``frozen`` when ``model`` holds
+    pretrained weights (an :class:`FTModel` built with ``pretrained=True``: ImageNet's statistics are kept)
+    and ``recalibrate`` otherwise (scratch training has only batch statistics to go by)."""
+    if bn_mode != "auto":
+        return bn_mode
+    return "frozen" if isinstance(model, FTModel) and model.pretrained else "recalibrate"
+
+
 def _apply_bn_mode(model: nn.Module, bn_mode: str) -> None:
     """Make ``model.train()`` honour ``bn_mode`` (``frozen``: tuned BatchNorm layers stay in eval mode)."""
     if isinstance(model, FTModel):
@@ -385,6 +398,7 @@ def fit(model: nn.Module, data: DataSet, config: TrainConfig | None = None, **ov
     """
     config = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
     _check_inputs(model, data, config)
+    config.bn_mode = resolve_bn_mode(model, config.bn_mode)
     device = pick_device(config.device)
     generator = seed_everything(config.seed)
     model.to(device, memory_format=torch.channels_last)   # on CPUs too: about 2x faster there (docs/benchmarks.md)
@@ -514,7 +528,8 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
         _restore(model, best.state)
     curve = pd.DataFrame({"iteration": [h["step"] for h in history], "val_auc": [h["val_auc"] for h in history]})
     return TrainResult(pd.DataFrame(history), curve, best.step, float(best.auc), step, time.perf_counter() - t0,
-                       cached, str(device), best_val_loss=float(best.loss), best_val_score_sd=float(best.spread))
+                       cached, str(device), best_val_loss=float(best.loss), best_val_score_sd=float(best.spread),
+                       bn_mode=config.bn_mode)
 
 
 class _LossGuard:

@@ -26,6 +26,7 @@ from conftest import medmnist_file
 from helpers import runner as R
 from helpers import store as ST
 from helpers.experiments import RunConfig, grid, run_one
+from helpers.recipe import PAPER
 from helpers.runner import run_sweep, select
 from helpers.store import ResultsTable
 
@@ -112,6 +113,10 @@ def test_sweep_writes_one_row_per_config(sweep):
     assert len(sweep["calls"]) == 4
     assert len(table) == 4 and table["config_hash"].is_unique
     assert set(table["config_hash"]) == {c.key() for c in configs}
+    # every row records the BatchNorm mode it used: ImageNet statistics kept when fine-tuning, recomputed from scratch
+    used = dict(zip(table["strategy"], table["bn_mode_used"]))
+    assert (table["bn_mode"] == "auto").all() and used["scratch"] == "recalibrate"
+    assert {m for s, m in zip(table["strategy"], table["bn_mode_used"]) if s != "scratch"} == {"frozen"}
     on_disk = ResultsTable(sweep["path"]).load()
     assert len(on_disk) == 4 and on_disk["config_hash"].is_unique
     for config in configs:
@@ -375,23 +380,37 @@ def test_runs_of_one_sweep_take_the_same_steps_at_every_size(sweep):
 
 
 @needs_data
-def test_sweep_tunes_a_rate_per_strategy_on_validation(tmp_path):
+def test_sweep_tunes_a_rate_per_strategy_on_validation(tmp_path, monkeypatch):
+    """Every seed is tuned and the rate with the best MEAN validation AUC over seeds is chosen."""
+    monkeypatch.setattr(R, "MIN_TUNE_VAL", 0)    # these tiny runs hold 2-4 validation images
     configs = grid(archs=ARCHS, strategies=("scratch", "last"), fractions=(0.5, 1.0), seeds=(0, 1), **TINY)
     grids = {"scratch": (0.01, 0.03), "finetune": (0.001, 0.01)}
     trials = R.rate_trials(configs, grids)
-    assert len(trials) == 2 * 2 * 2 and {t.seed for t in trials} == {0}
+    assert len(trials) == 2 * 2 * 2 * 2 and {t.seed for t in trials} == {0, 1}
     counting = Counting()
     table = run_sweep(configs, tmp_path / "r.csv", run_fn=counting, progress=False, lr_grid=grids)
     rates = pd.DataFrame(table.attrs["rates"])
-    assert len(rates) == 8 and rates.groupby(["strategy", "fraction"])["chosen"].sum().eq(1).all()
+    assert len(rates) == 16 and rates.groupby(["strategy", "fraction"])["chosen"].sum().eq(2).all()
     for _, row in table.iterrows():
-        pick = rates[(rates["strategy"] == row["strategy"]) & (rates["fraction"] == row["fraction"]) & rates["chosen"]]
-        assert row["lr_used"] == pick["lr"].item()
         tried = rates[(rates["strategy"] == row["strategy"]) & (rates["fraction"] == row["fraction"])]
-        best = tried.sort_values(["val_auc", "val_loss"], ascending=[False, True]).iloc[0]
-        assert pick["val_auc"].item() == best["val_auc"]
-    # the tuning run with the chosen rate is the seed-0 run itself: 8 tuning runs + 4 seed-1 runs
-    assert len(counting.calls) == 8 + 4 and len(table) == len(configs)
+        pick = tried[tried["chosen"] & (tried["seed"] == row["seed"])]
+        assert row["lr_used"] == pick["lr"].item()
+        means = tried.groupby("lr")[["val_auc", "val_loss"]].mean().sort_values(["val_auc", "val_loss"],
+                                                                               ascending=[False, True])
+        assert pick["lr"].item() == means.index[0]
+    # the tuning runs with the chosen rate are the sweep's own runs: nothing is run twice
+    assert len(counting.calls) == 16 and len(table) == len(configs)
+
+
+@needs_data
+def test_too_little_validation_falls_back_to_the_recipe_rates(tmp_path):
+    """With fewer than MIN_TUNE_VAL validation images no rate is tuned: the recipe's defaults are used."""
+    configs = grid(archs=ARCHS, strategies=("scratch", "last"), fractions=(1.0,), seeds=(0,), **TINY)
+    assert all(c.validation_size() < R.MIN_TUNE_VAL for c in configs)
+    assert R.rate_trials(configs, {"scratch": (0.01, 0.03), "finetune": (0.001, 0.01)}) == []
+    table = run_sweep(configs, tmp_path / "r.csv", run_fn=Counting(), progress=False,
+                      lr_grid={"scratch": (0.03,), "finetune": (0.01,)})
+    assert sorted(table["lr_used"]) == [PAPER.finetune_lr, PAPER.scratch_lr]
 
 
 @needs_data

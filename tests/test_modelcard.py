@@ -49,7 +49,8 @@ def test_card_records_what_the_issue_asks(saved):
     assert card["dataset"]["name"] == config.dataset
     assert card["dataset"]["n_train"] == row["n_train"] and card["dataset"]["n_val"] == row["n_val"]
     assert card["dataset"]["n_test"] == len(row["test_labels"])
-    assert card["bn_mode"] == "recalibrate" and card["learning_rate"] == pytest.approx(0.003)
+    assert card["bn_mode"] == "frozen" == row["bn_mode_used"]   # "auto" resolved: a pretrained model keeps ImageNet statistics
+    assert config.bn_mode == "auto" and card["learning_rate"] == pytest.approx(0.003)
     assert card["validation"]["auc"] == pytest.approx(row["val_auc"])
     assert {"test_auc", "test_auc_lo", "test_auc_hi"} <= set(card["test"])
     assert set(card["versions"]) >= {"torch", "torchvision", "numpy", "ftlab", "python"}

@@ -250,6 +250,28 @@ def test_bn_frozen_keeps_running_statistics_bit_identical(make_lite, tiny_data):
     assert any(not torch.equal(a, b) for a, b in zip(make_lite("all").parameters(), model.parameters()))
 
 
+def test_pretrained_stages_keep_imagenet_statistics_by_default(make_lite, tiny_data):
+    """The default ``bn_mode="auto"``: a pretrained model tuned at every level keeps ImageNet's running
+    statistics bit for bit, and the result says which mode was used."""
+    model = make_lite("all")
+    before = _bn_buffers(model)
+    result = T.fit(model, tiny_data, steps=6, patience=None, lr=0.01, **{**SMALL, "eval_every": 3})
+    assert T.TrainConfig().bn_mode == "auto" and result.bn_mode == "frozen"
+    after = _bn_buffers(model)
+    assert len(before) > 0 and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_scratch_models_recalibrate_by_default(tiny_data):
+    """From scratch there are no statistics worth keeping: ``auto`` recomputes them on the training images."""
+    torch.manual_seed(0)
+    model = build_model("efficientnet_lite0", pretrained=False, image_size=32)
+    before = _bn_buffers(model)
+    result = T.fit(model, tiny_data, steps=4, patience=None, lr=0.01, **{**SMALL, "eval_every": 2})
+    assert result.bn_mode == "recalibrate"
+    assert any(not torch.equal(before[k], v) for k, v in _bn_buffers(model).items() if "running_mean" in k)
+    assert T.resolve_bn_mode(model, "train") == "train" and T.resolve_bn_mode(torch.nn.Linear(2, 2), "auto") == "recalibrate"
+
+
 def test_bn_recalibrate_sets_running_statistics_to_the_training_images(make_lite, tiny_data):
     model = make_lite("all")
     T.fit(model, tiny_data, steps=6, patience=None, lr=0.01, bn_mode="recalibrate", recalibrate_images=1000,
