@@ -153,3 +153,6 @@ def test_the_report_says_where_the_claim_is_not_tested(table):
     assert "best validation FROC figure is conv_head-classifier" in text
     assert "does not tune every layer" in text          # conv_head-classifier is not all layers
     assert "chosen level conv_head-classifier (1.00) is" in text
+    assert "paired difference +0.75 (" in text                          # 1.00 - 0.25, with its interval
+    one = table.assign(test_sequences=1)
+    assert "no interval from one sequence" in " ".join(report.detection_report(one, rates=(1.0,), n_boot=20))

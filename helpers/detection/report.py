@@ -208,8 +208,9 @@ def detection_report(table: pd.DataFrame, rates: Sequence[float] = froc.FP_RATES
             d = vs[np.isclose(vs["fp_per_frame"], rate)].iloc[0]
             word = ("not distinguishable (one test sequence) from" if n_seq < 2 else
                     "above" if d["lo"] > 0 else "below" if d["hi"] < 0 else "not distinguishable from")
+            diff = _diff_text(d) if n_seq >= 2 else f"{d['delta']:+.2f}, no interval from one sequence"
             lines.append(f"At {rate:g} FP/frame the chosen level {best} ({d['sensitivity_a']:.2f}) is {word} scratch "
-                         f"({d['sensitivity_b']:.2f}; paired difference {_diff_text(d)}).")
+                         f"({d['sensitivity_b']:.2f}; paired difference {diff}).")
     if done["fraction"].nunique() > 1:
         key = "froc_sens@0.5"
         means = done.groupby(["strategy", "fraction"])[key].mean().unstack()
