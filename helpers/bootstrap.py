@@ -411,7 +411,9 @@ def contrast_bootstrap(y_true: ArrayLike, arms: Sequence[Sequence[ArrayLike]], w
     being the replicate's mean over all R runs and ``c`` from :func:`seed_inflation` (variance inflation
     R/(R-1), t quantile with R-1 degrees of freedom; ``c = 1`` with one run). Without it a 95% interval
     from 3 seeds covers the truth far less often than 95% when seeds dominate the noise (see
-    ``tests/test_bootstrap_coverage.py``). Because ``c`` depends on ``level``, so does ``p``.
+    ``tests/test_bootstrap_coverage.py``). Because ``c`` depends on ``level``, so does ``p``. Widened
+    replicates are clipped to the range the contrast can take (``[sum of negative weights, sum of positive
+    weights]``; ``[0, 1]`` for one arm).
 
     Returns ``mean`` (the contrast on all data), ``lo``/``hi`` (percentile interval of the corrected
     replicates), ``p`` = 2 * min(P(d* <= 0), P(d* >= 0)) clipped to [1 / n_boot, 1] (a test of "the
@@ -444,7 +446,8 @@ def contrast_bootstrap(y_true: ArrayLike, arms: Sequence[Sequence[ArrayLike]], w
         per_run = sum(wa * np.stack([p.resampled(cnt)["auc"] for p in arm]) for wa, arm in zip(w, probs))  # (R, B)
         pick = pick_rng.integers(0, r, size=(r, per_run.shape[1]))
         values.append(seed_resampled(per_run, pick, c))
-    d = np.concatenate(values)
+    # the widened replicates may leave the range the statistic can take (an AUC above 1): clip them to it
+    d = np.clip(np.concatenate(values), np.minimum(w, 0).sum(), np.maximum(w, 0).sum())
     d = d[~np.isnan(d)]
     if d.size == 0:
         raise ValueError("no bootstrap resample had both classes; AUC is undefined")

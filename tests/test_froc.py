@@ -238,4 +238,6 @@ def test_paired_difference_widens_the_seed_component_for_few_seeds():
     plain = froc.paired_froc_difference(a, b, (1.0,), n_boot=400, seed=0, small_r_correction=False).iloc[0]
     wide = froc.paired_froc_difference(a, b, (1.0,), n_boot=400, seed=0).iloc[0]
     assert plain["delta"] == wide["delta"] == 0
-    assert wide["lo"] < plain["lo"] < 0 < plain["hi"] < wide["hi"]
+    assert -1 <= wide["lo"] < plain["lo"] < 0 < plain["hi"] < wide["hi"] <= 1   # widened, kept in [-1, 1]
+    band = froc.froc_band_over_seeds(a + b, (1.0,), n_boot=200, seed=0).iloc[0]
+    assert 0 <= band["lo"] <= band["sensitivity"] <= band["hi"] <= 1

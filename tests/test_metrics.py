@@ -375,6 +375,9 @@ def test_the_small_r_correction_widens_only_the_seed_component():
     wide = B.two_level_bootstrap(y, runs, n_boot=600, seed=0)
     plain = B.two_level_bootstrap(y, runs, n_boot=600, seed=0, small_r_correction=False)
     assert wide["lo"] < plain["lo"] < plain["hi"] < wide["hi"] and wide["mean"] == plain["mean"]
+    near_one = [np.where(y == 1, 5.0, -5.0) + rng.normal(0, sd, 300) for sd in (0.5, 2.0, 4.0)]
+    top = B.two_level_bootstrap(y, near_one, n_boot=300, seed=0)
+    assert 0 <= top["lo"] < top["hi"] <= 1                          # widened replicates stay in [0, 1]
     one = B.contrast_bootstrap(y, [runs[:1]], [1.0], n_boot=300, seed=0)     # one run: no seed component to widen
     assert one == B.contrast_bootstrap(y, [runs[:1]], [1.0], n_boot=300, seed=0, small_r_correction=False)
 

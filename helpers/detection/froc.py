@@ -302,23 +302,28 @@ def _run_counts(runs: Sequence[tuple[pd.DataFrame, pd.DataFrame]], names: list[s
 
 
 def froc_band_over_seeds(runs: Sequence[tuple[pd.DataFrame, pd.DataFrame]], fp_grid: Sequence[float],
-                         n_boot: int = 500, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+                         n_boot: int = 500, seed: int = 0, level: float = 0.95,
+                         small_r_correction: bool = True) -> pd.DataFrame:
     """Sensitivity at each rate of ``fp_grid``, averaged over runs (seeds), with a two-level band.
 
     ``runs`` are ``(matches, frame_table)`` of the same strategy trained with different seeds and
     scored on the same test frames. The point estimate is the mean over runs of each run's
     sensitivity (:func:`sensitivity_at_fp`); each bootstrap replicate draws the runs with
-    replacement and, shared by them, the test sequences with replacement, and averages again.
+    replacement and, shared by them, the test sequences with replacement, and averages again. The seed
+    component is widened for few seeds as in :func:`helpers.bootstrap.contrast_bootstrap`
+    (``small_r_correction``: the drawn-runs mean ``m*`` becomes ``m_all + c * (m* - m_all)``, ``m_all`` the
+    replicate's mean over all runs, ``c`` from :func:`helpers.bootstrap.seed_inflation`; clipped to [0, 1]).
     Columns ``fp_per_frame, sensitivity, lo, hi, n_runs``. With one run this is
-    :func:`froc_with_band`'s sequence bootstrap.
+    :func:`froc_with_band`'s sequence bootstrap. A band is for plots and tables; to compare two strategies
+    use :func:`paired_froc_difference` (overlapping bands can hide a difference).
     """
     if not runs:
         raise ValueError("froc_band_over_seeds needs at least one (matches, frame_table) run.")
     grid = np.asarray(fp_grid, dtype=float)
     names = [str(s) for s in dict.fromkeys(str(s) for _, ft in runs for s in ft["sequence"])]
     counts = _run_counts(runs, names)
-    point = np.mean([_sens_at_rates(tp.sum(0, keepdims=True), fp.sum(0, keepdims=True), fr.sum(keepdims=True),
-                                    po.sum(keepdims=True), grid)[0] for tp, fp, fr, po in counts], axis=0)
+    point = _sens_per_run(counts, np.ones((1, len(names))), grid)[:, 0].mean(axis=0)
+    c = seed_inflation(len(counts), level) if small_r_correction else 1.0
     rng = np.random.default_rng(seed)
     boots = []
     for _ in range(n_boot):
@@ -326,9 +331,8 @@ def froc_band_over_seeds(runs: Sequence[tuple[pd.DataFrame, pd.DataFrame]], fp_g
         picked = rng.integers(0, len(counts), len(counts))
         if w @ counts[0][3] <= 0:
             continue
-        boots.append(np.mean([_sens_at_rates((w @ counts[k][0])[None], (w @ counts[k][1])[None],
-                                             np.array([w @ counts[k][2]]), np.array([w @ counts[k][3]]), grid)[0]
-                              for k in picked], axis=0))
+        per_run = _sens_per_run(counts, w[None], grid)          # (R, 1, F)
+        boots.append(np.clip(seed_resampled(per_run, picked[:, None], c)[0], 0.0, 1.0))   # widened: keep in [0, 1]
     alpha = (1 - level) / 2
     lo, hi = (np.nanquantile(np.array(boots), [alpha, 1 - alpha], axis=0) if boots else (point, point))
     return pd.DataFrame({"fp_per_frame": grid, "sensitivity": point, "lo": lo, "hi": hi, "n_runs": len(runs)})
@@ -352,7 +356,8 @@ def paired_froc_difference(runs_a: Sequence[tuple[pd.DataFrame, pd.DataFrame]],
     (hard sequences, a lucky seed) cancels in the difference. Two bands that overlap can still hide a
     difference that every sequence agrees on; this reads the difference itself. The seed component is
     widened for few seeds as in :func:`helpers.bootstrap.contrast_bootstrap` (``small_r_correction``,
-    :func:`helpers.bootstrap.seed_inflation`). Replicates without polyps are skipped.
+    :func:`helpers.bootstrap.seed_inflation`; widened replicates are clipped to [-1, 1]). Replicates without
+    polyps are skipped.
 
     Columns ``fp_per_frame, sensitivity_a, sensitivity_b, delta`` (a - b on all data, means over seeds),
     ``lo, hi`` (percentile interval of the replicates), ``p`` (2 * min(P(d* <= 0), P(d* >= 0)), clipped to
@@ -379,7 +384,7 @@ def paired_froc_difference(runs_a: Sequence[tuple[pd.DataFrame, pd.DataFrame]],
         keep = ((w @ polyps.T) > 0).all(axis=1)
         if keep.any():
             diff = _sens_per_run(counts_a, w[keep], grid) - _sens_per_run(counts_b, w[keep], grid)   # (R, B, F)
-            boots.append(seed_resampled(diff, pick[:, keep], c))
+            boots.append(np.clip(seed_resampled(diff, pick[:, keep], c), -1.0, 1.0))   # widened: keep in [-1, 1]
     d = np.concatenate(boots) if boots else np.empty((0, len(grid)))
     alpha = (1 - level) / 2
     if len(d):
