@@ -6,11 +6,19 @@ runs all cells, saves it, and the test checks that every code cell ran and none 
 the explorer widget renders with exactly one figure, and that moving one of its controls redraws that
 figure. Screenshots go to ``reports/browser/``. Server and browser are stopped however the test ends.
 
+The rendered book (``make book``): built here in the fast profile from notebook 01 and the landing page
+only (about half a minute; ``make book`` itself runs every notebook in the classroom profile), served over
+HTTP; the test opens every page and checks that it returns, that every image on it loads, and that the
+executed notebook's page shows at least one figure.
+
 Runs wherever chromium is installed (``apt-get install chromium``); with ``CI`` set, a missing browser
 fails the test instead of skipping it.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import json
 import os
 import shutil
@@ -18,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -29,6 +38,7 @@ SHOTS = ROOT / "reports" / "browser"
 NOTEBOOKS = ("03_layerwise_fine_tuning.ipynb", "04_learning_curves.ipynb")
 CHROMIUM = next((p for p in (os.environ.get("FTLAB_CHROMIUM", ""), shutil.which("chromium"), "/usr/bin/chromium")
                  if p and Path(p).is_file()), None)
+BOOK_NOTEBOOK = "01_data_preparation"   # the one notebook the test's book executes
 RUN_TIMEOUT_S = 900   # one notebook in the fast profile: 10-90 s alone, more on a shared CPU
 
 
@@ -231,5 +241,76 @@ def test_notebook_runs_in_jupyterlab_and_its_explorer_responds(lab, browser, nam
         try:   # free the notebook's kernel now (the server's shutdown would end it later anyway)
             page.evaluate("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
                           " && window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+        finally:
+            page.close()
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory, playwright_api) -> Path:
+    """The book of ``book/`` with notebook 01 only, fast profile, built in a temporary folder: its HTML folder."""
+    try:
+        import myst_nb  # noqa: F401
+        import sphinx_book_theme  # noqa: F401
+    except ImportError:
+        _unavailable("sphinx / myst-nb / sphinx-book-theme are not installed (pip install -e .[test])")
+    build = tmp_path_factory.mktemp("book")
+    env = {**os.environ, "FTLAB_PROFILE": "fast", "FTLAB_BOOK_NOTEBOOKS": BOOK_NOTEBOOK,
+           "FTLAB_BOOK_BUILD": str(build)}
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", str(build / "doctrees"),
+         str(ROOT / "book"), str(build / "html")],
+        env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert result.returncode == 0, f"the book did not build:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return build / "html"
+
+
+@contextlib.contextmanager
+def serve(folder: Path):
+    """A quiet HTTP server for ``folder`` on a free local port, in a thread; yields its base URL."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_rendered_book_pages_and_figures_load(book, browser):
+    pages = sorted(p.relative_to(book).as_posix() for p in book.rglob("*.html")
+                   if not p.relative_to(book).parts[0].startswith("_"))   # _static/ holds theme fragments
+    notebook_page = f"notebooks/{BOOK_NOTEBOOK}.html"
+    assert "index.html" in pages and notebook_page in pages, pages
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with serve(book) as base:
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        missing = []   # the book's own files that did not load (MathJax from its CDN may fail offline)
+        page.on("response", lambda r: missing.append(f"{r.status} {r.url}")
+                if r.url.startswith(base) and r.status >= 400 else None)
+        try:
+            for name in pages:
+                reply = page.goto(f"{base}/{name}", wait_until="load", timeout=60_000)
+                assert reply is not None and reply.status == 200, f"{name}: {reply and reply.status}"
+                broken = page.evaluate("() => [...document.images].filter(i => i.naturalWidth === 0)"
+                                       ".map(i => i.getAttribute('src'))")
+                assert broken == [], f"{name}: images that did not load: {broken}"
+                if name == "index.html":
+                    links = page.evaluate("() => [...document.querySelectorAll('a.reference.internal')]"
+                                          ".map(a => a.getAttribute('href'))")
+                    assert any(l.split("#")[0] == notebook_page for l in links), "the landing page links the notebook"
+                    assert page.locator("img").count() > 0, "the README's figures appear on the landing page"
+                    page.screenshot(path=str(SHOTS / "book_index.png"))
+                if name == notebook_page:
+                    figures = page.evaluate("() => [...document.querySelectorAll('.cell_output img')]"
+                                            ".filter(i => i.naturalWidth > 0).length")
+                    assert figures > 0, "the executed notebook's page shows its figures"
+                    assert page.locator(".cell_output").count() > 0, "the notebook page holds outputs"
+                    page.screenshot(path=str(SHOTS / "book_notebook.png"), full_page=False)
+            assert missing == [], f"files of the book that did not load: {missing}"
         finally:
             page.close()
