@@ -297,7 +297,11 @@ def _run_counts(runs: Sequence[tuple[pd.DataFrame, pd.DataFrame]], names: list[s
         per_seq = frame_table.astype({"sequence": str}).groupby("sequence", sort=False).agg(
             frames=("frame", "size"), polyps=("n_polyps", "sum")).reindex(names, fill_value=0)
         tp, fp = _count_matrices(matches.astype({"sequence": str}), names)
-        out.append((tp, fp, per_seq["frames"].to_numpy(float), per_seq["polyps"].to_numpy(float)))
+        # Only the thresholds at which a true positive enters can end a best-sensitivity reading (between them
+        # the sensitivity is flat and the false positives only grow), so the other columns are dropped: the
+        # same numbers from far fewer columns (about one per polyp found instead of one per candidate).
+        keep = np.r_[0, 1 + np.flatnonzero(np.diff(tp.sum(axis=0)) > 0)]
+        out.append((tp[:, keep], fp[:, keep], per_seq["frames"].to_numpy(float), per_seq["polyps"].to_numpy(float)))
     return out
 
 
