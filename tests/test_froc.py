@@ -241,3 +241,24 @@ def test_paired_difference_widens_the_seed_component_for_few_seeds():
     assert -1 <= wide["lo"] < plain["lo"] < 0 < plain["hi"] < wide["hi"] <= 1   # widened, kept in [-1, 1]
     band = froc.froc_band_over_seeds(a + b, (1.0,), n_boot=200, seed=0).iloc[0]
     assert 0 <= band["lo"] <= band["sensitivity"] <= band["hi"] <= 1
+
+
+def test_bootstrap_counts_keep_every_threshold_that_matters():
+    # random frames with tied scores: the kept columns give the same sensitivities as all thresholds
+    rng = np.random.default_rng(5)
+    n_frames, per = 40, 12
+    frame_table = pd.DataFrame({"frame": range(n_frames), "sequence": [f"s{i % 5}" for i in range(n_frames)],
+                                "n_polyps": rng.integers(0, 3, n_frames)})
+    frame = np.repeat(np.arange(n_frames), per)
+    tp = rng.random(len(frame)) < 0.1
+    matches = pd.DataFrame({"frame": frame, "sequence": [f"s{f % 5}" for f in frame],
+                            "score": np.round(rng.random(len(frame)) + tp, 1), "is_tp": tp, "is_fp": ~tp})
+    names = [f"s{j}" for j in range(5)]
+    (ktp, kfp, frames, polyps), = froc._run_counts([(matches, frame_table)], names)
+    full_tp, full_fp = froc._count_matrices(matches, names)
+    assert ktp.shape[1] < full_tp.shape[1]
+    w = rng.integers(0, 3, size=(50, 5)).astype(float)
+    w = w[w @ polyps > 0]
+    grid = froc.FP_GRID
+    assert np.allclose(froc._sens_at_rates(w @ ktp, w @ kfp, w @ frames, w @ polyps, grid),
+                       froc._sens_at_rates(w @ full_tp, w @ full_fp, w @ frames, w @ polyps, grid))
