@@ -18,7 +18,8 @@ HAVE_POLYP = $(shell $(PY) -m helpers.detection.data find >/dev/null 2>&1 && ech
 SYNTHETIC_POLYP := $(REPORTS)/_synthetic_polyp
 POLYP_ENV = $(if $(HAVE_POLYP),,FTLAB_POLYP_DIR=$(abspath $(SYNTHETIC_POLYP)))
 TEST_NOTEBOOKS = $(NOTEBOOKS)
-# Student copies (make student): the notebooks without their solution cells, tested like the originals.
+# Student copies (make student): nbgrader's student version of the notebooks (answers replaced by stubs, hidden
+# tests left out), tested like the originals: a blank copy must run to the end (its checks say "not done").
 STUDENT_SOURCES = $(TEST_NOTEBOOKS)
 STUDENT_NOTEBOOKS = $(patsubst notebooks/%,student/%,$(STUDENT_SOURCES))
 
@@ -44,7 +45,7 @@ test: $(STAMP)
 	@$(PY) -m helpers.preflight --profile fast
 	@$(MAKE) --no-print-directory synthetic-polyp
 	@rm -rf $(REPORTS)/_fast   # the fast profile always runs fresh (its sweeps would otherwise resume)
-	@$(PY) -m helpers.handout notebooks student $(notdir $(STUDENT_SOURCES)) >/dev/null
+	@$(PY) -m helpers.classroom student $(STUDENT_SOURCES) >/dev/null
 	$(POLYP_ENV) FTLAB_PROFILE=fast $(PY) -m pytest -q tests $(TEST_NOTEBOOKS) $(STUDENT_NOTEBOOKS) \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 
@@ -58,9 +59,10 @@ unit: $(STAMP)
 notebooks: $(STAMP) synthetic-polyp
 	$(POLYP_ENV) FTLAB_PROFILE=fast $(PY) -m pytest -q $(TEST_NOTEBOOKS) --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
-# Student copies without the solution cells (git-ignored: always made fresh from notebooks/, never stale).
+# Student copies by nbgrader generate_assignment (git-ignored: always made fresh from notebooks/, never stale);
+# nbgrader's course directory, for autograding submissions, is build/nbgrader (README, "For teachers").
 student: $(STAMP)
-	$(PY) -m helpers.handout notebooks student $(notdir $(STUDENT_SOURCES))
+	$(PY) -m helpers.classroom student $(STUDENT_SOURCES)
 
 # The rendered book (Sphinx + myst-nb, sources in book/): every notebook executed in $(PROFILE) in its own folder,
 # a landing page with the README's results -> $(BOOK_BUILD)/html/index.html. jupyter-cache keeps each executed
@@ -104,4 +106,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf book/_build   # make book: the HTML and its execution cache
-	rm -rf $(REPORTS) .pytest_cache student
+	rm -rf $(REPORTS) .pytest_cache student build/nbgrader

@@ -43,7 +43,8 @@ Experiments and results
 Presentation
 - ``plots``       figures of the classification notebooks
 - ``widgets``     ipywidgets explorers (controls + one Output area)
-- ``handout``     ``make student``: student copies of the notebooks without solution cells
+- ``grading``     the graded exercises' checks (``with grading.check(...)``: "not done", wrong, passed)
+- ``classroom``   ``make student`` and autograding with nbgrader: student copies, one autograde round
 
 The polyp-detection application (notebook 05) is its own subpackage, ``detection`` (``video``, ``patches``,
 ``maps``, ``froc``, ``experiment``, ``report``, ``plots``, ``data``: see its ``__init__``); it builds on the core (the

@@ -1,0 +1,215 @@
+"""Student copies and autograding with nbgrader: ``make student`` (``python -m helpers.classroom student``).
+
+The notebooks in ``notebooks/`` are the teacher's version, in nbgrader's format (cell metadata under
+``nbgrader``, as JupyterLab's nbgrader "Create Assignment" tool writes it):
+
+- a graded exercise is a markdown prompt, an *autograded answer* cell (a function whose body lies between
+  ``### BEGIN SOLUTION`` and ``### END SOLUTION``) and a read-only *autograder test* cell that compares the
+  function with the helpers on small arrays (:func:`helpers.grading.check`; tests between ``### BEGIN HIDDEN
+  TESTS`` and ``### END HIDDEN TESTS`` are left out of the student copy and put back for grading);
+- a "predict first" or open question has a *manually graded answer* cell (markdown, replaced whole);
+- every cell of the graded exercises (prompt, answer, tests and the read-only set-up cell that makes their
+  small inputs) carries the tag ``graded``: together they run on their own, after nothing but that set-up.
+
+``nbgrader generate_assignment`` writes the student copies: answers replaced by ``raise NotImplementedError()``
+(code) or "YOUR ANSWER HERE" (markdown), hidden tests removed, outputs cleared. A course directory
+(``build/nbgrader``: ``source/``, ``release/``, ``submitted/``, ``autograded/``, ``gradebook.db`` and an
+``nbgrader_config.py``) holds nbgrader's state; ``student/`` gets the copies to hand out.
+
+``python -m helpers.classroom round`` is the autograde round ``make test`` runs (tests/test_grading.py): one
+notebook gathering every notebook's ``graded`` cells is released, submitted twice (with the teacher's
+answers and blank) and graded by ``nbgrader autograde``, which executes the submitted code.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+ASSIGNMENT = "ftlab"
+GRADED = "graded"
+COURSE = Path("build/nbgrader")
+ROUND_NOTEBOOK = "graded_exercises.ipynb"
+MIN_GRADED = 2
+CONFIG = '''# nbgrader's settings for ftlab (written by python -m helpers.classroom; see its docstring).
+c = get_config()
+c.CourseDirectory.course_id = "ftlab"
+c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+# A classroom-profile notebook has cells that train for minutes: autograde must not stop them at 30 s.
+c.Execute.timeout = 3600
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+'''
+
+
+def nbgrader_meta(cell: dict) -> dict:
+    """A cell's nbgrader metadata (empty when it has none)."""
+    return dict(cell.get("metadata", {}).get("nbgrader", {}))
+
+
+def tags(cell: dict) -> list[str]:
+    """A cell's tags (an empty list when it has none)."""
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def autograded_tests(nb: dict) -> list[dict]:
+    """The autograder test cells: code cells nbgrader grades by running them."""
+    return [c for c in nb["cells"] if c["cell_type"] == "code" and nbgrader_meta(c).get("grade")
+            and not nbgrader_meta(c).get("solution")]
+
+
+def _defines_only(source: str) -> bool:
+    """Whether every top-level statement of a code cell is a ``def``, an import or a decorator (so that
+    nbgrader's stub, ``raise NotImplementedError()`` in the function body, raises only when called)."""
+    top = [line for line in source.splitlines() if line.strip() and not line[0].isspace()
+           and not line.startswith("#")]
+    return bool(top) and all(line.startswith(("def ", "import ", "from ", "@")) for line in top)
+
+
+def graded_problems(nb: dict, name: str = "notebook") -> list[str]:
+    """What is wrong with a notebook's graded exercises (empty when nothing is): too few autograded tests,
+    a code answer without solution markers, outside the ``graded`` cells or not a function, a test cell that
+    does not go through :func:`helpers.grading.check` (a markdown answer is replaced whole: it needs no markers)."""
+    problems = []
+    tests = autograded_tests(nb)
+    if len(tests) < MIN_GRADED:
+        problems.append(f"{name}: {len(tests)} autograded test cell(s); every notebook needs at least {MIN_GRADED}.")
+    for cell in nb["cells"]:
+        meta, src = nbgrader_meta(cell), "".join(cell["source"])
+        if meta.get("solution") and cell["cell_type"] == "code" and "### BEGIN SOLUTION" not in src:
+            problems.append(f"{name}: answer cell {meta.get('grade_id')} has no '### BEGIN SOLUTION' marker.")
+        if meta.get("solution") and cell["cell_type"] == "code" and GRADED not in tags(cell):
+            problems.append(f"{name}: code answer cell {meta.get('grade_id')} is not tagged '{GRADED}'.")
+        if meta.get("solution") and cell["cell_type"] == "code" and not _defines_only(src):
+            problems.append(f"{name}: code answer cell {meta.get('grade_id')} must define a function (a stub "
+                            "raising at the top level would stop the student copy).")
+    for cell in tests:
+        if "grading.check(" not in "".join(cell["source"]) or GRADED not in tags(cell):
+            problems.append(f"{name}: test cell {nbgrader_meta(cell).get('grade_id')} must be tagged "
+                            f"'{GRADED}' and run its tests inside grading.check(...).")
+    return problems
+
+
+def graded_notebook(notebooks: Sequence[Path]) -> dict:
+    """One notebook holding every notebook's ``graded`` cells, in order (the autograde round's assignment)."""
+    loaded = [json.loads(Path(p).read_text()) for p in notebooks]
+    cells = [{"cell_type": "markdown", "id": "graded-title", "metadata": {},
+              "source": "# ftlab: the graded exercises of every notebook\n"
+                        "Gathered by `python -m helpers.classroom round` for one cheap autograde round."}]
+    for path, nb in zip(notebooks, loaded):
+        cells.append({"cell_type": "markdown", "id": f"graded-{Path(path).stem[:2]}", "metadata": {},
+                      "source": f"## From {Path(path).name}"})
+        cells += [copy.deepcopy(c) for c in nb["cells"] if GRADED in tags(c)]
+    return {"cells": cells, "metadata": copy.deepcopy(loaded[0]["metadata"]), "nbformat": 4,
+            "nbformat_minor": loaded[0].get("nbformat_minor", 5)}
+
+
+def _nbgrader(root: Path, *args: str) -> str:
+    """Run one nbgrader command in the course directory; raises with nbgrader's log when it fails."""
+    env = dict(os.environ)   # nbgrader runs the `alembic` command: the venv's bin must be on PATH
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, capture_output=True, text=True, env=env)
+    log = done.stdout + done.stderr
+    if done.returncode != 0 or "[ERROR]" in log:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{log}")
+    return log
+
+
+def new_course(root: Path, fresh: bool = False) -> Path:
+    """A course directory with ftlab's ``nbgrader_config.py``. ``fresh`` removes an old one first (the
+    autograde round's scratch course); otherwise a teacher's gradebook and submissions are kept."""
+    if fresh:
+        shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "nbgrader_config.py").write_text(CONFIG)
+    return root
+
+
+def release(root: Path, notebooks: dict[str, dict]) -> list[Path]:
+    """Put the teacher's notebooks (file name -> notebook) into ``source/`` and run ``generate_assignment``;
+    returns the student copies in ``release/``. Refuses notebooks whose graded exercises need fixing."""
+    problems = [p for name, nb in notebooks.items() for p in graded_problems(nb, name)]
+    if problems:
+        raise ValueError("Graded exercises need fixing before student copies are made:\n  " + "\n  ".join(problems))
+    source = root / "source" / ASSIGNMENT
+    shutil.rmtree(source, ignore_errors=True)   # only what is released now: no stale notebook
+    source.mkdir(parents=True)
+    for name, nb in notebooks.items():
+        (source / name).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    _nbgrader(root, "generate_assignment", ASSIGNMENT, "--force")
+    return [root / "release" / ASSIGNMENT / name for name in notebooks]
+
+
+def student_copies(notebooks: Sequence[Path], out_dir: Path, root: Path = COURSE) -> list[Path]:
+    """``make student``: the student copies generated in the course ``root`` and copied to ``out_dir``."""
+    new_course(root)
+    released = release(root, {Path(p).name: json.loads(Path(p).read_text()) for p in notebooks})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy(p, out_dir / p.name)) for p in released]
+
+
+def submit(root: Path, student: str, files: Sequence[Path]) -> None:
+    """Put ``files`` where nbgrader looks for ``student``'s submission (``submitted/STUDENT/ftlab/``)."""
+    target = root / "submitted" / student / ASSIGNMENT
+    target.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copy(f, target / Path(f).name)
+
+
+def autograde(root: Path) -> None:
+    """``nbgrader autograde`` of every submission in the course (it executes the submitted notebooks)."""
+    _nbgrader(root, "autograde", ASSIGNMENT, "--force")
+
+
+def grades(root: Path, student: str) -> dict[str, dict[str, dict]]:
+    """The gradebook's grades of one student's autograded submission:
+    notebook -> grade id -> {auto_score, max_score, needs_manual_grade, cell_type}."""
+    from nbgrader.api import Gradebook   # imported here: the notebooks never need nbgrader
+
+    with Gradebook(f"sqlite:///{(root / 'gradebook.db').resolve()}") as gb:
+        submission = gb.find_submission(ASSIGNMENT, student)
+        return {nb.name: {g.name: {"auto_score": g.auto_score, "max_score": g.max_score,
+                                   "needs_manual_grade": g.needs_manual_grade, "cell_type": g.cell_type}
+                          for g in nb.grades}
+                for nb in submission.notebooks}
+
+
+def autograde_round(notebooks: Sequence[Path], root: Path) -> dict[str, dict[str, dict]]:
+    """The round ``make test`` runs: every notebook's graded cells in one notebook, released, then autograded
+    as submitted with the teacher's answers (student "solutions") and blank (student "blank")."""
+    new_course(root, fresh=True)
+    source = graded_notebook(notebooks)
+    (blank,) = release(root, {ROUND_NOTEBOOK: source})
+    submit(root, "solutions", [root / "source" / ASSIGNMENT / ROUND_NOTEBOOK])
+    submit(root, "blank", [blank])
+    autograde(root)   # one nbgrader run grades both submissions
+    name = Path(ROUND_NOTEBOOK).stem
+    return {who: grades(root, who)[name] for who in ("solutions", "blank")}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m helpers.classroom student|round [NOTEBOOK...]`` (default: every ``notebooks/NN_*.ipynb``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("student", "round"))
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("student"), help="folder for the student copies")
+    parser.add_argument("--course", type=Path, default=COURSE, help="nbgrader's course directory")
+    args = parser.parse_args(argv)
+    paths = args.notebooks or sorted(Path("notebooks").glob("[0-9]*.ipynb"))
+    if args.command == "student":
+        for path in student_copies(paths, args.out, args.course):
+            print(f"wrote {path}")
+    else:
+        for who, cells in autograde_round(paths, args.course).items():
+            auto = [g for g in cells.values() if g["cell_type"] == "code"]
+            print(f"{who}: {sum(g['auto_score'] or 0 for g in auto):g} of {sum(g['max_score'] for g in auto):g} "
+                  f"autograded points; {sum(g['needs_manual_grade'] for g in cells.values())} answer(s) to grade by hand")
+
+
+if __name__ == "__main__":
+    main()
