@@ -554,11 +554,15 @@ def _best_one(df: pd.DataFrame, metric: str, candidates: Sequence[str] | None, w
                    scratch_ci_hi=float(sc["ci_hi"].iloc[0]) if len(sc) else math.nan,
                    scratch_best_at_end=float(sc["best_at_end"].iloc[0]) if len(sc) else math.nan,
                    gap=float(best["mean"]) - sc_mean, gap_lo=math.nan, gap_hi=math.nan, p=math.nan, test="not run")
+        row["tie_gaps"] = []
         if with_test and len(sc):
-            test = _gap_one(df[df["fraction"] == fraction], metric, n_boot, seed, [best["strategy"]])
-            if len(test):
-                t = test.iloc[0]
+            test = _gap_one(df[df["fraction"] == fraction], metric, n_boot, seed, val_tied).set_index("strategy")
+            if best["strategy"] in test.index:
+                t = test.loc[best["strategy"]]
                 row.update(gap_lo=t["lo"], gap_hi=t["hi"], p=t["p"], test=t["test"])
+            row["tie_gaps"] = [dict(strategy=s, gap=float(test.loc[s, "gap"]), lo=float(test.loc[s, "lo"]),
+                                    hi=float(test.loc[s, "hi"]), p=float(test.loc[s, "p"]))
+                               for s in val_tied[1:] if s in test.index]
         rows.append(row)
     out = pd.DataFrame(rows)
     if len(out):
@@ -591,7 +595,9 @@ def best_per_fraction(df: pd.DataFrame, metric: str = "test_auc", candidates: Se
     ``scratch_best_at_end``: share of runs still improving at their last step (:func:`best_at_end_share`).
     ``gap, gap_lo, gap_hi, p, test`` compare the winner with scratch via :func:`gap_to_scratch`
     (skipped with ``with_test=False``); ``p_holm`` is ``p`` adjusted with :func:`holm` across the
-    training-set sizes of the experiment (the family a finding is read from).
+    training-set sizes of the experiment (the family a finding is read from). ``tie_gaps``: where the
+    choice was tied on validation, the same comparison for each other tied candidate (a verdict that
+    changes with the tie-break rests on a convention; :mod:`helpers.findings` calls that size open).
     """
     return _per_experiment(df, lambda d: _best_one(d, metric, candidates, with_test, n_boot, seed))
 

@@ -71,7 +71,9 @@ def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000
         "Holm p": [_fmt_p(p) for p in best["p_holm"]],
         "Still improving at the last step": [f"{_share(a)} / {_share(b)}" for a, b in
                                              zip(best["best_at_end"], best["scratch_best_at_end"])],
-        "Verdict": [_verdict(g, p, lo) for g, p, lo in zip(best["gap"], best["p_holm"], best["gap_lo"])],
+        "Verdict": [_verdict(g, p, lo) if c != "open" or not t else "depends on the tie-break"
+                    for g, p, lo, c, t in zip(best["gap"], best["p_holm"], best["gap_lo"], _finding1_classes(best),
+                                              best["val_tied"])],
     })
 
 
@@ -86,30 +88,52 @@ def _n(n: float) -> str:
 HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "not decidable at this budget"
 
 
+def _size_class(gap: float, lo: float, p_adj: float) -> str:
+    """One size of finding 1: ``better`` / ``worse`` (adjusted p below alpha), ``matched`` (the gap's
+    interval above minus the non-inferiority margin), else ``open``."""
+    if np.isfinite(p_adj) and p_adj < ALPHA:
+        return "better" if gap > 0 else "worse"
+    if np.isfinite(lo) and lo > -NI_MARGIN:
+        return "matched"
+    return "open"
+
+
+def _finding1_classes(best: pd.DataFrame) -> list[str]:
+    """Each size's class; a size whose choice was tied on validation is ``open`` unless every tied
+    candidate gets the same class (their p-values Bonferroni-adjusted across the sizes, a bound on Holm)."""
+    k = int(np.isfinite(best["p"]).sum())
+    classes = []
+    for _, r in best.iterrows():
+        mine = _size_class(r["gap"], r["gap_lo"], r["p_holm"])
+        others = [_size_class(t["gap"], t["lo"], min(1.0, t["p"] * k)) for t in (r.get("tie_gaps") or [])]
+        classes.append(mine if all(o == mine for o in others) else "open")
+    return classes
+
+
 def _finding1(best: pd.DataFrame, unit: str) -> str:
     head = "Finding 1 (fine-tuning beats or matches scratch): "
     best = best[np.isfinite(best["scratch_mean"])]
     if best.empty:
         return head + f"{UNDECIDED}: this table has no scratch runs to compare with."
-    tested = np.isfinite(best["p_holm"])
     k = len(best)
     gaps = f"gaps {best['gap'].min():+.3f} to {best['gap'].max():+.3f} {unit}" if k > 1 else f"gap {best['gap'].iloc[0]:+.3f} {unit}"
-    if not tested.any():
+    if not np.isfinite(best["p_holm"]).any():
         return (head + f"{UNDECIDED}: the best fine-tuned model was ahead of scratch at {int((best['gap'] > 0).sum())} "
                 f"of {k} training-set sizes ({gaps}), but no paired test was possible.")
-    significant = tested & (best["p_holm"] < ALPHA)
-    better = best[significant & (best["gap"] > 0)]
-    worse = best[significant & (best["gap"] < 0)]
-    matched = best[~significant & (best["gap_lo"] > -NI_MARGIN)]
-    open_ = k - len(better) - len(worse) - len(matched)
-    verdict = FAILS if len(worse) else HOLDS if open_ == 0 else UNDECIDED
+    classes = pd.Series(_finding1_classes(best), index=best.index)
+    worse = best[classes == "worse"]
+    counts = classes.value_counts()
+    tie_open = int(((classes == "open") & best["val_tied"].astype(bool)).sum())
+    verdict = FAILS if len(worse) else HOLDS if not counts.get("open", 0) else UNDECIDED
     text = (head + f"{verdict}. Across {k} training-set sizes (paired tests, Holm-corrected across the sizes), the "
-            f"fine-tuning depth chosen on validation beat scratch at {len(better)}")
-    if len(matched):
-        text += (f", matched it at {len(matched)} (the gap's 95% interval stays above -{NI_MARGIN:g} {unit}, the "
+            f"fine-tuning depth chosen on validation beat scratch at {counts.get('better', 0)}")
+    if counts.get("matched", 0):
+        text += (f", matched it at {counts['matched']} (the gap's 95% interval stays above -{NI_MARGIN:g} {unit}, the "
                  "non-inferiority margin)")
-    if open_:
-        text += f", could not be told from it at {open_}"
+    if counts.get("open", 0):
+        text += f", could not be told from it at {counts['open']}"
+        if tie_open:
+            text += f" ({tie_open} of them because levels tied on validation would give different verdicts)"
     if len(worse):
         text += f", and lost to it at {', '.join(_n(n) for n in worse['n_train'])}"
     text += f" ({gaps}). "
@@ -156,7 +180,7 @@ def _why_unclear(levels: pd.DataFrame) -> str:
 
 
 def _finding3(levels: pd.DataFrame, n_levels: int) -> str:
-    head = "Finding 3 (within one data set: the best depth changes with training-set size): "
+    head = "Finding 3 (within one data set, the best depth changes with training-set size): "
     if n_levels < 2 or levels.empty:
         return head + f"{UNDECIDED}: fewer than two fine-tuning depths were trained."
     winners = list(levels["best_strategy"])
@@ -171,12 +195,14 @@ def _finding3(levels: pd.DataFrame, n_levels: int) -> str:
                      f"({'; '.join(f'{int(n):,}: {t}' for n, t in zip(ties['n_train'], ties['tied_with']))})")
     note = ("; " + "; ".join(notes)) if notes else ""
     clear = levels.drop(unclear.index)
-    if len(clear) < 2 or len(ties):
-        return head + f"{UNDECIDED}: validation chose {pairs}{note}, so no change of the best depth is established."
-    if clear["best_strategy"].nunique() == 1:
-        return (head + f"{FAILS} on this data set: validation chose {winners[0]} at every size it could decide"
-                f"{note}. The paper's finding 3 is about applications; one data set cannot show that.")
-    return head + f"{HOLDS}: the depth chosen on validation changed with training-set size ({pairs}){note}."
+    clear = clear[clear["tied_with"] == ""]   # a choice whose test interval holds another depth is not clear either
+    if clear["best_strategy"].nunique() >= 2:
+        return head + f"{HOLDS}: the depth chosen on validation changed with training-set size ({pairs}){note}."
+    if len(clear) == len(levels):
+        return (head + f"{FAILS} on this data set: validation chose {winners[0]} at every size{note}. The paper's "
+                "finding 3 is about applications; one data set cannot show that.")
+    return head + (f"{UNDECIDED}: validation chose {pairs}{note}; fewer than two sizes have a clear and different "
+                   "winner, so no change of the best depth is established.")
 
 
 def _finding4(levels: pd.DataFrame, n_levels: int) -> str:

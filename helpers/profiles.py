@@ -89,7 +89,7 @@ PROFILES: dict[str, Profile] = {
         name="classroom", image_size=32, data_size=28, max_train=1200, max_eval=None, steps=120, patience=60,
         min_steps=60, batch_size=32, eval_every=20, decay_steps=20, val_share=0.2, n_bootstrap=1000,
         lr_grid_scratch=(0.01, 0.03), lr_grid_finetune=(0.001, 0.003), tune_at_every_fraction=False,
-        levels=None, fractions=(0.01, 0.05, 0.25, 1.0), seeds=(0, 1, 2),
+        levels=None, fractions=(0.01, 0.05, 0.25, 1.0), seeds=(0, 1, 2, 3, 4),
         sweep_strategies=("scratch", "last", "middle", "all"), workers=2,
         polyp_steps=80, polyp_hard_steps=40, polyp_hard=(4, None), polyp_batch_size=32, polyp_patch=32,
         polyp_frame_size=(288, 384), polyp_frame_step=4, polyp_max_frames=(80, 30, 240), polyp_fractions=(1.0,),

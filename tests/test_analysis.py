@@ -295,8 +295,10 @@ def test_best_per_fraction_depth_shifts_with_data(table):
     assert best["p"].iloc[0] < 0.05
 
 
-def test_summary_table_one_row_per_fraction(table):
-    out = FD.summary_table(table, n_boot=N_BOOT)
+def test_summary_table_one_row_per_fraction(table5):
+    # six seeds: with three the small-R widening of the seed component (about 2.7x) leaves no size significant
+    # after Holm; and Holm x4 needs a p-value resolution 1/n_boot well below .05/4
+    out = FD.summary_table(table5, n_boot=4 * N_BOOT)
     assert len(out) == len(FRACTIONS)
     assert list(out.columns) == ["Training fraction", "Training images", "Fine-tuning chosen on validation", "Test AUC (95% CI)",
                                  "From scratch (95% CI)", "Gap to scratch", "Paired test p", "Holm p",
@@ -306,14 +308,16 @@ def test_summary_table_one_row_per_fraction(table):
     assert out["Gap to scratch"].iloc[0].startswith("+")
 
 
-def test_findings_reflect_the_synthetic_truth(table):
-    text = FD.findings(table, n_boot=N_BOOT)
+def test_findings_reflect_the_synthetic_truth(table5):
+    text = FD.findings(table5, n_boot=4 * N_BOOT)
     assert len(text) == 4 and all(isinstance(t, str) and t.endswith(".") for t in text)
     assert [t.split(" ")[1] for t in text] == ["1", "2", "3", "4"]
     verdicts = [t.split(": ", 1)[1] for t in text]
     assert verdicts[0].startswith("holds.") and "Holm" in text[0] and "in line with the paper" in text[0]
     assert verdicts[1].startswith("holds") and "fine-tuning was more robust" in text[1]
-    assert "depth chosen on validation changed" in text[2]
+    # the levels' true errors at 80 images differ by under 0.02: validation's shift of depth is real in the
+    # construction, but at 80 images the other depths sit inside the winner's interval, so it is not established
+    assert verdicts[2].startswith("not decidable") and "within the winner's test interval" in text[2]
     assert "shallower with less data" in text[3]
 
 
@@ -461,3 +465,26 @@ def test_best_at_end_share_counts_runs_still_improving():
     runs = pd.DataFrame({"best_step": [120, 60, 120, -1], "iterations": [120, 120, 120, -1]})
     assert A.best_at_end_share(runs) == pytest.approx(2 / 3)
     assert np.isnan(A.best_at_end_share(pd.DataFrame({"x": [1]})))
+
+
+def test_finding_one_does_not_rest_on_a_tie_break():
+    """Two levels tied on validation at one size: one beats scratch clearly, the other does not. Whichever the
+    tie-break picks, that size must not count as a win (it is open), so finding 1 cannot hold."""
+    rng = np.random.default_rng(21)
+    rows = []
+    for seed in range(3):
+        for fraction, aucs in ((0.1, {"scratch": 0.70, "head": 0.71, "all": 0.90}),
+                               (1.0, {"scratch": 0.70, "head": 0.90, "all": 0.90})):
+            for strategy, auc in aucs.items():
+                row = make_row(strategy, fraction, seed, scores_with_auc(auc, rng))
+                row["val_auc"], row["val_loss"] = (1.0 if strategy != "scratch" else 0.8), 0.4
+                rows.append(row)
+    df = pd.DataFrame(rows)
+    best = A.best_per_fraction(df, n_boot=2 * N_BOOT)
+    small = best[best["fraction"] == 0.1].iloc[0]
+    assert small["val_tied"] and small["best_strategy"] == "head" and small["tie_gaps"][0]["strategy"] == "all"
+    text = FD.findings(df, n_boot=2 * N_BOOT)[0]
+    assert "not decidable" in text and "tied on validation would give different verdicts" in text
+    summary = FD.summary_table(df, n_boot=2 * N_BOOT)
+    assert summary["Verdict"].iloc[0] == "depends on the tie-break"
+    assert summary["Fine-tuning chosen on validation"].iloc[0] == "head (tie)"
