@@ -148,4 +148,4 @@ def plot_hard_negative_froc(table: pd.DataFrame, seed: int | None = None) -> Fig
         ax.axvspan(0.1, 1.0, color="grey", alpha=0.08)
         ax.legend(fontsize=7, title=f"kept: {r['kept']}", title_fontsize=7)
     axes[0][0].set_ylabel("validation sensitivity")
-    return titled(fig, f"Hard-negative round, validation FROC (seed {seed}; shaded: 0.1-1 FP/frame, the figure's range)")
+    return titled(fig, f"Hard-negative round, validation FROC (seed {seed}; shaded: 0.1-1 FP/frame, the validation FROC score's range)")
