@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +19,7 @@ import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
+from .analysis import best_at_end_share
 from .bootstrap import two_level_bootstrap
 from .datasets import DataSet
 
@@ -200,6 +201,50 @@ def result_row(config: RunConfig, data: DataSet, level: str, index: int, metrics
     row.update(test_scores=np.asarray(positive, dtype=float).tolist(), test_labels=data.test.labels.tolist(),
                wall_s=wall_s, versions=versions(), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"), **extra)
     return row
+
+
+# ----------------------------------------------------------------------------- equal steps, equal convergence?
+
+def budget_configs(configs: Sequence[RunConfig], table: pd.DataFrame, factor: int = 2, strategy: str = "scratch",
+                   n_fractions: int = 2) -> list[RunConfig]:
+    """The runs of a budget check: ``strategy``'s runs at the ``n_fractions`` largest fractions of a finished
+    sweep, again with ``factor`` times the steps (patience and minimum steps scaled alike) at the rate each
+    run was given (``table``'s ``lr_used``). Equal steps are not equal convergence: 120 steps are 120 passes
+    over 10 images but 4 passes over 961, so the large sizes are where a curve may still be rising."""
+    fractions = sorted({c.fraction for c in configs})[-n_fractions:]
+    rates = {(r["strategy"], float(r["fraction"]), int(r["seed"])): float(r["lr_used"]) for _, r in table.iterrows()}
+    out = []
+    for c in configs:
+        if c.strategy == strategy and c.fraction in fractions:
+            lr = rates.get((strategy, float(c.fraction), int(c.seed)), c.lr)
+            out.append(replace(c, lr=lr, steps=factor * c.steps, min_steps=factor * c.min_steps,
+                               patience=None if c.patience is None else factor * c.patience))
+    return out
+
+
+def budget_check(table: pd.DataFrame, longer: pd.DataFrame, metric: str = "test_auc", n_boot: int = 1000,
+                 seed: int = 0) -> pd.DataFrame:
+    """Per fraction: the longer runs (:func:`budget_configs`) against the sweep's own, paired by seed.
+
+    Columns: ``strategy, fraction, n_train, steps, longer_steps, mean, longer_mean, delta, lo, hi, p`` (a
+    bootstrap over seeds and test images, :func:`helpers.bootstrap.two_level_bootstrap` with
+    ``paired_with``) and ``best_at_end`` / ``longer_best_at_end`` (share of runs still improving at their
+    last step). A ``delta`` whose interval lies above 0 means the curve at that size was not converged."""
+    rows = []
+    for (strategy, fraction), g in longer.groupby(["strategy", "fraction"]):
+        base = table[(table["strategy"] == strategy) & (table["fraction"] == fraction)].set_index("seed")
+        g = g.set_index("seed")
+        seeds = sorted(set(base.index) & set(g.index))
+        res = two_level_bootstrap(np.asarray(g["test_labels"].iloc[0], dtype=int),
+                                  [np.asarray(s, dtype=float) for s in g.loc[seeds, "test_scores"]],
+                                  paired_with=[np.asarray(s, dtype=float) for s in base.loc[seeds, "test_scores"]],
+                                  n_boot=n_boot, seed=seed)
+        rows.append(dict(strategy=strategy, fraction=float(fraction), n_train=int(g["n_train"].median()),
+                         steps=int(base["steps"].iloc[0]), longer_steps=int(g["steps"].iloc[0]),
+                         mean=float(base.loc[seeds, metric].mean()), longer_mean=float(g.loc[seeds, metric].mean()),
+                         delta=res["mean"], lo=res["lo"], hi=res["hi"], p=res["p"], seeds=len(seeds),
+                         best_at_end=best_at_end_share(base), longer_best_at_end=best_at_end_share(g)))
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- one ladder (notebook 03)

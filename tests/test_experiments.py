@@ -19,13 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import medmnist_file
+from helpers import experiments as E
 from helpers import runner as R
 from helpers import store as ST
 from helpers.experiments import RunConfig, grid, run_one
+from helpers.metrics import roc_auc
 from helpers.recipe import PAPER
 from helpers.runner import run_sweep, select
 from helpers.store import ResultsTable
@@ -418,3 +421,31 @@ def test_a_diverging_rate_is_a_row_not_a_crash(tmp_path):
     config = RunConfig(strategy="all", lr=1e4, **{**TINY, "steps": 12, "eval_every": 4})
     row = run_one(config)
     assert row["diverged"] and math.isnan(row["val_auc"]) and "learning rate" in row["note"]
+
+
+def test_budget_configs_double_the_steps_of_scratch_at_the_largest_sizes():
+    configs = grid(strategies=("scratch", "last"), fractions=(0.1, 0.5, 1.0), seeds=(0, 1), steps=120, patience=60,
+                   min_steps=60)
+    table = pd.DataFrame([{"strategy": c.strategy, "fraction": c.fraction, "seed": c.seed,
+                           "lr_used": 0.03 if c.seed else 0.01} for c in configs])
+    longer = E.budget_configs(configs, table, factor=2)
+    assert {(c.strategy, c.fraction) for c in longer} == {("scratch", 0.5), ("scratch", 1.0)} and len(longer) == 4
+    assert all(c.steps == 240 and c.patience == 120 and c.min_steps == 120 for c in longer)
+    assert {c.seed: c.lr for c in longer} == {0: 0.01, 1: 0.03}      # each seed's own tuned rate
+    assert len({c.key() for c in longer} | {c.key() for c in configs}) == len(longer) + len(configs)
+
+
+def test_budget_check_pairs_the_longer_runs_with_the_sweep():
+    rng = np.random.default_rng(0)
+    labels = [0] * 50 + [1] * 50
+
+    def row(steps, seed, shift):
+        scores = rng.normal(0, 1, 100) + shift * np.array(labels)
+        return {"strategy": "scratch", "fraction": 1.0, "seed": seed, "n_train": 961, "steps": steps,
+                "test_auc": float(roc_auc(np.array(labels), scores)), "test_scores": scores.tolist(),
+                "test_labels": labels, "best_step": steps, "iterations": steps}
+    base = pd.DataFrame([row(120, s, 0.5) for s in range(3)])
+    longer = pd.DataFrame([row(240, s, 3.0) for s in range(3)])
+    out = E.budget_check(base, longer, n_boot=200).iloc[0]
+    assert out["longer_steps"] == 240 and out["steps"] == 120 and out["seeds"] == 3
+    assert out["delta"] > 0.2 and out["lo"] > 0 and out["best_at_end"] == 1.0
