@@ -126,3 +126,14 @@ def test_autograde_gives_full_marks_to_the_solutions_and_zero_to_the_blank_copy(
     manual = {who: [g for g in cells.values() if g["cell_type"] == "markdown"] for who, cells in scores.items()}
     assert manual["solutions"] and all(g["needs_manual_grade"] for g in manual["solutions"])
     assert all(g["auto_score"] == 0 and not g["needs_manual_grade"] for g in manual["blank"]), "blank: no response, 0"
+
+
+def test_the_blank_copy_ran_to_the_end_and_every_check_says_not_done(autograded):
+    root, _ = autograded
+    done = json.loads((root / "autograded" / "blank" / CL.ASSIGNMENT / CL.ROUND_NOTEBOOK).read_text())
+    outputs = [o for c in done["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    assert not [o for o in outputs if o["output_type"] == "error"], "no cell of the blank copy raised"
+    tests = CL.autograded_tests(done)
+    for cell in tests:
+        err = "".join("".join(o["text"]) for o in cell["outputs"] if o.get("name") == "stderr")
+        assert grading.NOT_DONE in err, f"{CL.nbgrader_meta(cell)['grade_id']}: says 'not done' on stderr"
