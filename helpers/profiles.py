@@ -57,7 +57,7 @@ class Profile:
     polyp_fractions: tuple[float, ...]
     polyp_strategies: tuple[str, ...]      # strategies notebook 05 compares
     polyp_seeds: tuple[int, ...]
-    polyp_lr_grid: dict[str, tuple[float, ...]]   # rates tried per family, chosen on the validation FROC figure
+    polyp_lr_grid: dict[str, tuple[float, ...]]   # rates tried per family, chosen on the validation FROC score
     polyp_sampling: tuple[int, int]        # (polyp anchors per polyp, background patches per frame)
     polyp_stride: float                    # map stride as a share of each detection window
     polyp_max_candidates: int              # candidates per frame

@@ -150,7 +150,7 @@ def test_the_report_says_where_the_claim_is_not_tested(table):
     sentences = report.detection_report(table, rates=(1.0,), n_boot=50)
     text = " ".join(sentences)
     assert "6 runs at 100% of the training sequences" in text
-    assert "best validation FROC figure is conv_head-classifier" in text
+    assert "best validation FROC score is conv_head-classifier" in text
     assert "does not tune every layer" in text          # conv_head-classifier is not all layers
     assert "chosen level conv_head-classifier (1.00) is" in text
     assert "paired difference +0.75 (" in text                          # 1.00 - 0.25, with its interval

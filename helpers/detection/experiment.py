@@ -10,12 +10,12 @@ kind of results table as the classification sweeps (summarised by :mod:`helpers.
 2. trains a patch classifier (:func:`helpers.train.fit`) on the sampler's patches;
 3. mines hard negatives (one round): the highest-scoring windows off the polyp in training frames
    become negatives, and the classifier trains on;
-4. keeps the state (before or after the round) with the better *validation* FROC figure
+4. keeps the state (before or after the round) with the better *validation* FROC score
    (:func:`helpers.detection.froc.validation_figure` over validation sequences; test frames are never used to choose);
 5. detects polyps in every test frame (:func:`helpers.detection.maps.score_frames`) and scores them with FROC,
    with a bootstrap band over test sequences.
 
-Selection column: ``val_auc`` of a detection row holds the validation FROC figure (the suite's rule: every
+Selection column: ``val_auc`` of a detection row holds the validation FROC score (the suite's rule: every
 "best" choice is made on ``val_auc``, see :data:`helpers.analysis.SELECT_BY`); ``val_patch_auc`` holds the
 patch classifier's validation AUC.
 """
@@ -182,7 +182,7 @@ def hard_negative_patches(model: torch.nn.Module, config: PolypRunConfig, data: 
 
 
 def _validate(model, data: PolypData, settings, device) -> tuple[float, list]:
-    """Validation FROC figure and curve of the model as it is now."""
+    """Validation FROC score and curve of the model as it is now."""
     matches, table = maps.score_frames(model, data.frames, data.split["val"], settings, device)
     figure = froc.validation_figure(matches, table, froc.FP_RATES)
     curve = froc.froc_curve(matches, len(table), max(1, int(table["n_polyps"].sum())))
@@ -201,19 +201,19 @@ class TrainedDetector:
     train_idx: np.ndarray               # the training frames used
     result: TrainResult                 # the engine's record of the last pass
     steps_run: int
-    before: tuple[float, list] = (float("nan"), [])   # validation FROC figure and curve before the round
+    before: tuple[float, list] = (float("nan"), [])   # validation FROC score and curve before the round
     after: tuple[float, list] = (float("nan"), [])    # ... and after it (NaN when there was no round)
     kept: str = "before"                # which state the model holds
     n_hard: int = 0                     # hard negatives added (before flips/rotations)
 
     @property
     def kept_figure(self) -> tuple[float, list]:
-        """The validation figure and curve of the kept state."""
+        """The validation FROC score and curve of the kept state."""
         return self.after if self.kept == "after" else self.before
 
 
 def train_detector(config: PolypRunConfig, data: PolypData, quiet: bool = True) -> TrainedDetector:
-    """Train, mine hard negatives, train on, keep the state with the better validation FROC figure."""
+    """Train, mine hard negatives, train on, keep the state with the better validation FROC score."""
     train_idx = video.reduce_by_sequence(data.frames, data.split["train"], config.fraction, config.seed)
     settings = detector_settings(config, base_window(data))
     first = patch_data(config, data, train_idx)
@@ -277,7 +277,7 @@ def diverged_row(config: PolypRunConfig, err: Exception, wall_s: float) -> dict:
 
 def detection_row(config: PolypRunConfig, data: PolypData, trained: TrainedDetector, matches: pd.DataFrame,
                   frame_table: pd.DataFrame) -> dict:
-    """Flatten one detection run into a table row (validation figures, FROC summary, curve, raw matches)."""
+    """Flatten one detection run into a table row (validation FROC scores, FROC summary, curve, raw matches)."""
     level, result, settings = trained.level, trained.result, trained.settings
     n_frames, n_polyps = len(frame_table), int(frame_table["n_polyps"].sum())
     summary = froc.froc_summary(matches, frame_table, froc.FP_RATES, n_boot=config.n_bootstrap, seed=config.seed)

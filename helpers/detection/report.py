@@ -3,7 +3,7 @@ and the study's polyp claim in plain words.
 
 Every function reads the table that :func:`helpers.runner.run_sweep` builds from
 :func:`helpers.detection.experiment.run_polyp` rows (one row per strategy, training fraction and seed);
-nothing here trains or detects. Choices (the best tuned level) are made on the validation FROC figure
+nothing here trains or detects. Choices (the best tuned level) are made on the validation FROC score
 (``val_auc``; ties broken toward the shallower level and flagged), bands for plots come from a bootstrap over
 seeds and test sequences, and comparisons from a paired bootstrap of the differences, which resamples the
 test sequences and seeds jointly for both arms (:mod:`helpers.detection.froc`).
@@ -63,7 +63,7 @@ def sensitivity_table(table: pd.DataFrame, rates: Sequence[float] = froc.FP_RATE
         mine = done[(done["strategy"] == strategy) & (done["fraction"] == fraction)]
         row = {"strategy": strategy, "training sequences": f"{fraction:.0%}", "seeds": len(mine),
                "rate": ", ".join(f"{v:g}" for v in sorted(mine["lr"].unique())),
-               "validation figure": round(float(mine["val_auc"].mean()), 3)}
+               "validation FROC score": round(float(mine["val_auc"].mean()), 3)}
         for _, r in band.iterrows():
             row[f"sensitivity at {r['fp_per_frame']:g} FP/frame"] = format_ci(r["sensitivity"], r["lo"], r["hi"], 2)
         rows.append((fraction, band["level_index"].iloc[0], row))
@@ -71,7 +71,7 @@ def sensitivity_table(table: pd.DataFrame, rates: Sequence[float] = froc.FP_RATE
 
 
 def hard_negative_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Validation FROC figure before and after the hard-negative round, mean over seeds, per strategy."""
+    """Validation FROC score before and after the hard-negative round, mean over seeds, per strategy."""
     done = finished(table)
     done = done[done["fraction"] == done["fraction"].max()]
     out = done.groupby("strategy").agg(before=("val_figure_before", "mean"), after=("val_figure_after", "mean"),
@@ -87,7 +87,7 @@ TIE_TOL = 1e-12   # validation means closer than this are a tie
 def best_tuned_choice(table: pd.DataFrame) -> tuple[str | None, bool, list[str]]:
     """The tuned level chosen on validation at the largest fraction: ``(level, tied, tied_with)``.
 
-    The highest mean validation FROC figure over seeds (``val_auc``) wins. Levels within ``TIE_TOL`` of the
+    The highest mean validation FROC score over seeds (``val_auc``) wins. Levels within ``TIE_TOL`` of the
     best are tied (common: a validation set of a few dozen frames saturates the figure); a tie is broken
     toward the shallower level (lower ``level_index``: fewer trainable parameters), then toward the lower
     mean validation loss (``val_loss``, where the rows have it), never by the name. ``tied`` says whether
@@ -189,7 +189,7 @@ def detection_report(table: pd.DataFrame, rates: Sequence[float] = froc.FP_RATES
              f"{int(full['test_frames'].iloc[0])} test frames ({n_seq} sequences)."]
     best, tied, tied_with = best_tuned_choice(full)
     if best is not None:
-        lines.append(f"The tuned level with the best validation FROC figure is {best} (chosen on validation "
+        lines.append(f"The tuned level with the best validation FROC score is {best} (chosen on validation "
                      "sequences, never on test).")
         if tied:
             lines.append(f"That choice was a tie on validation with {', '.join(tied_with)}, broken toward the "
