@@ -148,7 +148,7 @@ def cell_stats(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 1000, s
     """Per (strategy, fraction): mean metric over seeds, its spread and a 95% interval.
 
     For test AUC with stored test scores the interval is a two-level bootstrap
-    (:func:`helpers.metrics.two_level_bootstrap`): every replicate resamples the seeds *and* the test
+    (:func:`helpers.bootstrap.two_level_bootstrap`): every replicate resamples the seeds *and* the test
     images, so it holds both sources of noise. Otherwise it is the across-seed t interval (for
     ``val_auc``, say), or the run's own bootstrap CI when there is one seed. ``ci_method`` says which.
     """
@@ -298,17 +298,18 @@ def robustness_contrast(df: pd.DataFrame, best: pd.DataFrame, metric: str = "tes
     if len(best) < 2:
         return out
     small, large = best.iloc[0], best.iloc[-1]
-    out.update(small_n=int(small["n_train"]), large_n=int(large["n_train"]),
-               scratch_drop=float(large["scratch_mean"] - small["scratch_mean"]),
-               ft_drop=float(large["mean"] - small["mean"]))
-    out["diff"] = out["scratch_drop"] - out["ft_drop"]
     cells = [(small["fraction"], small["best_strategy"]), (small["fraction"], SCRATCH),
              (large["fraction"], large["best_strategy"]), (large["fraction"], SCRATCH)]
     frames = [df[(df["fraction"] == f) & (df["strategy"] == s)].set_index("seed") for f, s in cells]
     seeds = sorted(set.intersection(*(set(f.index) for f in frames)))
-    out["n_seeds"] = len(seeds)
+    if not seeds:
+        return out
+    ft_s, sc_s, ft_l, sc_l = (float(f.loc[seeds, metric].mean()) for f in frames)   # the same seeds as the test
+    out.update(small_n=int(small["n_train"]), large_n=int(large["n_train"]), scratch_drop=sc_l - sc_s,
+               ft_drop=ft_l - ft_s, n_seeds=len(seeds))
+    out["diff"] = out["scratch_drop"] - out["ft_drop"]
     both = pd.concat([f.loc[seeds] for f in frames])
-    if metric != "test_auc" or not seeds or not _has_scores(both):
+    if metric != "test_auc" or not _has_scores(both):
         out["test"] = "none (no stored test scores on a shared test set)"
         return out
     labels = np.asarray(both["test_labels"].iloc[0], dtype=int)
@@ -359,7 +360,9 @@ def _catch_up_interval(df: pd.DataFrame, strategy: str, target_strategy: str, me
                        seed: int) -> tuple[float, float]:
     """Percentile 95% interval of the catch-up size over seeds: every replicate draws each cell's seeds with
     replacement (the target's too), recomputes the cell means and the catch-up size. Replicates that never
-    catch up count as infinite. With 3 seeds the interval is rough; it shows the order of magnitude."""
+    catch up count as infinite, replicates whose power law cannot be fitted are left out. The seeds are drawn
+    with replacement without the small-R widening of :mod:`helpers.bootstrap`: with 3-5 seeds the interval is
+    rough and shows the order of magnitude only."""
     rng = np.random.default_rng(seed)
     sizes = fraction_sizes(df)
     mine = {float(f): g[metric].to_numpy(float) for f, g in df[df["strategy"] == strategy].groupby("fraction")}
@@ -371,7 +374,10 @@ def _catch_up_interval(df: pd.DataFrame, strategy: str, target_strategy: str, me
         means = [dict(n_train=sizes[f], mean=float(rng.choice(v, len(v)).mean())) for f, v in mine.items()]
         goal = float(rng.choice(target, len(target)).mean())
         n, _ = _catch_up(pd.DataFrame(means), goal, metric)
-        values.append(math.inf if not np.isfinite(n) else n)
+        if not np.isnan(n):   # a replicate whose power law could not be fitted says nothing either way
+            values.append(n)
+    if not values:
+        return math.nan, math.nan
     lo, hi = np.quantile(np.asarray(values, dtype=float), [0.025, 0.975], method="inverted_cdf")
     return float(lo), float(hi)
 
@@ -399,7 +405,8 @@ def _power_one(df: pd.DataFrame, metric: str, n_boot: int, seed: int) -> pd.Data
             note = (f"not reported: the fit would reach the target only beyond {CATCH_UP_LIMIT:g}x the largest size "
                     f"measured ({int(points['n_train'].max()):,} images), where a power law fitted to "
                     f"{fit.n_points} points is no evidence")
-            n = math.nan
+            n, lo, hi = math.nan, math.nan, math.nan
+        lo, hi = (math.inf if v > limit else v for v in (lo, hi))   # beyond the limit: only "more than 2x" is said
         rows.append(dict(strategy=strategy, **asdict(fit), dof=max(fit.n_points - 3, 0),
                          target_strategy=target_strategy, target_metric=target_metric, catch_up_n=n,
                          catch_up_extrapolated=extrapolated, catch_up_lo=lo, catch_up_hi=hi, catch_up_note=note,
@@ -424,8 +431,8 @@ def power_law_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 20
     reaches it -- read on the scratch row, it is how many images scratch would need to match fine-tuning;
     ``catch_up_extrapolated`` flags a size outside the measured range. A size beyond
     :data:`CATCH_UP_LIMIT` times the largest one measured is refused (NaN, ``catch_up_note`` says why).
-    ``catch_up_lo, catch_up_hi``: a percentile 95% interval over seeds (``n_boot`` replicates; inf when
-    the resampled curve never catches up). ``catch_up_x`` is the size over the largest size measured.
+    ``catch_up_lo, catch_up_hi``: a percentile 95% interval over seeds (``n_boot`` replicates); an end
+    beyond the limit is inf ("more than 2x"), and a refused size has no interval. ``catch_up_x`` is the size over the largest size measured.
 
     Rebuild a fit with ``PowerLawFit.from_row``.
     """
@@ -526,7 +533,7 @@ def _best_one(df: pd.DataFrame, metric: str, candidates: Sequence[str] | None, w
     cells = cell_stats(df, metric, n_boot=n_boot, seed=seed)
     by = SELECT_BY if SELECT_BY in df.columns else metric    # a table without validation AUC: said in chosen_by
     chooser = cell_stats(df, by) if by != metric else cells
-    pool = list(candidates) if candidates is not None else [s for s in strategy_order(df) if s != SCRATCH]
+    pool = list(candidates) if candidates is not None else level_strategies(df)
     rows = []
     for fraction, g in sorted(cells.groupby("fraction"), key=lambda kv: kv[0]):
         ranking = _validation_ranking(df, chooser, fraction, pool)
@@ -576,14 +583,15 @@ def best_per_fraction(df: pd.DataFrame, metric: str = "test_auc", candidates: Se
     test metric, interval and gap to scratch.
 
     The choice (:func:`_validation_ranking`): the highest mean validation AUC over seeds (each run's AUC
-    at its restored step). Validation sets of a few images saturate (2 images: AUC 0, 0.5 or 1), so
+    at its restored step, which is the best of its validation checks: the criterion itself still
+    saturates on tiny validation sets; what changed is that its ties are named and decide nothing). Validation sets of a few images saturate (2 images: AUC 0, 0.5 or 1), so
     exact ties happen; they are flagged (``val_tied``, ``val_tied_with``) and broken toward the
     shallower level, then the lower mean validation loss -- never by name. A tied choice decides nothing:
     :mod:`helpers.findings` calls such a size not decidable.
 
-    ``candidates`` are the strategies allowed to win: by default every strategy except scratch
-    (the question is how the best fine-tuning compares with scratch); pass
-    ``level_strategies(df)`` to ask which *depth* is best. The choice reads only ``val_auc``
+    ``candidates`` are the strategies allowed to win: by default the fine-tuning levels
+    (:func:`level_strategies`: neither scratch nor ``auto``, whose validation AUC is already the best of
+    its own search and which would otherwise take part in its own ranking); pass a list to widen it. The choice reads only ``val_auc``
     (``chosen_by``); test columns are only reported, so the reported test figure is not flattered by
     the choice (shuffling the test columns never changes a choice).
 

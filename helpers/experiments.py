@@ -19,7 +19,7 @@ import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
-from .analysis import best_at_end_share
+from .analysis import _dedupe, best_at_end_share
 from .bootstrap import two_level_bootstrap
 from .datasets import DataSet
 
@@ -212,11 +212,12 @@ def budget_configs(configs: Sequence[RunConfig], table: pd.DataFrame, factor: in
     run was given (``table``'s ``lr_used``). Equal steps are not equal convergence: 120 steps are 120 passes
     over 10 images but 4 passes over 961, so the large sizes are where a curve may still be rising."""
     fractions = sorted({c.fraction for c in configs})[-n_fractions:]
-    rates = {(r["strategy"], float(r["fraction"]), int(r["seed"])): float(r["lr_used"]) for _, r in table.iterrows()}
+    rates = {(r["dataset"], r["arch"], r["strategy"], float(r["fraction"]), int(r["seed"])): float(r["lr_used"])
+             for _, r in table.iterrows()}
     out = []
     for c in configs:
         if c.strategy == strategy and c.fraction in fractions:
-            lr = rates.get((strategy, float(c.fraction), int(c.seed)), c.lr)
+            lr = rates.get((c.dataset, c.arch, strategy, float(c.fraction), int(c.seed)), c.lr)
             out.append(replace(c, lr=lr, steps=factor * c.steps, min_steps=factor * c.min_steps,
                                patience=None if c.patience is None else factor * c.patience))
     return out
@@ -229,19 +230,24 @@ def budget_check(table: pd.DataFrame, longer: pd.DataFrame, metric: str = "test_
     Columns: ``strategy, fraction, n_train, steps, longer_steps, mean, longer_mean, delta, lo, hi, p`` (a
     bootstrap over seeds and test images, :func:`helpers.bootstrap.two_level_bootstrap` with
     ``paired_with``) and ``best_at_end`` / ``longer_best_at_end`` (share of runs still improving at their
-    last step). A ``delta`` whose interval lies above 0 means the curve at that size was not converged."""
+    last step), over the seeds both tables hold (diverged runs left out). A ``delta`` whose interval lies
+    above 0 means the curve at that size was not converged."""
     rows = []
+    table, longer = (_dedupe(t) for t in (table, longer))   # diverged runs have no scores to pair
     for (strategy, fraction), g in longer.groupby(["strategy", "fraction"]):
         base = table[(table["strategy"] == strategy) & (table["fraction"] == fraction)].set_index("seed")
         g = g.set_index("seed")
         seeds = sorted(set(base.index) & set(g.index))
+        if not seeds:
+            continue
+        base, g = base.loc[seeds], g.loc[seeds]
         res = two_level_bootstrap(np.asarray(g["test_labels"].iloc[0], dtype=int),
-                                  [np.asarray(s, dtype=float) for s in g.loc[seeds, "test_scores"]],
-                                  paired_with=[np.asarray(s, dtype=float) for s in base.loc[seeds, "test_scores"]],
+                                  [np.asarray(s, dtype=float) for s in g["test_scores"]],
+                                  paired_with=[np.asarray(s, dtype=float) for s in base["test_scores"]],
                                   n_boot=n_boot, seed=seed)
         rows.append(dict(strategy=strategy, fraction=float(fraction), n_train=int(g["n_train"].median()),
                          steps=int(base["steps"].iloc[0]), longer_steps=int(g["steps"].iloc[0]),
-                         mean=float(base.loc[seeds, metric].mean()), longer_mean=float(g.loc[seeds, metric].mean()),
+                         mean=float(base[metric].mean()), longer_mean=float(g[metric].mean()),
                          delta=res["mean"], lo=res["lo"], hi=res["hi"], p=res["p"], seeds=len(seeds),
                          best_at_end=best_at_end_share(base), longer_best_at_end=best_at_end_share(g)))
     return pd.DataFrame(rows)

@@ -198,7 +198,7 @@ def _finding3(levels: pd.DataFrame, n_levels: int) -> str:
     clear = clear[clear["tied_with"] == ""]   # a choice whose test interval holds another depth is not clear either
     if clear["best_strategy"].nunique() >= 2:
         return head + f"{HOLDS}: the depth chosen on validation changed with training-set size ({pairs}){note}."
-    if len(clear) == len(levels):
+    if len(clear) == len(levels) >= 2:
         return (head + f"{FAILS} on this data set: validation chose {winners[0]} at every size{note}. The paper's "
                 "finding 3 is about applications; one data set cannot show that.")
     return head + (f"{UNDECIDED}: validation chose {pairs}{note}; fewer than two sizes have a clear and different "

@@ -161,7 +161,8 @@ def _chosen_rates(table: pd.DataFrame, trials: Sequence[RunIdentity]) -> pd.Data
     """One row per tuning run (strategy, fraction, seed, lr, validation AUC and loss, collapsed) with
     ``chosen`` marking the rate picked for its (strategy, fraction): the best *mean* validation AUC over
     seeds, then the lower mean validation loss (:func:`helpers.tuning.choose_rate` on the means; a rate
-    that diverged for any seed is never chosen, one collapsed for every seed only if all are).
+    that diverged for any seed is never chosen, nor one whose validation scores collapsed for any seed
+    unless every rate's did: a collapsed seed's AUC is noise and would enter the mean).
     Test columns are never read."""
     rows = select(table, trials)
     if rows.empty:
@@ -176,7 +177,7 @@ def _chosen_rates(table: pd.DataFrame, trials: Sequence[RunIdentity]) -> pd.Data
     out["chosen"] = False
     for _, g in out.groupby(["group", "fraction"]):
         means = g.groupby("lr").agg(val_auc=("val_auc", "mean"), val_loss=("val_loss", "mean"),
-                                    diverged=("diverged", "any"), val_collapsed=("val_collapsed", "all"))
+                                    diverged=("diverged", "any"), val_collapsed=("val_collapsed", "any"))
         out.loc[g.index, "chosen"] = g["lr"] == choose_rate(means.reset_index())
     return out.reset_index(drop=True)
 

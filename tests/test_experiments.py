@@ -426,8 +426,10 @@ def test_a_diverging_rate_is_a_row_not_a_crash(tmp_path):
 def test_budget_configs_double_the_steps_of_scratch_at_the_largest_sizes():
     configs = grid(strategies=("scratch", "last"), fractions=(0.1, 0.5, 1.0), seeds=(0, 1), steps=120, patience=60,
                    min_steps=60)
-    table = pd.DataFrame([{"strategy": c.strategy, "fraction": c.fraction, "seed": c.seed,
-                           "lr_used": 0.03 if c.seed else 0.01} for c in configs])
+    table = pd.DataFrame([{"dataset": c.dataset, "arch": c.arch, "strategy": c.strategy, "fraction": c.fraction,
+                           "seed": c.seed, "lr_used": 0.03 if c.seed else 0.01} for c in configs])
+    other = table.assign(dataset="retinamnist", lr_used=0.1)     # another experiment's rates are never borrowed
+    table = pd.concat([table, other], ignore_index=True)
     longer = E.budget_configs(configs, table, factor=2)
     assert {(c.strategy, c.fraction) for c in longer} == {("scratch", 0.5), ("scratch", 1.0)} and len(longer) == 4
     assert all(c.steps == 240 and c.patience == 120 and c.min_steps == 120 for c in longer)
@@ -445,7 +447,8 @@ def test_budget_check_pairs_the_longer_runs_with_the_sweep():
                 "test_auc": float(roc_auc(np.array(labels), scores)), "test_scores": scores.tolist(),
                 "test_labels": labels, "best_step": steps, "iterations": steps}
     base = pd.DataFrame([row(120, s, 0.5) for s in range(3)])
-    longer = pd.DataFrame([row(240, s, 3.0) for s in range(3)])
+    longer = pd.DataFrame([row(240, s, 3.0) for s in range(3)] + [{**row(240, 3, 3.0), "diverged": True,
+                                                                  "test_scores": [], "test_auc": float("nan")}])
     out = E.budget_check(base, longer, n_boot=200).iloc[0]
     assert out["longer_steps"] == 240 and out["steps"] == 120 and out["seeds"] == 3
-    assert out["delta"] > 0.2 and out["lo"] > 0 and out["best_at_end"] == 1.0
+    assert out["delta"] > 0.2 and out["lo"] > 0 and out["best_at_end"] == 1.0   # the diverged seed 3 is left out

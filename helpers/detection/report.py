@@ -205,7 +205,12 @@ def detection_report(table: pd.DataFrame, rates: Sequence[float] = froc.FP_RATES
     if "scratch" in set(full["strategy"]) and best is not None:
         vs = paired_differences(full[full["strategy"].isin([best, "scratch"])], best, rates, n_boot, seed)
         for rate in rates:
-            d = vs[np.isclose(vs["fp_per_frame"], rate)].iloc[0]
+            at = vs[np.isclose(vs["fp_per_frame"], rate)] if len(vs) else vs
+            if at.empty:
+                lines.append(f"At {rate:g} FP/frame the chosen level {best} and scratch share no finished seed: "
+                             "no paired comparison.")
+                continue
+            d = at.iloc[0]
             word = ("not distinguishable (one test sequence) from" if n_seq < 2 else
                     "above" if d["lo"] > 0 else "below" if d["hi"] < 0 else "not distinguishable from")
             diff = _diff_text(d) if n_seq >= 2 else f"{d['delta']:+.2f}, no interval from one sequence"
