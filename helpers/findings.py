@@ -22,15 +22,17 @@ def _fmt_p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _verdict(gap: float, p: float, gap_lo: float = math.nan) -> str:
-    """One size's verdict from its Holm-adjusted p and the gap's interval (non-inferiority margin)."""
-    if not np.isfinite(p):
-        return "no test possible"
-    if p < ALPHA:
-        return "fine-tuning better" if gap > 0 else "scratch better"
-    if np.isfinite(gap_lo) and gap_lo > -NI_MARGIN:
-        return f"fine-tuning not worse (margin {NI_MARGIN:g})"
-    return "no clear difference"
+_VERDICT_WORDS = {"better": "fine-tuning better", "worse": "scratch better",
+                  "matched": f"fine-tuning not worse (margin {NI_MARGIN:g})", "open": "no clear difference"}
+
+
+def _verdicts(best: pd.DataFrame) -> list[str]:
+    """Each size's verdict in words: :func:`_size_class` of its Holm-adjusted p and gap interval, or "depends on
+    the tie-break" where a level tied with the choice on validation would get another verdict."""
+    k = int(np.isfinite(best["p"]).sum())
+    return ["no test possible" if not np.isfinite(r["p_holm"]) else
+            "depends on the tie-break" if _tie_flips(r, k) else
+            _VERDICT_WORDS[_size_class(r["gap"], r["gap_lo"], r["p_holm"])] for _, r in best.iterrows()]
 
 
 def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
@@ -71,9 +73,7 @@ def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000
         "Holm p": [_fmt_p(p) for p in best["p_holm"]],
         "Still improving at the last step": [f"{_share(a)} / {_share(b)}" for a, b in
                                              zip(best["best_at_end"], best["scratch_best_at_end"])],
-        "Verdict": [_verdict(g, p, lo) if c != "open" or not t else "depends on the tie-break"
-                    for g, p, lo, c, t in zip(best["gap"], best["p_holm"], best["gap_lo"], _finding1_classes(best),
-                                              best["val_tied"])],
+        "Verdict": _verdicts(best),
     })
 
 
@@ -98,16 +98,18 @@ def _size_class(gap: float, lo: float, p_adj: float) -> str:
     return "open"
 
 
+def _tie_flips(row: pd.Series, k: int) -> bool:
+    """Whether another level tied with the choice on validation would get another class at this size (its
+    p-value Bonferroni-adjusted across the ``k`` tested sizes, a bound on Holm)."""
+    mine = _size_class(row["gap"], row["gap_lo"], row["p_holm"])
+    return any(_size_class(t["gap"], t["lo"], min(1.0, t["p"] * k)) != mine for t in (row.get("tie_gaps") or []))
+
+
 def _finding1_classes(best: pd.DataFrame) -> list[str]:
-    """Each size's class; a size whose choice was tied on validation is ``open`` unless every tied
-    candidate gets the same class (their p-values Bonferroni-adjusted across the sizes, a bound on Holm)."""
+    """Each size's class; a size whose choice was tied on validation is ``open`` when the tie-break decides
+    its class (:func:`_tie_flips`)."""
     k = int(np.isfinite(best["p"]).sum())
-    classes = []
-    for _, r in best.iterrows():
-        mine = _size_class(r["gap"], r["gap_lo"], r["p_holm"])
-        others = [_size_class(t["gap"], t["lo"], min(1.0, t["p"] * k)) for t in (r.get("tie_gaps") or [])]
-        classes.append(mine if all(o == mine for o in others) else "open")
-    return classes
+    return ["open" if _tie_flips(r, k) else _size_class(r["gap"], r["gap_lo"], r["p_holm"]) for _, r in best.iterrows()]
 
 
 def _finding1(best: pd.DataFrame, unit: str) -> str:
