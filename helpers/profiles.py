@@ -96,9 +96,9 @@ PROFILES: dict[str, Profile] = {
         polyp_strategies=("scratch", "last", "middle", "all"), polyp_seeds=(0, 1, 2),
         polyp_lr_grid={"scratch": (0.01, 0.03), "finetune": (0.001, 0.003)}, polyp_sampling=(1, 4),
         polyp_stride=0.5, polyp_max_candidates=3,
-        cpu_cost="The classroom profile trains real models (120 SGD steps each, 32 px, a tuned rate for every "
-                 "arm) on up to 1,200 images: 2 to 6 minutes for each of notebooks 02-05 and about 17 minutes for "
-                 "all five on a 2-core CPU (the README lists the measured cost of each).",
+        cpu_cost="The classroom profile trains real models (120 SGD steps each, 32 px, a rate tuned on every seed "
+                 "for every arm, 5 seeds in the learning curves) on up to 1,200 images: minutes per notebook and "
+                 "about an hour for all five on a 2-core CPU (the README lists the measured cost of each).",
     ),
     "full": Profile(
         name="full", image_size=224, data_size=224, max_train=None, max_eval=None, steps=3000, patience=1000,
