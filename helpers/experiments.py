@@ -196,7 +196,7 @@ def result_row(config: RunConfig, data: DataSet, level: str, index: int, metrics
         path = extra.get("path", [])
         best = max(path, key=lambda p: p["val_auc"])
         row.update(val_auc=best["val_auc"], val_loss=best.get("val_loss", math.nan),
-                   iterations=sum(p["iterations"] for p in path), best_step=-1, cached=None, curve=[], device="")
+                   iterations=sum(p.get("iterations", 0) or 0 for p in path), best_step=-1, cached=None, curve=[], device="")
     positive = scores[:, 1] if scores.ndim == 2 and scores.shape[1] == 2 and not data.multi_label else scores
     row.update(test_scores=np.asarray(positive, dtype=float).tolist(), test_labels=data.test.labels.tolist(),
                wall_s=wall_s, versions=versions(), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"), **extra)

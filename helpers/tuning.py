@@ -120,7 +120,9 @@ def auto_depth(model: FTModel, data: DataSet, config: TrainConfig | None = None,
     tuned layers already adapted), and the engine caches the frozen part's features at every level, so
     the deep, frozen bulk of the network is run once per level rather than at every step.
     ``rates`` gives a level (by name) its own learning rate, e.g. the rates a ladder run tuned on
-    validation data; levels not named use the config's rate. Only validation data decide.
+    validation data; levels not named use the config's rate. Only validation data decide. A level whose
+    training diverges (from the previous level's weights, at its rate) counts as a level that did not improve:
+    the path records it (``diverged``, ``note``) and the walk goes on from the best weights, or stops.
     Returns the chosen level, the path (level, rate, validation AUC and loss, steps, seconds) and the
     model holding the chosen level's weights. A progress bar over levels (with the best validation AUC so
     far) shows unless ``quiet``.
@@ -137,11 +139,24 @@ def auto_depth(model: FTModel, data: DataSet, config: TrainConfig | None = None,
             model.load_state_dict(start_state)
         set_level(model, rung)
         level_overrides = {**overrides, **({"lr": rates[rung.name]} if rates and rung.name in rates else {})}
-        result = fit(model, data, config, **level_overrides)
-        rows.append({"level": rung.name, "index": rung.index, "lr": level_overrides.get("lr", getattr(config, "lr", None)),
+        lr = level_overrides.get("lr", getattr(config, "lr", None))
+        try:
+            result = fit(model, data, config, **level_overrides)
+        except FloatingPointError as err:   # this level's rate is too large from here: it did not improve
+            rows.append({"level": rung.name, "index": rung.index, "lr": lr, "val_auc": float("nan"),
+                         "val_loss": float("nan"), "diverged": True, "note": str(err),
+                         "trainable parameters": count_parameters(model, trainable_only=True)})
+            if best_state is None:
+                raise
+            model.load_state_dict(best_state)   # the next level (if any) starts from the best weights, not garbage
+            waited += 1
+            if waited >= patience_levels:
+                break
+            continue
+        rows.append({"level": rung.name, "index": rung.index, "lr": lr,
                      "val_auc": result.best_val_auc, "val_loss": result.best_val_loss,
                      "best_step": result.best_step, "iterations": result.iterations,
-                     "seconds": result.wall_s, "cached": result.cached,
+                     "seconds": result.wall_s, "cached": result.cached, "diverged": False,
                      "trainable parameters": count_parameters(model, trainable_only=True)})
         if result.best_val_auc > best_auc:
             best_auc, best_state, best_rung, waited = result.best_val_auc, copy.deepcopy(model.state_dict()), rung, 0

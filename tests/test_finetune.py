@@ -1,5 +1,6 @@
 """helpers.finetune: the depth ladder, freezing that really freezes (parameters AND BatchNorm buffers),
 the paper's learning-rate groups, and auto-depth's walk down the ladder."""
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -195,6 +196,33 @@ def test_auto_depth_stops_after_patience(lite, tiny_data, monkeypatch):
     assert result.chosen == "conv_head-classifier" and result.chosen_index == 1
     assert float(lite.stages["classifier"][1].bias.detach()[0]) == 2.0  # the weights of the chosen level restored
     assert [len(f) for f in seen] == [10, 9, 8, 7]  # one more stage tuned at each level
+
+
+def test_auto_depth_treats_a_diverging_level_as_no_gain(lite, tiny_data, monkeypatch):
+    """A level whose training diverges (warm-started at its rate) is recorded and counts as a level without gain;
+    the next level starts from the best weights, and the best level's weights are the ones returned."""
+    outcomes = iter([0.70, "diverge", 0.75, 0.72, 0.71])
+    starts = []
+
+    def fake_fit(model, data, config=None, **overrides):
+        starts.append(float(model.stages["classifier"][1].bias.detach()[0]))
+        outcome = next(outcomes)
+        with torch.no_grad():
+            model.stages["classifier"][1].bias.fill_(100.0 if outcome == "diverge" else len(starts))
+        if outcome == "diverge":
+            raise T.TrainingDivergedError("Training diverged: the training loss rose")
+        return T.TrainResult(pd.DataFrame([{"step": 1}]), pd.DataFrame(), 1, outcome, 1, 0.0, True, "cpu")
+
+    monkeypatch.setattr(TU, "fit", fake_fit)
+    result = TU.auto_depth(lite, tiny_data, patience_levels=2)
+    assert result.path["diverged"].tolist() == [False, True, False, False, False]
+    assert np.isnan(result.path["val_auc"].iloc[1]) and "diverged" in result.path["note"].iloc[1]
+    assert starts[2] == 1.0                       # level 3 started from the best weights (level 1's), not garbage
+    assert result.chosen == "stage7-classifier" and float(lite.stages["classifier"][1].bias.detach()[0]) == 3.0
+    # the first level has nothing to fall back on: its divergence is raised
+    monkeypatch.setattr(TU, "fit", lambda *a, **k: (_ for _ in ()).throw(T.TrainingDivergedError("diverged")))
+    with pytest.raises(T.TrainingDivergedError):
+        TU.auto_depth(lite, tiny_data)
 
 
 def test_first_conv_and_first_tuned_stage(alexnet, lite):
