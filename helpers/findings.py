@@ -227,8 +227,9 @@ def _finding4(levels: pd.DataFrame, n_levels: int) -> str:
     verdict = UNDECIDED if tied or len(unclear) or d == 0 else (HOLDS if d > 0 else FAILS)
     text = head + f"{verdict}: {detail}"
     if d:
-        text += ": " + ("shallower with less data, as the paper suggests" if d > 0 else
-                        "deeper with less data, the opposite of the paper's advice")
+        settled = verdict != UNDECIDED
+        text += ": " + ("shallower with less data" + (", as the paper suggests" if settled else "") if d > 0 else
+                        "deeper with less data" + (", the opposite of the paper's advice" if settled else ""))
     if len(unclear):
         text += f"; the choice decides nothing at {_why_unclear(ends)}"
     if tied:
