@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from helpers.datasets import DataSet, Split
+from helpers.detection import froc
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -167,3 +168,16 @@ def write_matrix_npz(folder, kind: str):
     path = Path(folder) / f"{kind}.npz"
     np.savez(path, **matrix_arrays(kind))
     return path
+
+
+def sequence_run(hits_per_sequence: list[int], frames: int = 4):
+    """A detection run on len(hits) test sequences of ``frames`` frames (one polyp each): the polyps of the first
+    ``hits[j]`` frames of sequence j found (score 0.9), one false positive per frame (score 0.5). Returns the
+    (matches, frame table) pair of :mod:`helpers.detection.froc` (used by the FROC and report tests)."""
+    n = len(hits_per_sequence) * frames
+    masks = np.zeros((n, 20, 20), dtype=bool)
+    masks[:, 2:8, 2:8] = True
+    seqs = [f"S{j}" for j in range(len(hits_per_sequence)) for _ in range(frames)]
+    cands = [([(4, 4, 0.9)] if i % frames < hits_per_sequence[i // frames] else []) + [(16, 16, 0.5)]
+             for i in range(n)]
+    return froc.match_candidates(cands, masks, seqs), froc.make_frame_table(masks, seqs)

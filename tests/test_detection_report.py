@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from helpers.detection import froc, report
+from conftest import sequence_run
 
 
 SEQUENCES = ["A", "A", "B", "B"]
@@ -122,7 +123,7 @@ def test_the_paired_verdict_decides_what_band_overlap_could_not():
     rows = []
     for seed in (0, 1):
         for strategy, level_index, extra in (("classifier", 1, 0), ("conv_stem-classifier", 2, 1)):
-            matches, frames = _sequence_run([h + extra for h in hard])
+            matches, frames = sequence_run([h + extra for h in hard])
             rows.append({**_row(strategy, level_index, seed, hits=0, val=0.5), "test_frames": len(frames),
                          "test_sequences": len(hard), "matches": matches.to_dict("records"),
                          "frame_table": frames.to_dict("records")})
@@ -132,18 +133,6 @@ def test_the_paired_verdict_decides_what_band_overlap_could_not():
     paired = report.paired_differences(table, "conv_stem-classifier", rates=(1.0,), n_boot=300)
     verdict, why = report.all_layers_verdict(paired, 1.0, len(hard))
     assert verdict == report.HOLDS and "+0.25" in why
-
-
-def _sequence_run(hits_per_sequence: list[int], frames: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One run on len(hits) sequences of ``frames`` frames (one polyp each), the polyps of the first
-    ``hits[j]`` frames of sequence j found, one false positive per frame."""
-    n = len(hits_per_sequence) * frames
-    masks = np.zeros((n, 20, 20), dtype=bool)
-    masks[:, 2:8, 2:8] = True
-    seqs = [f"S{j}" for j in range(len(hits_per_sequence)) for _ in range(frames)]
-    cands = [([(4, 4, 0.9)] if i % frames < hits_per_sequence[i // frames] else []) + [(16, 16, 0.5)]
-             for i in range(n)]
-    return froc.match_candidates(cands, masks, seqs), froc.make_frame_table(masks, seqs)
 
 
 def test_the_report_says_where_the_claim_is_not_tested(table):

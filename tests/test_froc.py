@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from helpers.detection import froc
+from conftest import sequence_run
 
 
 def square(mask: np.ndarray, y0: int, x0: int, side: int = 6) -> None:
@@ -195,18 +196,6 @@ def test_band_over_seeds_averages_runs_and_reduces_to_one_run(toy):
     assert (two["n_runs"] == 2).all()
 
 
-def _sequence_runs(hits_per_sequence: list[int], frames: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One run on len(hits) sequences of ``frames`` frames (one polyp each): the polyps of the first
-    ``hits[j]`` frames of sequence j found (score 0.9), one false positive per frame (score 0.5)."""
-    n = len(hits_per_sequence) * frames
-    masks = np.zeros((n, 20, 20), dtype=bool)
-    masks[:, 2:8, 2:8] = True
-    seqs = [f"S{j}" for j in range(len(hits_per_sequence)) for _ in range(frames)]
-    cands = [([(4, 4, 0.9)] if i % frames < hits_per_sequence[i // frames] else []) + [(16, 16, 0.5)]
-             for i in range(n)]
-    return froc.match_candidates(cands, masks, seqs), froc.make_frame_table(masks, seqs)
-
-
 def test_paired_difference_of_a_strategy_with_itself_is_zero(toy):
     run = toy_matches(toy)
     out = froc.paired_froc_difference([run, run], [run, run], (0.5, 1.0), n_boot=100, seed=0)
@@ -218,8 +207,8 @@ def test_paired_difference_of_a_strategy_with_itself_is_zero(toy):
 def test_paired_difference_decides_where_bands_overlap():
     # sequences differ a lot in difficulty (wide bands), but a finds one more polyp than b in every sequence
     hard = [0, 3, 1, 2, 0, 3, 1, 2]
-    a = [_sequence_runs([h + 1 for h in hard]), _sequence_runs([h + 1 for h in hard[:-1]] + [2])]
-    b = [_sequence_runs(hard), _sequence_runs(hard[:-1] + [1])]
+    a = [sequence_run([h + 1 for h in hard]), sequence_run([h + 1 for h in hard[:-1]] + [2])]
+    b = [sequence_run(hard), sequence_run(hard[:-1] + [1])]
     band_a = froc.froc_band_over_seeds(a, [1.0], n_boot=300, seed=0).iloc[0]
     band_b = froc.froc_band_over_seeds(b, [1.0], n_boot=300, seed=0).iloc[0]
     assert band_a["lo"] < band_b["hi"]                               # the bands overlap: no verdict from them
@@ -233,8 +222,8 @@ def test_paired_difference_decides_where_bands_overlap():
 def test_paired_difference_widens_the_seed_component_for_few_seeds():
     # seed 0: a finds one more polyp per sequence; seed 1: b does; sequences shared
     hard = [1, 2, 1, 2, 1, 2]
-    a = [_sequence_runs([h + 1 for h in hard]), _sequence_runs(hard)]
-    b = [_sequence_runs(hard), _sequence_runs([h + 1 for h in hard])]
+    a = [sequence_run([h + 1 for h in hard]), sequence_run(hard)]
+    b = [sequence_run(hard), sequence_run([h + 1 for h in hard])]
     plain = froc.paired_froc_difference(a, b, (1.0,), n_boot=400, seed=0, small_r_correction=False).iloc[0]
     wide = froc.paired_froc_difference(a, b, (1.0,), n_boot=400, seed=0).iloc[0]
     assert plain["delta"] == wide["delta"] == 0
