@@ -74,7 +74,7 @@ BOOK_NOTEBOOKS = $(if $(HAVE_POLYP),,$(filter-out 05_polyp_detection,$(basename 
 book: $(STAMP)
 	@$(PY) -m helpers.preflight --profile $(PROFILE)
 	@start=$$(date +%s); \
-	FTLAB_PROFILE=$(PROFILE) FTLAB_BOOK_BUILD=$(abspath $(BOOK_BUILD)) FTLAB_BOOK_NOTEBOOKS="$(BOOK_NOTEBOOKS)" \
+	FTLAB_PROGRESS=off FTLAB_PROFILE=$(PROFILE) FTLAB_BOOK_BUILD=$(abspath $(BOOK_BUILD)) FTLAB_BOOK_NOTEBOOKS="$(BOOK_NOTEBOOKS)" \
 		$(PY) -m sphinx -b html -d $(BOOK_BUILD)/doctrees book $(BOOK_BUILD)/html && \
 	echo "== the book ($(PROFILE) profile, $$(( $$(date +%s) - start )) s): $(BOOK_BUILD)/html/index.html"
 
@@ -92,7 +92,7 @@ reproduce: $(STAMP)
 			echo "== $$name skipped: no polyp data set (no CVC-ClinicDB or Kvasir-SEG in data/polyp/ or FTLAB_POLYP_DIR; run make data with network, see data/README.md)"; \
 			continue; fi; \
 		echo "== $$name ($(PROFILE) profile)"; \
-		( cd notebooks && FTLAB_PROFILE=$(PROFILE) FTLAB_REPORTS_DIR=$(abspath $(REPORTS)) ../$(PY) -m papermill --cwd . $$name.ipynb ../$(REPORTS)/$$name.ipynb -k python3 ); \
+		( cd notebooks && FTLAB_PROGRESS=off FTLAB_PROFILE=$(PROFILE) FTLAB_REPORTS_DIR=$(abspath $(REPORTS)) ../$(PY) -m papermill --cwd . $$name.ipynb ../$(REPORTS)/$$name.ipynb -k python3 ); \
 		$(PY) -m jupyter nbconvert --to html --log-level WARN $(REPORTS)/$$name.ipynb --output-dir $(REPORTS); \
 		echo "== $$name took $$(( $$(date +%s) - start )) s"; \
 	done

@@ -399,6 +399,9 @@ def _power_one(df: pd.DataFrame, metric: str, n_boot: int, seed: int) -> pd.Data
         note = ""
         if not np.isfinite(target_metric):
             note = "no fine-tuned target"
+        elif strategy == target_strategy:   # it defines the target at the largest size: nothing to catch up
+            note = "the target itself"
+            n, lo, hi, extrapolated = math.nan, math.nan, math.nan, False
         elif not fit.ok and extrapolated:
             note = f"no power law: {fit.reason}"
         elif not np.isfinite(n) or n > limit:
@@ -429,7 +432,8 @@ def power_law_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 20
     the largest fraction (``target_strategy``) and its test mean (``target_metric``). ``catch_up_n`` is the
     smallest measured size that already reaches the target, else the size at which the strategy's fit
     reaches it -- read on the scratch row, it is how many images scratch would need to match fine-tuning;
-    ``catch_up_extrapolated`` flags a size outside the measured range. A size beyond
+    ``catch_up_extrapolated`` flags a size outside the measured range. The target's own row has no
+    catch-up (NaN, note "the target itself"). A size beyond
     :data:`CATCH_UP_LIMIT` times the largest one measured is refused (NaN, ``catch_up_note`` says why).
     ``catch_up_lo, catch_up_hi``: a percentile 95% interval over seeds (``n_boot`` replicates); an end
     beyond the limit is inf ("more than 2x"), and a refused size has no interval. ``catch_up_x`` is the size over the largest size measured.
@@ -468,8 +472,12 @@ def _convergence_one(df: pd.DataFrame, fraction: float) -> pd.DataFrame:
         reach = [iterations_to_fraction(c, fraction) for c in g["curve"]]
         reach = [r for r in reach if r is not None]
         best = [max(c, key=lambda p: p[1])[0] for c in g["curve"] if len(c)]
+        first = [min(int(it) for it, _ in c) for c in g["curve"] if len(c)]
+        median_reach = float(np.median(reach)) if reach else math.nan
+        first_check = float(np.median(first)) if first else math.nan
         rows.append(dict(strategy=str(strategy), fraction=float(frac), n_train=int(round(g["n_train"].median())),
-                         median_iterations=float(np.median(reach)) if reach else math.nan,
+                         median_iterations=median_reach, first_check=first_check,
+                         at_first_check=bool(reach) and median_reach <= first_check,
                          median_best_iteration=float(np.median(best)) if best else math.nan,
                          best_at_end=best_at_end_share(g), n_runs=len(g), n_with_curve=len(reach)))
     out = pd.DataFrame(rows)
@@ -477,9 +485,12 @@ def _convergence_one(df: pd.DataFrame, fraction: float) -> pd.DataFrame:
         return out
     order = {s: i for i, s in enumerate(strategy_order(df))}
     out = out.sort_values(["fraction", "strategy"], key=lambda col: col.map(order) if col.name == "strategy" else col)
-    scratch = out[out["strategy"] == SCRATCH].set_index("fraction")["median_iterations"]
-    out["speedup_vs_scratch"] = [scratch.get(f, math.nan) / m if m and m > 0 else math.nan
-                                 for f, m in zip(out["fraction"], out["median_iterations"])]
+    scratch = out[out["strategy"] == SCRATCH].set_index("fraction")
+    # both at their first check: each converged within one check interval, and no ratio can be read
+    out["speedup_vs_scratch"] = [
+        math.nan if f not in scratch.index or not m or m <= 0 or (first and scratch.at[f, "at_first_check"])
+        else scratch.at[f, "median_iterations"] / m
+        for f, m, first in zip(out["fraction"], out["median_iterations"], out["at_first_check"])]
     return out.reset_index(drop=True)
 
 
@@ -488,9 +499,13 @@ def convergence_table(df: pd.DataFrame, fraction: float = 0.95) -> pd.DataFrame:
     to the best validation AUC.
 
     Columns: ``strategy, fraction, n_train, median_iterations`` (see :func:`iterations_to_fraction`),
-    ``median_best_iteration`` (where validation AUC peaked), ``best_at_end`` (share of runs whose best
+    ``first_check`` (the first logged iteration: the resolution of the measurement), ``at_first_check``
+    (True when the median run had already got there at its first check, so the speed is "at most
+    ``first_check`` steps" and differences below the check interval cannot be seen; log more often,
+    a smaller ``eval_every``, to resolve them), ``median_best_iteration`` (where validation AUC peaked), ``best_at_end`` (share of runs whose best
     check was their last step: still improving when the budget ran out), ``n_runs, n_with_curve`` and
-    ``speedup_vs_scratch`` (scratch's median iterations / this strategy's, same fraction).
+    ``speedup_vs_scratch`` (scratch's median iterations / this strategy's, same fraction; NaN where both
+    got there at their first check, since neither speed is resolved).
     """
     return _per_experiment(df, lambda d: _convergence_one(d, fraction))
 

@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import __version__
 

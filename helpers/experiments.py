@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .analysis import _dedupe, best_at_end_share
 from .bootstrap import two_level_bootstrap

@@ -42,7 +42,8 @@ def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000
     with the highest mean validation AUC over seeds; "(tie)" when validation could not separate it from
     another level), "<Metric> (95% CI)", "From scratch (95% CI)", "Gap to scratch" (best minus
     scratch, with the paired test's 95% CI), "Paired test p", "Holm p" (adjusted across the sizes),
-    "Still improving at the last step" (share of the chosen arm's and scratch's runs), "Verdict" (from
+    "Still improving at the last step (chosen / scratch)" (share of the chosen arm's and of scratch's
+    runs whose best check was their last), "Verdict" (from
     the Holm p, and the non-inferiority margin :data:`helpers.analysis.NI_MARGIN` for "not worse"). See
     :func:`best_per_fraction` for how the CI and the test are made.
     """
@@ -71,7 +72,7 @@ def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000
         "Gap to scratch": [gap(*r) for r in best[["gap", "gap_lo", "gap_hi"]].itertuples(index=False)],
         "Paired test p": [_fmt_p(p) for p in best["p"]],
         "Holm p": [_fmt_p(p) for p in best["p_holm"]],
-        "Still improving at the last step": [f"{_share(a)} / {_share(b)}" for a, b in
+        "Still improving at the last step (chosen / scratch)": [f"{_share(a)} / {_share(b)}" for a, b in
                                              zip(best["best_at_end"], best["scratch_best_at_end"])],
         "Verdict": _verdicts(best),
     })

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import catalog
 from .datasets import DataSet, Split

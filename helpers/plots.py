@@ -183,7 +183,8 @@ def plot_convergence(df: pd.DataFrame, fraction: float | None = None, ax: Axes |
     """Validation AUC vs training iterations (log x), one line per strategy (the paper's Fig. 10).
 
     Uses the runs at one training ``fraction`` (default: the largest). Each line is the mean over
-    seeds of the logged validation AUC at each logged iteration; a dot marks its peak. Iteration 0
+    seeds of the logged validation AUC at each logged iteration (the title says how many seeds; one
+    seed is a single run); a dot marks its peak. Iteration 0
     (before any update) is left out because the axis is logarithmic.
     """
     A._single_experiment(df, "plot_convergence")
@@ -206,8 +207,10 @@ def plot_convergence(df: pd.DataFrame, fraction: float | None = None, ax: Axes |
     n = int(df["n_train"].median())
     ax.set_xlabel("Training iterations (mini-batches, log scale)")
     ax.set_ylabel("Validation AUC")
+    seeds = df["seed"].nunique() if "seed" in df else 1
+    over = "one seed" if seeds <= 1 else f"mean over {seeds} seeds"
     ax.set_title(f"Convergence at {n:,} training images{_experiment_name(df)}\n"
-                 "mean over seeds; dot = best validation AUC", fontsize=10)
+                 f"{over}; dot = best validation AUC", fontsize=10)
     ax.legend(title="Strategy", fontsize=8, title_fontsize=9)
     ax.grid(alpha=0.3)
     return ax

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torchvision
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import __version__
 from .recipe import PAPER, default_rate, rate_family
@@ -95,6 +95,9 @@ def _run_pending(configs: list, results: Results, run_fn: Callable, executor: Ex
 
     Returns the failures as (config, error); finished runs are stored whatever else fails.
     """
+    keys = {c.key() for c in configs}
+    if isinstance(results, ResultsStore):
+        results.verify(keys)          # a damaged record is set aside (with a warning) and its run redone
     done = results.done()
     pending = list({c.key(): c for c in configs if c.key() not in done}.values())
     bar = tqdm(total=len(pending), desc=desc, disable=not progress or not pending)

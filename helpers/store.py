@@ -16,8 +16,16 @@ which POSIX makes atomic. A process killed at any moment leaves either a whole r
 same run write the same key, so nothing is duplicated. Appending costs the same for run 10 and run 10,000.
 Only JSON is ever read back (no pickle).
 
+A record damaged from outside (a file cut short when a disk filled up, a copy that stopped halfway, an
+edit by hand) never stops the others from being read: :meth:`ResultsStore.load` names the damaged file
+in a :class:`DamagedRecordWarning`, moves it aside to ``<name>.damaged`` (nothing is deleted) and returns
+every other run, so a resumed sweep sees that run as not done and runs it again. ``strict=True`` raises a
+:class:`DamagedRecordError` instead.
+
 :class:`ResultsTable` is the previous format (one CSV rewritten after every run): still read and written,
-so finished sweeps are not lost, and :meth:`ResultsStore.import_csv` converts one.
+so finished sweeps are not lost, and :meth:`ResultsStore.import_csv` converts one. Several processes may
+append to one CSV: a file lock (``<table>.csv.lock``) serialises their read-modify-write, so no row is lost,
+but every append still rewrites the whole file; a store is the format for sweeps of any size.
 """
 from __future__ import annotations
 
@@ -28,14 +36,26 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import warnings
+
 import numpy as np
 import pandas as pd
+from filelock import FileLock
 
 LIST_COLUMNS = ("curve", "test_scores", "test_labels", "path", "froc", "matches", "frame_table", "lr_grid")
 """Columns that hold lists or tables per run: kept beside the record, decoded to Python lists on load."""
 
 ROW_SUFFIX = ".row.json"
 LISTS_SUFFIX = ".lists.json"
+DAMAGED_SUFFIX = ".damaged"
+
+
+class DamagedRecordError(ValueError):
+    """A run record that cannot be read (cut short, not JSON, not a record); the message names its file."""
+
+
+class DamagedRecordWarning(UserWarning):
+    """A damaged run record was moved aside and left out; a resumed sweep runs that run again."""
 
 
 def _plain(value: Any) -> Any:
@@ -116,19 +136,89 @@ class ResultsStore:
         _write_atomically(self.runs / f"{key}{ROW_SUFFIX}", json.dumps(scalars, sort_keys=True))
 
     def done(self) -> set[str]:
-        """Hashes of the finished runs (from the file names alone: cheap at any size)."""
+        """Hashes of the finished runs (from the file names alone: cheap at any size; a damaged record
+        counts until :meth:`load` or :meth:`verify` has read it and moved it aside)."""
         if not self.runs.is_dir():
             return set()
         return {p.name[: -len(ROW_SUFFIX)] for p in self.runs.glob(f"*{ROW_SUFFIX}") if not p.name.startswith(".")}
 
-    def load(self, keys: set[str] | None = None, lists: bool = True) -> pd.DataFrame:
-        """Every finished run (or those in ``keys``) as one DataFrame, list columns as Python lists."""
-        rows = []
+    def _read(self, key: str, lists: bool) -> dict:
+        """One record as a dict; :class:`DamagedRecordError` (naming the file) when it cannot be read."""
+        paths = [self.runs / f"{key}{ROW_SUFFIX}"] + ([self.runs / f"{key}{LISTS_SUFFIX}"] if lists else [])
+        row: dict = {}
+        for path in paths:
+            try:
+                part = json.loads(path.read_text())
+            except FileNotFoundError as err:
+                raise DamagedRecordError(f"{path}: missing (its run's record {paths[0].name} exists)") from err
+            except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
+                size = path.stat().st_size if path.exists() else 0
+                raise DamagedRecordError(f"{path}: not a readable JSON record ({size:,} bytes; {err})") from err
+            if not isinstance(part, dict):
+                raise DamagedRecordError(f"{path}: holds a JSON {type(part).__name__}, not a run record")
+            row.update(part)
+        if row.get("config_hash", key) != key:
+            raise DamagedRecordError(f"{paths[0]}: records run {row.get('config_hash')!r}, not {key!r}")
+        return row
+
+    def _set_aside(self, key: str) -> list[Path]:
+        """Rename a damaged run's files to ``<name>.damaged`` (a number added if that exists): kept, not read."""
+        moved = []
+        for suffix in (ROW_SUFFIX, LISTS_SUFFIX):
+            path = self.runs / f"{key}{suffix}"
+            if not path.exists():
+                continue
+            target, n = path.with_name(path.name + DAMAGED_SUFFIX), 1
+            while target.exists():
+                target, n = path.with_name(f"{path.name}{DAMAGED_SUFFIX}.{n}"), n + 1
+            try:
+                os.replace(path, target)
+                moved.append(target)
+            except FileNotFoundError:   # another reader moved it first
+                pass
+        return moved
+
+    def _damaged(self, problems: list[tuple[str, DamagedRecordError]], strict: bool) -> None:
+        if not problems:
+            return
+        if strict:
+            raise DamagedRecordError(
+                f"{len(problems)} damaged run record(s) in {self.folder}: "
+                + "; ".join(str(err) for _, err in problems)
+                + ". Delete or move the file(s) named (a resumed sweep then runs those runs again), or load "
+                  "with strict=False to read every other run.") from problems[0][1]
+        for key, err in problems:
+            moved = self._set_aside(key)
+            where = ", ".join(p.name for p in moved) or "nothing left to move"
+            warnings.warn(f"Damaged run record left out: {err}. Moved aside to {where} (kept for inspection); "
+                          "the other runs were read, and a resumed sweep runs this one again.",
+                          DamagedRecordWarning, stacklevel=3)
+
+    def verify(self, keys: set[str] | None = None, strict: bool = False) -> list[str]:
+        """Read every finished record (or those in ``keys``) once and set the damaged ones aside, as
+        :meth:`load` does; returns their hashes. A sweep calls this before deciding what is left to run."""
+        problems = []
         for key in sorted(self.done() if keys is None else self.done() & set(keys)):
-            row = json.loads((self.runs / f"{key}{ROW_SUFFIX}").read_text())
-            if lists:
-                row.update(json.loads((self.runs / f"{key}{LISTS_SUFFIX}").read_text()))
-            rows.append(row)
+            try:
+                self._read(key, lists=True)
+            except DamagedRecordError as err:
+                problems.append((key, err))
+        self._damaged(problems, strict)
+        return [key for key, _ in problems]
+
+    def load(self, keys: set[str] | None = None, lists: bool = True, strict: bool = False) -> pd.DataFrame:
+        """Every finished run (or those in ``keys``) as one DataFrame, list columns as Python lists.
+
+        A record that cannot be read is named in a :class:`DamagedRecordWarning`, moved aside and left
+        out, and every other run is returned; with ``strict=True`` a :class:`DamagedRecordError` is
+        raised instead (naming every damaged file) and nothing is moved."""
+        rows, problems = [], []
+        for key in sorted(self.done() if keys is None else self.done() & set(keys)):
+            try:
+                rows.append(self._read(key, lists))
+            except DamagedRecordError as err:
+                problems.append((key, err))
+        self._damaged(problems, strict)
         table = pd.DataFrame(rows)
         return table.sort_values("finished_at", kind="stable").reset_index(drop=True) \
             if "finished_at" in table else table
@@ -148,8 +238,9 @@ class ResultsStore:
 class ResultsTable:
     """The previous format: one CSV of result rows, rewritten atomically after every finished run.
 
-    Safe against a crash of its one writer, but not against two writers (the last rename wins), and each
-    append rewrites the whole file: use a :class:`ResultsStore` for anything larger than a classroom sweep.
+    Safe against a crash of a writer, and against several writers on one machine or on a file system
+    whose locks work (a file lock serialises appends), but each append rewrites the whole file: use a
+    :class:`ResultsStore` for anything larger than a classroom sweep, and on network file systems.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -157,6 +248,11 @@ class ResultsTable:
 
     def __repr__(self) -> str:
         return f"ResultsTable({str(self.path)!r})"
+
+    @property
+    def lock(self) -> FileLock:
+        """The lock every append holds around its read-modify-write: ``<table>.csv.lock`` beside the table."""
+        return FileLock(str(self.path) + ".lock", timeout=600)
 
     def load(self, keys: set[str] | None = None) -> pd.DataFrame:
         """Every stored row (list columns decoded), or an empty table."""
@@ -166,6 +262,11 @@ class ResultsTable:
             table = pd.read_csv(self.path)
         except pd.errors.EmptyDataError:
             return pd.DataFrame()
+        except (pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise DamagedRecordError(
+                f"{self.path}: not a readable results table ({err}). Restore it from a copy, or start a results "
+                "store (a folder) and rerun the sweep: a store keeps one file per run, so one damaged file "
+                "never hides the others.") from err
         table = decode_list_columns(table)
         if keys is not None and "config_hash" in table:
             table = table[table["config_hash"].isin(keys)].reset_index(drop=True)
@@ -177,16 +278,18 @@ class ResultsTable:
         return set(table["config_hash"]) if "config_hash" in table else set()
 
     def append(self, row: dict) -> None:
-        """Add (or replace, by hash) one row and write the table atomically."""
-        table = self.load()
-        if "config_hash" in table:
-            table = table[table["config_hash"] != row["config_hash"]]
-        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
-        for col in LIST_COLUMNS:
-            if col in table:
-                table[col] = [_encode_cell(v) for v in table[col]]
+        """Add (or replace, by hash) one row and write the table atomically, under the table's file lock
+        (:attr:`lock`), so that appends from several processes are applied one after another, none lost."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.path, table.to_csv(index=False))
+        with self.lock:
+            table = self.load()
+            if "config_hash" in table:
+                table = table[table["config_hash"] != row["config_hash"]]
+            table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+            for col in LIST_COLUMNS:
+                if col in table:
+                    table[col] = [_encode_cell(v) for v in table[col]]
+            _write_atomically(self.path, table.to_csv(index=False))
 
 
 Results = ResultsStore | ResultsTable

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.amp import GradScaler
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .augment import augment_batch
 from .batches import batch_slices, iterate, place, to_float

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .datasets import DataSet
 from .env import seed_everything

@@ -183,7 +183,11 @@ def test_power_law_table(table):
     fit = PL.PowerLawFit.from_row(sc)
     assert fit.ok and fit.b == sc["b"]
     deep = out.set_index("strategy").loc["all"]
-    assert deep["catch_up_n"] == 4000 and not deep["catch_up_extrapolated"]   # the target itself: measured
+    # the target itself has nothing to catch up (its own size would be a meaningless "catch-up")
+    assert np.isnan(deep["catch_up_n"]) and deep["catch_up_note"] == "the target itself"
+    assert np.isnan(deep["catch_up_lo"]) and not deep["catch_up_extrapolated"]
+    mid = out.set_index("strategy").loc["middle"]
+    assert mid["catch_up_note"] != "the target itself"
 
 
 def test_catch_up_within_twice_the_largest_size_is_reported_with_an_interval():
@@ -302,7 +306,7 @@ def test_summary_table_one_row_per_fraction(table5):
     assert len(out) == len(FRACTIONS)
     assert list(out.columns) == ["Training fraction", "Training images", "Fine-tuning chosen on validation", "Test AUC (95% CI)",
                                  "From scratch (95% CI)", "Gap to scratch", "Paired test p", "Holm p",
-                                 "Still improving at the last step", "Verdict"]
+                                 "Still improving at the last step (chosen / scratch)", "Verdict"]
     assert list(out["Training images"]) == [80, 400, 2000, 4000]
     assert out["Verdict"].iloc[0] == "fine-tuning better"
     assert out["Gap to scratch"].iloc[0].startswith("+")
@@ -488,3 +492,18 @@ def test_finding_one_does_not_rest_on_a_tie_break():
     summary = FD.summary_table(df, n_boot=2 * N_BOOT)
     assert summary["Verdict"].iloc[0] == "depends on the tie-break"
     assert summary["Fine-tuning chosen on validation"].iloc[0] == "head (tie)"
+
+
+def test_convergence_at_the_first_check_is_not_a_speed_up():
+    # every arm already 95% of the way from chance at its first check (step 20): no speed can be read
+    rows = [dict(dataset="d", arch="a", strategy=s, level_index=i, fraction=1.0, n_train=100, seed=seed,
+                 curve=[[20, 0.9], [40, 0.91], [60, 0.905]], test_auc=0.9, val_auc=0.91)
+            for i, s in enumerate(["scratch", "classifier"]) for seed in range(3)]
+    out = A.convergence_table(pd.DataFrame(rows)).set_index("strategy")
+    assert (out["first_check"] == 20).all() and out["at_first_check"].all()
+    assert out["speedup_vs_scratch"].isna().all()
+    # scratch slower: the speed-up is read and the arm is resolved
+    rows = [dict(r, curve=[[20, 0.6], [40, 0.8], [60, 0.9]]) if r["strategy"] == "scratch" else r for r in rows]
+    out = A.convergence_table(pd.DataFrame(rows)).set_index("strategy")
+    assert not out.at["scratch", "at_first_check"] and out.at["classifier", "at_first_check"]
+    assert out.at["classifier", "speedup_vs_scratch"] == pytest.approx(3.0)

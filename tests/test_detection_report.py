@@ -145,3 +145,19 @@ def test_the_report_says_where_the_claim_is_not_tested(table):
     assert "paired difference +0.75 (" in text                          # 1.00 - 0.25, with its interval
     one = table.assign(test_sequences=1)
     assert "no interval from one sequence" in " ".join(report.detection_report(one, rates=(1.0,), n_boot=20))
+
+
+def test_hard_negative_table_reads_the_curves_at_low_and_high_rates(table):
+    # seed 0 of classifier: the round lifted the low-FP end only; seed 1: nothing moved
+    before = [[0.0, 0.25], [0.1, 0.25], [0.5, 0.5], [1.0, 0.75]]
+    after = [[0.0, 0.5], [0.1, 0.5], [0.5, 0.5], [1.0, 0.75]]
+    table["val_froc_before"] = [before] * len(table)
+    table["val_froc_after"] = [before] * len(table)
+    table.at[2, "val_froc_after"] = after          # classifier, seed 0
+    hard = report.hard_negative_table(table, rates=(0.1, 1.0))
+    assert hard.loc["classifier", "sens@0.1 before"] == pytest.approx(0.25)
+    assert hard.loc["classifier", "sens@0.1 after"] == pytest.approx(0.375)   # mean of 0.5 and 0.25
+    assert hard.loc["classifier", "sens@1 before"] == hard.loc["classifier", "sens@1 after"] == pytest.approx(0.75)
+    assert hard.loc["scratch", "sens@0.1 after"] == pytest.approx(0.25)
+    # a curve whose first point lies above the rate gives 0 there, and a run without a curve NaN
+    assert report._sensitivity_at([[0.3, 0.5]], 0.1) == 0.0 and np.isnan(report._sensitivity_at(None, 0.1))

@@ -161,3 +161,93 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     table = store.load()
     assert len(table) == total and table["config_hash"].is_unique
     check_whole(table)
+
+
+# ----------------------------------------------------------------------------- damaged records
+
+def _cut_short(path: Path) -> None:
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])          # as a full disk or a copy stopped halfway leaves it
+
+
+def test_a_damaged_record_is_named_and_every_other_run_is_read(tmp_path):
+    store = ResultsStore(tmp_path / "store")
+    for key in ("a", "b", "c"):
+        store.append(row(key, 0.6))
+    damaged = store.runs / "b.row.json"
+    _cut_short(damaged)
+    # strict: an error naming the file and what to do; nothing is moved
+    with pytest.raises(ST.DamagedRecordError, match=r"b\.row\.json.*not a readable JSON record") as err:
+        store.load(strict=True)
+    assert "strict=False" in str(err.value) and damaged.exists()
+    # default: a warning naming the file; the other runs are read; the file is kept beside, not deleted
+    with pytest.warns(ST.DamagedRecordWarning, match=r"b\.row\.json") as caught:
+        table = store.load()
+    assert sorted(table["config_hash"]) == ["a", "c"]
+    assert "resumed sweep runs this one again" in str(caught[0].message)
+    assert not damaged.exists() and (store.runs / "b.row.json.damaged").exists()
+    assert (store.runs / "b.lists.json.damaged").exists()
+    assert store.done() == {"a", "c"}                 # so a resumed sweep runs it again
+    # a damaged lists file, a record of another run, and a JSON list are damaged records too
+    (store.runs / "a.lists.json").write_text("[1, 2")
+    (store.runs / "c.row.json").write_text(json.dumps({"config_hash": "zzz"}))
+    store.append(row("d"))
+    (store.runs / "d.row.json").write_text("[]")
+    with pytest.warns(ST.DamagedRecordWarning) as caught:
+        assert store.load().empty
+    assert len(caught) == 3 and store.done() == set()
+    store.append(row("b"))                            # a rerun writes the record again; the damaged copy stays
+    _cut_short(store.runs / "b.row.json")
+    with pytest.warns(ST.DamagedRecordWarning):
+        store.load()
+    assert (store.runs / "b.row.json.damaged.1").exists()
+
+
+def test_a_resumed_sweep_reruns_the_damaged_run(tmp_path):
+    from helpers.experiments import RunConfig
+    from helpers.runner import run_sweep
+
+    calls = []
+
+    def fake(config):
+        calls.append(config.key())
+        return {"config_hash": config.key(), "strategy": config.strategy, "fraction": config.fraction,
+                "seed": config.seed, "test_auc": 0.5 + 0.1 * config.seed, "finished_at": str(len(calls))}
+
+    configs = [RunConfig(dataset="pneumoniamnist", arch="efficientnet_lite0", strategy="scratch", fraction=1.0,
+                         seed=s, lr=0.01) for s in range(3)]
+    folder = tmp_path / "sweep"
+    assert len(run_sweep(configs, folder, run_fn=fake, progress=False)) == 3 and len(calls) == 3
+    _cut_short(ResultsStore(folder).runs / f"{configs[1].key()}.row.json")
+    with pytest.warns(ST.DamagedRecordWarning, match=configs[1].key()):
+        table = run_sweep(configs, folder, run_fn=fake, progress=False)
+    assert calls[3:] == [configs[1].key()]             # only the damaged run ran again
+    assert len(table) == 3 and table["config_hash"].is_unique
+
+
+CSV_WRITER = """
+import sys
+from helpers.store import ResultsTable
+table = ResultsTable(sys.argv[1])
+for i in range(int(sys.argv[2]), int(sys.argv[3])):
+    table.append({"config_hash": f"run{i:03d}", "i": i, "curve": [[1, i]]})
+"""
+
+
+def test_three_processes_appending_to_one_csv_lose_no_row(tmp_path):
+    path = tmp_path / "sweep.csv"
+    writers = [subprocess.Popen([sys.executable, "-c", CSV_WRITER, str(path), str(a), str(a + 10)], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for a in (0, 10, 20)]
+    for w in writers:
+        out, _ = w.communicate(timeout=300)
+        assert w.returncode == 0, out.decode()
+    table = ResultsTable(path).load()
+    assert sorted(table["i"]) == list(range(30)) and table["config_hash"].is_unique
+    assert table.set_index("i").loc[17, "curve"] == [[1, 17]]
+
+
+def test_a_damaged_csv_table_says_what_to_do(tmp_path):
+    path = tmp_path / "sweep.csv"
+    path.write_bytes(b'config_hash,test_auc\n"abc,0.5\n\xff\xfe"')
+    with pytest.raises(ST.DamagedRecordError, match="sweep.csv.*results store"):
+        ResultsTable(path).load()

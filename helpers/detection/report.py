@@ -70,12 +70,32 @@ def sensitivity_table(table: pd.DataFrame, rates: Sequence[float] = froc.FP_RATE
     return pd.DataFrame([r for _, _, r in sorted(rows, key=lambda t: (-t[0], t[1]))])
 
 
-def hard_negative_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Validation FROC score before and after the hard-negative round, mean over seeds, per strategy."""
-    done = finished(table)
+def _sensitivity_at(curve, rate: float) -> float:
+    """The best sensitivity of a stored FROC curve (``[[fp_per_frame, sensitivity], ...]``) at or below
+    ``rate`` false positives per frame; NaN for a run without a curve."""
+    points = [(float(fp), float(sens)) for fp, sens in curve] if isinstance(curve, (list, tuple)) else []
+    if not points:
+        return float("nan")
+    return max((sens for fp, sens in points if fp <= rate + 1e-12), default=0.0)
+
+
+def hard_negative_table(table: pd.DataFrame, rates: Sequence[float] = (froc.FP_RATES[0], froc.FP_RATES[-1])) -> pd.DataFrame:
+    """Validation FROC score before and after the hard-negative round, mean over seeds, per strategy.
+
+    Besides the score (``before``, ``after``), the validation sensitivity at each of ``rates`` false
+    positives per frame before and after the round (``sens@<rate> before`` / ``after``, means over seeds),
+    to read *where* on the curve the round moved it: at the low-FP end (the most confident false alarms,
+    which are what the round mines) or at the high-FP end."""
+    done = finished(table).copy()
     done = done[done["fraction"] == done["fraction"].max()]
+    extra = {}
+    for rate in rates:
+        for when in ("before", "after"):
+            column = f"sens@{rate:g} {when}"
+            done[column] = [_sensitivity_at(c, rate) for c in done.get(f"val_froc_{when}", [None] * len(done))]
+            extra[column] = (column, "mean")
     out = done.groupby("strategy").agg(before=("val_figure_before", "mean"), after=("val_figure_after", "mean"),
-                                       hard_negatives=("n_hard_negatives", "mean"),
+                                       **extra, hard_negatives=("n_hard_negatives", "mean"),
                                        kept_after=("kept", lambda k: int((k == "after").sum())),
                                        runs=("kept", "size"))
     return out.loc[[s for s in _ordered(done) if s in out.index]].round(3)
