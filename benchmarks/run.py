@@ -17,6 +17,8 @@ min-max; a ratio whose min-max straddles its target is "not decided", never "met
    steps on the cached features (target: engine / floor <= 1.2).
 3. The fine-tuning ladder (a spread of levels) with and without frozen-feature caching.
 4. The results store: appending run 1,000 vs run 10 (:mod:`benchmarks.store_bench`).
+5. On a CPU: ``train.fit`` idle and with one core busy, for 2 spinning threads, 1 thread, 2 passive
+   threads and the suite's policy (:mod:`benchmarks.threads_bench`; ``BENCH_THREADS=0`` skips it).
 
 Prints a table and writes ``reports/bench.json``. ``BENCH_SCALE`` scales step counts, ``BENCH_REPEATS``
 sets k (default 5), ``BENCH_BEST_OF`` sets r (default 4), ``BENCH_COMPILE=1`` adds a ``torch.compile``
@@ -41,6 +43,7 @@ from helpers.batches import batch_slices, to_float
 from helpers.datasets import DataSet
 
 from .store_bench import bench_store, print_store
+from .threads_bench import bench_threads, print_threads
 
 PROFILE = profiles.get_profile("classroom")
 ARCH, SIZE, BATCH = "efficientnet_lite0", PROFILE.image_size, PROFILE.batch_size
@@ -362,6 +365,9 @@ def machine(device: torch.device) -> str:
 
 
 def main() -> dict:
+    # the engine and the limit must run with the same threads: the suite's load-following policy is pinned
+    # here (its own benchmark, threads_bench, runs in fresh processes without the pin)
+    os.environ.setdefault("FTLAB_THREADS", str(torch.get_num_threads()))
     device = env.pick_device()
     print(env.environment_report(device, "classroom"), flush=True)
     ds = loading.load_dataset("pneumoniamnist", size=28)
@@ -375,6 +381,9 @@ def main() -> dict:
     results["ladder"] = bench_ladder(ds, device)
     print("results store: append cost at 10 and 1,000 runs", flush=True)
     results["store_append"] = bench_store()
+    if device.type == "cpu" and os.environ.get("BENCH_THREADS", "1") != "0":
+        print("CPU threads: idle and with one core busy (fresh processes)", flush=True)
+        results["threads"] = bench_threads(max(1, min(REPEATS, 2)))
     results["peak_host_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
     out = profiles.project_root() / "reports" / "bench.json"
@@ -406,6 +415,8 @@ def print_table(r: dict) -> None:
         print(f"  ladder {level:>22}: caching {fmt(v['speedup'])}")
     print(f"  peak host RSS {r['peak_host_rss_mib']:.0f} MiB")
     print_store(r["store_append"])
+    if "threads" in r:
+        print_threads(r["threads"])
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from .powerlaw import PowerLawFit, catch_up_size, fit_power_law
 from .store import decode_cell, decode_list_columns
 
 SCRATCH = "scratch"
+STATISTICS = "statistics"   # the statistics-only control (helpers.representations): not a fine-tuning depth
 AUTO = "auto"
 EXPERIMENT_KEYS = ("dataset", "arch")
 RUN_KEYS = ("dataset", "arch", "strategy", "fraction", "seed")
@@ -126,17 +127,18 @@ def _single_experiment(df: pd.DataFrame, what: str) -> None:
 
 
 def strategy_order(df: pd.DataFrame) -> list[str]:
-    """Strategies in teaching order: scratch first, then levels by ``level_index`` ascending, auto last."""
+    """Strategies in teaching order: scratch first, the statistics-only control, then levels by
+    ``level_index`` ascending, auto last."""
     names = [str(s) for s in pd.unique(df["strategy"])]
-    levels = [s for s in names if s not in (SCRATCH, AUTO)]
+    levels = [s for s in names if s not in (SCRATCH, STATISTICS, AUTO)]
     index = df[df["strategy"].isin(levels)].groupby("strategy")["level_index"].min()
     levels.sort(key=lambda s: (float(index.get(s, 0)), s))
-    return ([SCRATCH] if SCRATCH in names else []) + levels + ([AUTO] if AUTO in names else [])
+    return ([s for s in (SCRATCH, STATISTICS) if s in names]) + levels + ([AUTO] if AUTO in names else [])
 
 
 def level_strategies(df: pd.DataFrame) -> list[str]:
-    """The fine-tuning levels only (no scratch, no auto), shallowest first."""
-    return [s for s in strategy_order(df) if s not in (SCRATCH, AUTO)]
+    """The fine-tuning levels only (no scratch, no statistics-only control, no auto), shallowest first."""
+    return [s for s in strategy_order(df) if s not in (SCRATCH, STATISTICS, AUTO)]
 
 
 def fraction_sizes(df: pd.DataFrame) -> dict[float, int]:
@@ -625,3 +627,57 @@ def best_per_fraction(df: pd.DataFrame, metric: str = "test_auc", candidates: Se
     return _per_experiment(df, lambda d: _best_one(d, metric, candidates, with_test, n_boot, seed))
 
 
+
+
+# ----------------------------------------------------------------------------- features or scale?
+def _paired_arms(at: pd.DataFrame, a: str, b: str, metric: str, n_boot: int, seed: int) -> dict[str, Any]:
+    """Arm ``a`` minus arm ``b`` at one fraction, paired by seed (the two-level paired bootstrap)."""
+    fa, fb = at[at["strategy"] == a].set_index("seed"), at[at["strategy"] == b].set_index("seed")
+    seeds = sorted(set(fa.index) & set(fb.index))
+    return _paired_test(fa.loc[seeds], fb.loc[seeds], metric, n_boot, seed) | {"n_seeds": len(seeds)}
+
+
+def features_or_scale(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Per training size: does fine-tuning win through ImageNet's *features*, or would their *scale* do?
+
+    Three arms trained alike (same steps, a rate tuned on validation each): scratch, the statistics-only
+    control (every layer redrawn with its pretrained mean and standard deviation, :mod:`helpers.representations`)
+    and the fine-tuning chosen on validation at that size (:func:`best_per_fraction`). Two paired contrasts,
+    each over seeds and test images (:func:`gap_to_scratch`'s test):
+
+    * ``scale``: statistics minus scratch: what the pretrained weights' scale alone buys;
+    * ``features``: chosen fine-tuning minus statistics: what the features buy beyond their scale.
+
+    ``verdict``: "features" when the features contrast's 95% interval lies above 0; "scale" when it lies
+    below :data:`NI_MARGIN` (the control matches fine-tuning) while the scale contrast's lies above 0;
+    "neither" when the control matches fine-tuning and scratch matches the control (both intervals below
+    the margin and above minus it); else "not decidable at this budget". Columns: ``fraction, n_train,
+    chosen``, ``scale_delta, scale_lo, scale_hi, scale_p``, ``features_delta, features_lo, features_hi,
+    features_p``, ``n_seeds, verdict``. Empty without a statistics arm.
+    """
+    _single_experiment(df, "features_or_scale")
+    df = _dedupe(decode_results(df))
+    if STATISTICS not in set(df["strategy"]) or SCRATCH not in set(df["strategy"]):
+        return pd.DataFrame()
+    best = best_per_fraction(df, metric, with_test=False).set_index("fraction")
+    sizes = fraction_sizes(df)
+    rows = []
+    for fraction in sorted(df["fraction"].unique()):
+        at = df[df["fraction"] == fraction]
+        chosen = str(best.at[float(fraction), "best_strategy"]) if float(fraction) in best.index else ""
+        scale = _paired_arms(at, STATISTICS, SCRATCH, metric, n_boot, seed)
+        feats = _paired_arms(at, chosen, STATISTICS, metric, n_boot, seed) if chosen else dict(
+            delta=math.nan, lo=math.nan, hi=math.nan, p=math.nan, n_seeds=0)
+        if feats["lo"] > 0:
+            verdict = "features"
+        elif feats["hi"] < NI_MARGIN and scale["lo"] > 0:
+            verdict = "scale"
+        elif feats["hi"] < NI_MARGIN and -NI_MARGIN < scale["lo"] and scale["hi"] < NI_MARGIN:
+            verdict = "neither"
+        else:
+            verdict = "not decidable at this budget"
+        rows.append(dict(fraction=float(fraction), n_train=sizes[float(fraction)], chosen=chosen,
+                         scale_delta=scale["delta"], scale_lo=scale["lo"], scale_hi=scale["hi"], scale_p=scale["p"],
+                         features_delta=feats["delta"], features_lo=feats["lo"], features_hi=feats["hi"],
+                         features_p=feats["p"], n_seeds=min(scale["n_seeds"], feats["n_seeds"]), verdict=verdict))
+    return pd.DataFrame(rows)

@@ -1,9 +1,10 @@
-"""Device choice, seeding and the one-line environment report every notebook prints."""
+"""Device choice, seeding, the CPU thread policy and the one-line environment report every notebook prints."""
 from __future__ import annotations
 
 import os
 import platform
 import random
+import time
 
 import numpy as np
 import torch
@@ -24,6 +25,87 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+# ----------------------------------------------------------------------------- CPU threads
+_TORCH_DEFAULT = torch.get_num_threads()      # torch's own choice (physical cores), before anyone changes it
+_policy: dict = {"set": None, "at": -1e9, "reason": "torch's default"}
+RESAMPLE_S = 30.0
+"""Seconds a thread decision is kept before the machine's load is sampled again."""
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def busy_elsewhere(interval: float = 0.2) -> float:
+    """How many cores other processes keep busy, sampled over ``interval`` seconds: the machine's busy
+    CPU time minus this process's own, per second of wall time (psutil: Linux, macOS and Windows)."""
+    import psutil
+
+    me = psutil.Process()
+
+    def busy() -> float:
+        t = psutil.cpu_times()
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+    def own() -> float:
+        c = me.cpu_times()
+        return c.user + c.system
+
+    b0, o0, w0 = busy(), own(), time.perf_counter()
+    time.sleep(interval)
+    b1, o1, w1 = busy(), own(), time.perf_counter()
+    return max(0.0, ((b1 - b0) - (o1 - o0)) / max(w1 - w0, 1e-6))
+
+
+def thread_policy(busy: float | None = None) -> tuple[int, str]:
+    """The torch thread count for the next piece of CPU work, and why.
+
+    ``FTLAB_THREADS`` (a number) wins. Otherwise: the cores free of other processes' work, rounded,
+    at least 1 and at most torch's default. With OpenMP's passive wait (set by ``helpers``, see its
+    ``__init__``), this was never slower than one thread with one of two cores busy, and close to the
+    fastest on an idle machine (docs/benchmarks.md, "CPU threads under load"): a spinning thread on a
+    core another process needs costs far more than the thread gains.
+    """
+    fixed = os.environ.get("FTLAB_THREADS", "").strip()
+    if fixed:
+        try:
+            n = int(fixed)
+        except ValueError:
+            raise ValueError(f"FTLAB_THREADS={fixed!r} is not a number of threads; set it to an integer "
+                             "such as 1 or 2, or unset it to let the suite choose from the free cores") from None
+        if n < 1:
+            raise ValueError(f"FTLAB_THREADS={fixed!r}: at least 1 thread is needed")
+        return n, "FTLAB_THREADS"
+    total = cores()
+    busy = busy_elsewhere() if busy is None else busy
+    n = int(min(max(1, round(total - busy)), _TORCH_DEFAULT, total))
+    return n, f"{total} cores, {busy:.1f} busy with other work"
+
+
+def configure_threads(force: bool = False) -> int:
+    """Apply :func:`thread_policy` to torch (the one place the suite sets its CPU threads): called by
+    :func:`environment_report` (the first cell of every notebook) and by ``train.fit`` (every training
+    run, in a notebook or a worker process). The decision is kept for :data:`RESAMPLE_S` seconds. A
+    thread count set by hand (``torch.set_num_threads``) after the suite's last choice is left alone,
+    as is any GPU run's CPU side."""
+    current = torch.get_num_threads()
+    chosen_by_hand = current != (_policy["set"] if _policy["set"] is not None else _TORCH_DEFAULT)
+    if chosen_by_hand and not force and not os.environ.get("FTLAB_THREADS"):
+        _policy["reason"] = "set by hand"
+        return current
+    if not force and _policy["set"] is not None and time.monotonic() - _policy["at"] < RESAMPLE_S:
+        return current
+    n, reason = thread_policy()
+    if n != current:
+        torch.set_num_threads(n)
+    _policy.update(set=n, at=time.monotonic(), reason=reason)
+    return n
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); return a CPU generator for shuffling."""
     random.seed(seed)
@@ -36,9 +118,10 @@ def environment_report(device: torch.device | None = None, profile: str | None =
     """One line: versions, device, threads, profile; plus a cost sentence when no GPU is present."""
     device = device or pick_device()
     prof = get_profile(profile)
+    threads = configure_threads()
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     line = (f"ftlab {__version__} | Python {platform.python_version()} | torch {torch.__version__} | "
-            f"device {gpu} | threads {torch.get_num_threads()} | profile {prof.name}")
+            f"device {gpu} | threads {threads} ({_policy['reason']}) | profile {prof.name}")
     if device.type == "cpu":
         line += f"\nNo GPU found: running on the CPU. {prof.cpu_cost}"
     return line

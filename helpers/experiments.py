@@ -30,9 +30,10 @@ from .metrics import is_collapsed
 from .modelcard import model_card, save_model, stem_for
 from .models import FTModel, build_model, default_init, input_size
 from .recipe import PAPER, head_multiplier, rate_family
+from .representations import statistics_init
 from .runner import RunIdentity, versions
 from .subsets import cap_dataset, training_subset
-from .train import TrainConfig, TrainResult, evaluate, fit, resolve_bn_mode
+from .train import TrainConfig, TrainResult, evaluate, fit, precision_of, resolve_bn_mode
 from .tuning import auto_depth, tune_lr
 
 
@@ -47,7 +48,7 @@ class RunConfig(RunIdentity):
     """
     dataset: str = "pneumoniamnist"
     arch: str = "efficientnet_lite0"
-    strategy: str = "scratch"          # "scratch", a ladder level (name, or last/middle/all), or "auto"
+    strategy: str = "scratch"          # "scratch", "statistics", a ladder level (name, or last/middle/all), or "auto"
     fraction: float = 1.0
     seed: int = 0
     image_size: int = 64
@@ -128,15 +129,18 @@ def run_one(config: RunConfig, quiet: bool = True, save_dir: str | Path | None =
     """
     t0 = time.perf_counter()
     data = prepare_data(config)
-    scratch = config.strategy == "scratch"
+    scratch, statistics = config.strategy == "scratch", config.strategy == "statistics"
     seed_everything(config.seed)   # the initial weights too: a run's result depends on its config only
     model = build_model(config.arch, data.num_classes, pretrained=not scratch,
                         image_size=input_size(config.arch, config.image_size),
                         init=config.init or default_init(config.arch))
+    if statistics:   # the pretrained weights' scale without their features (Raghu et al. 2019, "Mean Var")
+        statistics_init(model, seed=config.seed, keep=(model.stage_names[-1],))
+        model.pretrained = False   # no features to protect: BatchNorm recalibrates (auto), every layer trains
     train_cfg = config.train_config(quiet)
-    extra: dict = {"bn_mode_used": resolve_bn_mode(model, train_cfg.bn_mode)}
+    extra: dict = {"bn_mode_used": resolve_bn_mode(model, train_cfg.bn_mode), "precision": precision_of(train_cfg)}
     auto = config.strategy == "auto"
-    rung = None if scratch or auto else set_level(model, config.strategy)
+    rung = None if scratch or statistics or auto else set_level(model, config.strategy)
     level, index = ("auto" if auto else "", -1) if rung is None else (rung.name, rung.index)
     try:
         if auto:   # one step budget per level tried, as the paper's scheme spends it
@@ -167,7 +171,8 @@ def diverged_row(config: RunConfig, data: DataSet, level: str, index: int, err: 
     that none of its reported runs diverged.
     """
     return {**asdict(config), "config_hash": config.key(), "level": level, "level_index": index,
-            "strategy": level or "scratch", "requested": config.strategy, "n_train": len(data.train),
+            "strategy": "statistics" if config.strategy == "statistics" else level or "scratch",
+            "requested": config.strategy, "n_train": len(data.train),
             "n_val": len(data.val), "lr_used": config.learning_rate(), "test_auc": math.nan,
             "val_auc": math.nan, "val_loss": math.nan, "collapsed": False, "val_collapsed": False, "diverged": True,
             "note": str(err),
@@ -179,11 +184,12 @@ def result_row(config: RunConfig, data: DataSet, level: str, index: int, metrics
                result: TrainResult | None, wall_s: float, extra: dict) -> dict:
     """Flatten one run into a table row (test scores unrounded, so paired tests see the real values)."""
     row = {**asdict(config), "config_hash": config.key(), "level": level, "level_index": index,
-           "strategy": "auto" if config.strategy == "auto" else (level or "scratch"),
+           "strategy": config.strategy if config.strategy in ("auto", "statistics") else (level or "scratch"),
            "requested": config.strategy, "n_train": len(data.train), "n_val": len(data.val),
            "lr_used": config.learning_rate()}
     if result is not None:
         row["bn_mode_used"] = result.bn_mode
+        row["precision"] = result.precision   # float32, or the mixed precision the training forward used
     row.update({f"test_{k}": v for k, v in metrics.items()})
     row["collapsed"] = is_collapsed(metrics.get("score_sd", float("nan")))
     row["diverged"] = False

@@ -316,10 +316,35 @@ def load_medmnist(name: str, size: int = 28, download: bool = True) -> DataSet:
     entry = catalog.entry(name, size)
     path = fetch_medmnist(entry.name, size, download=download)
     splits = _splits_from_arrays(read_npz(path, num_classes=len(entry.class_names)))
+    _check_size(path, splits, size)
     meta = {"description": entry.description, "task": entry.task, "size": size, "file": entry.file_name,
             "md5": entry.md5, "url": entry.url, "homepage": catalog.HOMEPAGE}
     return DataSet(entry.name, splits["train"], splits["val"], splits["test"], list(entry.class_names),
                    source=str(path), licence=entry.licence, meta=meta)
+
+
+def _declared_size(path: Path) -> int | None:
+    """The image size a MedMNIST file name declares (``bloodmnist_64.npz``: 64; ``bloodmnist.npz``: 28), or
+    None for any other name."""
+    stem = path.stem.lower()
+    name, _, size = stem.rpartition("_") if "_" in stem else (stem, "", "28")
+    if not catalog.is_medmnist_name(name) or not size.isdigit() or int(size) not in catalog.SIZES:
+        return None
+    return int(size)
+
+
+def _check_size(path: Path, splits: dict[str, Split], size: int | None) -> None:
+    """ValueError when a split's images are not ``size`` x ``size`` px (the size the file's name declares):
+    a MedMNIST+ file renamed, or a 28-px file saved under a 224-px name, would otherwise train at the
+    wrong scale without a word."""
+    if size is None:
+        return
+    for split, data in splits.items():
+        h, w = data.images.shape[-2:]
+        if (h, w) != (size, size):
+            raise ValueError(f"{path}: its name declares {size}x{size} px images, but the {split!r} split holds "
+                             f"{h}x{w} px. Use the file of the size you want (MedMNIST+ names them "
+                             f"<name>_{size}.npz), or rename the file to match its images.")
 
 
 def _catalog_names_for(path: Path) -> list[str] | None:
@@ -346,6 +371,7 @@ def load_npz_dataset(path: str | Path, class_names: list[str] | None = None,
     path = Path(path).expanduser()
     arrays = read_npz(path, num_classes=len(class_names) if class_names and not remap_labels else None)
     splits = _splits_from_arrays(arrays)
+    _check_size(path, splits, _declared_size(path))
     meta: dict = {"format": "npz"}
     if splits["train"].multi_label:
         class_names = _finding_names(path, splits["train"].labels.shape[1], class_names)

@@ -57,11 +57,13 @@ def _new_ax(ax: Axes | None, size: tuple[float, float] = (6.4, 4.4)) -> Axes:
 
 
 def learning_curve_colors(order: list[str]) -> dict[str, Any]:
-    """Strategy -> colour: scratch black, levels light (shallow) to dark (deep), auto red."""
-    levels = [s for s in order if s not in (A.SCRATCH, A.AUTO)]
+    """Strategy -> colour: scratch black, the statistics-only control orange, levels light (shallow) to dark
+    (deep), auto red."""
+    levels = [s for s in order if s not in (A.SCRATCH, A.STATISTICS, A.AUTO)]
     shades = sns.color_palette("crest", n_colors=max(len(levels), 1))
     colors: dict[str, Any] = {s: shades[i] for i, s in enumerate(levels)}
     colors[A.SCRATCH] = (0.1, 0.1, 0.1)
+    colors[A.STATISTICS] = (0.93, 0.55, 0.13)
     colors[A.AUTO] = (0.84, 0.15, 0.16)
     return colors
 
@@ -499,3 +501,51 @@ def plot_ladder(model: FTModel, ax: Axes | None = None) -> Axes:
            title=f"{model.arch}: dark = tuned, pale = frozen (ImageNet weights kept)")
     return ax
 
+
+
+# ----------------------------------------------------------------------------- inside the network (notebook 06)
+def plot_cka_heatmap(table: pd.DataFrame, title: str, ax: Axes | None = None) -> Axes:
+    """Linear CKA with the pretrained network per stage (columns) for each arm (rows), 0 to 1."""
+    ax = _new_ax(ax, (max(6.4, 0.7 * table.shape[1] + 2), 0.5 * table.shape[0] + 1.6))
+    sns.heatmap(table.astype(float), vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", ax=ax,
+                cbar_kws={"label": "linear CKA with the pretrained network"}, annot_kws={"fontsize": 7})
+    ax.set_xlabel("stage (input side left)")
+    ax.set_ylabel("")
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_weight_movement(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Relative weight change per stage (x) for each arm (one line per row of ``table``), log scale."""
+    ax = _new_ax(ax, (8.0, 4.0))
+    colors = learning_curve_colors(list(table.index))
+    for arm, row in table.iterrows():
+        values = row.astype(float).replace(0.0, np.nan)
+        ax.plot(range(len(values)), values.to_numpy(), marker="o", label=arm, color=colors.get(arm))
+    ax.set_xticks(range(table.shape[1]), list(table.columns), rotation=45, ha="right", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel(r"$\|W - W_0\| / \|W_0\|$ (log scale)")
+    ax.set_title("How far each stage's weights moved from where the run started", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_grad_cam(images: torch.Tensor, maps: Mapping[str, torch.Tensor], title: str) -> Figure:
+    """Test images (top row) and each arm's Grad-CAM map over them (one row per arm)."""
+    n = len(images)
+    fig, axes = plt.subplots(len(maps) + 1, n, figsize=(1.6 * n, 1.7 * (len(maps) + 1)), squeeze=False)
+    shown = images.float() / 255
+    for j in range(n):
+        image = shown[j].permute(1, 2, 0).squeeze(-1).numpy()
+        axes[0][j].imshow(image, cmap="gray" if image.ndim == 2 else None)
+        for i, (arm, cam) in enumerate(maps.items(), start=1):
+            axes[i][j].imshow(image, cmap="gray" if image.ndim == 2 else None)
+            axes[i][j].imshow(cam[j].numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1)
+            if j == 0:
+                axes[i][j].set_ylabel(arm, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][0].set_ylabel("image", fontsize=8)
+    return titled(fig, title)

@@ -117,6 +117,29 @@ PROFILES: dict[str, Profile] = {
     ),
 }
 
+FULL_TOY_BUDGET: dict[str, Any] = dict(
+    image_size=32,            # the model's input: 224 px images are resized on the device (the 224-px file is still read)
+    max_eval=40,              # test images per run
+    steps=2, patience=2, min_steps=0, eval_every=2, decay_steps=1, batch_size=8,
+    n_bootstrap=20,
+    workers=2,
+    polyp_steps=2, polyp_hard_steps=1, polyp_hard=(2, 1), polyp_batch_size=8,
+    polyp_frame_size=(48, 64), polyp_max_frames=(4, 1, 2), polyp_sampling=(1, 2), polyp_stride=1.0,
+    polyp_max_candidates=2,
+)
+"""What ``full-toy`` changes in ``full``: budget fields only (steps, batch sizes, resamples, the model's
+input size, frame sizes and counts, map stride, candidates per frame, workers). Every structural field
+stays: the 224-px data file, all seven fractions and six seeds, four-rate grids tuned at every fraction,
+``auto`` in the sweep, every ladder level, 96-px polyp patches and three polyp fractions. The test that
+runs notebooks 02-05 under it (tests/test_full_toy.py) prints this list, so a reader sees what it does
+not cover."""
+
+PROFILES["full-toy"] = replace(
+    PROFILES["full"], name="full-toy", **FULL_TOY_BUDGET,
+    cpu_cost="The full-toy profile runs every code path of the full profile at toy scale (2 SGD steps a run, "
+             "the 224-px file, 7 fractions x 6 seeds, rates tuned at every fraction): a check that the full "
+             "profile will run, not an experiment; its numbers mean nothing.")
+
 
 def profile_name() -> str:
     """The active profile's name, from ``FTLAB_PROFILE`` (default ``classroom``)."""
@@ -160,9 +183,10 @@ def project_root() -> Path:
 
 
 def reports_dir(profile: str | None = None) -> Path:
-    """Where figures and tables go: ``reports/`` (``reports/_fast`` for the fast profile)."""
+    """Where figures and tables go: ``reports/`` (``reports/_fast`` and ``reports/_full-toy`` for the two
+    check profiles, whose outputs are no results)."""
     base = Path(os.environ.get("FTLAB_REPORTS_DIR", project_root() / "reports"))
     name = profile or profile_name()
-    folder = base / "_fast" if name == "fast" else base
+    folder = base / f"_{name}" if name in ("fast", "full-toy") else base
     folder.mkdir(parents=True, exist_ok=True)
     return folder

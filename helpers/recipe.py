@@ -14,6 +14,12 @@ from dataclasses import dataclass
 __all__ = ["Recipe", "PAPER", "default_rate", "head_multiplier", "rate_family"]
 
 
+WHOLE_NETWORK = ("scratch", "statistics")
+"""Strategies that train every layer from weights that carry no features: ``scratch`` (random) and
+``statistics`` (each layer redrawn with its pretrained mean and standard deviation, Raghu et al. 2019):
+no new head to speed up, the scratch rate grid, and BatchNorm statistics recalibrated."""
+
+
 @dataclass(frozen=True)
 class Recipe:
     """The fixed parts of the optimisation recipe (the rate itself is tuned or defaulted per strategy)."""
@@ -34,12 +40,13 @@ class Recipe:
                 "weight_decay": self.weight_decay}
 
     def head_multiplier(self, strategy: str) -> float:
-        """The new head's rate multiple: ``head_lr_mult`` when fine-tuning, 1 from scratch."""
-        return 1.0 if strategy == "scratch" else self.head_lr_mult
+        """The new head's rate multiple: ``head_lr_mult`` when fine-tuning, 1 when every layer starts
+        without features (scratch, and the statistics-only control)."""
+        return 1.0 if strategy in WHOLE_NETWORK else self.head_lr_mult
 
     def default_rate(self, strategy: str) -> float:
         """The rate a run gets when nobody tuned one."""
-        return self.scratch_lr if strategy == "scratch" else self.finetune_lr
+        return self.scratch_lr if strategy in WHOLE_NETWORK else self.finetune_lr
 
 
 PAPER = Recipe()
@@ -56,5 +63,6 @@ def default_rate(strategy: str) -> float:
 
 
 def rate_family(strategy: str) -> str:
-    """Which learning-rate grid a strategy draws from: ``scratch`` or ``finetune``."""
-    return "scratch" if strategy == "scratch" else "finetune"
+    """Which learning-rate grid a strategy draws from: ``scratch`` (every layer trained from weights without
+    features: scratch, statistics) or ``finetune``."""
+    return "scratch" if strategy in WHOLE_NETWORK else "finetune"

@@ -32,7 +32,7 @@ from .augment import augment_batch
 from .batches import batch_slices, iterate, place, to_float
 from .bootstrap import score_metrics
 from .datasets import DataSet, Split
-from .env import pick_device, seed_everything
+from .env import configure_threads, pick_device, seed_everything
 from .finetune import first_tuned_stage, param_groups
 from .metrics import auc_defined, is_collapsed, roc_auc, score_spread
 from .models import FTModel, evaluating
@@ -90,7 +90,8 @@ class TrainConfig:
     seed: int = 0
     cache: bool | str = "auto"        # frozen-feature caching: "auto", True or False
     cache_limit_bytes: int = 2 << 30  # most memory cached features may take
-    amp: bool | None = None           # mixed precision; None = on CUDA only
+    amp: bool | None = None           # mixed precision; None = on CUDA only (True: on the CPU too, bfloat16)
+    amp_dtype: str | None = None      # "bfloat16" or "float16"; None = bfloat16 where the device has it
     eval_batch_size: int = 512
     device: str | None = None
     quiet: bool = False
@@ -123,6 +124,7 @@ class TrainResult:
     best_val_loss: float = float("nan")
     best_val_score_sd: float = float("nan")   # spread of the validation scores at the best step
     bn_mode: str = ""                          # the BatchNorm mode used (``auto`` resolved)
+    precision: str = "float32"                 # the training forward's precision: float32, bfloat16, float16
     extra: dict = field(default_factory=dict)
 
 
@@ -258,14 +260,41 @@ def _image_inputs(split: Split, device: torch.device) -> Inputs:
 
 # ----------------------------------------------------------------------------- core loop
 
-def _autocast_for(device: torch.device, amp: bool | None) -> tuple[AbstractContextManager, GradScaler | None]:
-    """bf16 autocast on CUDA (fp16 where bf16 is missing); nothing on the CPU by default."""
+AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class Precision:
+    """How the forward passes of a run are computed: ``autocast`` (a context), the float16 gradient
+    ``scaler`` (None otherwise) and the precision's ``name`` (recorded in every row as ``precision``)."""
+
+    autocast: AbstractContextManager
+    scaler: GradScaler | None
+    name: str
+
+
+def _autocast_for(device: torch.device, amp: bool | None, dtype: str | None = None) -> Precision:
+    """Mixed precision for ``device``: ``amp=None`` means on CUDA only; ``amp=True`` turns it on for the
+    CPU too. bfloat16 where the device has it (CUDA from Ampere on, every CPU torch build); float16
+    otherwise or when ``dtype="float16"``, with a gradient scaler: float16's narrow range would turn small
+    gradients to 0, so the loss is scaled up before backward, the gradients unscaled before the step, and
+    a step whose gradients overflowed (inf/NaN) is skipped while the scale halves (``GradScaler``).
+    Devices without autocast support here (MPS) run in float32. The loss, the metrics and BatchNorm
+    recalibration are computed in float32 whatever this says."""
     use = device.type == "cuda" if amp is None else amp
-    if not use or device.type != "cuda":
-        return nullcontext(), None
-    if torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16), None
-    return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
+    if not use or device.type not in ("cuda", "cpu"):
+        return Precision(nullcontext(), None, "float32")
+    if dtype is not None and dtype not in AMP_DTYPES:
+        raise ValueError(f"amp_dtype={dtype!r}: use 'bfloat16' or 'float16' (or None for the device's best)")
+    if dtype is None:
+        dtype = "bfloat16" if device.type == "cpu" or torch.cuda.is_bf16_supported() else "float16"
+    scaler = torch.amp.GradScaler(device.type) if dtype == "float16" else None
+    return Precision(torch.autocast(device.type, dtype=AMP_DTYPES[dtype]), scaler, dtype)
+
+
+def precision_of(config: TrainConfig) -> str:
+    """The precision a run with ``config`` trains in on its device: ``float32``, ``bfloat16`` or ``float16``."""
+    return _autocast_for(pick_device(config.device), config.amp, config.amp_dtype).name
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -400,6 +429,8 @@ def fit(model: nn.Module, data: DataSet, config: TrainConfig | None = None, **ov
     _check_inputs(model, data, config)
     config.bn_mode = resolve_bn_mode(model, config.bn_mode)
     device = pick_device(config.device)
+    if device.type == "cpu":
+        configure_threads()   # threads from the free cores (helpers.env: the CPU thread policy)
     generator = seed_everything(config.seed)
     model.to(device, memory_format=torch.channels_last)   # on CPUs too: about 2x faster there (docs/benchmarks.md)
     if device.type == "cuda":
@@ -458,9 +489,9 @@ class _Validator:
         weights of a best check are copied, except at the ``final`` check (no step follows it, so the
         model keeps them: ``state`` stays None).
         """
-        if self.config.bn_mode == "recalibrate":
+        if self.config.bn_mode == "recalibrate":   # statistics in float32: no autocast here
             _recalibrate_batchnorm(self.model, self.train_in, self.start, self.device, self.config.eval_batch_size,
-                                   self.recalibration_rows, self.autocast)
+                                   self.recalibration_rows)
         scores = _finite_scores(_tail_scores(self.model, self.val_in, self.start, self.device,
                                              self.config.eval_batch_size, self.autocast), step)
         auc = roc_auc(self.labels.numpy(), scores)
@@ -492,7 +523,8 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
     """SGD steps with periodic validation, early stopping in steps and best-weight restoration."""
     optimizer = make_optimizer(model, config)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay ** (1 / config.decay_steps))
-    autocast, scaler = _autocast_for(device, config.amp)
+    precision = _autocast_for(device, config.amp, config.amp_dtype)
+    autocast, scaler = precision.autocast, precision.scaler
     validator = _Validator(model, train_in, val_in, start, config, device, autocast)
     check_every = 1 if device.type == "cpu" else 20   # reading a loss on CUDA waits for the device
     history, losses, guard = [], [], _LossGuard(config)
@@ -529,7 +561,7 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
     curve = pd.DataFrame({"iteration": [h["step"] for h in history], "val_auc": [h["val_auc"] for h in history]})
     return TrainResult(pd.DataFrame(history), curve, best.step, float(best.auc), step, time.perf_counter() - t0,
                        cached, str(device), best_val_loss=float(best.loss), best_val_score_sd=float(best.spread),
-                       bn_mode=config.bn_mode)
+                       bn_mode=config.bn_mode, precision=precision.name)
 
 
 class _LossGuard:
@@ -578,9 +610,8 @@ def predict(model: nn.Module, split: Split, device: str | torch.device | None = 
     """Class probabilities (N, K) for a split (multi-label: one per finding), in eval mode, on the device."""
     device = pick_device(str(device) if device else None)
     model.to(device)
-    autocast, _ = _autocast_for(device, None)
     inputs = Inputs(split.labels, images=place(split, device))
-    return _tail_scores(model, inputs, 0, device, batch_size, autocast)
+    return _tail_scores(model, inputs, 0, device, batch_size, _autocast_for(device, None).autocast)
 
 
 def evaluate(model: nn.Module, split: Split, n_boot: int = 1000, seed: int = 0,

@@ -507,3 +507,29 @@ def test_convergence_at_the_first_check_is_not_a_speed_up():
     out = A.convergence_table(pd.DataFrame(rows)).set_index("strategy")
     assert not out.at["scratch", "at_first_check"] and out.at["classifier", "at_first_check"]
     assert out.at["classifier", "speedup_vs_scratch"] == pytest.approx(3.0)
+
+
+# ----------------------------------------------------------------------------- features or scale
+def _with_statistics(base: pd.DataFrame, statistics_error, seeds=range(6)) -> pd.DataFrame:
+    rng = np.random.default_rng(99)
+    rows = [make_row("statistics", f, s, scores_with_auc(1 - float(statistics_error(N_FULL * f)), rng), level_index=-1)
+            for f in FRACTIONS for s in seeds]
+    rows = [dict(r, level="", level_index=-1) for r in rows]
+    return pd.concat([base[base["strategy"] != "auto"], pd.DataFrame(rows)], ignore_index=True)
+
+
+def test_features_or_scale_reads_the_two_paired_contrasts(table5):
+    # the control as bad as scratch: whatever fine-tuning gains is the features' (at the small sizes,
+    # where the gap is wide)
+    like_scratch = A.features_or_scale(_with_statistics(table5, scratch_error), n_boot=N_BOOT)
+    assert list(like_scratch["n_train"]) == [80, 400, 2000, 4000]
+    assert like_scratch.loc[0, "verdict"] == "features" and like_scratch.loc[0, "features_lo"] > 0
+    assert abs(like_scratch.loc[0, "scale_delta"]) < 0.03
+    # a control clearly better than every fine-tuning (half the deepest level's error): the scale would do
+    like_best = A.features_or_scale(_with_statistics(table5, lambda n: 0.5 * TRUE_ERROR["all"](n)), n_boot=N_BOOT)
+    small = like_best.iloc[0]
+    assert small["verdict"] == "scale" and small["scale_lo"] > 0 and small["features_hi"] < A.NI_MARGIN
+    assert (like_best["chosen"] != "statistics").all(), "the control is never the fine-tuning chosen"
+    assert A.features_or_scale(table5).empty                    # no control arm: nothing to say
+    assert "statistics" not in A.level_strategies(_with_statistics(table5, scratch_error))
+    assert A.strategy_order(_with_statistics(table5, scratch_error))[:2] == ["scratch", "statistics"]

@@ -237,6 +237,7 @@ def test_run_polyp_on_a_synthetic_folder(synthetic, tmp_path, single_thread):
     assert row["test_frames"] == len(data.split["test"]) == data.folder_split["test"]     # every test frame
     assert row["n_train"] <= 6 and row["val_frames"] == 3 and not row["diverged"]
     assert row["kept"] in ("before", "after") and row["bn_mode_used"] == "recalibrate"   # scratch: batch statistics
+    assert row["precision"] == "float32"   # recorded: mixed precision only on CUDA or when asked
     assert row["val_auc"] == row[f"val_figure_{row['kept']}"]                          # selection on validation
     for rate in froc.FP_RATES:
         key = f"froc_sens@{rate:g}"

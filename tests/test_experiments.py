@@ -116,6 +116,7 @@ def test_sweep_writes_one_row_per_config(sweep):
     assert len(sweep["calls"]) == 4
     assert len(table) == 4 and table["config_hash"].is_unique
     assert set(table["config_hash"]) == {c.key() for c in configs}
+    assert set(table["precision"]) == {"float32"}   # the precision used is recorded (mixed only when asked, or on CUDA)
     # every row records the BatchNorm mode it used: ImageNet statistics kept when fine-tuning, recomputed from scratch
     used = dict(zip(table["strategy"], table["bn_mode_used"]))
     assert (table["bn_mode"] == "auto").all() and used["scratch"] == "recalibrate"
@@ -452,3 +453,21 @@ def test_budget_check_pairs_the_longer_runs_with_the_sweep():
     out = E.budget_check(base, longer, n_boot=200).iloc[0]
     assert out["longer_steps"] == 240 and out["steps"] == 120 and out["seeds"] == 3
     assert out["delta"] > 0.2 and out["lo"] > 0 and out["best_at_end"] == 1.0   # the diverged seed 3 is left out
+
+
+@needs_data
+def test_the_statistics_only_arm_is_a_strategy_like_the_others():
+    from helpers.recipe import default_rate, head_multiplier, rate_family
+    config = RunConfig(strategy="statistics", fraction=1.0, seed=0, **TINY)
+    assert rate_family("statistics") == "scratch" and head_multiplier("statistics") == 1.0
+    assert config.learning_rate() == default_rate("scratch")
+    assert config.key() not in {RunConfig(strategy=s, fraction=1.0, seed=0, **TINY).key() for s in ("scratch", "all")}
+    row = run_one(config)
+    assert row["strategy"] == "statistics" and row["requested"] == "statistics"
+    assert row["bn_mode_used"] == "recalibrate"        # no features to protect: statistics follow the new weights
+    assert 0 <= row["test_auc"] <= 1 and not row["diverged"]
+    # tuned on validation like every arm: its trials draw from the scratch grid
+    from dataclasses import replace
+    untuned = replace(config, lr=None, max_train=100)   # enough validation images to tune on
+    trials = R.rate_trials([untuned], {"scratch": (0.01, 0.03), "finetune": (0.001,)}, (1.0,))
+    assert sorted(t.lr for t in trials) == [0.01, 0.03]

@@ -330,8 +330,22 @@ def test_own_npz_multi_label(tmp_path):
 
 
 def test_own_npz_with_a_medmnist_file_name_gets_the_official_class_names(tmp_path):
-    path = write_npz(tmp_path / "pneumoniamnist_64.npz", synthetic(classes=2))
+    path = write_npz(tmp_path / "pneumoniamnist_64.npz", synthetic(classes=2, shape=(64, 64)))
     assert loading.load_dataset(path).class_names == ["normal", "pneumonia"]
+
+
+def test_a_medmnist_file_name_declares_its_image_size(tmp_path):
+    # a MedMNIST+ layout file at 224 px reads; the same images under a 64-px or 28-px name are refused
+    path = write_npz(tmp_path / "pneumoniamnist_224.npz", synthetic(n=(4, 2, 2), classes=2, shape=(224, 224)))
+    data = loading.load_dataset(path, size=224)
+    assert tuple(data.train.images.shape[-2:]) == (224, 224)
+    for wrong in ("pneumoniamnist_64.npz", "pneumoniamnist.npz"):
+        (tmp_path / wrong).write_bytes(path.read_bytes())
+        with pytest.raises(ValueError, match=r"declares (64x64|28x28) px images, but the 'train' split holds 224x224"):
+            loading.load_dataset(tmp_path / wrong)
+    # any other name keeps its own size
+    (tmp_path / "my_scans.npz").write_bytes(path.read_bytes())
+    assert tuple(loading.load_dataset(tmp_path / "my_scans.npz").test.images.shape[-2:]) == (224, 224)
 
 
 def test_own_npz_needs_two_classes(tmp_path):

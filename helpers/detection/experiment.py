@@ -294,7 +294,8 @@ def detection_row(config: PolypRunConfig, data: PolypData, trained: TrainedDetec
            "val_froc_after": trained.after[1],
            "val_patch_auc": result.best_val_auc, "val_loss": result.best_val_loss, "collapsed": False,
            "diverged": False, "steps_run": trained.steps_run, "iterations": trained.steps_run,
-           "cached": result.cached, "device": result.device, "bn_mode_used": result.bn_mode}
+           "cached": result.cached, "device": result.device, "bn_mode_used": result.bn_mode,
+           "precision": result.precision}
     for _, r in summary.iterrows():
         key = f"froc_sens@{r['fp_per_frame']:g}"
         row.update({key: r["sensitivity"], f"{key}_lo": r["lo"], f"{key}_hi": r["hi"]})

@@ -1,0 +1,87 @@
+"""helpers.env's CPU thread policy: threads from the free cores, a hand-set count respected, one switch."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import env
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def fresh_policy(monkeypatch):
+    """The policy as a fresh process sees it, torch's thread count restored afterwards."""
+    threads = torch.get_num_threads()
+    monkeypatch.delenv("FTLAB_THREADS", raising=False)
+    monkeypatch.setattr(env, "_policy", {"set": None, "at": -1e9, "reason": "torch's default"})
+    monkeypatch.setattr(env, "_TORCH_DEFAULT", threads)
+    yield threads
+    torch.set_num_threads(threads)
+
+
+def test_threads_follow_the_free_cores(monkeypatch):
+    monkeypatch.delenv("FTLAB_THREADS", raising=False)
+    monkeypatch.setattr(env, "cores", lambda: 4)
+    monkeypatch.setattr(env, "_TORCH_DEFAULT", 4)
+    assert env.thread_policy(busy=0.1)[0] == 4          # idle: every core
+    assert env.thread_policy(busy=1.0)[0] == 3          # one core busy: the other three
+    assert env.thread_policy(busy=3.7)[0] == 1          # all busy: one thread, never zero
+    assert env.thread_policy(busy=9.0)[0] == 1
+    monkeypatch.setattr(env, "_TORCH_DEFAULT", 2)       # never more than torch's own choice
+    assert env.thread_policy(busy=0.0)[0] == 2
+    n, why = env.thread_policy(busy=1.0)
+    assert n == 2 and "4 cores, 1.0 busy" in why
+
+
+def test_the_variable_wins_and_bad_values_are_explained(monkeypatch):
+    monkeypatch.setenv("FTLAB_THREADS", "3")
+    assert env.thread_policy(busy=5.0) == (3, "FTLAB_THREADS")
+    monkeypatch.setenv("FTLAB_THREADS", "two")
+    with pytest.raises(ValueError, match="FTLAB_THREADS='two' is not a number"):
+        env.thread_policy()
+    monkeypatch.setenv("FTLAB_THREADS", "0")
+    with pytest.raises(ValueError, match="at least 1"):
+        env.thread_policy()
+
+
+def test_configure_applies_keeps_and_respects_a_hand_set_count(fresh_policy, monkeypatch):
+    monkeypatch.setattr(env, "thread_policy", lambda busy=None: (1, "stub: one free core"))
+    assert env.configure_threads() == 1 and torch.get_num_threads() == 1
+    # a hand-set count is left alone
+    torch.set_num_threads(2)
+    assert env.configure_threads() == 2 and env._policy["reason"] == "set by hand"
+    assert env.configure_threads(force=True) == 1       # unless forced
+
+
+def test_busy_elsewhere_sees_another_process_and_not_this_one():
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 20: pass"])
+    try:
+        import time
+        time.sleep(0.5)
+        seen = env.busy_elsewhere(0.5)
+    finally:
+        spinner.kill()
+    assert seen >= 0.5, f"a spinning process kept a core busy, but only {seen:.2f} cores were seen busy"
+    # this process spinning is not "elsewhere"
+    import threading
+    stop = threading.Event()
+    worker = threading.Thread(target=lambda: [None for _ in iter(lambda: stop.is_set(), True)])
+    worker.start()
+    try:
+        mine = env.busy_elsewhere(0.5)
+    finally:
+        stop.set()
+        worker.join()
+    assert mine < seen
+
+
+def test_helpers_sets_the_passive_wait_before_torch_starts():
+    out = subprocess.run([sys.executable, "-c", "import os\nos.environ.pop('OMP_WAIT_POLICY', None)\n"
+                          "import helpers, torch\nprint(os.environ['OMP_WAIT_POLICY'])"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "PASSIVE", out.stderr

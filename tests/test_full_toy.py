@@ -1,0 +1,123 @@
+"""The ``full`` profile's code paths, end to end, before it meets a GPU: notebooks 02-05 executed under
+``full-toy``, a profile derived from ``full`` with only budget fields changed
+(:data:`helpers.profiles.FULL_TOY_BUDGET`, printed by the test so a reader sees what is not covered).
+
+What it exercises, and checks in the executed notebooks' outputs:
+- the 224-px data file path: a MedMNIST+-layout ``pneumoniamnist_224.npz`` written here (real
+  PneumoniaMNIST images brought to 224 px) and read through the loader's size check;
+- 7 fractions x 6 seeds in the learning-curve sweep, with ``auto`` in it;
+- rates tuned at every fraction whose runs hold enough validation images, each on a four-rate grid;
+- the Wilcoxon branch of the paired test (six seeds: a Wilcoxon p at every size, beside the bootstrap);
+- every level of the ladder in notebook 03 and the unabridged auto-depth walk;
+- the polyp application at 96-px patches with three training fractions and six seeds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from nbclient import NotebookClient
+
+from conftest import medmnist_file
+from helpers import analysis, profiles
+from helpers.detection import data as polyp_data
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ("02_training_from_scratch", "03_layerwise_fine_tuning", "04_learning_curves", "05_polyp_detection")
+SIZES = {"train": 500, "val": 40, "test": 40}   # images kept per split of the 224-px file
+SOURCE = medmnist_file("pneumoniamnist")
+
+
+def write_224_file(folder: Path) -> Path:
+    """Real PneumoniaMNIST images resized to 224 px, in the MedMNIST+ layout: the first images of each class
+    in each split, half of each class, so that even the smallest of the seven fractions keeps two training
+    images of each class (the real file's 4,708 training images do that at its own class shares)."""
+    arrays = {}
+    with np.load(SOURCE, allow_pickle=False) as official:
+        for split, n in SIZES.items():
+            labels = official[f"{split}_labels"].ravel()
+            pick = np.sort(np.concatenate([np.flatnonzero(labels == c)[: n // 2] for c in (0, 1)]))
+            small = torch.from_numpy(official[f"{split}_images"][pick]).float()[:, None]
+            big = F.interpolate(small, size=(224, 224), mode="bilinear", align_corners=False)
+            arrays[f"{split}_images"] = big[:, 0].round().clamp(0, 255).to(torch.uint8).numpy()
+            arrays[f"{split}_labels"] = official[f"{split}_labels"][pick]
+    path = folder / "pneumoniamnist_224.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def polyp_folder(tmp: Path) -> Path:
+    """The folder notebook 05 would use here; a synthetic one (masks and sequences) where none is found."""
+    try:
+        return polyp_data.find_polyp_dataset()
+    except FileNotFoundError:
+        return polyp_data.make_synthetic_polyp_folder(tmp / "polyp", n_frames=60, n_sequences=6)
+
+
+@pytest.mark.skipif(SOURCE is None, reason="the PneumoniaMNIST file (FTLAB_DATA_DIR) is needed to write the 224-px file")
+def test_full_profile_code_paths_at_toy_scale(tmp_path, monkeypatch, capsys):
+    full, toy = profiles.PROFILES["full"], profiles.PROFILES["full-toy"]
+    changed = {k for k in vars(full) if getattr(full, k) != getattr(toy, k)} - {"name", "cpu_cost"}
+    assert changed == set(profiles.FULL_TOY_BUDGET), "full-toy changes budget fields only, all of them listed"
+    with capsys.disabled():
+        print("\nfull-toy changes, from full:", ", ".join(f"{k} {getattr(full, k)!r} -> {getattr(toy, k)!r}"
+                                                    for k in sorted(changed)))
+    data_file = write_224_file(tmp_path)
+    reports = tmp_path / "reports"
+    monkeypatch.setenv("FTLAB_PROFILE", "full-toy")
+    monkeypatch.setenv("FTLAB_DATASET", str(data_file))
+    monkeypatch.setenv("FTLAB_REPORTS_DIR", str(reports))
+    monkeypatch.setenv("FTLAB_POLYP_DIR", str(polyp_folder(tmp_path)))
+    monkeypatch.setenv("FTLAB_PROGRESS", "off")
+    seconds = {}
+    for name in NOTEBOOKS:
+        nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+        started = time.perf_counter()
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
+        seconds[name] = time.perf_counter() - started
+    with capsys.disabled():
+        print("full-toy notebook times (s):", {k: round(v) for k, v in seconds.items()},
+              f"total {sum(seconds.values()):.0f} s")
+    out = reports / "_full-toy"
+
+    # 04: the grid, the 224-px file, tuning at every fraction on four-rate grids, auto, Wilcoxon
+    store = next(out.glob("04_sweep_*"))
+    from helpers.store import ResultsStore
+    rows = ResultsStore(store).load()
+    assert set(rows["data_size"]) == {224} and str(data_file) in set(rows["dataset"])
+    assert sorted(set(rows["fraction"])) == sorted(full.fractions)
+    assert set(rows["seed"]) == set(full.seeds)
+    assert "auto" in set(rows["strategy"])
+    rates = pd.read_csv(out / "04_learning_rates.csv")
+    tuned = rates.groupby(["strategy", "fraction"])["lr"].nunique()
+    assert (tuned == 4).all(), "every tuned (strategy, fraction) tried the four rates of its grid"
+    tunable = {f for f in full.fractions if analysis_tunable(rows, f)}
+    assert set(rates["fraction"]) == tunable and len(tunable) >= 3, (set(rates["fraction"]), tunable)
+    gap = pd.read_csv(out / "04_gap_to_scratch.csv")
+    assert gap["wilcoxon_p"].between(0, 1).all(), "six paired seeds: the Wilcoxon test ran at every size"
+
+    # 03: every level of the ladder
+    ladder = pd.read_csv(out / "03_ladder_results.csv")
+    assert ladder["strategy"].nunique() >= 10, "all levels of EfficientNet-Lite0's ladder and scratch"
+
+    # 05: 96-px patches, three fractions, six seeds
+    polyp = ResultsStore(out / "05_polyp_store").load()
+    assert set(polyp["patch"]) == {96}
+    assert sorted(set(polyp["fraction"])) == sorted(full.polyp_fractions)
+    assert set(polyp["seed"]) == set(full.polyp_seeds)
+
+
+def analysis_tunable(rows: pd.DataFrame, fraction: float) -> bool:
+    """Whether the runs at ``fraction`` hold enough validation images to tune on (helpers.runner)."""
+    from helpers.runner import MIN_TUNE_VAL
+    at = rows[np.isclose(rows["fraction"], fraction)]
+    return bool(len(at)) and int(at["n_val"].min()) >= MIN_TUNE_VAL
