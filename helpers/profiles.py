@@ -14,6 +14,7 @@ from typing import Any
 PROFILE_ENV = "FTLAB_PROFILE"
 DEFAULT_PROFILE = "classroom"
 DATASET_ENV = "FTLAB_DATASET"
+WORKERS_ENV = "FTLAB_WORKERS"   # worker processes of the sweeps (the profile's ``workers`` otherwise): more on a big machine
 DEFAULT_DATASET = "pneumoniamnist"
 
 
@@ -158,9 +159,17 @@ def get_profile(name: str | None = None) -> Profile:
 
 
 def params(name: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """The profile as a dict of UPPER_CASE notebook parameters (plus DATASET, see :func:`default_dataset`, and SEED)."""
+    """The profile as a dict of UPPER_CASE notebook parameters (plus DATASET, see :func:`default_dataset`, and SEED).
+
+    ``FTLAB_WORKERS`` sets ``WORKERS`` (the sweeps' worker processes) for a machine with more cores than the
+    profile assumes; it changes no result, only how many runs train at once."""
     prof = replace(get_profile(name), **{k: v for k, v in overrides.items() if k != "extra"})
     values = {k.upper(): v for k, v in asdict(prof).items() if k not in ("extra", "cpu_cost", "name")}
+    workers = os.environ.get(WORKERS_ENV, "").strip()
+    if workers and "workers" not in overrides:
+        if not workers.isdigit() or int(workers) < 1:
+            raise ValueError(f"{WORKERS_ENV}={workers!r} is not a number of worker processes; set it to 1 or more, or unset it")
+        values["WORKERS"] = int(workers)
     values.update(PROFILE=prof.name, DATASET=default_dataset(), SEED=0, LR_GRID=prof.lr_grid)
     return values
 

@@ -174,23 +174,28 @@ def statistics_init(model: FTModel, seed: int = 0, keep: Sequence[str] = ()) -> 
 
 
 # ----------------------------------------------------------------------------- Grad-CAM
+MIN_CAM_GRID = 4
+"""The coarsest spatial grid (positions per side) a Grad-CAM map is taken from by default."""
+
+
 def grad_cam(model: FTModel, images: torch.Tensor, stage: str | None = None, target: int = 1) -> torch.Tensor:
     """Grad-CAM maps (N x H x W, in [0, 1] per image) of class ``target`` for uint8 ``images`` (N x C x H x W),
-    at the output of ``stage`` (default: the last stage with a spatial output, before pooling), upsampled
-    to the input size. Computed by captum's ``LayerGradCam`` (the gradient of the class score, averaged
-    over each channel of the stage's output, weights that channel; the weighted sum through a ReLU is the
-    map). At 32-px inputs that stage is a 1 x 1 or 2 x 2 grid: the map says which quarter of the image,
-    not which structure."""
+    at the output of ``stage``, upsampled to the input size. Computed by captum's ``LayerGradCam`` (the
+    gradient of the class score, averaged over each channel of the stage's output, weights that channel;
+    the weighted sum through a ReLU is the map). Default stage: the last one whose output is still a grid
+    of at least ``MIN_CAM_GRID`` x ``MIN_CAM_GRID`` positions (a 1 x 1 output, the last stages at 32 px,
+    would give one flat value per image). At 32-px inputs that is a 4 x 4 grid from the middle of the
+    network: the map says which region, not which structure; at 224 px the last stages give 7 x 7."""
     from captum.attr import LayerAttribution, LayerGradCam   # deferred: only this figure needs captum
 
     device = next(model.parameters()).device
     x = to_float(images.to(device))
     if stage is None:
         with torch.no_grad(), evaluating(model):
-            h, spatial = x, None
+            h, spatial = x[:1], None
             for name, module in model.stages.items():
                 h = module(h)
-                if h.ndim == 4:
+                if name != "input" and h.ndim == 4 and min(h.shape[-2:]) >= MIN_CAM_GRID:
                     spatial = name
         stage = spatial
     if stage is None:

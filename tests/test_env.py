@@ -85,3 +85,15 @@ def test_helpers_sets_the_passive_wait_before_torch_starts():
                           "import helpers, torch\nprint(os.environ['OMP_WAIT_POLICY'])"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "PASSIVE", out.stderr
+
+
+def test_the_workers_variable_sets_the_sweeps_worker_processes(monkeypatch):
+    from helpers import profiles
+    monkeypatch.delenv("FTLAB_WORKERS", raising=False)
+    assert profiles.params("classroom")["WORKERS"] == profiles.PROFILES["classroom"].workers
+    monkeypatch.setenv("FTLAB_WORKERS", "8")
+    assert profiles.params("full-toy")["WORKERS"] == 8
+    assert profiles.params("full-toy", workers=3)["WORKERS"] == 3          # an explicit override wins
+    monkeypatch.setenv("FTLAB_WORKERS", "many")
+    with pytest.raises(ValueError, match="FTLAB_WORKERS='many'"):
+        profiles.params("fast")

@@ -111,3 +111,12 @@ def test_statistics_init_keeps_each_layers_mean_and_std_and_drops_its_features(p
             assert torch.equal(module.weight, original.weight) and torch.equal(module.running_var, original.running_var)
     again = R.statistics_init(copy.deepcopy(pretrained), seed=3, keep=("classifier",))
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))   # seeded
+
+
+def test_grad_cam_maps_come_from_a_spatial_grid(pretrained, tiny_data):
+    images = tiny_data.test.images[:4]
+    cams = R.grad_cam(pretrained, images, target=1)
+    assert cams.shape == (4, *images.shape[-2:]) and float(cams.min()) >= 0 and float(cams.max()) <= 1
+    assert (cams.flatten(1).std(1) > 0).any(), "a map varies over the image (not a 1 x 1 grid blown up)"
+    with pytest.raises(KeyError):
+        R.grad_cam(pretrained, images, stage="no such stage")
