@@ -12,7 +12,7 @@ official 28-px PneumoniaMNIST images (the timing does not depend on what the pix
 the real split sizes unless ``--images`` says otherwise.
 
 The estimate multiplies these measurements by the grid ``python -m helpers.sweep plan --profile full``
-runs (the rate-tuning runs at every fraction, then the grid runs they do not cover), each run at its full
+runs on the written file (with the default ``--images``, PneumoniaMNIST's own split sizes) (the rate-tuning runs at every fraction, then the grid runs they do not cover), each run at its full
 step budget (early stopping can only shorten it: an upper bound) with its validation checks, scaled by
 its own validation-set size. ``auto`` walks the ladder one level at a time; its cost is given as a range,
 from two levels to every level. Everything is labelled as an estimate. Writes ``full_slice.json`` and
@@ -109,7 +109,7 @@ def measure(dataset: Path, steps: tuple[int, int]) -> dict:
     return out
 
 
-def estimate(measured: dict, val_s: float, val_n: int, dataset: str = "pneumoniamnist") -> dict:
+def estimate(measured: dict, val_s: float, val_n: int, dataset: str) -> dict:
     """The full grid's cost (seconds of one worker), per strategy, from the measurements."""
     configs = experiments.grid(
         datasets=[dataset], strategies=FULL.sweep_strategies, fractions=FULL.fractions, seeds=FULL.seeds,
@@ -127,7 +127,7 @@ def estimate(measured: dict, val_s: float, val_n: int, dataset: str = "pneumonia
         family = config.strategy if config.strategy in measured else "middle"
         m = measured["all" if config.strategy == "auto" else family]
         checks = math.ceil(config.steps / config.eval_every)
-        n_val = _validation_size(config)
+        n_val = config.validation_size() or 1
         one = m["fixed_s"] + config.steps * m["seconds_per_step"] + (checks - 1) * val_s * n_val / max(val_n, 1)
         lo, hi = (2 * one, n_levels * one) if config.strategy == "auto" else (one, one)
         row = rows.setdefault(config.strategy, {"runs": 0, "low_s": 0.0, "high_s": 0.0})
@@ -137,12 +137,6 @@ def estimate(measured: dict, val_s: float, val_n: int, dataset: str = "pneumonia
         low, high = low + lo, high + hi
     return {"runs": len(runs), "grid_runs": len(configs), "tuning_runs": len(trials), "per_strategy": rows,
             "low_s": low, "high_s": high}
-
-
-def _validation_size(config: experiments.RunConfig) -> int:
-    """Validation images of a run of the real PneumoniaMNIST (4,708 training images): its share of the budget."""
-    budget = round(4708 * config.fraction)
-    return max(1, round(budget * config.val_share))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -158,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"timed runs of the full sweep on {device} ({dataset.name}: {args.images} images):", flush=True)
     measured = measure(dataset, tuple(args.steps))
     val_s, val_n = time_validation(dataset)
-    cost = estimate(measured, val_s, val_n)
+    cost = estimate(measured, val_s, val_n, str(dataset))   # the grid on the written file: its split sizes
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU ({env.cores()} cores)"
     result = {"device": name, "torch": torch.__version__, "precision": train.precision_of(train.TrainConfig()),
               "steps_timed": list(args.steps), "images": list(args.images), "measured": measured,
