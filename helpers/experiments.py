@@ -284,8 +284,11 @@ def _ladder_config(arch: str, name: str, data, image_size: int, train_cfg: Train
 def run_ladder(arch: str, data: DataSet, levels: Sequence[str] | None, train_cfg: TrainConfig, n_boot: int = 1000,
                image_size: int = 64, scratch: bool = True, keep: Sequence[str] = ("all",),
                lr_grid: dict[str, Sequence[float]] | None = None, init: str | None = None,
-               progress: bool = True, val_share: float = 0.0, save_dir: str | Path | None = None) -> LadderRun:
+               progress: bool = True, val_share: float = 0.0, save_dir: str | Path | None = None,
+               statistics: bool = False) -> LadderRun:
     """Fine-tune a fresh ImageNet model at each level (all levels when ``levels`` is None), and scratch.
+    With ``statistics`` the statistics-only control trains too (every layer, like scratch, from the pretrained
+    weights redrawn with each layer's mean and standard deviation: :func:`helpers.representations.statistics_init`).
 
     Every arm gets the same step budget and BatchNorm handling, and its own learning rate: every rate
     of its family's grid (``lr_grid["scratch"]`` / ``lr_grid["finetune"]``; default: the paper's
@@ -302,15 +305,19 @@ def run_ladder(arch: str, data: DataSet, levels: Sequence[str] | None, train_cfg
     probe = build_model(arch, data.num_classes, pretrained=True, image_size=image_size)
     chosen = ladder(probe) if levels is None else [resolve_level(probe, level) for level in levels]
     chosen = sorted({r.index: r for r in chosen}.values(), key=lambda r: r.index)
-    keep_names = {resolve_level(probe, k).name if k != "scratch" else "scratch" for k in keep}
+    keep_names = {k if k in ("scratch", "statistics") else resolve_level(probe, k).name for k in keep}
     rows, models, searches, saved = [], {}, [], {}
-    plans = ([("scratch", None)] if scratch else []) + [(r.name, r) for r in chosen]
+    plans = ([("scratch", None)] if scratch else []) + ([("statistics", None)] if statistics else []) \
+        + [(r.name, r) for r in chosen]
     for name, rung in tqdm(plans, desc="ladder arms", disable=not progress):
         snapshots = {}
 
-        def build(rung: Level | None = rung) -> FTModel:
-            model = build_model(arch, data.num_classes, pretrained=rung is not None, image_size=image_size,
+        def build(rung: Level | None = rung, name: str = name) -> FTModel:
+            model = build_model(arch, data.num_classes, pretrained=name != "scratch", image_size=image_size,
                                 init=init, seed=train_cfg.seed)   # the same initial weights for every rate
+            if name == "statistics":
+                statistics_init(model, seed=train_cfg.seed, keep=(model.stage_names[-1],))
+                model.pretrained = False
             if rung is not None:
                 set_level(model, rung)
             snapshots[id(model)] = frozen_state(model)

@@ -96,3 +96,16 @@ def test_run_ladder_saves_every_arm(mini_data, tmp_path):
         scores = predict(model, mini_data.test)[:, 1]
         assert np.allclose(scores, row["test_scores"], atol=1e-6), name
         assert card["run"]["strategy"] == name
+
+
+def test_run_ladder_trains_the_statistics_only_control_beside_scratch(mini_data, tmp_path):
+    from helpers.train import TrainConfig
+    cfg = TrainConfig(steps=2, batch_size=8, eval_every=1, patience=None, quiet=True)
+    run = E.run_ladder("efficientnet_lite0", mini_data, ["last"], cfg, n_boot=10, image_size=32, progress=False,
+                       statistics=True, keep=("statistics",), save_dir=tmp_path)
+    table = run.table.set_index("strategy")
+    assert list(run.table["strategy"]) == ["scratch", "statistics", "classifier"]
+    assert table.loc["statistics", "bn_mode_used"] == "recalibrate" and table.loc["statistics", "level_index"] == -1
+    assert table.loc["statistics", "lr_grid"] == table.loc["scratch", "lr_grid"]       # the scratch family's rates
+    model, card = modelcard.load_model(run.saved["statistics"])
+    assert card["run"]["strategy"] == "statistics"
