@@ -4,8 +4,6 @@
 #   make data       find or fetch (MD5-checked) the files the notebooks need, or say what is missing
 #   make book       the notebooks executed in $(PROFILE) as an HTML book -> book/_build/$(PROFILE)/html
 SHELL := /bin/bash
-# OpenMP threads wait asleep, not spinning (helpers.env: the CPU thread policy); the kernels of make lab inherit it.
-export OMP_WAIT_POLICY ?= PASSIVE
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python

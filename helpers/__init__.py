@@ -52,12 +52,4 @@ engine, the runner, the store) and the core never imports it, except ``preflight
 polyp folder notebook 05 needs.
 """
 
-import os as _os
-
-# OpenMP threads that wait for work sleep instead of spinning: on a machine where something else also
-# runs (a student's laptop always does), spinning threads take cores from it and from each other (a
-# 2-core fit ran 4x slower with one core busy). Read when torch starts its thread pool, so it is set
-# here, before any helper imports torch; `make` exports it too (helpers.env: the CPU thread policy).
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 __version__ = "0.1.0"

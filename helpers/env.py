@@ -27,9 +27,9 @@ def pick_device(prefer: str | None = None) -> torch.device:
 
 # ----------------------------------------------------------------------------- CPU threads
 _TORCH_DEFAULT = torch.get_num_threads()      # torch's own choice (physical cores), before anyone changes it
-_policy: dict = {"set": None, "at": -1e9, "reason": "torch's default"}
-RESAMPLE_S = 30.0
-"""Seconds a thread decision is kept before the machine's load is sampled again."""
+_policy: dict = {"set": None, "at": -1e9, "reason": "torch's default", "sample": None}
+RESAMPLE_S = 5.0
+"""Seconds a thread decision is kept; after that the next training check looks at the machine again."""
 
 
 def cores() -> int:
@@ -40,35 +40,44 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def busy_elsewhere(interval: float = 0.2) -> float:
-    """How many cores other processes keep busy, sampled over ``interval`` seconds: the machine's busy
-    CPU time minus this process's own, per second of wall time (psutil: Linux, macOS and Windows)."""
+def _cpu_sample() -> tuple[float, float, float]:
+    """(the machine's busy CPU seconds, this process's CPU seconds, wall seconds), via psutil (Linux, macOS,
+    Windows alike)."""
     import psutil
 
-    me = psutil.Process()
+    t, c = psutil.cpu_times(), psutil.Process().cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0), c.user + c.system, time.perf_counter()
 
-    def busy() -> float:
-        t = psutil.cpu_times()
-        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
 
-    def own() -> float:
-        c = me.cpu_times()
-        return c.user + c.system
+def _busy(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    return max(0.0, ((b[0] - a[0]) - (b[1] - a[1])) / max(b[2] - a[2], 1e-6))
 
-    b0, o0, w0 = busy(), own(), time.perf_counter()
+
+def busy_elsewhere(interval: float = 0.2) -> float:
+    """How many cores other processes keep busy, sampled over ``interval`` seconds: the machine's busy
+    CPU time minus this process's own, per second of wall time."""
+    first = _cpu_sample()
     time.sleep(interval)
-    b1, o1, w1 = busy(), own(), time.perf_counter()
-    return max(0.0, ((b1 - b0) - (o1 - o0)) / max(w1 - w0, 1e-6))
+    return _busy(first, _cpu_sample())
+
+
+def _busy_since_last_look(min_wall: float = 1.0) -> float | None:
+    """Cores other processes kept busy since the previous look (no waiting: the time in between is the
+    sample); None on the first look or when less than ``min_wall`` seconds have passed."""
+    now, before = _cpu_sample(), _policy["sample"]
+    if before is not None and now[2] - before[2] < min_wall:
+        return None
+    _policy["sample"] = now
+    return None if before is None else _busy(before, now)
 
 
 def thread_policy(busy: float | None = None) -> tuple[int, str]:
     """The torch thread count for the next piece of CPU work, and why.
 
-    ``FTLAB_THREADS`` (a number) wins. Otherwise: the cores free of other processes' work, rounded,
-    at least 1 and at most torch's default. With OpenMP's passive wait (set by ``helpers``, see its
-    ``__init__``), this was never slower than one thread with one of two cores busy, and close to the
-    fastest on an idle machine (docs/benchmarks.md, "CPU threads under load"): a spinning thread on a
-    core another process needs costs far more than the thread gains.
+    ``FTLAB_THREADS`` (a number) wins. Otherwise: the cores that other processes leave free, rounded, at
+    least 1 and at most torch's default. On a 2-core machine with one core busy, two threads took twice as
+    long as one, and on an idle one, one thread took a third longer than two (docs/benchmarks.md, "CPU
+    threads under load"), so the count follows the machine, looked at again during training.
     """
     fixed = os.environ.get("FTLAB_THREADS", "").strip()
     if fixed:
@@ -87,11 +96,12 @@ def thread_policy(busy: float | None = None) -> tuple[int, str]:
 
 
 def configure_threads(force: bool = False) -> int:
-    """Apply :func:`thread_policy` to torch (the one place the suite sets its CPU threads): called by
-    :func:`environment_report` (the first cell of every notebook) and by ``train.fit`` (every training
-    run, in a notebook or a worker process). The decision is kept for :data:`RESAMPLE_S` seconds. A
-    thread count set by hand (``torch.set_num_threads``) after the suite's last choice is left alone,
-    as is any GPU run's CPU side."""
+    """Apply :func:`thread_policy` to torch: the one place the suite sets its CPU threads. Called by
+    :func:`environment_report` (the first cell of every notebook), by ``train.fit`` when a run starts and
+    at its validation checks (in a notebook or a worker process alike). A decision is kept for
+    :data:`RESAMPLE_S` seconds; after that the machine's load since the last look decides again (no
+    waiting; the very first look samples for 0.2 s). A thread count set by hand
+    (``torch.set_num_threads``) after the suite's last choice is left alone."""
     current = torch.get_num_threads()
     chosen_by_hand = current != (_policy["set"] if _policy["set"] is not None else _TORCH_DEFAULT)
     if chosen_by_hand and not force and not os.environ.get("FTLAB_THREADS"):
@@ -99,7 +109,13 @@ def configure_threads(force: bool = False) -> int:
         return current
     if not force and _policy["set"] is not None and time.monotonic() - _policy["at"] < RESAMPLE_S:
         return current
-    n, reason = thread_policy()
+    busy = _busy_since_last_look()
+    if busy is None and _policy["set"] is not None and not force:
+        return current           # too soon after the last look to say anything new
+    if busy is None:
+        busy = busy_elsewhere()
+        _policy["sample"] = _cpu_sample()
+    n, reason = thread_policy(busy)
     if n != current:
         torch.set_num_threads(n)
     _policy.update(set=n, at=time.monotonic(), reason=reason)

@@ -114,7 +114,7 @@ PROFILES: dict[str, Profile] = {
         polyp_lr_grid={"scratch": (0.003, 0.01, 0.03), "finetune": (0.0003, 0.001, 0.003)}, polyp_sampling=(4, 16),
         polyp_stride=0.25, polyp_max_candidates=10,
         cpu_cost="The full profile is paper scale (224 px, 3,000 steps a run, 6 seeds, rates tuned at every "
-                 "size): hours on a GPU, days on a CPU.",
+                 "size): meant for a GPU; on a 2-core CPU a timed slice estimates thousands of hours (docs/benchmarks.md).",
     ),
 }
 

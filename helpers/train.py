@@ -546,6 +546,8 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
         if step % check_every == 0 or validate:
             guard.check(losses, step)
         if validate:
+            if device.type == "cpu":
+                configure_threads()   # the machine's load may have changed since the run started
             auc, loss, _ = validator.check(step, final=last)
             history.append({"step": step, "train_loss": float(torch.stack(losses[-(config.eval_every or step):]).mean()),
                             "val_loss": loss, "val_auc": auc, "head_lr": optimizer.param_groups[0]["lr"],

@@ -18,7 +18,7 @@ def fresh_policy(monkeypatch):
     """The policy as a fresh process sees it, torch's thread count restored afterwards."""
     threads = torch.get_num_threads()
     monkeypatch.delenv("FTLAB_THREADS", raising=False)
-    monkeypatch.setattr(env, "_policy", {"set": None, "at": -1e9, "reason": "torch's default"})
+    monkeypatch.setattr(env, "_policy", {"set": None, "at": -1e9, "reason": "torch's default", "sample": None})
     monkeypatch.setattr(env, "_TORCH_DEFAULT", threads)
     yield threads
     torch.set_num_threads(threads)
@@ -80,11 +80,22 @@ def test_busy_elsewhere_sees_another_process_and_not_this_one():
     assert mine < seen
 
 
-def test_helpers_sets_the_passive_wait_before_torch_starts():
-    out = subprocess.run([sys.executable, "-c", "import os\nos.environ.pop('OMP_WAIT_POLICY', None)\n"
-                          "import helpers, torch\nprint(os.environ['OMP_WAIT_POLICY'])"],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == "PASSIVE", out.stderr
+def test_a_later_look_needs_no_waiting_and_sees_the_load_since_the_last(fresh_policy, monkeypatch):
+    samples = iter([(10.0, 1.0, 100.0), (13.0, 2.0, 102.0)])      # 3 busy CPU s, 1 of them ours, in 2 s
+    monkeypatch.setattr(env, "_cpu_sample", lambda: next(samples))
+    monkeypatch.setattr(env, "_policy", {"set": None, "at": -1e9, "reason": "", "sample": None})
+    assert env._busy_since_last_look() is None                     # the first look has nothing to compare with
+    assert env._busy_since_last_look() == pytest.approx(1.0)       # (3 - 1) CPU s over 2 s: one core elsewhere
+
+
+def test_training_looks_again_at_its_checks(fresh_policy, monkeypatch, tiny_data):
+    from helpers import train
+    from helpers.models import build_model
+    calls = []
+    monkeypatch.setattr(train, "configure_threads", lambda force=False: calls.append(1) or torch.get_num_threads())
+    train.fit(build_model("efficientnet_lite0", 2, image_size=32, seed=0), tiny_data, steps=6, eval_every=2,
+              patience=None, batch_size=8, device="cpu", quiet=True, cache=False)
+    assert len(calls) == 1 + 3, "once when the run starts and at each of its three validation checks"
 
 
 def test_the_workers_variable_sets_the_sweeps_worker_processes(monkeypatch):
