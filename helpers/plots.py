@@ -510,6 +510,7 @@ def plot_cka_heatmap(table: pd.DataFrame, title: str, ax: Axes | None = None) ->
     sns.heatmap(table.astype(float), vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", ax=ax,
                 cbar_kws={"label": "linear CKA with the pretrained network"}, annot_kws={"fontsize": 7})
     ax.set_xlabel("stage (input side left)")
+    ax.tick_params(axis="x", rotation=30)
     ax.set_ylabel("")
     ax.set_title(title, fontsize=10)
     return ax
