@@ -7,6 +7,7 @@ import random
 import time
 
 import numpy as np
+import psutil
 import torch
 
 from . import __version__
@@ -43,8 +44,6 @@ def cores() -> int:
 def _cpu_sample() -> tuple[float, float, float]:
     """(the machine's busy CPU seconds, this process's CPU seconds, wall seconds), via psutil (Linux, macOS,
     Windows alike)."""
-    import psutil
-
     t, c = psutil.cpu_times(), psutil.Process().cpu_times()
     return sum(t) - t.idle - getattr(t, "iowait", 0.0), c.user + c.system, time.perf_counter()
 
