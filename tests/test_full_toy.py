@@ -81,8 +81,8 @@ def test_full_profile_code_paths_at_toy_scale(tmp_path, monkeypatch, capsys):
         started = time.perf_counter()
         run = subprocess.run([sys.executable, "-m", "papermill", "--cwd", str(REPO / "notebooks"),
                               str(REPO / "notebooks" / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
-                              "-k", "python3", "--execution-timeout", "600", "--no-progress-bar"],
-                             capture_output=True, text=True, timeout=1800, env=dict(os.environ))
+                              "-k", "python3", "--execution-timeout", "1800", "--no-progress-bar"],
+                             capture_output=True, text=True, timeout=3600, env=dict(os.environ))
         seconds[name] = time.perf_counter() - started
         assert run.returncode == 0, f"{name} failed under full-toy:\n{run.stderr[-4000:]}"
     with capsys.disabled():
