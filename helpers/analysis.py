@@ -203,7 +203,7 @@ def _has_scores(frame: pd.DataFrame) -> bool:
                for scores, labels in zip(frame["test_scores"], frame["test_labels"]))
 
 
-def _paired_test(ft: pd.DataFrame, sc: pd.DataFrame, metric: str, n_boot: int, seed: int) -> dict[str, Any]:
+def paired_test(ft: pd.DataFrame, sc: pd.DataFrame, metric: str, n_boot: int, seed: int) -> dict[str, Any]:
     """Test one fine-tuned strategy against scratch on runs already paired by seed (same order)."""
     out: dict[str, Any] = dict(delta=math.nan, lo=math.nan, hi=math.nan, p=math.nan,
                                test="none (no paired seeds)", wilcoxon_p=math.nan)
@@ -251,7 +251,7 @@ def _gap_one(df: pd.DataFrame, metric: str, n_boot: int, seed: int,
             row = dict(fraction=float(fraction), n_train=sizes[float(fraction)], strategy=strategy,
                        level_index=int(ft["level_index"].median()), mean=mean, scratch_mean=scratch_mean,
                        gap=mean - scratch_mean, n_seeds=len(seeds))
-            row.update(_paired_test(ft.loc[seeds], sc.loc[seeds], metric, n_boot, seed))
+            row.update(paired_test(ft.loc[seeds], sc.loc[seeds], metric, n_boot, seed))
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -630,11 +630,11 @@ def best_per_fraction(df: pd.DataFrame, metric: str = "test_auc", candidates: Se
 
 
 # ----------------------------------------------------------------------------- features or scale?
-def _paired_arms(at: pd.DataFrame, a: str, b: str, metric: str, n_boot: int, seed: int) -> dict[str, Any]:
+def paired_arms(at: pd.DataFrame, a: str, b: str, metric: str, n_boot: int, seed: int) -> dict[str, Any]:
     """Arm ``a`` minus arm ``b`` at one fraction, paired by seed (the two-level paired bootstrap)."""
     fa, fb = at[at["strategy"] == a].set_index("seed"), at[at["strategy"] == b].set_index("seed")
     seeds = sorted(set(fa.index) & set(fb.index))
-    return _paired_test(fa.loc[seeds], fb.loc[seeds], metric, n_boot, seed) | {"n_seeds": len(seeds)}
+    return paired_test(fa.loc[seeds], fb.loc[seeds], metric, n_boot, seed) | {"n_seeds": len(seeds)}
 
 
 def features_or_scale(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
@@ -665,8 +665,8 @@ def features_or_scale(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 
     for fraction in sorted(df["fraction"].unique()):
         at = df[df["fraction"] == fraction]
         chosen = str(best.at[float(fraction), "best_strategy"]) if float(fraction) in best.index else ""
-        scale = _paired_arms(at, STATISTICS, SCRATCH, metric, n_boot, seed)
-        feats = _paired_arms(at, chosen, STATISTICS, metric, n_boot, seed) if chosen else dict(
+        scale = paired_arms(at, STATISTICS, SCRATCH, metric, n_boot, seed)
+        feats = paired_arms(at, chosen, STATISTICS, metric, n_boot, seed) if chosen else dict(
             delta=math.nan, lo=math.nan, hi=math.nan, p=math.nan, n_seeds=0)
         if feats["lo"] > 0:
             verdict = "features"

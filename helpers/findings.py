@@ -183,7 +183,8 @@ def _why_unclear(levels: pd.DataFrame) -> str:
 
 
 def _finding3(levels: pd.DataFrame, n_levels: int) -> str:
-    head = "Finding 3 (within one data set, the best depth changes with training-set size): "
+    head = ("Depth by size, within this data set (the best depth changes with training-set size; the paper's "
+            "finding 3 is across applications, notebook 07): ")
     if n_levels < 2 or levels.empty:
         return head + f"{UNDECIDED}: fewer than two fine-tuning depths were trained."
     winners = list(levels["best_strategy"])
@@ -249,7 +250,8 @@ def findings(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, see
     2. the drop from the largest to the smallest size, scratch vs the chosen fine-tuning: gap(smallest) -
        gap(largest), bootstrapped directly over seeds and test images
        (:func:`helpers.analysis.robustness_contrast`);
-    3. within this data set: whether the depth chosen on validation changes with the training-set size
+    3. "depth by size", within this data set (not the paper's finding 3, which is across applications:
+       :mod:`helpers.applications`): whether the depth chosen on validation changes with the training-set size
        (levels only), not decidable where a choice was tied on validation or beaten on test, or where
        other depths sit inside the winner's test interval (the paper's finding 3 is about applications);
     4. whether the winning depth's ``level_index`` is lower at the smallest size than at the largest, not

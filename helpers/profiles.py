@@ -62,6 +62,18 @@ class Profile:
     polyp_sampling: tuple[int, int]        # (polyp anchors per polyp, background patches per frame)
     polyp_stride: float                    # map stride as a share of each detection window
     polyp_max_candidates: int              # candidates per frame
+    seg_steps: int                         # segmentation (notebook 07): SGD steps per run
+    seg_batch_size: int
+    seg_patch: int                         # window side fed to the three-class classifier (px)
+    seg_frame_size: tuple[int, int]        # every frame is resized to (H, W)
+    seg_frame_step: int                    # keep every k-th frame of each training sequence
+    seg_max_frames: tuple[int | None, int | None, int | None]   # caps on (train, val, test) frames; None = all
+    seg_per_class: int                     # training windows per class and frame (before flips/rotations)
+    seg_stride: float                      # test maps: frame px between classified pixels
+    seg_fractions: tuple[float, ...]       # shares of training sequences (nested)
+    seg_strategies: tuple[str, ...]
+    seg_seeds: tuple[int, ...]
+    seg_lr_grid: dict[str, tuple[float, ...]]     # rates tried per family, chosen on the validation Dice
     cpu_cost: str              # one plain sentence: what this profile costs on a 2-core CPU
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -83,6 +95,10 @@ PROFILES: dict[str, Profile] = {
         polyp_strategies=("scratch", "last", "all"), polyp_seeds=(0,),
         polyp_lr_grid={"scratch": (0.01,), "finetune": (0.001,)}, polyp_sampling=(1, 4), polyp_stride=0.5,
         polyp_max_candidates=3,
+        seg_steps=8, seg_batch_size=16, seg_patch=32, seg_frame_size=(72, 96), seg_frame_step=1,
+        seg_max_frames=(6, 3, 4), seg_per_class=4, seg_stride=8.0, seg_fractions=(0.5, 1.0),
+        seg_strategies=("scratch", "last", "all"), seg_seeds=(0,),
+        seg_lr_grid={"scratch": (0.01,), "finetune": (0.001,)},
         cpu_cost="The fast profile is a smoke test: each notebook runs in well under 90 s on a 2-core CPU; "
                  "its numbers are not results.",
     ),
@@ -97,6 +113,10 @@ PROFILES: dict[str, Profile] = {
         polyp_strategies=("scratch", "last", "middle", "all"), polyp_seeds=(0, 1, 2),
         polyp_lr_grid={"scratch": (0.01, 0.03), "finetune": (0.001, 0.003)}, polyp_sampling=(1, 4),
         polyp_stride=0.5, polyp_max_candidates=3,
+        seg_steps=100, seg_batch_size=32, seg_patch=32, seg_frame_size=(144, 192), seg_frame_step=4,
+        seg_max_frames=(60, 16, 40), seg_per_class=16, seg_stride=8.0, seg_fractions=(0.25, 1.0),
+        seg_strategies=("scratch", "last", "middle", "all"), seg_seeds=(0, 1),
+        seg_lr_grid={"scratch": (0.01, 0.03), "finetune": (0.001, 0.003)},
         cpu_cost="The classroom profile trains real models (120 SGD steps each, 32 px, a rate tuned on every seed "
                  "for every arm, 5 seeds in the learning curves) on up to 1,200 images: minutes per notebook and "
                  "about an hour for all five on a 2-core CPU (the README lists the measured cost of each).",
@@ -113,6 +133,10 @@ PROFILES: dict[str, Profile] = {
         polyp_seeds=(0, 1, 2, 3, 4, 5),
         polyp_lr_grid={"scratch": (0.003, 0.01, 0.03), "finetune": (0.0003, 0.001, 0.003)}, polyp_sampling=(4, 16),
         polyp_stride=0.25, polyp_max_candidates=10,
+        seg_steps=2000, seg_batch_size=128, seg_patch=64, seg_frame_size=(288, 384), seg_frame_step=1,
+        seg_max_frames=(None, None, None), seg_per_class=64, seg_stride=4.0, seg_fractions=(0.1, 0.25, 0.5, 1.0),
+        seg_strategies=("scratch", "last", "middle", "all"), seg_seeds=(0, 1, 2, 3, 4, 5),
+        seg_lr_grid={"scratch": (0.003, 0.01, 0.03), "finetune": (0.0003, 0.001, 0.003)},
         cpu_cost="The full profile is paper scale (224 px, 3,000 steps a run, 6 seeds, rates tuned at every "
                  "size): meant for a GPU; on a 2-core CPU a timed slice estimates thousands of hours (docs/benchmarks.md).",
     ),
@@ -127,6 +151,8 @@ FULL_TOY_BUDGET: dict[str, Any] = dict(
     polyp_steps=2, polyp_hard_steps=1, polyp_hard=(2, 1), polyp_batch_size=8,
     polyp_frame_size=(48, 64), polyp_max_frames=(4, 1, 2), polyp_sampling=(1, 2), polyp_stride=1.0,
     polyp_max_candidates=2,
+    seg_steps=2, seg_batch_size=8, seg_frame_size=(48, 64), seg_max_frames=(4, 1, 2), seg_per_class=2,
+    seg_stride=8.0,
 )
 """What ``full-toy`` changes in ``full``: budget fields only (steps, batch sizes, resamples, the model's
 input size, frame sizes and counts, map stride, candidates per frame, workers). Every structural field

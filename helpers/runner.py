@@ -274,3 +274,47 @@ def select(table: pd.DataFrame, configs: Iterable) -> pd.DataFrame:
     if table.empty:
         return table
     return table[table["config_hash"].isin(keys)].drop_duplicates("config_hash", keep="last").reset_index(drop=True)
+
+
+SETTING_KEYS = ("dataset", "arch", "steps", "patience", "min_steps", "batch_size", "image_size", "bn_mode",
+                "max_train", "frame_size", "patch", "hard_steps", "per_class", "stride")
+"""Config fields that set a sweep's budget: :func:`sweep_rows` keeps the runs of the store's most common setting."""
+
+
+def sweep_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows a sweep with tuned rates returned, recovered from its store alone (no configs at hand).
+
+    A store holds the sweep's runs and its rate-tuning runs, and may hold runs of another budget beside them
+    (notebook 04's check at twice the steps): only the most common setting of :data:`SETTING_KEYS` is kept. Where a (strategy, fraction) cell holds runs at
+    several rates, the rate is chosen as :func:`run_sweep` chose it (the best mean validation AUC over seeds,
+    then the lower mean validation loss, never a rate that diverged or collapsed for a seed:
+    :func:`helpers.tuning.choose_rate`) and only its runs are kept. Raises ``ValueError`` when a strategy,
+    fraction and seed still hold more than one run: the store then mixes runs of different settings (two
+    profiles, say) and needs the configs (:func:`select`) to be read.
+    """
+    if table.empty:
+        return table
+    settings = [k for k in SETTING_KEYS if k in table.columns]
+    if settings:   # the sweep is the most common setting; a few longer runs (a budget check) are not part of it
+        as_text = table[settings].astype(str).agg("|".join, axis=1)
+        table = table[as_text == as_text.mode().iloc[0]]
+    keep = []
+    for _, cell in table.groupby(["strategy", "fraction"], sort=False):
+        if cell["lr"].nunique() > 1:
+            cell = cell.assign(diverged=cell.get("diverged", False), val_collapsed=cell.get("val_collapsed", False))
+            cell = cell.assign(diverged=cell["diverged"].fillna(False).astype(bool),
+                               val_collapsed=cell["val_collapsed"].fillna(False).astype(bool))
+            means = cell.groupby("lr").agg(val_auc=("val_auc", "mean"), val_loss=("val_loss", "mean"),
+                                           diverged=("diverged", "any"), val_collapsed=("val_collapsed", "any"))
+            cell = cell[cell["lr"] == choose_rate(means.reset_index())]
+        keep.append(cell)
+    out = pd.concat(keep)
+    clash = out.duplicated(["strategy", "fraction", "seed"], keep=False)
+    if clash.any():
+        first = out[clash].iloc[0]
+        raise ValueError(f"The store holds {int(clash.sum())} runs that share a strategy, fraction and seed (e.g. "
+                         f"{first['strategy']} at {first['fraction']:g}, seed {first['seed']}) with different settings: "
+                         "it mixes sweeps (two profiles?). Give each sweep its own store, or read it with "
+                         "runner.select(table, configs).")
+    return out.reset_index(drop=True)
+

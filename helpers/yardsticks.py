@@ -47,3 +47,20 @@ def compare_sentence(dataset: str, runs: dict[str, dict], profile: str, referenc
     lines.append(f"This run used the '{profile}' profile (a short budget at a small input size); the benchmark "
                  "trained for 100 epochs, so a gap here says more about the budget than about the network.")
     return "\n".join(lines)
+
+
+# Tajbakhsh et al. (2016), intima-media boundary segmentation: mean boundary error (micrometres) per depth,
+# from only fc8 tuned to all layers, then scratch and the hand-crafted method (the only numbers in the text).
+STUDY_DEPTHS = ("fc8", "fc7-fc8", "fc6-fc8", "conv5-fc8", "conv4-fc8", "conv3-fc8", "conv2-fc8", "conv1-fc8 (all)")
+STUDY_BOUNDARY_ERRORS = {
+    "lumen-intima": ((101.0, 34.7, 27.9, 25.3, 25.0, 24.4, 24.7, 24.7), 28.1, 98.2),
+    "media-adventitia": ((103.3, 43.9, 34.6, 31.9, 30.6, 31.8, 31.7, 31.2), 33.5, 106.6),
+}
+
+
+def study_boundary_errors() -> pd.DataFrame:
+    """The study's printed boundary errors: one row per arm (eight depths, shallow to deep, then scratch and
+    hand-crafted), one column per boundary (micrometres, carotid ultrasound: a shape to compare with, not a target)."""
+    arms = [*STUDY_DEPTHS, "scratch", "hand-crafted"]
+    table = {b: [*levels, scratch, hand] for b, (levels, scratch, hand) in STUDY_BOUNDARY_ERRORS.items()}
+    return pd.DataFrame({"arm": arms, **{f"{b} (um)": v for b, v in table.items()}})

@@ -144,19 +144,22 @@ def patch_data(config: PolypRunConfig, data: PolypData, train_idx: np.ndarray) -
 
 # ----------------------------------------------------------------------------- training
 
-def build_detector(config: PolypRunConfig) -> tuple[FTModel, Level | None]:
-    """The patch classifier at the run's level (ImageNet weights unless scratch)."""
+def build_detector(config: PolypRunConfig, n_classes: int = 2) -> tuple[FTModel, Level | None]:
+    """The patch classifier at the run's level (ImageNet weights unless scratch); ``n_classes`` outputs
+    (2 for detection, 3 for :mod:`helpers.segmentation`, whose configs share the fields read here)."""
 
     scratch = config.strategy == "scratch"
-    model = build_model(config.arch, 2, pretrained=not scratch, image_size=max(config.patch, MIN_INPUT[config.arch]))
+    model = build_model(config.arch, n_classes, pretrained=not scratch,
+                        image_size=max(config.patch, MIN_INPUT[config.arch]))
     level = None if scratch else resolve_level(model, config.strategy)
     if level is not None:
         set_level(model, level)
     return model, level
 
 
-def _train_config(config: PolypRunConfig, steps: int, lr: float, seed: int, quiet: bool) -> TrainConfig:
-    """The engine's settings for one pass: the paper's recipe, one validation check at the end."""
+def train_config(config: PolypRunConfig, steps: int, lr: float, seed: int, quiet: bool) -> TrainConfig:
+    """The engine's settings for one pass: the paper's recipe, one validation check at the end (also the
+    segmentation runs', whose configs share ``strategy``, ``batch_size`` and ``decay_steps``)."""
     return TrainConfig.for_strategy(config.strategy, lr=lr, steps=steps, batch_size=config.batch_size, patience=None,
                                     eval_every=steps, decay_steps=config.decay_steps, seed=seed, quiet=quiet)
 
@@ -219,7 +222,7 @@ def train_detector(config: PolypRunConfig, data: PolypData, quiet: bool = True) 
     first = patch_data(config, data, train_idx)
     seed_everything(config.seed)
     model, level = build_detector(config)
-    train_cfg = _train_config(config, config.steps, config.learning_rate(), config.seed, quiet)
+    train_cfg = train_config(config, config.steps, config.learning_rate(), config.seed, quiet)
     result = fit(model, first, train_cfg)
     out = TrainedDetector(model, level, settings, result.device, first, train_idx, result, result.iterations)
     out.before = _validate(model, data, settings, out.device)
@@ -231,7 +234,7 @@ def train_detector(config: PolypRunConfig, data: PolypData, quiet: bool = True) 
         second = DataSet(first.name, with_hard_negatives(first.train, hard, config.seed), first.val,
                          first.test, first.class_names, first.source, first.licence, first.meta)
         lr_now = train_cfg.lr * train_cfg.lr_decay ** (config.steps / config.decay_steps)   # the schedule goes on
-        result = fit(model, second, _train_config(config, config.hard_steps, lr_now, config.seed + 1, quiet))
+        result = fit(model, second, train_config(config, config.hard_steps, lr_now, config.seed + 1, quiet))
         out.after = _validate(model, data, settings, out.device)
         out.n_hard, out.result, out.steps_run = len(hard) // 8, result, out.steps_run + result.iterations
         if out.after[0] >= out.before[0] or not np.isfinite(out.before[0]):
@@ -267,9 +270,9 @@ def run_polyp(config: PolypRunConfig, weights_dir: str | Path | None = None, qui
     return row
 
 
-def diverged_row(config: PolypRunConfig, err: Exception, wall_s: float) -> dict:
-    """The row of a run whose training diverged (no detection metrics)."""
-    return {**asdict(config), "config_hash": config.key(), "task": "polyp", "requested": config.strategy,
+def diverged_row(config: PolypRunConfig, err: Exception, wall_s: float, task: str = "polyp") -> dict:
+    """The row of a run whose training diverged (no detection or segmentation metrics)."""
+    return {**asdict(config), "config_hash": config.key(), "task": task, "requested": config.strategy,
             "strategy": config.strategy, "lr": config.learning_rate(), "val_auc": float("nan"),
             "val_loss": float("nan"), "collapsed": False, "diverged": True, "note": str(err), "n_train": 0,
             "wall_s": wall_s, "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -315,9 +318,10 @@ def load_detector(config: PolypRunConfig, weights_dir: str | Path) -> FTModel:
 
 
 def polyp_grid(strategies: Sequence[str], fractions: Sequence[float], seeds: Sequence[int] = (0,),
-               **common) -> list[PolypRunConfig]:
-    """Every combination of strategy, training fraction (by sequence) and seed."""
-    return [PolypRunConfig(strategy=s, fraction=float(f), seed=int(r), **common)
+               config_type: type = PolypRunConfig, **common) -> list:
+    """Every combination of strategy, training fraction (by sequence) and seed, as ``config_type`` runs
+    (:class:`PolypRunConfig`, or :class:`helpers.segmentation.experiment.SegRunConfig`)."""
+    return [config_type(strategy=s, fraction=float(f), seed=int(r), **common)
             for s in strategies for f in fractions for r in seeds]
 
 

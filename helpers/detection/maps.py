@@ -96,7 +96,7 @@ def _windows(small: torch.Tensor, geometry: MapGeometry) -> torch.Tensor:
     return cols.transpose(1, 2).reshape(n * length, small.shape[1], p, p)
 
 
-def _resize_frames(images: torch.Tensor, geometry: MapGeometry) -> torch.Tensor:
+def resize_frames(images: torch.Tensor, geometry: MapGeometry) -> torch.Tensor:
     """uint8 frames (n, 3, H, W) -> float [0, 1] frames at ``geometry.small_size`` (anti-aliased)."""
     x = images.float() / 255.0
     return F.interpolate(x, size=geometry.small_size, mode="bilinear", align_corners=False, antialias=True)
@@ -104,34 +104,44 @@ def _resize_frames(images: torch.Tensor, geometry: MapGeometry) -> torch.Tensor:
 
 @torch.no_grad()
 def _classify(model: torch.nn.Module, windows: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """P(polyp) = softmax(logits)[:, 1] of ``windows``, ``batch_size`` at a time."""
-    probs = [torch.softmax(model(windows[s:s + batch_size]).float(), dim=1)[:, 1]
+    """Class probabilities softmax(logits) (n, C) of ``windows``, ``batch_size`` at a time."""
+    probs = [torch.softmax(model(windows[s:s + batch_size]).float(), dim=1)
              for s in range(0, len(windows), batch_size)]
-    return torch.cat(probs) if probs else windows.new_zeros(0)
+    return torch.cat(probs) if probs else windows.new_zeros(0, 2)
+
+
+def class_maps(model: torch.nn.Module, images: torch.Tensor, patch: int, stride: float, window: float,
+               device: torch.device | str = "cpu", batch_size: int = 1024) -> torch.Tensor:
+    """Dense class probabilities of windows of side ``window`` px every ``stride`` px, classified at ``patch`` px.
+
+    ``images`` uint8 (N, 3, H, W) gives (N, C, h, w), C being the model's classes; float32 on the CPU.
+    Each frame is resized once so that ``window`` px become ``patch`` px, padded, and unfolded into
+    patch-sized windows (no loop over windows); the windows of several frames are classified together
+    in batches of ``batch_size`` on ``device``. ``model`` takes float (B, 3, patch, patch) in [0, 1] and
+    returns (B, C) logits; it is run in eval mode under ``torch.no_grad``. Cell geometry:
+    :func:`map_geometry` (same arguments); :func:`upsample_map` gives frame size. Detection
+    (:func:`probability_map`) reads class 1; segmentation (:mod:`helpers.segmentation`) all three.
+    """
+    geometry = map_geometry(tuple(images.shape[-2:]), patch, stride, window)
+    h, w = geometry.map_size
+    per_chunk = max(1, batch_size // (h * w))
+    out = []
+    with evaluating(model):
+        for start in range(0, len(images), per_chunk):
+            small = resize_frames(images[start:start + per_chunk].to(device), geometry)
+            probs = _classify(model, _windows(small, geometry), batch_size)
+            out.append(probs.reshape(-1, h, w, probs.shape[-1]).permute(0, 3, 1, 2).cpu())
+    return torch.cat(out).float()
 
 
 def probability_map(model: torch.nn.Module, images: torch.Tensor, patch: int, stride: float, window: float,
                     device: torch.device | str = "cpu", batch_size: int = 1024) -> torch.Tensor:
-    """Dense P(polyp) of windows of side ``window`` px every ``stride`` px, classified at ``patch`` px.
+    """Dense P(polyp) of windows of side ``window`` px every ``stride`` px (:func:`class_maps`, class 1).
 
     ``images`` uint8 (3, H, W) gives an (h, w) map, (N, 3, H, W) gives (N, h, w); float32 on the CPU.
-    Each frame is resized once so that ``window`` px become ``patch`` px, padded, and unfolded
-    into patch-sized windows (no loop over windows); the windows of several frames are classified
-    together in batches of ``batch_size`` on ``device``. ``model`` takes float (B, 3, patch, patch)
-    in [0, 1] and returns (B, 2) logits; it is run in eval mode under ``torch.no_grad``.
-    Cell geometry: :func:`map_geometry` (same arguments); :func:`upsample_map` gives frame size.
     """
     single = images.dim() == 3
-    batch = images[None] if single else images
-    geometry = map_geometry(tuple(batch.shape[-2:]), patch, stride, window)
-    h, w = geometry.map_size
-    per_chunk = max(1, batch_size // (h * w))
-    maps = []
-    with evaluating(model):
-        for start in range(0, len(batch), per_chunk):
-            small = _resize_frames(batch[start:start + per_chunk].to(device), geometry)
-            maps.append(_classify(model, _windows(small, geometry), batch_size).reshape(-1, h, w).cpu())
-    out = torch.cat(maps).float()
+    out = class_maps(model, images[None] if single else images, patch, stride, window, device, batch_size)[:, 1]
     return out[0] if single else out
 
 
@@ -235,7 +245,7 @@ def rescore_candidates(model: torch.nn.Module, image: torch.Tensor, candidates: 
     crops = crop_boxes(image[None].to(device), torch.zeros_like(cy, dtype=torch.long), cy, cx, side, patch)
     views = dihedral8(crops.round().clamp(0, 255) / 255.0)
     with evaluating(model):
-        probs = _classify(model, views, batch_size).reshape(len(candidates), -1).mean(1).cpu()
+        probs = _classify(model, views, batch_size)[:, 1].reshape(len(candidates), -1).mean(1).cpu()
     return [(c[0], c[1], float(p)) for c, p in zip(candidates, probs)]
 
 

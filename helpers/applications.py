@@ -1,0 +1,162 @@
+"""The paper's finding 3 as the paper meant it: across applications.
+
+Tajbakhsh et al. found that no fine-tuning depth was best everywhere: polyp detection wanted all layers,
+frame classification the middle ones, PE detection saturated after the late fully connected layers and
+boundary segmentation was flat from conv5 upward. This module reads the results stores of the suite's
+applications (classification in notebook 04, detection in 05, segmentation in 07), and per application, at
+its largest training size:
+
+- the depth chosen on validation (the suite's rule: the best mean validation figure over seeds, a tie broken
+  toward the shallower level and flagged);
+- every other arm's paired test difference to it (arm minus chosen, paired by seed and by test image,
+  sequence or frame; a 95% interval).
+
+:func:`finding3_across` then states the finding: **holds** when two applications chose different depths and
+in at least one of them the other's depth is measurably worse than its own choice (the interval of the
+difference lies below 0); **does not hold** when one depth is, in every application, the choice or within
+:data:`helpers.analysis.NI_MARGIN` of it (its interval's lower end above minus the margin); otherwise **not
+decidable at this budget**. Depths are compared by level name, so the applications must share the network.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import analysis
+from .analysis import NI_MARGIN, SCRATCH
+from .detection import report as detection_report
+from .segmentation import report as segmentation_report
+from .runner import sweep_rows
+from .store import ResultsStore
+
+HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "not decidable at this budget"
+DETECTION_RATE = 0.5     # detection arms are compared on sensitivity at this many false positives per frame
+
+
+@dataclass(frozen=True)
+class Application:
+    """One application's results: a name, its kind (``classification``, ``detection`` or ``segmentation``)
+    and the results store (folder) its notebook wrote."""
+
+    name: str
+    kind: str
+    store: Path
+
+    def metric(self) -> str:
+        """The test figure the arms are compared on."""
+        return {"classification": "test AUC", "detection": f"sensitivity at {DETECTION_RATE:g} FP/frame",
+                "segmentation": "test Dice"}[self.kind]
+
+
+COLUMNS = ["application", "metric", "n_train", "chosen", "tied_on_validation", "strategy", "level_index",
+           "difference", "lo", "hi", "reading"]
+
+
+def _classification(table: pd.DataFrame, n_boot: int, seed: int) -> tuple[str, bool, int, list[dict]]:
+    df = analysis.decode_results(table)
+    names = analysis.level_strategies(df)
+    best = analysis.best_per_fraction(df, candidates=names, with_test=False).iloc[-1]
+    at = df[np.isclose(df["fraction"], best["fraction"])]
+    chosen = str(best["best_strategy"])
+    rows = []
+    for strategy in analysis.strategy_order(at):
+        if strategy in (chosen, analysis.AUTO):
+            continue
+        d = analysis.paired_arms(at, strategy, chosen, "test_auc", n_boot, seed)
+        rows.append({"strategy": strategy, "difference": d["delta"], "lo": d["lo"], "hi": d["hi"]})
+    return chosen, bool(best["val_tied"]), int(best["n_train"]), rows
+
+
+def _detection(table: pd.DataFrame, n_boot: int, seed: int) -> tuple[str, bool, int, list[dict]]:
+    chosen, tied, _ = detection_report.best_tuned_choice(table)
+    done = detection_report.finished(table)
+    paired = detection_report.paired_differences(table, chosen, (DETECTION_RATE,), n_boot, seed)
+    rows = [{"strategy": r.strategy, "difference": -r.delta, "lo": -r.hi, "hi": -r.lo} for r in paired.itertuples()]
+    return chosen, tied, int(done[done["fraction"] == done["fraction"].max()]["n_train"].median()), rows
+
+
+def _segmentation(table: pd.DataFrame, n_boot: int, seed: int) -> tuple[str, bool, int, list[dict]]:
+    chosen, tied, _ = detection_report.best_tuned_choice(table)
+    done = detection_report.finished(table)
+    paired = segmentation_report.paired_differences(table, chosen, ("dice",), n_boot=n_boot, seed=seed)
+    rows = [{"strategy": r.strategy, "difference": -r.delta, "lo": -r.hi, "hi": -r.lo} for r in paired.itertuples()]
+    return chosen, tied, int(done[done["fraction"] == done["fraction"].max()]["n_train"].median()), rows
+
+
+_READERS = {"classification": _classification, "detection": _detection, "segmentation": _segmentation}
+
+
+def _reading(lo: float, hi: float) -> str:
+    if hi < 0:
+        return "worse than the chosen depth"
+    if lo > 0:
+        return "better than the chosen depth on test"
+    return "within noise of the chosen depth" + (" (non-inferior)" if lo > -NI_MARGIN else "")
+
+
+def across_applications(applications: list[Application], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """One row per application and arm at the application's largest training size: the depth chosen on
+    validation, and the arm's paired test difference to it (arm minus chosen) with its 95% interval.
+
+    An application whose store is missing or holds no finished run gets one row saying so (``chosen`` empty),
+    so a reader sees what was not run rather than a shorter table.
+    """
+    rows = []
+    for app in applications:
+        table = ResultsStore(app.store).load() if Path(app.store).exists() else pd.DataFrame()
+        if len(table) and "strategy" in table:
+            table = table[table["strategy"] != analysis.STATISTICS]   # notebook 06's control: not a depth
+        finished = detection_report.finished(sweep_rows(table)) if len(table) else table
+        base = {"application": app.name, "metric": app.metric()}
+        if finished.empty or "level_index" not in finished or not (finished["strategy"] != SCRATCH).any():
+            rows.append({**base, "chosen": "", "reading": f"no results in {app.store}: run its notebook first"})
+            continue
+        chosen, tied, n_train, arms = _READERS[app.kind](finished, n_boot, seed)
+        index = finished.groupby("strategy")["level_index"].first()
+        head = {**base, "n_train": n_train, "chosen": chosen, "tied_on_validation": tied}
+        rows.append({**head, "strategy": chosen, "level_index": int(index[chosen]), "difference": 0.0,
+                     "lo": 0.0, "hi": 0.0, "reading": "chosen on validation"})
+        for arm in arms:
+            rows.append({**head, **arm, "level_index": int(index.get(arm["strategy"], -1)),
+                         "reading": _reading(arm["lo"], arm["hi"])})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def finding3_across(table: pd.DataFrame) -> str:
+    """One sentence: the paper's finding 3 (no depth best everywhere) holds / does not hold / is not decidable
+    at this budget, from :func:`across_applications`'s table (rule in the module's docstring)."""
+    head = "Finding 3 across applications (no fine-tuning depth is best everywhere): "
+    ran = table[table["chosen"].fillna("") != ""]
+    apps = list(dict.fromkeys(ran["application"]))
+    choices = {a: ran[ran["application"] == a].iloc[0] for a in apps}
+    clear = [a for a in apps if not bool(choices[a]["tied_on_validation"])]
+    listing = "; ".join(f"{a}: {choices[a]['chosen']}" + (" (tied on validation)" if a not in clear else "")
+                        for a in apps)
+    if len(clear) < 2:
+        return head + f"{UNDECIDED}: fewer than two applications have a depth chosen without a tie ({listing or 'none ran'})."
+
+    def diff(app: str, level: str) -> pd.Series | None:
+        hit = ran[(ran["application"] == app) & (ran["strategy"] == level)]
+        return hit.iloc[0] if len(hit) else None
+
+    for a in clear:
+        for b in clear:
+            other = choices[b]["chosen"]
+            if other == choices[a]["chosen"]:
+                continue
+            d = diff(a, other)
+            if d is not None and d["hi"] < 0:
+                return head + (f"{HOLDS}: the depths chosen on validation differ ({listing}), and in {a} the depth "
+                               f"{b} chose ({other}) is worse than {a}'s own on test ({d['difference']:+.3f}, 95% CI "
+                               f"{d['lo']:+.3f} to {d['hi']:+.3f}, {d['metric']}).")
+    levels = set(ran["strategy"]) - {SCRATCH}
+    for level in sorted(levels):
+        rows = [diff(a, level) for a in apps]
+        if all(r is not None and (r["strategy"] == r["chosen"] or r["lo"] > -NI_MARGIN) for r in rows):
+            return head + (f"{FAILS}: {level} is the choice or within {NI_MARGIN} of it in every application "
+                           f"({listing}); one depth serves them all at this budget.")
+    return head + (f"{UNDECIDED}: the chosen depths are {listing}, but no application shows another's choice "
+                   "measurably worse than its own, and no single depth is shown within the margin everywhere.")

@@ -1,0 +1,158 @@
+"""The study's segmentation experiment as sweep runs: three-class patch classifier -> dense maps -> masks.
+
+One :class:`SegRunConfig` is one run of :func:`helpers.runner.run_sweep` (resumable, a rate tuned per
+strategy on validation data, rows in a results store), as detection runs are. A run (:func:`run_segmentation`):
+
+1. loads the bounded frames of the polyp folder, split by sequence (:func:`helpers.detection.experiment.prepare`:
+   the same frames, splits and field of view as notebook 05 for the same bounds);
+2. keeps a seeded prefix of the training sequences (``fraction``, nested) and cuts training windows around
+   pixels of each class (:func:`helpers.segmentation.maps.sample_windows`, balanced, 8 flips/rotations);
+3. trains the network at the run's depth (:func:`helpers.train.fit`, the paper's recipe);
+4. computes the dense class map of every validation frame, chooses the cut on P(polyp) with the best mean
+   validation Dice (:func:`helpers.segmentation.maps.choose_threshold`), and keeps that Dice as the run's
+   selection figure (``val_auc``, the suite's single selection column; test frames never choose);
+5. reads a mask off every test frame at that cut and records per-frame Dice, IoU and boundary distance, with the
+   frame's sequence, so reports can bootstrap over seeds and test sequences and pair arms frame by frame.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..datasets import DataSet
+from ..detection import experiment as detection
+from ..detection import video
+from ..env import seed_everything
+from ..models import FTModel
+from ..runner import RunIdentity, versions
+from ..train import fit
+from ..weights import safe_load
+from . import labels, maps, scores
+
+TASK = "segmentation"
+
+
+@dataclass(frozen=True)
+class SegRunConfig(RunIdentity):
+    """One segmentation run; every field is part of its identity (hash)."""
+
+    dataset: str = "CVC-ClinicDB"      # a folder path (the notebook passes the resolved one) or a set name
+    arch: str = "efficientnet_lite0"
+    strategy: str = "scratch"          # "scratch" or a ladder level (name, or last/middle/all)
+    fraction: float = 1.0              # share of training sequences (nested)
+    seed: int = 0
+    split_seed: int = 0                # the train/val/test split by sequence (fixed across seeds)
+    patch: int = 32                    # window side fed to the classifier (px)
+    frame_size: tuple[int, int] = (144, 192)   # every frame is resized to this (H, W)
+    frame_step: int = 1                # keep every k-th frame of each training sequence
+    max_train_frames: int | None = None
+    max_val_frames: int | None = None
+    max_test_frames: int | None = None  # None: every frame of the test sequences
+    steps: int = 100                   # SGD steps
+    batch_size: int = 32
+    lr: float | None = None
+    decay_steps: int = 20
+    per_class: int = 16                # training windows per class and frame (before flips/rotations)
+    stride: float = 6.0                # test map: frame px between classified pixels
+    band_share: float = labels.BAND_SHARE   # boundary band, share of the frame width
+    n_bootstrap: int = 500
+
+    def run(self, quiet: bool = True) -> dict:
+        """Run it (:func:`run_segmentation`, no weights saved): what :func:`helpers.runner.run_sweep` calls."""
+        return run_segmentation(self, quiet=quiet)
+
+
+def prepare(config: SegRunConfig) -> detection.PolypData:
+    """The bounded frames of this run (shared with detection runs of the same bounds, cached per process)."""
+    return detection.load_bounded(config.dataset, tuple(config.frame_size), config.split_seed, config.frame_step,
+                                  config.max_train_frames, config.max_val_frames, config.max_test_frames)
+
+
+def segmenter_settings(config: SegRunConfig, data: detection.PolypData) -> maps.SegmenterSettings:
+    """The run's segmenter: the context window is the median polyp size of ALL training frames used (the
+    detector's base window, :func:`helpers.detection.experiment.base_window`), the same at every fraction."""
+    return maps.SegmenterSettings(patch=config.patch, window=float(detection.base_window(data)),
+                                  stride=float(config.stride), band=labels.band_width(data.frames.frame_size,
+                                                                                      config.band_share))
+
+
+def window_data(config: SegRunConfig, data: detection.PolypData, train_idx: np.ndarray,
+                settings: maps.SegmenterSettings) -> DataSet:
+    """Training windows (with flips/rotations) of ``train_idx`` and validation windows of the val frames."""
+    train = maps.sample_windows(data.frames, train_idx, settings, config.per_class, config.seed)
+    val = maps.sample_windows(data.frames, data.split["val"], settings, config.per_class, config.seed + 1,
+                              augment_dihedral=False)
+    return DataSet(f"polyp-seg-{data.frames.source.name}", train, val, val, list(labels.CLASS_NAMES),
+                   str(data.frames.source), "research and educational use only (see the folder's owners)",
+                   {"frames_train": train_idx})
+
+
+def frame_table(polyp_prob: torch.Tensor, data: detection.PolypData, split: str, threshold: float) -> pd.DataFrame:
+    """Per-frame scores (:func:`helpers.segmentation.scores.frame_scores`) of one split's masks at ``threshold``."""
+    idx = data.split[split]
+    table = scores.frame_scores(polyp_prob >= threshold, data.frames.masks[torch.as_tensor(idx)])
+    return table.assign(frame=[int(i) for i in idx], sequence=[data.frames.sequences[int(i)] for i in idx])
+
+
+def run_segmentation(config: SegRunConfig, weights_dir: str | Path | None = None, quiet: bool = True) -> dict:
+    """Train the three-class patch classifier, segment every test frame, score it; one result row.
+
+    A diverged run returns a row with ``diverged`` True (never chosen, left out of summaries). With
+    ``weights_dir`` the weights are saved as ``<weights_dir>/<config hash>.pt`` (a plain state dict,
+    see :func:`load_segmenter`).
+    """
+    t0 = time.perf_counter()
+    data = prepare(config)
+    train_idx = video.reduce_by_sequence(data.frames, data.split["train"], config.fraction, config.seed)
+    settings = segmenter_settings(config, data)
+    windows = window_data(config, data, train_idx, settings)
+    seed_everything(config.seed)
+    model, level = detection.build_detector(config, n_classes=len(labels.CLASS_NAMES))
+    try:
+        result = fit(model, windows, detection.train_config(config, config.steps, config.learning_rate(),
+                                                             config.seed, quiet))
+    except FloatingPointError as err:      # TrainingDivergedError included
+        return detection.diverged_row(config, err, time.perf_counter() - t0, task=TASK)
+    val_prob = maps.polyp_probabilities(model, data.frames, data.split["val"], settings, result.device)
+    threshold, _ = maps.choose_threshold(val_prob, data.frames.masks[torch.as_tensor(data.split["val"])])
+    val = frame_table(val_prob, data, "val", threshold)
+    test_prob = maps.polyp_probabilities(model, data.frames, data.split["test"], settings, result.device)
+    test = frame_table(test_prob, data, "test", threshold)
+    row = {**asdict(config), "config_hash": config.key(), "task": TASK,
+           "strategy": "scratch" if level is None else level.name, "requested": config.strategy,
+           "level": "" if level is None else level.name, "level_index": -1 if level is None else level.index,
+           "lr": config.learning_rate(), "n_train": len(train_idx), "n_train_windows": len(windows.train),
+           "window": settings.window, "band_px": settings.band, "threshold": threshold, "val_frames": len(val),
+           "val_auc": float(val["dice"].mean()), "val_dice": float(val["dice"].mean()),
+           "val_patch_auc": result.best_val_auc, "val_loss": result.best_val_loss, "collapsed": False,
+           "diverged": False, "steps_run": result.iterations, "iterations": result.iterations,
+           "device": result.device, "bn_mode_used": result.bn_mode, "precision": result.precision,
+           "test_frames": len(test), "test_sequences": int(test["sequence"].nunique())}
+    for column in ("dice", "iou", "boundary_px", "boundary_share"):
+        row[f"test_{column}"] = float(test[column].mean())
+    row["test_one_empty"] = int(test["one_empty"].sum())
+    row["frame_scores"] = {c: test[c].tolist() for c in ("frame", "sequence", *scores.SCORE_COLUMNS)}
+    row.update(wall_s=time.perf_counter() - t0, versions=versions(), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    if weights_dir is not None:
+        Path(weights_dir).mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, Path(weights_dir) / f"{config.key()}.pt")
+    return row
+
+
+def load_segmenter(config: SegRunConfig, weights_dir: str | Path) -> FTModel:
+    """The trained three-class patch classifier of a finished run, from the weights :func:`run_segmentation` saved."""
+    model, _ = detection.build_detector(config, n_classes=len(labels.CLASS_NAMES))
+    model.load_state_dict(safe_load(Path(weights_dir) / f"{config.key()}.pt"))
+    return model.eval()
+
+
+def seg_grid(strategies: Sequence[str], fractions: Sequence[float], seeds: Sequence[int] = (0,),
+             **common) -> list[SegRunConfig]:
+    """Every combination of strategy, training fraction (by sequence) and seed (see :func:`helpers.detection.experiment.polyp_grid`)."""
+    return detection.polyp_grid(strategies, fractions, seeds, config_type=SegRunConfig, **common)

@@ -1,0 +1,182 @@
+"""A segmentation results table summarised: means with 95% intervals over seeds and test sequences, paired
+differences between arms, the choice of depth on validation, and the study's boundary errors beside them.
+
+Intervals come from a two-level bootstrap, as for detection (:func:`helpers.detection.froc.froc_band_over_seeds`):
+each replicate draws the test sequences with replacement (frames of one video are not independent; a frame
+weighs as often as its sequence is drawn) and, on top, the seeds, widened for few seeds
+(:func:`helpers.bootstrap.seed_inflation`). A paired difference applies the same draw to both arms, frame by
+frame and seed by seed, so what they share (hard sequences, a lucky seed) cancels.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import yardsticks
+from ..bootstrap import seed_inflation, seed_resampled
+from ..detection.report import HOLDS, FAILS, UNDECIDED, best_tuned_choice, finished
+from ..analysis import strategy_order
+
+METRICS = {"dice": "Dice", "iou": "IoU", "boundary_px": "boundary distance (px)",
+           "boundary_share": "boundary distance (share of frame width)"}
+LOWER_IS_BETTER = {"boundary_px", "boundary_share"}
+BOUNDS = {"dice": (0.0, 1.0), "iou": (0.0, 1.0), "boundary_px": (0.0, np.inf), "boundary_share": (0.0, np.inf)}
+
+
+def frame_bootstrap(values: np.ndarray, sequences: Sequence[str], n_boot: int = 1000, seed: int = 0,
+                    level: float = 0.95, bounds: tuple[float, float] = (-np.inf, np.inf),
+                    small_r_correction: bool = True) -> dict[str, float]:
+    """Mean over runs of each run's mean over frames, with a two-level interval (test sequences, then runs).
+
+    ``values`` (R, F): one row per run (seed), one column per test frame, every run on the same frames;
+    ``sequences`` (F,): each frame's sequence. Replicates resample the sequences once for all runs, then the
+    runs (widened for few runs as in :func:`helpers.bootstrap.contrast_bootstrap`), and are clipped to
+    ``bounds``. For a paired difference pass ``a - b``. Keys: ``mean, lo, hi, p`` (two-sided bootstrap
+    p-value of "the mean is 0"), ``n_runs, n_frames, n_sequences, n_boot``.
+    """
+    values = np.atleast_2d(np.asarray(values, dtype=float))
+    r, f = values.shape
+    if f != len(sequences) or f == 0:
+        raise ValueError(f"values hold {f} frames but sequences {len(sequences)}; give one sequence per frame.")
+    names, seq_id = np.unique(np.asarray(sequences, dtype=str), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    counts = np.stack([np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))
+                       for _ in range(n_boot)]).astype(float)            # (B, S)
+    weights = counts[:, seq_id]                                           # (B, F)
+    per_run = (values @ weights.T) / weights.sum(axis=1)                  # (R, B)
+    pick = rng.integers(0, r, size=(r, n_boot))
+    c = seed_inflation(r, level) if small_r_correction else 1.0
+    d = np.clip(seed_resampled(per_run, pick, c), *bounds)
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(d, [alpha, 1 - alpha])
+    p = float(np.clip(2 * min(np.mean(d <= 0), np.mean(d >= 0)), 1 / n_boot, 1.0))
+    return {"mean": float(values.mean()), "lo": float(lo), "hi": float(hi), "p": p, "n_runs": r,
+            "n_frames": f, "n_sequences": len(names), "n_boot": n_boot}
+
+
+def _frame_matrix(runs: pd.DataFrame, metric: str) -> tuple[np.ndarray, list[str], list[int]]:
+    """(R, F) per-frame values of ``metric`` (runs by seed), the frames' sequences and the seeds."""
+    runs = runs.sort_values("seed")
+    tables = [pd.DataFrame(s) for s in runs["frame_scores"]]
+    frames = tables[0]["frame"].tolist()
+    if any(t["frame"].tolist() != frames for t in tables):
+        raise ValueError("runs of one arm were scored on different test frames; they cannot be averaged frame by frame")
+    return (np.stack([t[metric].to_numpy(float) for t in tables]), tables[0]["sequence"].astype(str).tolist(),
+            runs["seed"].astype(int).tolist())
+
+
+def summary_table(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                  metrics: Sequence[str] = tuple(METRICS)) -> pd.DataFrame:
+    """One row per training fraction and strategy: runs, training frames, and each metric's mean with its
+    95% interval over seeds and test sequences (``<metric>``, ``<metric>_lo``, ``<metric>_hi``)."""
+    done = finished(table)
+    rows = []
+    for (fraction, strategy), runs in done.groupby(["fraction", "strategy"], sort=False):
+        row = {"fraction": float(fraction), "strategy": strategy, "level_index": int(runs["level_index"].iloc[0]),
+               "n_train": int(runs["n_train"].median()), "runs": len(runs),
+               "val_dice": float(runs["val_auc"].mean()), "threshold": float(runs["threshold"].mean())}
+        for metric in metrics:
+            values, seqs, _ = _frame_matrix(runs, metric)
+            out = frame_bootstrap(values, seqs, n_boot, seed, bounds=BOUNDS[metric])
+            row.update({metric: out["mean"], f"{metric}_lo": out["lo"], f"{metric}_hi": out["hi"]})
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    order = {s: k for k, s in enumerate(strategy_order(done))}
+    return out.sort_values(["fraction", "strategy"], key=lambda c: c.map(order) if c.name == "strategy" else c,
+                           ignore_index=True)
+
+
+def paired_differences(table: pd.DataFrame, reference: str, metrics: Sequence[str] = ("dice", "boundary_px"),
+                       fraction: float | None = None, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """``reference`` minus every other strategy at ``fraction`` (default: the largest), paired by seed and frame.
+
+    Columns ``strategy, level_index, metric, reference, other, delta, lo, hi, p, better`` (``better``: which
+    arm the 95% interval favours, ``""`` when it holds 0; for the boundary distance lower is better).
+    Only seeds both arms finished count.
+    """
+    done = finished(table)
+    fraction = done["fraction"].max() if fraction is None else fraction
+    at = done[np.isclose(done["fraction"], fraction)]
+    ref = at[at["strategy"] == reference]
+    rows = []
+    for strategy in strategy_order(at):
+        other = at[at["strategy"] == strategy]
+        seeds = sorted(set(ref["seed"]) & set(other["seed"]))
+        if strategy == reference or not seeds:
+            continue
+        a_runs, b_runs = ref[ref["seed"].isin(seeds)], other[other["seed"].isin(seeds)]
+        for metric in metrics:
+            a, seqs, _ = _frame_matrix(a_runs, metric)
+            b, _, _ = _frame_matrix(b_runs, metric)
+            d = frame_bootstrap(a - b, seqs, n_boot, seed)
+            sign = -1 if metric in LOWER_IS_BETTER else 1
+            better = ""
+            if d["lo"] > 0 or d["hi"] < 0:            # the interval excludes 0: which arm it favours
+                favours_ref = (d["lo"] > 0) == (sign > 0)
+                better = reference if favours_ref else strategy
+            rows.append({"strategy": strategy, "level_index": int(other["level_index"].iloc[0]), "metric": metric,
+                         "reference": float(a.mean()), "other": float(b.mean()), "delta": d["mean"], "lo": d["lo"],
+                         "hi": d["hi"], "p": d["p"], "better": better, "n_runs": len(seeds)})
+    columns = ["strategy", "level_index", "metric", "reference", "other", "delta", "lo", "hi", "p", "better", "n_runs"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def depth_curve(summary: pd.DataFrame, fraction: float | None = None) -> pd.DataFrame:
+    """The boundary distance per arm at ``fraction`` (default: the largest), shallow to deep, scratch last,
+    beside the study's printed boundary errors (:func:`helpers.yardsticks.study_boundary_errors`) scaled the
+    same way: each arm's error over the all-layers arm's, so the shapes can be compared (the units cannot)."""
+    fraction = summary["fraction"].max() if fraction is None else fraction
+    ours = summary[np.isclose(summary["fraction"], fraction)]
+    levels = ours[ours["strategy"] != "scratch"].sort_values("level_index")
+    scratch = ours[ours["strategy"] == "scratch"]
+    deepest = float(levels["boundary_px"].iloc[-1]) if len(levels) else np.nan
+    rows = [{"source": "this run", "arm": r.strategy, "depth": k + 1, "error": r.boundary_px, "unit": "px",
+             "relative to all layers": r.boundary_px / deepest} for k, r in enumerate(levels.itertuples())]
+    rows += [{"source": "this run", "arm": "scratch", "depth": np.nan, "error": r.boundary_px, "unit": "px",
+              "relative to all layers": r.boundary_px / deepest} for r in scratch.itertuples()]
+    study = yardsticks.study_boundary_errors()
+    for column in [c for c in study.columns if c != "arm"]:
+        all_layers = float(study[column].iloc[len(yardsticks.STUDY_DEPTHS) - 1])
+        for k, r in study.iterrows():
+            if r["arm"] == "hand-crafted":
+                continue
+            depth = k + 1 if k < len(yardsticks.STUDY_DEPTHS) else np.nan
+            rows.append({"source": f"study, {column.split(' (')[0]}", "arm": r["arm"], "depth": depth,
+                         "error": r[column], "unit": "um", "relative to all layers": r[column] / all_layers})
+    return pd.DataFrame(rows)
+
+
+def segmentation_report(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> list[str]:
+    """Plain sentences on one segmentation sweep: the depth chosen on validation at the largest training size,
+    how every other arm compares with it on test (paired, Dice and boundary distance), whether the depth curve
+    is flat from some level upward (the study's segmentation shape), and scratch against the chosen depth."""
+    done = finished(table)
+    level, tied, tied_with = best_tuned_choice(done)
+    if level is None:
+        return [f"No fine-tuned run finished: {UNDECIDED}."]
+    fraction = done["fraction"].max()
+    lines = [f"Depth chosen on the validation Dice at the largest training size ({fraction:.0%} of the training "
+             f"sequences): {level}" + (f" (tied on validation with {', '.join(tied_with)}: the shallower is taken, "
+                                       "so the choice is a convention)" if tied else "") + "."]
+    paired = paired_differences(done, level, n_boot=n_boot, seed=seed)
+    dice = paired[paired["metric"] == "dice"]
+    for r in dice.itertuples():
+        verdict = ("no difference shown" if not r.better else f"{r.better} better")
+        lines.append(f"{level} minus {r.strategy}: Dice {r.delta:+.3f} (95% CI {r.lo:+.3f} to {r.hi:+.3f}): {verdict}.")
+    levels = dice[dice["strategy"] != "scratch"].sort_values("level_index")
+    chosen_index = int(done.loc[done["strategy"] == level, "level_index"].iloc[0])
+    deeper_or_equal = [r for r in levels.itertuples() if r.level_index >= chosen_index]
+    shallower = [r for r in levels.itertuples() if r.level_index < chosen_index]
+    if all(not r.better for r in deeper_or_equal) and any(r.better == level for r in shallower):
+        lines.append(f"Flat from {level} upward, as the study's segmentation was from conv5 upward: every deeper "
+                     "level is indistinguishable from it and a shallower one is worse (Dice).")
+    elif all(not r.better for r in levels.itertuples()):
+        lines.append("No level differs from the chosen one at 95% (Dice): the depth curve is flat at this budget, "
+                     "so it cannot show where it flattens.")
+    else:
+        lines.append("The depth curve is not flat above the chosen level: read the paired differences above.")
+    return lines
