@@ -174,8 +174,8 @@ def _chosen_rates(table: pd.DataFrame, trials: Sequence[RunIdentity]) -> pd.Data
     columns = ["requested", "strategy", "fraction", "n_train", "seed", "lr", "val_auc", "val_loss",
                "val_collapsed", "collapsed", "diverged"]
     out = rows.reindex(columns=columns).copy()
-    out["diverged"] = out["diverged"].fillna(False).astype(bool)
-    out["val_collapsed"] = out["val_collapsed"].fillna(False).astype(bool)
+    out["diverged"] = out["diverged"].astype("boolean").fillna(False).astype(bool)
+    out["val_collapsed"] = out["val_collapsed"].astype("boolean").fillna(False).astype(bool)
     out["group"] = rows["config_hash"].map(keys)
     out["chosen"] = False
     for _, g in out.groupby(["group", "fraction"]):
@@ -302,8 +302,8 @@ def sweep_rows(table: pd.DataFrame) -> pd.DataFrame:
     for _, cell in table.groupby(["strategy", "fraction"], sort=False):
         if cell["lr"].nunique() > 1:
             cell = cell.assign(diverged=cell.get("diverged", False), val_collapsed=cell.get("val_collapsed", False))
-            cell = cell.assign(diverged=cell["diverged"].fillna(False).astype(bool),
-                               val_collapsed=cell["val_collapsed"].fillna(False).astype(bool))
+            cell = cell.assign(diverged=cell["diverged"].astype("boolean").fillna(False).astype(bool),
+                               val_collapsed=cell["val_collapsed"].astype("boolean").fillna(False).astype(bool))
             means = cell.groupby("lr").agg(val_auc=("val_auc", "mean"), val_loss=("val_loss", "mean"),
                                            diverged=("diverged", "any"), val_collapsed=("val_collapsed", "any"))
             cell = cell[cell["lr"] == choose_rate(means.reset_index())]
