@@ -70,7 +70,7 @@ student: $(STAMP)
 # variables reruns all). Classroom from scratch: about as long as make reproduce; without a polyp data set
 # notebook 05 is left out, as in make reproduce.
 BOOK_BUILD = book/_build/$(PROFILE)
-BOOK_NOTEBOOKS = $(if $(HAVE_POLYP),,$(filter-out 05_polyp_detection,$(basename $(notdir $(NOTEBOOKS)))))
+BOOK_NOTEBOOKS = $(if $(HAVE_POLYP),,$(filter-out 05_polyp_detection 07_polyp_segmentation,$(basename $(notdir $(NOTEBOOKS)))))
 book: $(STAMP)
 	@$(PY) -m helpers.preflight --profile $(PROFILE)
 	@start=$$(date +%s); \
@@ -88,7 +88,7 @@ reproduce: $(STAMP)
 	@mkdir -p $(REPORTS)
 	@set -e; for nb in $(NOTEBOOKS); do \
 		name=$$(basename $$nb .ipynb); start=$$(date +%s); \
-		if [ "$$name" = 05_polyp_detection ] && [ -z "$(HAVE_POLYP)" ]; then \
+		if { [ "$$name" = 05_polyp_detection ] || [ "$$name" = 07_polyp_segmentation ]; } && [ -z "$(HAVE_POLYP)" ]; then \
 			echo "== $$name skipped: no polyp data set (no CVC-ClinicDB or Kvasir-SEG in data/polyp/ or FTLAB_POLYP_DIR; run make data with network, see data/README.md)"; \
 			continue; fi; \
 		echo "== $$name ($(PROFILE) profile)"; \

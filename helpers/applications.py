@@ -90,6 +90,8 @@ _READERS = {"classification": _classification, "detection": _detection, "segment
 
 
 def _reading(lo: float, hi: float) -> str:
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "no interval (one test sequence or no paired runs)"
     if hi < 0:
         return "worse than the chosen depth"
     if lo > 0:

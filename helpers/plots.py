@@ -49,7 +49,7 @@ def save_figure(fig: Figure | Axes, name: str, folder: str | Path | None = None)
     return path
 
 
-def _new_ax(ax: Axes | None, size: tuple[float, float] = (6.4, 4.4)) -> Axes:
+def new_ax(ax: Axes | None, size: tuple[float, float] = (6.4, 4.4)) -> Axes:
     if ax is not None:
         return ax
     _, ax = plt.subplots(figsize=size, layout="constrained")
@@ -94,7 +94,7 @@ def plot_learning_curves(df: pd.DataFrame, metric: str = "test_auc", ax: Axes | 
     sizes = A.fraction_sizes(df)
     order = A.strategy_order(df)
     colors = learning_curve_colors(order)
-    ax = _new_ax(ax)
+    ax = new_ax(ax)
     label = A.metric_label(metric)
     cells = A.cell_stats(df, metric).sort_values("n_train")
     for strategy in order:
@@ -126,7 +126,7 @@ def plot_best_level_heatmap(df: pd.DataFrame, metric: str = "test_auc", ax: Axes
     best_rows = [list(grid.index).index(chosen[col]) for col in grid.columns]
     for j, i in enumerate(best_rows):
         text.iloc[i, j] += " *"
-    ax = _new_ax(ax, (1.6 + 1.3 * grid.shape[1], 1.0 + 0.45 * grid.shape[0]))
+    ax = new_ax(ax, (1.6 + 1.3 * grid.shape[1], 1.0 + 0.45 * grid.shape[0]))
     label = A.metric_label(metric)
     sns.heatmap(grid, annot=text.to_numpy(), fmt="", cmap="viridis", ax=ax, linewidths=0.5,
                 cbar_kws={"label": f"{label} (mean over seeds)"}, annot_kws={"fontsize": 8})
@@ -152,7 +152,7 @@ def plot_gap_to_scratch(gap_df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     Strategies are nudged sideways so their bars do not overlap.
     """
     A._single_experiment(gap_df, "plot_gap_to_scratch")
-    ax = _new_ax(ax)
+    ax = new_ax(ax)
     order = (gap_df[["strategy", "level_index"]].drop_duplicates("strategy")
              .assign(auto=lambda d: d["strategy"] == A.AUTO).sort_values(["auto", "level_index"])["strategy"].tolist())
     colors = learning_curve_colors([A.SCRATCH, *order])
@@ -197,7 +197,7 @@ def plot_convergence(df: pd.DataFrame, fraction: float | None = None, ax: Axes |
         raise ValueError(f"no runs at training fraction {fraction}")
     order = A.strategy_order(df)
     colors = learning_curve_colors(order)
-    ax = _new_ax(ax)
+    ax = new_ax(ax)
     for strategy in order:
         points = [(it, v) for curve in df[df["strategy"] == strategy]["curve"] for it, v in curve if it > 0]
         if not points:
@@ -240,7 +240,7 @@ def plot_power_law(df: pd.DataFrame, fits: Mapping[str, PL.PowerLawFit] | pd.Dat
     points = A._curve_points(df, metric)
     order = [s for s in A.strategy_order(df) if s in fits]
     colors = learning_curve_colors(A.strategy_order(df))
-    ax = _new_ax(ax)
+    ax = new_ax(ax)
     target = catch_up = np.nan
     if table is not None and len(table):
         target = 1.0 - float(table["target_metric"].iloc[0])
@@ -506,7 +506,7 @@ def plot_ladder(model: FTModel, ax: Axes | None = None) -> Axes:
 # ----------------------------------------------------------------------------- inside the network (notebook 06)
 def plot_cka_heatmap(table: pd.DataFrame, title: str, ax: Axes | None = None) -> Axes:
     """Linear CKA with the pretrained network per stage (columns) for each arm (rows), 0 to 1."""
-    ax = _new_ax(ax, (max(6.4, 0.7 * table.shape[1] + 2), 0.5 * table.shape[0] + 1.6))
+    ax = new_ax(ax, (max(6.4, 0.7 * table.shape[1] + 2), 0.5 * table.shape[0] + 1.6))
     sns.heatmap(table.astype(float), vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", ax=ax,
                 cbar_kws={"label": "linear CKA with the pretrained network"}, annot_kws={"fontsize": 7})
     ax.set_xlabel("stage (input side left)")
@@ -518,7 +518,7 @@ def plot_cka_heatmap(table: pd.DataFrame, title: str, ax: Axes | None = None) ->
 
 def plot_weight_movement(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Relative weight change per stage (x) for each arm (one line per row of ``table``), log scale."""
-    ax = _new_ax(ax, (8.0, 4.0))
+    ax = new_ax(ax, (8.0, 4.0))
     colors = learning_curve_colors(list(table.index))
     for arm, row in table.iterrows():
         values = row.astype(float).replace(0.0, np.nan)

@@ -143,10 +143,18 @@ def test_the_recipe_numbers_are_written_in_one_module():
     assert not offenders, "recipe numbers outside helpers/recipe.py:\n" + "\n".join(offenders)
 
 
-def test_the_core_does_not_import_the_detection_application():
-    """helpers.detection builds on the core; only preflight (which looks for notebook 05's folder) reaches back."""
+APPLICATIONS = ("helpers.detection", "helpers.segmentation", "helpers.applications")
+
+
+def test_the_core_does_not_import_the_applications():
+    """helpers.detection builds on the core, helpers.segmentation on detection and the core, helpers.applications
+    (finding 3 across applications) on all of them; only preflight (which looks for notebook 05's folder)
+    reaches back from the core, and detection never imports segmentation."""
     graph = import_graph(top_level_only=False)
     reaching = sorted(m for m, edges in graph.items()
-                      if not m.startswith("helpers.detection") and m != "helpers.preflight"
-                      and any(e.startswith("helpers.detection") for e in edges))
-    assert not reaching, f"core modules importing helpers.detection: {reaching}"
+                      if not m.startswith(APPLICATIONS) and m != "helpers.preflight"
+                      and any(e.startswith(APPLICATIONS) for e in edges))
+    assert not reaching, f"core modules importing an application: {reaching}"
+    backwards = sorted(m for m, edges in graph.items() if m.startswith("helpers.detection")
+                       and any(e.startswith(("helpers.segmentation", "helpers.applications")) for e in edges))
+    assert not backwards, f"detection modules importing segmentation: {backwards}"

@@ -17,7 +17,7 @@ strategy on validation data, rows in a results store), as detection runs are. A 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -29,6 +29,7 @@ from ..datasets import DataSet
 from ..detection import experiment as detection
 from ..detection import video
 from ..env import seed_everything
+from ..finetune import Level
 from ..models import FTModel
 from ..runner import RunIdentity, versions
 from ..train import fit
@@ -93,6 +94,12 @@ def window_data(config: SegRunConfig, data: detection.PolypData, train_idx: np.n
                    {"frames_train": train_idx})
 
 
+def build_segmenter(config: SegRunConfig) -> tuple[FTModel, Level | None]:
+    """The three-class window classifier at the run's depth (ImageNet weights unless scratch): the detector's
+    network (:func:`helpers.detection.experiment.build_detector`) with three outputs."""
+    return detection.build_detector(config, n_classes=len(labels.CLASS_NAMES))
+
+
 def frame_table(polyp_prob: torch.Tensor, data: detection.PolypData, split: str, threshold: float) -> pd.DataFrame:
     """Per-frame scores (:func:`helpers.segmentation.scores.frame_scores`) of one split's masks at ``threshold``."""
     idx = data.split[split]
@@ -113,7 +120,7 @@ def run_segmentation(config: SegRunConfig, weights_dir: str | Path | None = None
     settings = segmenter_settings(config, data)
     windows = window_data(config, data, train_idx, settings)
     seed_everything(config.seed)
-    model, level = detection.build_detector(config, n_classes=len(labels.CLASS_NAMES))
+    model, level = build_segmenter(config)
     try:
         result = fit(model, windows, detection.train_config(config, config.steps, config.learning_rate(),
                                                              config.seed, quiet))
@@ -147,7 +154,7 @@ def run_segmentation(config: SegRunConfig, weights_dir: str | Path | None = None
 
 def load_segmenter(config: SegRunConfig, weights_dir: str | Path) -> FTModel:
     """The trained three-class patch classifier of a finished run, from the weights :func:`run_segmentation` saved."""
-    model, _ = detection.build_detector(config, n_classes=len(labels.CLASS_NAMES))
+    model, _ = build_segmenter(config)
     model.load_state_dict(safe_load(Path(weights_dir) / f"{config.key()}.pt"))
     return model.eval()
 
@@ -156,3 +163,38 @@ def seg_grid(strategies: Sequence[str], fractions: Sequence[float], seeds: Seque
              **common) -> list[SegRunConfig]:
     """Every combination of strategy, training fraction (by sequence) and seed (see :func:`helpers.detection.experiment.polyp_grid`)."""
     return detection.polyp_grid(strategies, fractions, seeds, config_type=SegRunConfig, **common)
+
+
+def trained_segmenter(config: SegRunConfig, weights_dir: str | Path, quiet: bool = True) -> FTModel:
+    """The run's trained network: its saved weights, or (when they are gone) the run made again and saved.
+
+    Training is seeded, so a run made again gives the same network on the same machine and library versions
+    (not bit for bit across machines)."""
+    if not (Path(weights_dir) / f"{config.key()}.pt").exists():
+        run_segmentation(config, weights_dir=weights_dir, quiet=quiet)
+    return load_segmenter(config, weights_dir)
+
+
+def config_from_row(row: pd.Series | dict) -> SegRunConfig:
+    """The :class:`SegRunConfig` of a result row (its own identity: ``config_from_row(row).key()`` is the
+    row's ``config_hash``), e.g. to reload that run's network with :func:`trained_segmenter`."""
+    values = {}
+    for f in fields(SegRunConfig):
+        v = row[f.name]
+        if v is None or (isinstance(v, float) and np.isnan(v) and "None" in str(f.type)):
+            values[f.name] = None
+        elif f.name == "frame_size":
+            values[f.name] = tuple(int(x) for x in v)
+        elif str(f.type).startswith("int"):
+            values[f.name] = int(v)
+        elif str(f.type).startswith("float"):
+            values[f.name] = float(v)
+        else:
+            values[f.name] = str(v)
+    if "requested" in row:        # a row's ``strategy`` is the resolved level name; the config asked for ``requested``
+        values["strategy"] = str(row["requested"])
+    config = SegRunConfig(**values)
+    if "config_hash" in row and config.key() != row["config_hash"]:
+        raise ValueError(f"row {row['config_hash']} does not rebuild to its own config (got {config.key()}): "
+                         "it was written by another version of SegRunConfig")
+    return config

@@ -34,7 +34,8 @@ def frame_bootstrap(values: np.ndarray, sequences: Sequence[str], n_boot: int = 
     ``sequences`` (F,): each frame's sequence. Replicates resample the sequences once for all runs, then the
     runs (widened for few runs as in :func:`helpers.bootstrap.contrast_bootstrap`), and are clipped to
     ``bounds``. For a paired difference pass ``a - b``. Keys: ``mean, lo, hi, p`` (two-sided bootstrap
-    p-value of "the mean is 0"), ``n_runs, n_frames, n_sequences, n_boot``.
+    p-value of "the mean is 0"), ``n_runs, n_frames, n_sequences, n_boot``. With a single test sequence
+    there is nothing to resample: ``lo``, ``hi`` and ``p`` are NaN (no interval, no verdict).
     """
     values = np.atleast_2d(np.asarray(values, dtype=float))
     r, f = values.shape
@@ -52,6 +53,8 @@ def frame_bootstrap(values: np.ndarray, sequences: Sequence[str], n_boot: int = 
     alpha = (1 - level) / 2
     lo, hi = np.quantile(d, [alpha, 1 - alpha])
     p = float(np.clip(2 * min(np.mean(d <= 0), np.mean(d >= 0)), 1 / n_boot, 1.0))
+    if len(names) < 2:     # one test sequence: nothing to resample, the test-set noise is unknown
+        lo = hi = p = float("nan")
     return {"mean": float(values.mean()), "lo": float(lo), "hi": float(hi), "p": p, "n_runs": r,
             "n_frames": f, "n_sequences": len(names), "n_boot": n_boot}
 
