@@ -114,8 +114,8 @@ PROFILES: dict[str, Profile] = {
         polyp_lr_grid={"scratch": (0.01, 0.03), "finetune": (0.001, 0.003)}, polyp_sampling=(1, 4),
         polyp_stride=0.5, polyp_max_candidates=3,
         seg_steps=100, seg_batch_size=32, seg_patch=32, seg_frame_size=(144, 192), seg_frame_step=4,
-        seg_max_frames=(60, 16, 40), seg_per_class=16, seg_stride=8.0, seg_fractions=(0.25, 1.0),
-        seg_strategies=("scratch", "last", "middle", "all"), seg_seeds=(0, 1),
+        seg_max_frames=(48, 16, 80), seg_per_class=8, seg_stride=10.0, seg_fractions=(0.25, 1.0),
+        seg_strategies=("scratch", "last", "middle", "all"), seg_seeds=(0, 1, 2),
         seg_lr_grid={"scratch": (0.01, 0.03), "finetune": (0.001, 0.003)},
         cpu_cost="The classroom profile trains real models (120 SGD steps each, 32 px, a rate tuned on every seed "
                  "for every arm, 5 seeds in the learning curves) on up to 1,200 images: minutes per notebook and "

@@ -205,7 +205,9 @@ def cache_plan(model: FTModel, start: int, config: TrainConfig, n_images: int, p
     """Decide frozen-feature caching: the dtype to keep features in, or None for no caching.
 
     Caching needs a frozen part worth skipping (``auto``: at least one frozen stage with weights) and
-    deterministic inputs (no augmentation). ``per_image`` is the number of feature values the frozen part
+    deterministic inputs (no augmentation); under ``auto`` also a training set no larger than the images the
+    run draws (``steps * batch_size``): a cache of 20,000 segmentation windows for 100 steps of 32 would run
+    the frozen part on eight times more images than training without it (:func:`fit` checks this). ``per_image`` is the number of feature values the frozen part
     gives one image (:func:`fit` reads it off the first batch it computes, so no probe is run). Features
     are kept in float32 when all ``n_images`` of them fit in ``config.cache_limit_bytes`` (2 GiB by
     default), in float16 when only that fits, and are not cached (recomputed every batch) otherwise.
@@ -240,6 +242,8 @@ def _cached_inputs(model: nn.Module, data: DataSet, start: int, config: TrainCon
     apply or the features would not fit (:func:`cache_plan`; the first batch tells their size)."""
     if not _caching_applies(model, start, config):
         return None
+    if config.cache == "auto" and len(data.train) > config.steps * config.batch_size:
+        return None   # the cache would push more images through the frozen part than the run will ever draw
     batches = _frozen_feature_batches(model, data.train, start, device, config.eval_batch_size)
     first = next(batches)
     dtype = cache_plan(model, start, config, len(data.train) + len(data.val), first[0].numel())

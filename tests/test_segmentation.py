@@ -282,3 +282,18 @@ def test_across_applications_reads_stores_and_names_missing_ones(seg_table, tmp_
     missing = table[table["application"] == "missing"]
     assert missing["chosen"].tolist() == [""] and "run its notebook first" in missing["reading"].iloc[0]
     assert applications.finding3_across(table).startswith("Finding 3 across applications")
+
+
+def test_config_from_row_rebuilds_each_run_and_its_network(seg_table, tmp_path):
+    done = detection_report.finished(seg_table)
+    for _, row in done.iterrows():
+        assert experiment.config_from_row(row).key() == row["config_hash"]
+    row = done.iloc[0]
+    config = experiment.config_from_row(row)
+    first = experiment.trained_segmenter(config, tmp_path)           # no weights yet: the run is made again, saved
+    assert (tmp_path / f"{config.key()}.pt").exists()
+    again = experiment.load_segmenter(config, tmp_path)
+    for a, b in zip(first.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="does not rebuild"):
+        experiment.config_from_row({**row.to_dict(), "config_hash": "0" * 16})

@@ -332,3 +332,16 @@ def test_multi_label_loss_and_probabilities_are_per_finding():
     single = torch.tensor([0, 2])
     assert torch.allclose(T.classification_loss(logits, single), torch.nn.functional.cross_entropy(logits, single))
     assert torch.allclose(T.probabilities(logits, multi_label=False).sum(1), torch.ones(2))
+
+
+def test_auto_cache_skipped_when_the_run_draws_fewer_images_than_the_cache_holds(make_lite, tiny_data):
+    # 64 training images; 2 steps of 8 draw 16 of them: computing 64 frozen features first would cost more
+    short = T.fit(make_lite("conv_head-classifier"), tiny_data, steps=2, patience=None, lr=0.01, seed=1,
+                  **{**SMALL, "batch_size": 8})
+    assert short.cached is False
+    long = T.fit(make_lite("conv_head-classifier"), tiny_data, steps=8, patience=None, lr=0.01, seed=1,
+                 **{**SMALL, "batch_size": 8})
+    assert long.cached is True
+    forced = T.fit(make_lite("conv_head-classifier"), tiny_data, steps=2, patience=None, lr=0.01, seed=1,
+                   cache=True, **{**SMALL, "batch_size": 8})
+    assert forced.cached is True
