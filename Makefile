@@ -11,7 +11,7 @@ STAMP := $(VENV)/.ftlab-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 PROFILE ?= classroom
 REPORTS ?= reports
-# Notebook 05 needs a polyp folder (CVC-ClinicDB from its owners, or Kvasir-SEG: see data/README.md).
+# Notebooks 05 and 07 need a polyp folder (CVC-ClinicDB from its owners, or Kvasir-SEG: see data/README.md).
 # Without one, make test runs it on a synthetic folder that helpers.detection.data builds, so it is never skipped,
 # and make reproduce skips it, saying why.
 HAVE_POLYP = $(shell $(PY) -m helpers.detection.data find >/dev/null 2>&1 && echo yes)
@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml constraints.txt
 data: $(STAMP)
 	$(PY) -m helpers.preflight --profile $(PROFILE)
 	@$(PY) -m helpers.detection.data find >/dev/null 2>&1 || $(PY) -m helpers.detection.data fetch-kvasir || \
-		echo "Kvasir-SEG could not be downloaded (see the error above): make reproduce will skip notebook 05; put CVC-ClinicDB or Kvasir-SEG in data/polyp/ (data/README.md)."
+		echo "Kvasir-SEG could not be downloaded (see the error above): make reproduce will skip notebooks 05 and 07; put CVC-ClinicDB or Kvasir-SEG in data/polyp/ (data/README.md)."
 
 test: $(STAMP)
 	@$(PY) -m helpers.preflight --profile fast
@@ -50,7 +50,7 @@ test: $(STAMP)
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 
 synthetic-polyp: $(STAMP)
-	@$(if $(HAVE_POLYP),,echo "No polyp data set found (FTLAB_POLYP_DIR, data/polyp/): notebook 05 runs on a synthetic folder, $(SYNTHETIC_POLYP)." && \
+	@$(if $(HAVE_POLYP),,echo "No polyp data set found (FTLAB_POLYP_DIR, data/polyp/): notebooks 05 and 07 run on a synthetic folder, $(SYNTHETIC_POLYP)." && \
 		$(PY) -m helpers.detection.data synthetic $(SYNTHETIC_POLYP) --frames 60 --sequences 6 >/dev/null)
 
 unit: $(STAMP)
@@ -68,7 +68,7 @@ student: $(STAMP)
 # a landing page with the README's results -> $(BOOK_BUILD)/html/index.html. jupyter-cache keeps each executed
 # notebook: a rebuild reruns only notebooks whose code changed (a change to helpers/, the profile or the data
 # variables reruns all). Classroom from scratch: about as long as make reproduce; without a polyp data set
-# notebook 05 is left out, as in make reproduce.
+# notebooks 05 and 07 are left out, as in make reproduce.
 BOOK_BUILD = book/_build/$(PROFILE)
 BOOK_NOTEBOOKS = $(if $(HAVE_POLYP),,$(filter-out 05_polyp_detection 07_polyp_segmentation,$(basename $(notdir $(NOTEBOOKS)))))
 book: $(STAMP)

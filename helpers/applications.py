@@ -162,3 +162,33 @@ def finding3_across(table: pd.DataFrame) -> str:
                            f"({listing}); one depth serves them all at this budget.")
     return head + (f"{UNDECIDED}: the chosen depths are {listing}, but no application shows another's choice "
                    "measurably worse than its own, and no single depth is shown within the margin everywhere.")
+
+
+def default_applications(reports: str | Path, polyp_name: str = "CVC-ClinicDB", arch: str = "efficientnet_lite0",
+                         classification_sets: tuple[str, ...] = ("pneumoniamnist", "retinamnist")) -> list[Application]:
+    """The applications notebook 07 reads from a reports folder: notebook 04's stores (one per data set), notebook
+    05's detection store and notebook 07's segmentation store."""
+    reports = Path(reports)
+    apps = [Application(f"{name} (classification)", "classification", reports / f"04_sweep_{name}_{arch}")
+            for name in classification_sets]
+    return apps + [Application(f"{polyp_name} (detection)", "detection", reports / "05_polyp_store"),
+                   Application(f"{polyp_name} (segmentation)", "segmentation", reports / "07_segmentation_store")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.applications [REPORTS]``: the across-applications table and the finding-3 verdict."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m helpers.applications", description=main.__doc__)
+    parser.add_argument("reports", nargs="?", default="reports", help="the reports folder (default: reports)")
+    parser.add_argument("--polyp-name", default="CVC-ClinicDB")
+    parser.add_argument("--n-boot", type=int, default=1000)
+    args = parser.parse_args(argv)
+    table = across_applications(default_applications(args.reports, args.polyp_name), n_boot=args.n_boot)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.round(3).to_string(index=False))
+    print(finding3_across(table))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,7 +16,10 @@ from matplotlib.figure import Figure
 
 from ..plots import new_ax, learning_curve_colors, titled
 from .labels import CLASS_NAMES
-from .report import METRICS
+from .report import LOWER_IS_BETTER
+
+SHORT = {"dice": "Dice", "iou": "IoU", "boundary_px": "boundary distance (px)",
+         "boundary_share": "boundary distance / frame width"}
 
 CLASS_COLORS = ListedColormap(["#1b1b1b", "#f2a900", "#2a9d8f"])   # background, boundary band, interior
 
@@ -58,9 +61,9 @@ def plot_metric_by_depth(summary: pd.DataFrame, metric: str = "dice", ax: Axes |
         ax.errorbar(xs, part[metric], yerr=[below, above],
                     marker="o", capsize=3, label=label, color=color)
     ax.set_xticks(range(len(arms)), arms, rotation=20, ha="right")
-    ax.set_ylabel(f"test {METRICS[metric]} (mean over seeds, 95% CI)")
+    ax.set_ylabel(f"test {SHORT[metric]} (mean, 95% CI)")
     ax.set_xlabel("arm (scratch, then the fine-tuning depth, shallow to deep)")
-    ax.set_title(f"Segmentation: test {METRICS[metric]} by depth")
+    ax.set_title(f"Segmentation: test {SHORT[metric]} by depth" + (" (lower is better)" if metric in LOWER_IS_BETTER else ""))
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return ax
