@@ -19,6 +19,7 @@ decidable at this budget**. Depths are compared by level name, so the applicatio
 """
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def default_applications(reports: str | Path, polyp_name: str = "CVC-ClinicDB", 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m helpers.applications [REPORTS]``: the across-applications table and the finding-3 verdict."""
-    import argparse
+
     parser = argparse.ArgumentParser(prog="python -m helpers.applications", description=main.__doc__)
     parser.add_argument("reports", nargs="?", default="reports", help="the reports folder (default: reports)")
     parser.add_argument("--polyp-name", default="CVC-ClinicDB")
