@@ -47,8 +47,9 @@ SCALES = (1.0, 1.2, 1.5)   # the sampler's scales, reused as the test windows
 
 
 @dataclass(frozen=True)
-class PolypRunConfig(RunIdentity):
-    """One detection run; every field is part of its identity (hash)."""
+class FrameRunIdentity(RunIdentity):
+    """The fields every run on a polyp folder has (detection here, :mod:`helpers.segmentation` too): the data,
+    the network and depth, the share of training sequences, the seeds and the frame bounds."""
 
     dataset: str = "CVC-ClinicDB"      # a folder path (the notebook passes the resolved one) or a set name
     arch: str = "efficientnet_lite0"
@@ -62,6 +63,12 @@ class PolypRunConfig(RunIdentity):
     max_train_frames: int | None = None
     max_val_frames: int | None = None
     max_test_frames: int | None = None  # None: every frame of the test sequences
+
+
+@dataclass(frozen=True)
+class PolypRunConfig(FrameRunIdentity):
+    """One detection run; every field is part of its identity (hash)."""
+
     steps: int = 80                    # SGD steps before the hard-negative round
     hard_steps: int = 40               # SGD steps after it (0: no round)
     hard_per_frame: int = 4            # hard negatives kept per training frame
@@ -265,9 +272,22 @@ def run_polyp(config: PolypRunConfig, weights_dir: str | Path | None = None, qui
     row = detection_row(config, data, trained, matches, frame_table)
     row["wall_s"] = time.perf_counter() - t0
     if weights_dir is not None:
-        Path(weights_dir).mkdir(parents=True, exist_ok=True)
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, Path(weights_dir) / f"{config.key()}.pt")
+        save_weights(model, config, weights_dir)
     return row
+
+
+def save_weights(model: torch.nn.Module, config: RunIdentity, weights_dir: str | Path) -> Path:
+    """``<weights_dir>/<config hash>.pt``: the model's state dict on the CPU (loadable with ``weights_only=True``)."""
+    path = Path(weights_dir) / f"{config.key()}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, path)
+    return path
+
+
+def load_weights(model: FTModel, config: RunIdentity, weights_dir: str | Path) -> FTModel:
+    """``model`` (built for ``config``) with the weights :func:`save_weights` wrote for it, in eval mode."""
+    model.load_state_dict(safe_load(Path(weights_dir) / f"{config.key()}.pt"))
+    return model.eval()
 
 
 def diverged_row(config: PolypRunConfig, err: Exception, wall_s: float, task: str = "polyp") -> dict:
@@ -312,9 +332,7 @@ def detection_row(config: PolypRunConfig, data: PolypData, trained: TrainedDetec
 def load_detector(config: PolypRunConfig, weights_dir: str | Path) -> FTModel:
     """The trained patch classifier of a finished run, from the weights :func:`run_polyp` saved."""
 
-    model, _ = build_detector(config)
-    model.load_state_dict(safe_load(Path(weights_dir) / f"{config.key()}.pt"))
-    return model.eval()
+    return load_weights(build_detector(config)[0], config, weights_dir)
 
 
 def polyp_grid(strategies: Sequence[str], fractions: Sequence[float], seeds: Sequence[int] = (0,),

@@ -31,30 +31,19 @@ from ..detection import video
 from ..env import seed_everything
 from ..finetune import Level
 from ..models import FTModel
-from ..runner import RunIdentity, versions
+from ..runner import versions
 from ..train import fit
-from ..weights import safe_load
 from . import labels, maps, scores
 
 TASK = "segmentation"
 
 
 @dataclass(frozen=True)
-class SegRunConfig(RunIdentity):
-    """One segmentation run; every field is part of its identity (hash)."""
+class SegRunConfig(detection.FrameRunIdentity):
+    """One segmentation run; every field is part of its identity (hash). The data, depth, seed and frame
+    fields are the detection runs' (:class:`helpers.detection.experiment.FrameRunIdentity`)."""
 
-    dataset: str = "CVC-ClinicDB"      # a folder path (the notebook passes the resolved one) or a set name
-    arch: str = "efficientnet_lite0"
-    strategy: str = "scratch"          # "scratch" or a ladder level (name, or last/middle/all)
-    fraction: float = 1.0              # share of training sequences (nested)
-    seed: int = 0
-    split_seed: int = 0                # the train/val/test split by sequence (fixed across seeds)
-    patch: int = 32                    # window side fed to the classifier (px)
     frame_size: tuple[int, int] = (144, 192)   # every frame is resized to this (H, W)
-    frame_step: int = 1                # keep every k-th frame of each training sequence
-    max_train_frames: int | None = None
-    max_val_frames: int | None = None
-    max_test_frames: int | None = None  # None: every frame of the test sequences
     steps: int = 100                   # SGD steps
     batch_size: int = 32
     lr: float | None = None
@@ -147,16 +136,13 @@ def run_segmentation(config: SegRunConfig, weights_dir: str | Path | None = None
     row["frame_scores"] = {c: test[c].tolist() for c in ("frame", "sequence", *scores.SCORE_COLUMNS)}
     row.update(wall_s=time.perf_counter() - t0, versions=versions(), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     if weights_dir is not None:
-        Path(weights_dir).mkdir(parents=True, exist_ok=True)
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, Path(weights_dir) / f"{config.key()}.pt")
+        detection.save_weights(model, config, weights_dir)
     return row
 
 
 def load_segmenter(config: SegRunConfig, weights_dir: str | Path) -> FTModel:
     """The trained three-class patch classifier of a finished run, from the weights :func:`run_segmentation` saved."""
-    model, _ = build_segmenter(config)
-    model.load_state_dict(safe_load(Path(weights_dir) / f"{config.key()}.pt"))
-    return model.eval()
+    return detection.load_weights(build_segmenter(config)[0], config, weights_dir)
 
 
 def seg_grid(strategies: Sequence[str], fractions: Sequence[float], seeds: Sequence[int] = (0,),
