@@ -5,7 +5,7 @@ chosen profile it works out which MedMNIST files notebooks 01-04 read (``FTLAB_D
 PneumoniaMNIST, at the profile's image size), finds each one (``FTLAB_DATA_DIR``, then ``data/``) and
 checks its MD5, or downloads it with a progress bar. When a file is missing and cannot be downloaded
 it stops within seconds and says which file, its MD5, its URL and where to put it, instead of letting
-the first notebook fail deep inside a traceback. It also says which polyp folder notebook 05 would use.
+the first notebook fail deep inside a traceback. It also says which polyp folder notebooks 05 and 07 would use.
 """
 from __future__ import annotations
 
@@ -67,11 +67,11 @@ def _check_one(dataset: str, size: int, download: bool) -> Check:
 
 
 def _polyp_line() -> str:
-    """Which polyp folder notebook 05 would use, or what it does without one."""
+    """Which polyp folder notebooks 05 and 07 would use, or what they do without one."""
     try:
-        return f"notebook 05: polyp frames at {locate_polyp_dataset()}"
+        return f"notebooks 05 and 07: polyp frames at {locate_polyp_dataset()}"
     except (FileNotFoundError, ValueError) as error:
-        return f"notebook 05: no polyp folder found ({str(error).splitlines()[0]})"
+        return f"notebooks 05 and 07: no polyp folder found ({str(error).splitlines()[0]})"
 
 
 def run_checks(profile: str | None = None, datasets: Sequence[str] | None = None,
