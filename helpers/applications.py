@@ -20,7 +20,7 @@ decidable at this budget**. Depths are compared by level name, so the applicatio
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +40,15 @@ DETECTION_RATE = 0.5     # detection arms are compared on sensitivity at this ma
 @dataclass(frozen=True)
 class Application:
     """One application's results: a name, its kind (``classification``, ``detection`` or ``segmentation``)
-    and the results store (folder) its notebook wrote."""
+    and the results store (folder) its notebook wrote. ``dataset`` keeps only the store's runs on that data
+    set (the polyp stores hold the runs of every folder a notebook was pointed at); ``rows``, when given, are
+    the application's own sweep rows (a notebook's table) and are read instead of the store."""
 
     name: str
     kind: str
     store: Path
+    dataset: str | None = None
+    rows: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     def metric(self) -> str:
         """The test figure the arms are compared on."""
@@ -90,14 +94,16 @@ def _segmentation(table: pd.DataFrame, n_boot: int, seed: int) -> tuple[str, boo
 _READERS = {"classification": _classification, "detection": _detection, "segmentation": _segmentation}
 
 
-def _reading(lo: float, hi: float) -> str:
+def _reading(lo: float, hi: float, margin: float = NI_MARGIN) -> str:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return "no interval (one test sequence or no paired runs)"
+    if hi < -margin:
+        return "worse than the chosen depth by more than the margin"
     if hi < 0:
-        return "worse than the chosen depth"
+        return "worse than the chosen depth" + (", by less than the margin" if lo > -margin else "")
     if lo > 0:
         return "better than the chosen depth on test"
-    return "within noise of the chosen depth" + (" (non-inferior)" if lo > -NI_MARGIN else "")
+    return "within noise of the chosen depth" + (" (within the margin)" if lo > -margin else "")
 
 
 def across_applications(applications: list[Application], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -109,10 +115,16 @@ def across_applications(applications: list[Application], n_boot: int = 1000, see
     """
     rows = []
     for app in applications:
-        table = ResultsStore(app.store).load() if Path(app.store).exists() else pd.DataFrame()
-        if len(table) and "strategy" in table:
-            table = table[table["strategy"] != analysis.STATISTICS]   # notebook 06's control: not a depth
-        finished = detection_report.finished(sweep_rows(table)) if len(table) else table
+        if app.rows is not None:
+            table = app.rows
+        else:
+            table = ResultsStore(app.store).load() if Path(app.store).exists() else pd.DataFrame()
+            if len(table) and app.dataset is not None and "dataset" in table:
+                table = table[table["dataset"].astype(str) == str(app.dataset)]
+            if len(table) and "strategy" in table:
+                table = table[table["strategy"] != analysis.STATISTICS]   # notebook 06's control: not a depth
+            table = sweep_rows(table) if len(table) else table
+        finished = detection_report.finished(table) if len(table) else table
         base = {"application": app.name, "metric": app.metric()}
         if finished.empty or "level_index" not in finished or not (finished["strategy"] != SCRATCH).any():
             rows.append({**base, "chosen": "", "reading": f"no results in {app.store}: run its notebook first"})
@@ -128,9 +140,17 @@ def across_applications(applications: list[Application], n_boot: int = 1000, see
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def finding3_across(table: pd.DataFrame) -> str:
+def finding3_across(table: pd.DataFrame, margin: float = NI_MARGIN) -> str:
     """One sentence: the paper's finding 3 (no depth best everywhere) holds / does not hold / is not decidable
-    at this budget, from :func:`across_applications`'s table (rule in the module's docstring)."""
+    at this budget, from :func:`across_applications`'s table.
+
+    *Holds*: two applications chose different depths (neither tied on validation) and in one of them the
+    other's depth costs more than ``margin`` (the whole 95% interval of arm minus chosen lies below
+    ``-margin``). *Does not hold*: one depth is, in every application, the choice or within ``margin`` of it
+    (the interval's lower end above ``-margin``). The two cannot both be met. Otherwise *not decidable at this
+    budget*. ``margin`` is :data:`helpers.analysis.NI_MARGIN` (0.02) on every figure: AUC, sensitivity and
+    Dice all run from 0 to 1, and 0.02 is the suite's margin for "matches".
+    """
     head = "Finding 3 across applications (no fine-tuning depth is best everywhere): "
     ran = table[table["chosen"].fillna("") != ""]
     apps = list(dict.fromkeys(ran["application"]))
@@ -151,29 +171,33 @@ def finding3_across(table: pd.DataFrame) -> str:
             if other == choices[a]["chosen"]:
                 continue
             d = diff(a, other)
-            if d is not None and d["hi"] < 0:
+            if d is not None and d["hi"] < -margin:
                 return head + (f"{HOLDS}: the depths chosen on validation differ ({listing}), and in {a} the depth "
-                               f"{b} chose ({other}) is worse than {a}'s own on test ({d['difference']:+.3f}, 95% CI "
-                               f"{d['lo']:+.3f} to {d['hi']:+.3f}, {d['metric']}).")
+                               f"{b} chose ({other}) costs more than {margin} against {a}'s own choice on test "
+                               f"({d['difference']:+.3f}, 95% CI {d['lo']:+.3f} to {d['hi']:+.3f}, {d['metric']}).")
     levels = set(ran["strategy"]) - {SCRATCH}
     for level in sorted(levels):
         rows = [diff(a, level) for a in apps]
-        if all(r is not None and (r["strategy"] == r["chosen"] or r["lo"] > -NI_MARGIN) for r in rows):
-            return head + (f"{FAILS}: {level} is the choice or within {NI_MARGIN} of it in every application "
-                           f"({listing}); one depth serves them all at this budget.")
+        if all(r is not None and (r["strategy"] == r["chosen"] or r["lo"] > -margin) for r in rows):
+            return head + (f"{FAILS}: {level} is the choice or within {margin} of it (95% interval) in every "
+                           f"application ({listing}); one depth serves them all at this budget.")
     return head + (f"{UNDECIDED}: the chosen depths are {listing}, but no application shows another's choice "
-                   "measurably worse than its own, and no single depth is shown within the margin everywhere.")
+                   f"costing more than {margin}, and no single depth is shown within {margin} of the choice everywhere.")
 
 
 def default_applications(reports: str | Path, polyp_name: str = "CVC-ClinicDB", arch: str = "efficientnet_lite0",
-                         classification_sets: tuple[str, ...] = ("pneumoniamnist", "retinamnist")) -> list[Application]:
+                         classification_sets: tuple[str, ...] = ("pneumoniamnist", "retinamnist"),
+                         polyp_dataset: str | None = None, segmentation_rows: pd.DataFrame | None = None
+                         ) -> list[Application]:
     """The applications notebook 07 reads from a reports folder: notebook 04's stores (one per data set), notebook
-    05's detection store and notebook 07's segmentation store."""
+    05's detection store and notebook 07's segmentation store (or its own table, ``segmentation_rows``); with
+    ``polyp_dataset`` (a folder path as the runs record it) only the polyp runs on that folder count."""
     reports = Path(reports)
     apps = [Application(f"{name} (classification)", "classification", reports / f"04_sweep_{name}_{arch}")
             for name in classification_sets]
-    return apps + [Application(f"{polyp_name} (detection)", "detection", reports / "05_polyp_store"),
-                   Application(f"{polyp_name} (segmentation)", "segmentation", reports / "07_segmentation_store")]
+    return apps + [Application(f"{polyp_name} (detection)", "detection", reports / "05_polyp_store", polyp_dataset),
+                   Application(f"{polyp_name} (segmentation)", "segmentation", reports / "07_segmentation_store",
+                               polyp_dataset, segmentation_rows)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -277,7 +277,9 @@ def select(table: pd.DataFrame, configs: Iterable) -> pd.DataFrame:
 
 
 SETTING_KEYS = ("dataset", "arch", "steps", "patience", "min_steps", "batch_size", "image_size", "bn_mode",
-                "max_train", "frame_size", "patch", "hard_steps", "per_class", "stride")
+                "max_train", "max_eval", "data_size", "decay_steps", "split_seed", "frame_size", "frame_step",
+                "max_train_frames", "max_val_frames", "max_test_frames", "patch", "hard_steps", "per_class", "stride",
+                "band_share")
 """Config fields that set a sweep's budget: :func:`sweep_rows` keeps the runs of the store's most common setting."""
 
 
@@ -296,7 +298,7 @@ def sweep_rows(table: pd.DataFrame) -> pd.DataFrame:
         return table
     settings = [k for k in SETTING_KEYS if k in table.columns]
     if settings:   # the sweep is the most common setting; a few longer runs (a budget check) are not part of it
-        as_text = table[settings].astype(str).agg("|".join, axis=1)
+        as_text = table[settings].map(str).agg("|".join, axis=1)   # map(str): missing values become "nan" too
         table = table[as_text == as_text.mode().iloc[0]]
     keep = []
     for _, cell in table.groupby(["strategy", "fraction"], sort=False):

@@ -207,7 +207,8 @@ def cache_plan(model: FTModel, start: int, config: TrainConfig, n_images: int, p
     Caching needs a frozen part worth skipping (``auto``: at least one frozen stage with weights) and
     deterministic inputs (no augmentation); under ``auto`` also a training set no larger than the images the
     run draws (``steps * batch_size``): a cache of 20,000 segmentation windows for 100 steps of 32 would run
-    the frozen part on eight times more images than training without it (:func:`fit` checks this). ``per_image`` is the number of feature values the frozen part
+    the frozen part on six times more images than training without it (``_cached_inputs`` checks this; the
+    validation features, computed at every check, are not counted). ``per_image`` is the number of feature values the frozen part
     gives one image (:func:`fit` reads it off the first batch it computes, so no probe is run). Features
     are kept in float32 when all ``n_images`` of them fit in ``config.cache_limit_bytes`` (2 GiB by
     default), in float16 when only that fits, and are not cached (recomputed every batch) otherwise.

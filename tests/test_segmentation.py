@@ -4,11 +4,14 @@ the two-level bootstrap, a whole run on a synthetic folder, selection blind to t
 printed boundary errors, and finding 3 across applications from hand-made tables."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from sklearn.metrics import f1_score, jaccard_score
 
 from helpers import applications, runner, yardsticks
@@ -138,6 +141,20 @@ def test_dense_class_maps_equal_classifying_each_window_alone():
     assert torch.allclose(cells.sum(0), torch.ones(geo.map_size))
 
 
+def test_test_map_equals_the_cut_windows_classified():
+    torch.manual_seed(3)
+    image = (torch.rand(3, 30, 44) * 255).to(torch.uint8)
+    model = ThreeWay().eval()
+    settings = maps.SegmenterSettings(patch=16, window=20.0, stride=5.0, band=1)
+    geo = settings.geometry((30, 44))                                   # the test map's cells, not the dense grid
+    assert geo.step > 1
+    cells = np.argwhere(np.ones(geo.map_size, bool))
+    with torch.no_grad():
+        one_by_one = torch.softmax(model(maps.cut_windows(image, geo, cells).float() / 255), 1)
+    dense = dmaps.class_maps(model, image[None], 16, settings.stride, settings.window)[0]
+    torch.testing.assert_close(one_by_one.T.reshape(3, *geo.map_size), dense, atol=2e-2, rtol=0)   # uint8 rounding
+
+
 def test_training_windows_are_cut_like_test_windows():
     torch.manual_seed(2)
     image = (torch.rand(3, 30, 44) * 255).to(torch.uint8)
@@ -151,12 +168,15 @@ def test_training_windows_are_cut_like_test_windows():
         torch.testing.assert_close(cut[k], every[i, j], atol=0.5 / 255 + 1e-6, rtol=0)
 
 
-def test_choose_threshold_reads_only_the_frames_given():
+def test_choose_threshold_best_dice_then_nearest_half():
     true = torch.zeros(2, 10, 10, dtype=torch.bool)
     true[:, 2:6, 2:6] = True
     prob = torch.where(true, torch.tensor(0.85), torch.tensor(0.75))    # only a cut above 0.75 separates them
     cut, value = maps.choose_threshold(prob, true)
     assert cut == 0.8 and value == 1.0
+    flat = torch.where(true, torch.tensor(0.99), torch.tensor(0.01))    # every cut of the grid is perfect: a tie
+    assert maps.choose_threshold(flat, true) == (0.5, 1.0)
+    assert maps.mean_dice(prob, true, 0.5) == pytest.approx(2 * 16 / (100 + 16))
 
 
 # ------------------------------------------------------------------------------------------ bootstrap
@@ -226,9 +246,12 @@ def test_study_boundary_errors_are_the_printed_numbers():
     assert len(study) == 10 and study["arm"].iloc[-2:].tolist() == ["scratch", "hand-crafted"]
     assert study["lumen-intima (um)"].iloc[0] == 101.0 and study["media-adventitia (um)"].iloc[-1] == 106.6
     curve = report.depth_curve(pd.DataFrame({"fraction": [1.0] * 3, "strategy": ["scratch", "a", "b"],
-                                             "level_index": [-1, 0, 3], "boundary_px": [9.0, 8.0, 4.0]}))
+                                             "level_index": [-1, 0, 3], "boundary_px": [9.0, 8.0, 4.0]}), n_levels=4)
     ours = curve[curve["source"] == "this run"]
-    assert ours["relative to all layers"].tolist() == [2.0, 1.0, 2.25]
+    assert ours["relative"].tolist() == [2.0, 1.0, 2.25]
+    assert ours["share tuned"].tolist()[:2] == [0.25, 1.0] and np.isnan(ours["share tuned"].iloc[2])
+    study = curve[curve["source"] == "study, lumen-intima"]
+    assert study["share tuned"].iloc[0] == 1 / 8 and study["relative"].iloc[7] == 1.0
 
 
 # ------------------------------------------------------------------------------------------ sweep rows
@@ -254,6 +277,14 @@ def across(rows: list[tuple]) -> pd.DataFrame:
     out = [dict(application=a, metric="m", n_train=100, chosen=c, tied_on_validation=t, strategy=s, level_index=0,
                 difference=d, lo=lo, hi=hi, reading="") for a, c, t, s, d, lo, hi in rows]
     return pd.DataFrame(out, columns=applications.COLUMNS)
+
+
+def test_finding3_across_conditions_exclude_each_other():
+    # a clear but small cost (interval below 0, above minus the margin) is "one depth serves all", not "holds"
+    small = across([("A", "deep", False, "deep", 0, 0, 0), ("A", "deep", False, "mid", -0.011, -0.018, -0.004),
+                    ("B", "mid", False, "mid", 0, 0, 0), ("B", "mid", False, "deep", -0.05, -0.2, 0.1)])
+    assert applications.FAILS in applications.finding3_across(small)
+    assert applications.HOLDS in applications.finding3_across(small, margin=0.001)
 
 
 def test_finding3_across_holds_fails_and_undecided():
@@ -282,6 +313,33 @@ def test_across_applications_reads_stores_and_names_missing_ones(seg_table, tmp_
     missing = table[table["application"] == "missing"]
     assert missing["chosen"].tolist() == [""] and "run its notebook first" in missing["reading"].iloc[0]
     assert applications.finding3_across(table).startswith("Finding 3 across applications")
+    # the sign: arm minus chosen, the mean paired Dice difference over the shared seeds and frames
+    done = detection_report.finished(seg_table)
+    at = done[done["fraction"] == done["fraction"].max()]
+    mean = {s: np.mean([np.mean(fs["dice"]) for fs in g["frame_scores"]]) for s, g in at.groupby("strategy")}
+    for r in seg.iloc[1:].itertuples():
+        assert r.difference == pytest.approx(mean[r.strategy] - mean[chosen])
+        assert r.lo <= r.difference + 1e-9 or np.isnan(r.lo)
+
+
+def test_the_cut_and_the_selection_figure_never_read_test_masks(tmp_path):
+    folder = polyp_data.make_synthetic_polyp_folder(tmp_path / "a", n_frames=30, n_sequences=10, size=(72, 96))
+    changed = tmp_path / "b"
+
+    shutil.copytree(folder, changed)
+    index = video.index_polyp_folder(changed)
+    test = video.split_sequences(index.sequences, seed=0)["test"]
+    for k in test:                                                   # every test mask replaced by another shape
+        _, _, mask_path = index.pairs[int(k)]
+
+        m = np.zeros((72, 96), np.uint8)
+        m[5:30, 50:90] = 255
+        Image.fromarray(m).save(mask_path)
+    common = dict(frame_size=(72, 96), max_train_frames=6, max_val_frames=4, steps=4, batch_size=16, per_class=4,
+                  stride=8.0, strategy="classifier", lr=0.001)
+    rows = [experiment.run_segmentation(experiment.SegRunConfig(dataset=str(f), **common)) for f in (folder, changed)]
+    assert rows[0]["val_auc"] == rows[1]["val_auc"] and rows[0]["threshold"] == rows[1]["threshold"]
+    assert rows[0]["test_dice"] != rows[1]["test_dice"], "the test masks did change the test figure"
 
 
 def test_config_from_row_rebuilds_each_run_and_its_network(seg_table, tmp_path):

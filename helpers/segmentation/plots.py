@@ -93,12 +93,12 @@ def plot_masks(images: torch.Tensor, true: torch.Tensor, predicted: Mapping[str,
 def plot_depth_shape(curve: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Boundary error relative to the all-layers arm, by depth rank: this run beside the study's two boundaries."""
     ax = new_ax(ax)
-    for source, part in curve[curve["depth"].notna()].groupby("source", sort=False):
+    for source, part in curve[curve["share tuned"].notna()].groupby("source", sort=False):
         style = dict(marker="o") if source == "this run" else dict(marker=".", linestyle="--", alpha=0.7)
-        ax.plot(part["depth"] / part["depth"].max(), part["relative to all layers"], label=source, **style)
+        ax.plot(part["share tuned"], part["relative"], label=source, **style)
     ax.axhline(1.0, color="grey", linewidth=0.8)
-    ax.set_xlabel("depth tuned (share of the ladder: shallowest -> all layers)")
-    ax.set_ylabel("boundary error / all-layers boundary error")
+    ax.set_xlabel("share of the ladder tuned (level / number of levels; 1 = all layers)")
+    ax.set_ylabel("boundary error / the deepest depth's")
     ax.set_title("The shape of the depth curve, not its units")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

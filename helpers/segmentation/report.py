@@ -60,14 +60,14 @@ def frame_bootstrap(values: np.ndarray, sequences: Sequence[str], n_boot: int = 
 
 
 def _frame_matrix(runs: pd.DataFrame, metric: str) -> tuple[np.ndarray, list[str], list[int]]:
-    """(R, F) per-frame values of ``metric`` (runs by seed), the frames' sequences and the seeds."""
+    """(R, F) per-frame values of ``metric`` (runs by seed), the frames' sequences and the frames."""
     runs = runs.sort_values("seed")
     tables = [pd.DataFrame(s) for s in runs["frame_scores"]]
     frames = tables[0]["frame"].tolist()
     if any(t["frame"].tolist() != frames for t in tables):
-        raise ValueError("runs of one arm were scored on different test frames; they cannot be averaged frame by frame")
+        raise ValueError("runs were scored on different test frames; they cannot be compared frame by frame")
     return (np.stack([t[metric].to_numpy(float) for t in tables]), tables[0]["sequence"].astype(str).tolist(),
-            runs["seed"].astype(int).tolist())
+            frames)
 
 
 def summary_table(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
@@ -113,8 +113,10 @@ def paired_differences(table: pd.DataFrame, reference: str, metrics: Sequence[st
             continue
         a_runs, b_runs = ref[ref["seed"].isin(seeds)], other[other["seed"].isin(seeds)]
         for metric in metrics:
-            a, seqs, _ = _frame_matrix(a_runs, metric)
-            b, _, _ = _frame_matrix(b_runs, metric)
+            a, seqs, frames = _frame_matrix(a_runs, metric)
+            b, _, frames_b = _frame_matrix(b_runs, metric)
+            if frames != frames_b:
+                raise ValueError(f"{reference} and {strategy} were scored on different test frames: no paired difference")
             d = frame_bootstrap(a - b, seqs, n_boot, seed)
             sign = -1 if metric in LOWER_IS_BETTER else 1
             better = ""
@@ -128,28 +130,33 @@ def paired_differences(table: pd.DataFrame, reference: str, metrics: Sequence[st
     return pd.DataFrame(rows, columns=columns)
 
 
-def depth_curve(summary: pd.DataFrame, fraction: float | None = None) -> pd.DataFrame:
-    """The boundary distance per arm at ``fraction`` (default: the largest), shallow to deep, scratch last,
-    beside the study's printed boundary errors (:func:`helpers.yardsticks.study_boundary_errors`) scaled the
-    same way: each arm's error over the all-layers arm's, so the shapes can be compared (the units cannot)."""
+def depth_curve(summary: pd.DataFrame, n_levels: int, fraction: float | None = None) -> pd.DataFrame:
+    """The boundary distance per arm at ``fraction`` (default: the largest), shallow to deep, scratch last, beside
+    the study's printed boundary errors (:func:`helpers.yardsticks.study_boundary_errors`).
+
+    ``share tuned`` places every depth on one axis: ``(level_index + 1) / n_levels`` for this run's ladder of
+    ``n_levels`` levels (the last one is all layers), ``k / 8`` for the study's eight depths. ``relative`` divides
+    each error by the error of the deepest depth of its own source (all layers when that was run), so the shapes
+    can be compared while the units (pixels here, micrometres there) cannot."""
     fraction = summary["fraction"].max() if fraction is None else fraction
     ours = summary[np.isclose(summary["fraction"], fraction)]
     levels = ours[ours["strategy"] != "scratch"].sort_values("level_index")
     scratch = ours[ours["strategy"] == "scratch"]
     deepest = float(levels["boundary_px"].iloc[-1]) if len(levels) else np.nan
-    rows = [{"source": "this run", "arm": r.strategy, "depth": k + 1, "error": r.boundary_px, "unit": "px",
-             "relative to all layers": r.boundary_px / deepest} for k, r in enumerate(levels.itertuples())]
-    rows += [{"source": "this run", "arm": "scratch", "depth": np.nan, "error": r.boundary_px, "unit": "px",
-              "relative to all layers": r.boundary_px / deepest} for r in scratch.itertuples()]
+    rows = [{"source": "this run", "arm": r.strategy, "share tuned": (r.level_index + 1) / n_levels,
+             "error": r.boundary_px, "unit": "px", "relative": r.boundary_px / deepest} for r in levels.itertuples()]
+    rows += [{"source": "this run", "arm": "scratch", "share tuned": np.nan, "error": r.boundary_px, "unit": "px",
+              "relative": r.boundary_px / deepest} for r in scratch.itertuples()]
     study = yardsticks.study_boundary_errors()
+    n_study = len(yardsticks.STUDY_DEPTHS)
     for column in [c for c in study.columns if c != "arm"]:
-        all_layers = float(study[column].iloc[len(yardsticks.STUDY_DEPTHS) - 1])
+        all_layers = float(study[column].iloc[n_study - 1])
         for k, r in study.iterrows():
             if r["arm"] == "hand-crafted":
                 continue
-            depth = k + 1 if k < len(yardsticks.STUDY_DEPTHS) else np.nan
-            rows.append({"source": f"study, {column.split(' (')[0]}", "arm": r["arm"], "depth": depth,
-                         "error": r[column], "unit": "um", "relative to all layers": r[column] / all_layers})
+            rows.append({"source": f"study, {column.split(' (')[0]}", "arm": r["arm"],
+                         "share tuned": (k + 1) / n_study if k < n_study else np.nan, "error": r[column], "unit": "um",
+                         "relative": r[column] / all_layers})
     return pd.DataFrame(rows)
 
 
@@ -168,18 +175,27 @@ def segmentation_report(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) 
     paired = paired_differences(done, level, n_boot=n_boot, seed=seed)
     dice = paired[paired["metric"] == "dice"]
     for r in dice.itertuples():
-        verdict = ("no difference shown" if not r.better else f"{r.better} better")
+        verdict = ("no interval (one test sequence)" if np.isnan(r.lo) else
+                   "no difference shown" if not r.better else f"{r.better} better")
         lines.append(f"{level} minus {r.strategy}: Dice {r.delta:+.3f} (95% CI {r.lo:+.3f} to {r.hi:+.3f}): {verdict}.")
     levels = dice[dice["strategy"] != "scratch"].sort_values("level_index")
     chosen_index = int(done.loc[done["strategy"] == level, "level_index"].iloc[0])
-    deeper_or_equal = [r for r in levels.itertuples() if r.level_index >= chosen_index]
+    deeper = [r for r in levels.itertuples() if r.level_index > chosen_index]
     shallower = [r for r in levels.itertuples() if r.level_index < chosen_index]
-    if all(not r.better for r in deeper_or_equal) and any(r.better == level for r in shallower):
-        lines.append(f"Flat from {level} upward, as the study's segmentation was from conv5 upward: every deeper "
-                     "level is indistinguishable from it and a shallower one is worse (Dice).")
-    elif all(not r.better for r in levels.itertuples()):
-        lines.append("No level differs from the chosen one at 95% (Dice): the depth curve is flat at this budget, "
+    if dice["lo"].isna().all():
+        lines.append("No interval: the test frames come from one sequence, so there is nothing to resample and no "
+                     "verdict on the depth curve.")
+    elif any(r.better == r.strategy for r in levels.itertuples()):
+        lines.append("A depth validation did not choose did better on test (" + ", ".join(
+            r.strategy for r in levels.itertuples() if r.better == r.strategy) + "): validation's choice is not the "
+            "best on test here; read the paired differences.")
+    elif not any(r.better for r in levels.itertuples()):
+        lines.append("No depth differs from the chosen one at 95% (Dice): the depth curve is flat at this budget, "
                      "so it cannot show where it flattens.")
+    elif not any(r.better for r in deeper) and any(r.better == level for r in shallower):
+        lines.append(f"Flat from {level} upward, as the study's segmentation was from conv5 upward: no deeper depth "
+                     "differs from it and a shallower one is worse (Dice).")
     else:
-        lines.append("The depth curve is not flat above the chosen level: read the paired differences above.")
+        lines.append("Deeper depths are worse than the chosen one (Dice): the curve falls again above it, unlike "
+                     "the study's flat top.")
     return lines
