@@ -49,7 +49,10 @@ Presentation
 The polyp-detection application (notebook 05) is its own subpackage, ``detection`` (``video``, ``patches``,
 ``maps``, ``froc``, ``experiment``, ``report``, ``plots``, ``data``: see its ``__init__``); it builds on the core (the
 engine, the runner, the store) and the core never imports it, except ``preflight``, which looks for the
-polyp folder notebook 05 needs.
+polyp folder notebooks 05 and 07 need. The segmentation application (notebook 07), ``segmentation`` (``labels``,
+``scores``, ``maps``, ``experiment``, ``report``, ``plots``), builds on detection's frames, splits and maps and on the
+core; ``applications`` (the paper's finding 3 across classification, detection and segmentation, read from their
+stores) sits on top of all three. Detection never imports segmentation.
 """
 
 __version__ = "0.1.0"
