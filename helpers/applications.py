@@ -20,6 +20,7 @@ decidable at this budget**. Depths are compared by level name, so the applicatio
 from __future__ import annotations
 
 import argparse
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,23 +76,21 @@ def _classification(table: pd.DataFrame, n_boot: int, seed: int) -> tuple[str, b
     return chosen, bool(best["val_tied"]), int(best["n_train"]), rows
 
 
-def _detection(table: pd.DataFrame, n_boot: int, seed: int) -> tuple[str, bool, int, list[dict]]:
+def _polyp(kind: str, table: pd.DataFrame, n_boot: int, seed: int) -> tuple[str, bool, int, list[dict]]:
+    """Detection or segmentation: the depth chosen on validation and every arm minus it (their reports give
+    chosen minus arm: the sign and the interval are turned round)."""
     chosen, tied, _ = detection_report.best_tuned_choice(table)
-    done = detection_report.finished(table)
-    paired = detection_report.paired_differences(table, chosen, (DETECTION_RATE,), n_boot, seed)
+    if kind == "detection":
+        paired = detection_report.paired_differences(table, chosen, (DETECTION_RATE,), n_boot, seed)
+    else:
+        paired = segmentation_report.paired_differences(table, chosen, ("dice",), n_boot=n_boot, seed=seed)
     rows = [{"strategy": r.strategy, "difference": -r.delta, "lo": -r.hi, "hi": -r.lo} for r in paired.itertuples()]
-    return chosen, tied, int(done[done["fraction"] == done["fraction"].max()]["n_train"].median()), rows
+    largest = table[table["fraction"] == table["fraction"].max()]
+    return chosen, tied, int(largest["n_train"].median()), rows
 
 
-def _segmentation(table: pd.DataFrame, n_boot: int, seed: int) -> tuple[str, bool, int, list[dict]]:
-    chosen, tied, _ = detection_report.best_tuned_choice(table)
-    done = detection_report.finished(table)
-    paired = segmentation_report.paired_differences(table, chosen, ("dice",), n_boot=n_boot, seed=seed)
-    rows = [{"strategy": r.strategy, "difference": -r.delta, "lo": -r.hi, "hi": -r.lo} for r in paired.itertuples()]
-    return chosen, tied, int(done[done["fraction"] == done["fraction"].max()]["n_train"].median()), rows
-
-
-_READERS = {"classification": _classification, "detection": _detection, "segmentation": _segmentation}
+_READERS = {"classification": _classification, "detection": functools.partial(_polyp, "detection"),
+            "segmentation": functools.partial(_polyp, "segmentation")}
 
 
 def _reading(lo: float, hi: float, margin: float = NI_MARGIN) -> str:
@@ -106,6 +105,21 @@ def _reading(lo: float, hi: float, margin: float = NI_MARGIN) -> str:
     return "within noise of the chosen depth" + (" (within the margin)" if lo > -margin else "")
 
 
+def _sweep_of(app: Application) -> pd.DataFrame:
+    """The application's sweep rows: its own ``rows``, else its store's (on ``dataset``, without notebook 06's
+    statistics-only control, which is no depth; :func:`helpers.runner.sweep_rows`); empty when there is none."""
+    if app.rows is not None:
+        return app.rows
+    table = ResultsStore(app.store).load() if Path(app.store).exists() else pd.DataFrame()
+    if table.empty:
+        return table
+    if app.dataset is not None and "dataset" in table:
+        table = table[table["dataset"].astype(str) == str(app.dataset)]
+    if "strategy" in table:
+        table = table[table["strategy"] != analysis.STATISTICS]
+    return sweep_rows(table)
+
+
 def across_applications(applications: list[Application], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per application and arm at the application's largest training size: the depth chosen on
     validation, and the arm's paired test difference to it (arm minus chosen) with its 95% interval.
@@ -115,15 +129,7 @@ def across_applications(applications: list[Application], n_boot: int = 1000, see
     """
     rows = []
     for app in applications:
-        if app.rows is not None:
-            table = app.rows
-        else:
-            table = ResultsStore(app.store).load() if Path(app.store).exists() else pd.DataFrame()
-            if len(table) and app.dataset is not None and "dataset" in table:
-                table = table[table["dataset"].astype(str) == str(app.dataset)]
-            if len(table) and "strategy" in table:
-                table = table[table["strategy"] != analysis.STATISTICS]   # notebook 06's control: not a depth
-            table = sweep_rows(table) if len(table) else table
+        table = _sweep_of(app)
         finished = detection_report.finished(table) if len(table) else table
         base = {"application": app.name, "metric": app.metric()}
         if finished.empty or "level_index" not in finished or not (finished["strategy"] != SCRATCH).any():

@@ -118,8 +118,9 @@ PROFILES: dict[str, Profile] = {
         seg_strategies=("scratch", "last", "middle", "all"), seg_seeds=(0, 1, 2),
         seg_lr_grid={"scratch": (0.01, 0.03), "finetune": (0.001, 0.003)},
         cpu_cost="The classroom profile trains real models (120 SGD steps each, 32 px, a rate tuned on every seed "
-                 "for every arm, 5 seeds in the learning curves) on up to 1,200 images: minutes per notebook and "
-                 "about an hour for all five on a 2-core CPU (the README lists the measured cost of each).",
+                 "for every arm, 5 seeds in the learning curves) on up to 1,200 images: seconds to about an hour per notebook "
+                 "(notebook 04's sweep the longest), a few hours for all seven on a 2-core CPU (the README lists "
+                 "the measured cost of each).",
     ),
     "full": Profile(
         name="full", image_size=224, data_size=224, max_train=None, max_eval=None, steps=3000, patience=1000,

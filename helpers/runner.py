@@ -173,16 +173,26 @@ def _chosen_rates(table: pd.DataFrame, trials: Sequence[RunIdentity]) -> pd.Data
     keys = {c.key(): _group(c) for c in trials}
     columns = ["requested", "strategy", "fraction", "n_train", "seed", "lr", "val_auc", "val_loss",
                "val_collapsed", "collapsed", "diverged"]
-    out = rows.reindex(columns=columns).copy()
-    out["diverged"] = out["diverged"].astype("boolean").fillna(False).astype(bool)
-    out["val_collapsed"] = out["val_collapsed"].astype("boolean").fillna(False).astype(bool)
+    out = _with_flags(rows.reindex(columns=columns).copy())
     out["group"] = rows["config_hash"].map(keys)
     out["chosen"] = False
     for _, g in out.groupby(["group", "fraction"]):
-        means = g.groupby("lr").agg(val_auc=("val_auc", "mean"), val_loss=("val_loss", "mean"),
-                                    diverged=("diverged", "any"), val_collapsed=("val_collapsed", "any"))
-        out.loc[g.index, "chosen"] = g["lr"] == choose_rate(means.reset_index())
+        out.loc[g.index, "chosen"] = g["lr"] == _best_rate(g)
     return out.reset_index(drop=True)
+
+
+def _with_flags(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with ``diverged`` and ``val_collapsed`` as plain bools (missing: False)."""
+    return rows.assign(**{c: (rows[c] if c in rows else pd.Series(False, index=rows.index))
+                          .astype("boolean").fillna(False).astype(bool) for c in ("diverged", "val_collapsed")})
+
+
+def _best_rate(runs: pd.DataFrame) -> float:
+    """The rate :func:`helpers.tuning.choose_rate` picks from the per-rate means over seeds of one cell's runs
+    (``lr``, ``val_auc``, ``val_loss``, ``diverged``, ``val_collapsed``)."""
+    means = runs.groupby("lr").agg(val_auc=("val_auc", "mean"), val_loss=("val_loss", "mean"),
+                                   diverged=("diverged", "any"), val_collapsed=("val_collapsed", "any"))
+    return choose_rate(means.reset_index())
 
 
 def _with_rates(configs: Sequence[RunIdentity], rates: pd.DataFrame) -> list[RunIdentity]:
@@ -287,8 +297,8 @@ def sweep_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The rows a sweep with tuned rates returned, recovered from its store alone (no configs at hand).
 
     A store holds the sweep's runs and its rate-tuning runs, and may hold runs of another budget beside them
-    (notebook 04's check at twice the steps): only the most common setting of :data:`SETTING_KEYS` is kept. Where a (strategy, fraction) cell holds runs at
-    several rates, the rate is chosen as :func:`run_sweep` chose it (the best mean validation AUC over seeds,
+    (notebook 04's check at twice the steps): only the most common setting of :data:`SETTING_KEYS` is kept.
+    Where a (strategy, fraction) cell holds runs at several rates, the rate is chosen as :func:`run_sweep` chose it (the best mean validation AUC over seeds,
     then the lower mean validation loss, never a rate that diverged or collapsed for a seed:
     :func:`helpers.tuning.choose_rate`) and only its runs are kept. Raises ``ValueError`` when a strategy,
     fraction and seed still hold more than one run: the store then mixes runs of different settings (two
@@ -303,12 +313,7 @@ def sweep_rows(table: pd.DataFrame) -> pd.DataFrame:
     keep = []
     for _, cell in table.groupby(["strategy", "fraction"], sort=False):
         if cell["lr"].nunique() > 1:
-            cell = cell.assign(diverged=cell.get("diverged", False), val_collapsed=cell.get("val_collapsed", False))
-            cell = cell.assign(diverged=cell["diverged"].astype("boolean").fillna(False).astype(bool),
-                               val_collapsed=cell["val_collapsed"].astype("boolean").fillna(False).astype(bool))
-            means = cell.groupby("lr").agg(val_auc=("val_auc", "mean"), val_loss=("val_loss", "mean"),
-                                           diverged=("diverged", "any"), val_collapsed=("val_collapsed", "any"))
-            cell = cell[cell["lr"] == choose_rate(means.reset_index())]
+            cell = cell[cell["lr"] == _best_rate(_with_flags(cell))]
         keep.append(cell)
     out = pd.concat(keep)
     clash = out.duplicated(["strategy", "fraction", "seed"], keep=False)

@@ -120,8 +120,8 @@ def load_bounded(dataset: str, frame_size: tuple[int, int], split_seed: int, fra
     return PolypData(loaded, split, {k: len(v) for k, v in full.items()}, len(index))
 
 
-def prepare(config: PolypRunConfig) -> PolypData:
-    """The bounded frames of this run (see :func:`load_bounded`)."""
+def prepare(config: FrameRunIdentity) -> PolypData:
+    """The bounded frames of this run, detection or segmentation (see :func:`load_bounded`)."""
     return load_bounded(config.dataset, tuple(config.frame_size), config.split_seed, config.frame_step,
                         config.max_train_frames, config.max_val_frames, config.max_test_frames)
 

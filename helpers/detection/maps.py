@@ -279,25 +279,27 @@ class DetectorSettings:
         return [float(s) * float(self.window) for s in self.scales]
 
 
+def cell_pixels(geometry: MapGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Int (h, w) frame row and column of the pixel at the centre of each map cell (rounded, clipped)."""
+    i, j = np.meshgrid(np.arange(geometry.map_size[0]), np.arange(geometry.map_size[1]), indexing="ij")
+    y, x = geometry.to_frame(i, j)
+    return (np.clip(np.rint(y), 0, geometry.frame_size[0] - 1).astype(np.int64),
+            np.clip(np.rint(x), 0, geometry.frame_size[1] - 1).astype(np.int64))
+
+
 def _on_base_grid(prob_map: torch.Tensor, geometry: MapGeometry, base: MapGeometry) -> torch.Tensor:
     """Maps (n, h, w) of ``geometry`` read at the cell centres of ``base`` -> (n, hb, wb) (bilinear)."""
     full = upsample_map(prob_map, geometry)
     if full.dim() == 2:
         full = full[None]
-    i, j = np.meshgrid(np.arange(base.map_size[0]), np.arange(base.map_size[1]), indexing="ij")
-    y, x = base.to_frame(i, j)
-    y = torch.as_tensor(np.clip(np.rint(y), 0, base.frame_size[0] - 1).astype(np.int64))
-    x = torch.as_tensor(np.clip(np.rint(x), 0, base.frame_size[1] - 1).astype(np.int64))
-    return full[:, y, x]
+    y, x = cell_pixels(base)
+    return full[:, torch.as_tensor(y), torch.as_tensor(x)]
 
 
 def fov_cells(fov: torch.Tensor, geometry: MapGeometry) -> torch.Tensor:
     """Bool (n, h, w): whether each map cell's centre lies inside the field of view ``fov`` (n, H, W)."""
-    i, j = np.meshgrid(np.arange(geometry.map_size[0]), np.arange(geometry.map_size[1]), indexing="ij")
-    y, x = geometry.to_frame(i, j)
-    y = torch.as_tensor(np.clip(np.rint(y), 0, geometry.frame_size[0] - 1).astype(np.int64))
-    x = torch.as_tensor(np.clip(np.rint(x), 0, geometry.frame_size[1] - 1).astype(np.int64))
-    return fov[:, y, x]
+    y, x = cell_pixels(geometry)
+    return fov[:, torch.as_tensor(y), torch.as_tensor(x)]
 
 
 def combined_map(model: torch.nn.Module, images: torch.Tensor, fov: torch.Tensor | None,

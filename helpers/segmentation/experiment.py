@@ -28,6 +28,7 @@ import torch
 from ..datasets import DataSet
 from ..detection import experiment as detection
 from ..detection import video
+from ..detection.experiment import prepare   # the same bounded frames as detection runs (cached per process)
 from ..env import seed_everything
 from ..finetune import Level
 from ..models import FTModel
@@ -56,12 +57,6 @@ class SegRunConfig(detection.FrameRunIdentity):
     def run(self, quiet: bool = True) -> dict:
         """Run it (:func:`run_segmentation`, no weights saved): what :func:`helpers.runner.run_sweep` calls."""
         return run_segmentation(self, quiet=quiet)
-
-
-def prepare(config: SegRunConfig) -> detection.PolypData:
-    """The bounded frames of this run (shared with detection runs of the same bounds, cached per process)."""
-    return detection.load_bounded(config.dataset, tuple(config.frame_size), config.split_seed, config.frame_step,
-                                  config.max_train_frames, config.max_val_frames, config.max_test_frames)
 
 
 def segmenter_settings(config: SegRunConfig, data: detection.PolypData) -> maps.SegmenterSettings:

@@ -45,14 +45,6 @@ class SegmenterSettings:
         return dmaps.map_geometry(frame_size, self.patch, stride, self.window)
 
 
-def cell_pixels(geometry: dmaps.MapGeometry) -> tuple[np.ndarray, np.ndarray]:
-    """Int (h, w) frame row and column of the pixel at the centre of each map cell (rounded, clipped)."""
-    i, j = np.meshgrid(np.arange(geometry.map_size[0]), np.arange(geometry.map_size[1]), indexing="ij")
-    y, x = geometry.to_frame(i, j)
-    return (np.clip(np.rint(y), 0, geometry.frame_size[0] - 1).astype(np.int64),
-            np.clip(np.rint(x), 0, geometry.frame_size[1] - 1).astype(np.int64))
-
-
 def cut_windows(image: torch.Tensor, geometry: dmaps.MapGeometry, cells: np.ndarray) -> torch.Tensor:
     """uint8 (K, 3, patch, patch): the windows of map cells ``cells`` (K, 2) of one uint8 frame (3, H, W)."""
     small = dmaps.resize_frames(image[None], geometry)[0]
@@ -75,7 +67,7 @@ def plan_windows(frames: PolypFrames, indices: Sequence[int], settings: Segmente
     """
     rng = np.random.default_rng(seed)
     geometry = settings.geometry(frames.frame_size, dense=True)
-    py, px = cell_pixels(geometry)
+    py, px = dmaps.cell_pixels(geometry)
     out = []
     for k in indices:
         k = int(k)

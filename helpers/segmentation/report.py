@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import yardsticks
-from ..bootstrap import seed_inflation, seed_resampled
+from ..bootstrap import _two_sided_p, seed_inflation, seed_resampled  # package-internal
 from ..detection.report import HOLDS, FAILS, UNDECIDED, best_tuned_choice, finished
 from ..analysis import strategy_order
 
@@ -52,7 +52,7 @@ def frame_bootstrap(values: np.ndarray, sequences: Sequence[str], n_boot: int = 
     d = np.clip(seed_resampled(per_run, pick, c), *bounds)
     alpha = (1 - level) / 2
     lo, hi = np.quantile(d, [alpha, 1 - alpha])
-    p = float(np.clip(2 * min(np.mean(d <= 0), np.mean(d >= 0)), 1 / n_boot, 1.0))
+    p = _two_sided_p(d)
     if len(names) < 2:     # one test sequence: nothing to resample, the test-set noise is unknown
         lo = hi = p = float("nan")
     return {"mean": float(values.mean()), "lo": float(lo), "hi": float(hi), "p": p, "n_runs": r,
