@@ -1,18 +1,17 @@
-"""CPU threads on a machine that is not idle: ``train.fit``, 40 steps, EfficientNet-Lite0 at 32 px, timed
-in fresh processes (OpenMP reads its wait policy when torch starts) with and without one core kept busy
-by another process, for four thread settings:
+"""CPU threads on an idle and a busy machine: ``train.fit``, 40 steps, EfficientNet-Lite0 at 32 px, timed in
+fresh processes with and without one core kept busy by another process.
 
-- ``2 threads, spinning``  torch's default on 2 cores with OpenMP's default (active) wait;
-- ``1 thread``             the safe choice under load;
-- ``2 threads, passive``   ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep at once);
-- ``2 threads, short spin`` GNU OpenMP's ``GOMP_SPINCOUNT=10000`` (a waiting thread spins briefly, then sleeps);
-- ``policy``               what the suite does by itself (helpers.env: threads from the cores other processes
-                           leave free, looked at again at every validation check; OpenMP's own wait).
+A run's thread count is part of its configuration (``helpers.env.run_threads``: 1 in every profile), so
+that the same seed gives the same numbers whatever the load. This measures what that costs or gains:
 
-Each setting runs ``rounds`` times per machine state, interleaved (rotated order), keeping the fastest run
-of each, so a burst of other load does not decide it. The figure is the ratio of each setting to the best
-of ``1 thread`` and ``2 threads, spinning`` in the same state: the policy should be at most 1.0 under load
-(never slower than one thread) and close to 1.0 when idle.
+- ``one run, 2 threads``          what the old load-following policy chose on an idle 2-core machine;
+- ``one run, 1 thread``           the suite's fixed count (a notebook that trains one model at a time);
+- ``two runs at once, 1 thread each`` the suite's sweeps (two worker processes); the figure is the wall
+                                  time of the pair divided by two (seconds per run);
+- ``two runs in turn, 2 threads each`` the same two runs one after the other with two threads (per run).
+
+Each setting runs ``rounds`` times per machine state, interleaved (rotated order), keeping the fastest, so a
+burst of other load does not decide it. Ratios are to ``one run, 2 threads`` in the same state.
 """
 from __future__ import annotations
 
@@ -29,11 +28,6 @@ import time, sys
 t0 = time.perf_counter()
 import torch
 from helpers import env, loading, models, subsets, train
-mode = sys.argv[1]
-if mode == "one":
-    torch.set_num_threads(1)
-elif mode in ("spin", "passive"):
-    torch.set_num_threads(2)
 data = subsets.training_subset(subsets.cap_dataset(loading.load_dataset("pneumoniamnist"), 400, 64), 1.0, val_share=0.2)
 model = models.build_model("efficientnet_lite0", data.num_classes, pretrained=True, image_size=32)
 config = train.TrainConfig(steps=40, batch_size=32, eval_every=40, patience=None, quiet=True, device="cpu", cache=False)
@@ -41,26 +35,36 @@ start = time.perf_counter()
 train.fit(model, data, config)
 print(time.perf_counter() - start, torch.get_num_threads())
 """
-SETTINGS = {"2 threads, spinning": ("spin", {"OMP_WAIT_POLICY": "ACTIVE", "FTLAB_THREADS": "2"}),
-            "1 thread": ("one", {"OMP_WAIT_POLICY": "ACTIVE", "FTLAB_THREADS": "1"}),
-            "2 threads, passive": ("passive", {"OMP_WAIT_POLICY": "PASSIVE", "FTLAB_THREADS": "2"}),
-            "2 threads, short spin": ("spin", {"GOMP_SPINCOUNT": "10000", "FTLAB_THREADS": "2"}),
-            "policy": ("policy", None)}   # the suite as it is: no wait setting, threads from the free cores
+SETTINGS = {"one run, 2 threads": ("2", 1), "one run, 1 thread": ("1", 1),
+            "two runs at once, 1 thread each": ("1", 2), "two runs in turn, 2 threads each": ("2", -2)}
 
 
-def _run(mode: str, settings: dict | None) -> tuple[float, int]:
-    """One fresh process; ``settings`` None: the suite's own choice (helpers' defaults, no pin)."""
-    environ = {k: v for k, v in os.environ.items()
-               if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "FTLAB_THREADS")}
-    environ.update(settings or {})
-    out = subprocess.run([sys.executable, "-c", CHILD, mode], cwd=REPO, env=environ, capture_output=True,
-                         text=True, timeout=600, check=True)
-    seconds, threads = out.stdout.split()[-2:]
-    return float(seconds), int(threads)
+def _child(threads: str):
+    environ = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "FTLAB_THREADS")}
+    environ["FTLAB_THREADS"] = threads
+    return subprocess.Popen([sys.executable, "-c", CHILD, "fixed"], cwd=REPO, env=environ, stdout=subprocess.PIPE,
+                            text=True)
+
+
+def _run(threads: str, runs: int) -> tuple[float, int]:
+    """Seconds per run: ``runs`` > 0 processes at once, < 0 that many one after the other."""
+    start = time.perf_counter()
+    if runs > 0:
+        children = [_child(threads) for _ in range(runs)]
+    else:
+        children = []
+        for _ in range(-runs):
+            children.append(_child(threads))
+            children[-1].wait(timeout=600)
+    for child in children:
+        out, _ = child.communicate(timeout=600)
+        if child.returncode:
+            raise RuntimeError(f"benchmark child failed ({child.returncode})")
+    return (time.perf_counter() - start) / abs(runs), int(out.split()[-1])
 
 
 def bench_threads(rounds: int = 2) -> dict:
-    """{state: {setting: {"seconds": best, "threads": used, "vs_best_fixed": ratio}}}."""
+    """{state: {setting: {"seconds": best per run, "threads": used, "vs_two_threads": ratio}}}."""
     results = {}
     for state in ("idle", "one core busy"):
         busy = None
@@ -78,17 +82,17 @@ def bench_threads(rounds: int = 2) -> dict:
         finally:
             if busy is not None:
                 busy.kill()
-        reference = min(best["1 thread"][0], best["2 threads, spinning"][0])
-        results[state] = {name: {"seconds": s, "threads": t, "vs_best_fixed": s / reference}
+        reference = best["one run, 2 threads"][0]
+        results[state] = {name: {"seconds": s, "threads": t, "vs_two_threads": s / reference}
                           for name, (s, t) in best.items()}
     return results
 
 
 def print_threads(results: dict) -> None:
-    print("\nCPU threads (train.fit, 40 steps, EfficientNet-Lite0 32 px; fastest of the rounds; ratio to the "
-          "better of 1 thread and 2 spinning threads in the same state):")
+    print("\nCPU threads (train.fit, 40 steps, EfficientNet-Lite0 32 px; seconds per run, fastest of the rounds; "
+          "ratio to one run with 2 threads in the same state):")
     for state, rows in results.items():
-        cells = ", ".join(f"{name} {r['seconds']:.1f} s ({r['threads']} thr, x{r['vs_best_fixed']:.2f})"
+        cells = ", ".join(f"{name} {r['seconds']:.1f} s ({r['threads']} thr, x{r['vs_two_threads']:.2f})"
                           for name, r in rows.items())
         print(f"  {state}: {cells}")
 

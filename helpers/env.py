@@ -1,4 +1,4 @@
-"""Device choice, seeding, the CPU thread policy and the one-line environment report every notebook prints."""
+"""Device choice, seeding, the fixed CPU threads of a run and the one-line environment report every notebook prints."""
 from __future__ import annotations
 
 import os
@@ -27,10 +27,8 @@ def pick_device(prefer: str | None = None) -> torch.device:
 
 
 # ----------------------------------------------------------------------------- CPU threads
-_TORCH_DEFAULT = torch.get_num_threads()      # torch's own choice (physical cores), before anyone changes it
-_policy: dict = {"set": None, "at": -1e9, "reason": "torch's default", "sample": None}
-RESAMPLE_S = 5.0
-"""Seconds a thread decision is kept; after that the next training check looks at the machine again."""
+THREADS_ENV = "FTLAB_THREADS"
+_state: dict = {"set": None}
 
 
 def cores() -> int:
@@ -48,81 +46,72 @@ def _cpu_sample() -> tuple[float, float, float]:
     return sum(t) - t.idle - getattr(t, "iowait", 0.0), c.user + c.system, time.perf_counter()
 
 
-def _busy(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+def busy_elsewhere(interval: float = 0.2) -> float:
+    """How many cores other processes keep busy, sampled over ``interval`` seconds: the machine's busy
+    CPU time minus this process's own, per second of wall time. Used only to say how many *runs* may go in
+    parallel (:func:`suggested_workers`), never how one run computes."""
+    a = _cpu_sample()
+    time.sleep(interval)
+    b = _cpu_sample()
     return max(0.0, ((b[0] - a[0]) - (b[1] - a[1])) / max(b[2] - a[2], 1e-6))
 
 
-def busy_elsewhere(interval: float = 0.2) -> float:
-    """How many cores other processes keep busy, sampled over ``interval`` seconds: the machine's busy
-    CPU time minus this process's own, per second of wall time."""
-    first = _cpu_sample()
-    time.sleep(interval)
-    return _busy(first, _cpu_sample())
+def run_threads(profile: str | None = None) -> int:
+    """The intra-op torch threads one run computes with: part of what defines a run, like its seed.
 
-
-def _busy_since_last_look(min_wall: float = 1.0) -> float | None:
-    """Cores other processes kept busy since the previous look (no waiting: the time in between is the
-    sample); None on the first look or when less than ``min_wall`` seconds have passed."""
-    now, before = _cpu_sample(), _policy["sample"]
-    if before is not None and now[2] - before[2] < min_wall:
-        return None
-    _policy["sample"] = now
-    return None if before is None else _busy(before, now)
-
-
-def thread_policy(busy: float | None = None) -> tuple[int, str]:
-    """The torch thread count for the next piece of CPU work, and why.
-
-    ``FTLAB_THREADS`` (a number) wins. Otherwise: the cores that other processes leave free, rounded, at
-    least 1 and at most torch's default. On a 2-core machine with one core busy, two threads took twice as
-    long as one, and on an idle one, one thread took a third longer than two (docs/benchmarks.md, "CPU
-    threads under load"), so the count follows the machine, looked at again during training.
+    ``FTLAB_THREADS`` (a whole number) wins; otherwise the profile's ``threads`` (1 in every profile). Never
+    read from the machine's load: a different thread count sums in a different order, and SGD on a few
+    images turns that rounding into a different model (0.70 against 0.80 test AUC for one scratch run at
+    1 and 2 threads). The count is recorded in every result row and hashed into its identity; parallelism
+    comes from running several runs at once (worker processes), which changes no result.
     """
-    fixed = os.environ.get("FTLAB_THREADS", "").strip()
+    fixed = os.environ.get(THREADS_ENV, "").strip()
     if fixed:
         try:
             n = int(fixed)
         except ValueError:
-            raise ValueError(f"FTLAB_THREADS={fixed!r} is not a number of threads; set it to an integer "
-                             "such as 1 or 2, or unset it to let the suite choose from the free cores") from None
+            raise ValueError(f"{THREADS_ENV}={fixed!r} is not a number of threads; set it to an integer "
+                             "such as 1 or 2, or unset it to use the profile's fixed count") from None
         if n < 1:
-            raise ValueError(f"FTLAB_THREADS={fixed!r}: at least 1 thread is needed")
-        return n, "FTLAB_THREADS"
-    total = cores()
-    busy = busy_elsewhere() if busy is None else busy
-    n = int(min(max(1, round(total - busy)), _TORCH_DEFAULT, total))
-    return n, f"{total} cores, {busy:.1f} busy with other work"
+            raise ValueError(f"{THREADS_ENV}={fixed!r}: at least 1 thread is needed")
+        return n
+    return int(get_profile(profile).threads)
 
 
-def configure_threads(force: bool = False) -> int:
-    """Apply :func:`thread_policy` to torch: the one place the suite sets its CPU threads. Called by
-    :func:`environment_report` (the first cell of every notebook), by ``train.fit`` when a run starts and
-    at its validation checks (in a notebook or a worker process alike). A decision is kept for
-    :data:`RESAMPLE_S` seconds; after that the machine's load since the last look decides again (no
-    waiting; the very first look samples for 0.2 s). A thread count set by hand
-    (``torch.set_num_threads``) after the suite's last choice is left alone."""
-    current = torch.get_num_threads()
-    chosen_by_hand = current != (_policy["set"] if _policy["set"] is not None else _TORCH_DEFAULT)
-    if chosen_by_hand and not force and not os.environ.get("FTLAB_THREADS"):
-        _policy["reason"] = "set by hand"
-        return current
-    if not force and _policy["set"] is not None and time.monotonic() - _policy["at"] < RESAMPLE_S:
-        return current
-    busy = _busy_since_last_look()
-    if busy is None and _policy["set"] is not None and not force:
-        return current           # too soon after the last look to say anything new
-    if busy is None:
-        busy = busy_elsewhere()
-        _policy["sample"] = _cpu_sample()
-    n, reason = thread_policy(busy)
-    if n != current:
+def use_threads(n: int | None = None) -> int:
+    """Set torch's intra-op threads to ``n`` (default :func:`run_threads`) and return it: called when a run
+    starts (:func:`seed_everything`), so every run computes with its own fixed count whatever ran before."""
+    n = run_threads() if n is None else int(n)
+    if n < 1:
+        raise ValueError(f"threads={n}: at least 1 thread is needed")
+    if torch.get_num_threads() != n:
         torch.set_num_threads(n)
-    _policy.update(set=n, at=time.monotonic(), reason=reason)
+    _state["set"] = n
     return n
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch (all devices); return a CPU generator for shuffling."""
+def configure_threads(force: bool = False) -> int:
+    """The fixed thread count applied to torch (kept for callers of the old name; ``force`` is ignored)."""
+    return use_threads()
+
+
+def suggested_workers(threads: int | None = None) -> int:
+    """How many runs may train at once on this machine: the free cores divided by the threads per run,
+    at least 1. This may follow the load: it decides only how many runs go in parallel."""
+    per_run = threads or run_threads()
+    free = max(1.0, cores() - busy_elsewhere())
+    return max(1, int(free // per_run))
+
+
+def seed_everything(seed: int, threads: int | None = None) -> torch.Generator:
+    """Fix what a run's arithmetic depends on: seed Python, NumPy and torch (all devices) and set the run's
+    torch threads (:func:`use_threads`; default :func:`run_threads`); return a CPU generator for shuffling."""
+    use_threads(threads)
+    return seed_rngs(seed)
+
+
+def seed_rngs(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices), leaving the thread count alone; return a CPU generator."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -133,10 +122,10 @@ def environment_report(device: torch.device | None = None, profile: str | None =
     """One line: versions, device, threads, profile; plus a cost sentence when no GPU is present."""
     device = device or pick_device()
     prof = get_profile(profile)
-    threads = configure_threads()
+    threads = use_threads(run_threads(profile))
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     line = (f"ftlab {__version__} | Python {platform.python_version()} | torch {torch.__version__} | "
-            f"device {gpu} | threads {threads} ({_policy['reason']}) | profile {prof.name}")
+            f"device {gpu} | threads {threads} per run (fixed: same seed, same numbers) | profile {prof.name}")
     if device.type == "cpu":
         line += f"\nNo GPU found: running on the CPU. {prof.cpu_cost}"
     return line

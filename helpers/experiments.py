@@ -23,7 +23,7 @@ from .analysis import _dedupe, best_at_end_share
 from .bootstrap import two_level_bootstrap
 from .datasets import DataSet
 
-from .env import seed_everything
+from .env import run_threads, seed_everything
 from .finetune import Level, changed_entries, frozen_state, ladder, resolve_level, set_level
 from .loading import load_dataset
 from .metrics import is_collapsed
@@ -68,6 +68,7 @@ class RunConfig(RunIdentity):
     balance: bool = False
     augment: bool = False
     init: str | None = None            # scratch initialisation; None = models.default_init(arch)
+    threads: int = field(default_factory=run_threads)   # torch threads: fixed per run (same seed, same numbers)
 
     def run(self, quiet: bool = True) -> dict:
         """Run it (:func:`run_one`): what :func:`helpers.runner.run_sweep` calls by default."""
@@ -85,7 +86,7 @@ class RunConfig(RunIdentity):
                                         batch_size=self.batch_size, patience=self.patience,
                                         min_steps=self.min_steps, eval_every=self.eval_every,
                                         decay_steps=self.decay_steps, bn_mode=self.bn_mode, augment=self.augment,
-                                        seed=self.seed, quiet=quiet)
+                                        seed=self.seed, threads=self.threads, quiet=quiet)
 
 
 def grid(datasets: Sequence[str] = ("pneumoniamnist",), archs: Sequence[str] = ("efficientnet_lite0",),
@@ -130,7 +131,7 @@ def run_one(config: RunConfig, quiet: bool = True, save_dir: str | Path | None =
     t0 = time.perf_counter()
     data = prepare_data(config)
     scratch, statistics = config.strategy == "scratch", config.strategy == "statistics"
-    seed_everything(config.seed)   # the initial weights too: a run's result depends on its config only
+    seed_everything(config.seed, config.threads)   # the initial weights too: a run's result depends on its config only
     model = build_model(config.arch, data.num_classes, pretrained=not scratch,
                         image_size=input_size(config.arch, config.image_size),
                         init=config.init or default_init(config.arch))

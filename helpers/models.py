@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import alexnet, resnet18
 
-from .env import seed_everything
+from .env import seed_rngs
 from .weights import load_imagenet_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -240,7 +240,7 @@ def build_model(arch: str = "efficientnet_lite0", num_classes: int = 2, pretrain
     if num_classes < 2 and not keep_imagenet_head:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}.")
     if seed is not None:
-        seed_everything(seed)
+        seed_rngs(seed)
     net = base_network(arch)
     if pretrained:
         load_imagenet_weights(net, arch, weights_path)

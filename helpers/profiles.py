@@ -75,6 +75,7 @@ class Profile:
     seg_seeds: tuple[int, ...]
     seg_lr_grid: dict[str, tuple[float, ...]]     # rates tried per family, chosen on the validation Dice
     cpu_cost: str              # one plain sentence: what this profile costs on a 2-core CPU
+    threads: int = 1           # torch threads per run: fixed, part of a run's identity (same seed, same numbers)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

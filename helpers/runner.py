@@ -279,17 +279,20 @@ def local_pool(workers: int = 2) -> Executor:
 
 
 def select(table: pd.DataFrame, configs: Iterable) -> pd.DataFrame:
-    """Only the rows whose hash belongs to ``configs`` (stale rows of changed configs are ignored)."""
-    keys = [c.key() for c in configs]
+    """Only the rows whose hash belongs to ``configs`` (stale rows of changed configs are ignored), in the
+    order of ``configs`` (never in the order the workers finished: same configs, same table)."""
+    keys = list(dict.fromkeys(c.key() for c in configs))
     if table.empty:
         return table
-    return table[table["config_hash"].isin(keys)].drop_duplicates("config_hash", keep="last").reset_index(drop=True)
+    kept = table[table["config_hash"].isin(keys)].drop_duplicates("config_hash", keep="last")
+    order = {k: i for i, k in enumerate(keys)}
+    return kept.sort_values("config_hash", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
 
 
 SETTING_KEYS = ("dataset", "arch", "steps", "patience", "min_steps", "batch_size", "image_size", "bn_mode",
                 "max_train", "max_eval", "data_size", "decay_steps", "split_seed", "frame_size", "frame_step",
                 "max_train_frames", "max_val_frames", "max_test_frames", "patch", "hard_steps", "per_class", "stride",
-                "band_share")
+                "band_share", "threads")
 """Config fields that set a sweep's budget: :func:`sweep_rows` keeps the runs of the store's most common setting."""
 
 

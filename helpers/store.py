@@ -219,9 +219,9 @@ class ResultsStore:
             except DamagedRecordError as err:
                 problems.append((key, err))
         self._damaged(problems, strict)
-        table = pd.DataFrame(rows)
-        return table.sort_values("finished_at", kind="stable").reset_index(drop=True) \
-            if "finished_at" in table else table
+        # rows in the order of their hashes, never in the order workers finished: the same store gives the
+        # same table (and the same analysis) however many workers wrote it
+        return pd.DataFrame(rows)
 
     def import_csv(self, csv: str | Path) -> int:
         """Copy every row of an old CSV results table into this store; returns how many were added."""

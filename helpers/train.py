@@ -9,7 +9,8 @@ weights restored. The budget is a number of SGD steps. Adam and AdamW are availa
 Speed: no per-sample Python; data stay uint8 tensors (on the GPU when there is one) and are converted
 per batch; model and inputs channels-last on every device (the models are built so and
 :class:`~helpers.models.InputAdapter` hands that layout on; cached features keep it); on CUDA bf16
-autocast (fp16 with a scaler where bf16 is missing) and ``cudnn.benchmark``. When every stage below the
+autocast (fp16 with a scaler where bf16 is missing); ``cudnn.benchmark`` only when a run gives up
+bit-reproducibility (``deterministic=False``). A run's CPU threads are fixed by its config (:func:`helpers.env.run_threads`). When every stage below the
 tuned range is frozen and there is no augmentation, the frozen part's output is computed once and only
 the tuned part is trained on it (*frozen-feature caching*, see :func:`cache_plan`).
 """
@@ -32,7 +33,7 @@ from .augment import augment_batch
 from .batches import batch_slices, iterate, place, to_float
 from .bootstrap import score_metrics
 from .datasets import DataSet, Split
-from .env import configure_threads, pick_device, seed_everything
+from .env import pick_device, seed_everything
 from .finetune import first_tuned_stage, param_groups
 from .metrics import auc_defined, is_collapsed, roc_auc, score_spread
 from .models import FTModel, evaluating
@@ -95,6 +96,8 @@ class TrainConfig:
     eval_batch_size: int = 512
     device: str | None = None
     quiet: bool = False
+    threads: int | None = None        # torch threads on the CPU; None = helpers.env.run_threads() (fixed, never the load)
+    deterministic: bool = True        # CUDA: cuDNN's deterministic kernels, no autotuning (see README, reproducibility)
 
     @classmethod
     def for_strategy(cls, strategy: str, lr: float | None = None, **overrides) -> "TrainConfig":
@@ -434,12 +437,11 @@ def fit(model: nn.Module, data: DataSet, config: TrainConfig | None = None, **ov
     _check_inputs(model, data, config)
     config.bn_mode = resolve_bn_mode(model, config.bn_mode)
     device = pick_device(config.device)
-    if device.type == "cpu":
-        configure_threads()   # threads from the free cores (helpers.env: the CPU thread policy)
-    generator = seed_everything(config.seed)
+    generator = seed_everything(config.seed, config.threads)   # the seed and the run's fixed threads
+    if device.type == "cuda":   # same seed, same numbers on a GPU too, unless the config trades it for speed
+        torch.backends.cudnn.benchmark = not config.deterministic
+        torch.backends.cudnn.deterministic = config.deterministic
     model.to(device, memory_format=torch.channels_last)   # on CPUs too: about 2x faster there (docs/benchmarks.md)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
     _apply_bn_mode(model, config.bn_mode)
     start = first_tuned_stage(model) if isinstance(model, FTModel) else 0
     cached = _cached_inputs(model, data, start, config, device)
@@ -551,8 +553,6 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
         if step % check_every == 0 or validate:
             guard.check(losses, step)
         if validate:
-            if device.type == "cpu":
-                configure_threads()   # the machine's load may have changed since the run started
             auc, loss, _ = validator.check(step, final=last)
             history.append({"step": step, "train_loss": float(torch.stack(losses[-(config.eval_every or step):]).mean()),
                             "val_loss": loss, "val_auc": auc, "head_lr": optimizer.param_groups[0]["lr"],

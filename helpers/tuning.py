@@ -80,7 +80,7 @@ def tune_lr(build: Callable[[], nn.Module], data: DataSet, grid: Sequence[float]
     config = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
     rows, best = [], None
     for lr in tqdm(list(grid), desc=f"rates for {label}", disable=config.quiet, leave=False):
-        seed_everything(config.seed)
+        seed_everything(config.seed, config.threads)
         model = build()
         try:
             result = fit(model, data, config, lr=float(lr))

@@ -1,4 +1,4 @@
-"""helpers.env's CPU thread policy: threads from the free cores, a hand-set count respected, one switch."""
+"""helpers.env's CPU threads: a run's count fixed by its configuration (never by the load), one switch."""
 from __future__ import annotations
 
 import subprocess
@@ -14,48 +14,48 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
-def fresh_policy(monkeypatch):
-    """The policy as a fresh process sees it, torch's thread count restored afterwards."""
+def restore_threads(monkeypatch):
+    """torch's thread count restored afterwards; FTLAB_THREADS unset."""
     threads = torch.get_num_threads()
     monkeypatch.delenv("FTLAB_THREADS", raising=False)
-    monkeypatch.setattr(env, "_policy", {"set": None, "at": -1e9, "reason": "torch's default", "sample": None})
-    monkeypatch.setattr(env, "_TORCH_DEFAULT", threads)
     yield threads
     torch.set_num_threads(threads)
 
 
-def test_threads_follow_the_free_cores(monkeypatch):
-    monkeypatch.delenv("FTLAB_THREADS", raising=False)
-    monkeypatch.setattr(env, "cores", lambda: 4)
-    monkeypatch.setattr(env, "_TORCH_DEFAULT", 4)
-    assert env.thread_policy(busy=0.1)[0] == 4          # idle: every core
-    assert env.thread_policy(busy=1.0)[0] == 3          # one core busy: the other three
-    assert env.thread_policy(busy=3.7)[0] == 1          # all busy: one thread, never zero
-    assert env.thread_policy(busy=9.0)[0] == 1
-    monkeypatch.setattr(env, "_TORCH_DEFAULT", 2)       # never more than torch's own choice
-    assert env.thread_policy(busy=0.0)[0] == 2
-    n, why = env.thread_policy(busy=1.0)
-    assert n == 2 and "4 cores, 1.0 busy" in why
+def test_a_runs_threads_come_from_its_profile_never_from_the_load(restore_threads, monkeypatch):
+    from helpers import profiles
+    assert all(p.threads == 1 for p in profiles.PROFILES.values())
+    assert env.run_threads("classroom") == 1
+    monkeypatch.setattr(env, "busy_elsewhere", lambda interval=0.2: pytest.fail("a run's threads read the load"))
+    for _ in range(3):
+        assert env.use_threads() == 1 and torch.get_num_threads() == 1
+    torch.set_num_threads(2)                      # whatever ran before (a notebook cell, another library)
+    env.seed_everything(0)
+    assert torch.get_num_threads() == 1, "a run starts with its own thread count"
+    env.seed_everything(0, threads=2)
+    assert torch.get_num_threads() == 2
 
 
-def test_the_variable_wins_and_bad_values_are_explained(monkeypatch):
+def test_the_variable_wins_and_bad_values_are_explained(restore_threads, monkeypatch):
     monkeypatch.setenv("FTLAB_THREADS", "3")
-    assert env.thread_policy(busy=5.0) == (3, "FTLAB_THREADS")
+    assert env.run_threads() == 3
     monkeypatch.setenv("FTLAB_THREADS", "two")
     with pytest.raises(ValueError, match="FTLAB_THREADS='two' is not a number"):
-        env.thread_policy()
+        env.run_threads()
     monkeypatch.setenv("FTLAB_THREADS", "0")
     with pytest.raises(ValueError, match="at least 1"):
-        env.thread_policy()
+        env.run_threads()
 
 
-def test_configure_applies_keeps_and_respects_a_hand_set_count(fresh_policy, monkeypatch):
-    monkeypatch.setattr(env, "thread_policy", lambda busy=None: (1, "stub: one free core"))
-    assert env.configure_threads() == 1 and torch.get_num_threads() == 1
-    # a hand-set count is left alone
-    torch.set_num_threads(2)
-    assert env.configure_threads() == 2 and env._policy["reason"] == "set by hand"
-    assert env.configure_threads(force=True) == 1       # unless forced
+def test_the_thread_count_is_part_of_a_runs_identity(restore_threads, monkeypatch):
+    from helpers.experiments import RunConfig
+    from helpers.detection.experiment import PolypRunConfig
+    one, two = RunConfig(), RunConfig(threads=2)
+    assert one.threads == 1 and one.key() != two.key()
+    assert one.train_config().threads == 1 and two.train_config().threads == 2
+    monkeypatch.setenv("FTLAB_THREADS", "2")
+    assert RunConfig().threads == 2 and RunConfig().key() == two.key()
+    assert PolypRunConfig().threads == 2
 
 
 def test_busy_elsewhere_sees_another_process_and_not_this_one():
@@ -67,35 +67,15 @@ def test_busy_elsewhere_sees_another_process_and_not_this_one():
     finally:
         spinner.kill()
     assert seen >= 0.5, f"a spinning process kept a core busy, but only {seen:.2f} cores were seen busy"
-    # this process spinning is not "elsewhere"
-    import threading
-    stop = threading.Event()
-    worker = threading.Thread(target=lambda: [None for _ in iter(lambda: stop.is_set(), True)])
-    worker.start()
-    try:
-        mine = env.busy_elsewhere(0.5)
-    finally:
-        stop.set()
-        worker.join()
-    assert mine < seen
 
 
-def test_a_later_look_needs_no_waiting_and_sees_the_load_since_the_last(fresh_policy, monkeypatch):
-    samples = iter([(10.0, 1.0, 100.0), (13.0, 2.0, 102.0)])      # 3 busy CPU s, 1 of them ours, in 2 s
-    monkeypatch.setattr(env, "_cpu_sample", lambda: next(samples))
-    monkeypatch.setattr(env, "_policy", {"set": None, "at": -1e9, "reason": "", "sample": None})
-    assert env._busy_since_last_look() is None                     # the first look has nothing to compare with
-    assert env._busy_since_last_look() == pytest.approx(1.0)       # (3 - 1) CPU s over 2 s: one core elsewhere
-
-
-def test_training_looks_again_at_its_checks(fresh_policy, monkeypatch, tiny_data):
-    from helpers import train
-    from helpers.models import build_model
-    calls = []
-    monkeypatch.setattr(train, "configure_threads", lambda force=False: calls.append(1) or torch.get_num_threads())
-    train.fit(build_model("efficientnet_lite0", 2, image_size=32, seed=0), tiny_data, steps=6, eval_every=2,
-              patience=None, batch_size=8, device="cpu", quiet=True, cache=False)
-    assert len(calls) == 1 + 3, "once when the run starts and at each of its three validation checks"
+def test_the_load_may_set_only_how_many_runs_go_in_parallel(monkeypatch):
+    monkeypatch.setattr(env, "cores", lambda: 8)
+    monkeypatch.setattr(env, "busy_elsewhere", lambda interval=0.2: 3.0)
+    assert env.suggested_workers(threads=1) == 5
+    assert env.suggested_workers(threads=2) == 2
+    monkeypatch.setattr(env, "busy_elsewhere", lambda interval=0.2: 9.0)
+    assert env.suggested_workers(threads=1) == 1
 
 
 def test_the_workers_variable_sets_the_sweeps_worker_processes(monkeypatch):

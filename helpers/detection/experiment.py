@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 
 from ..datasets import DataSet, Split
-from ..env import pick_device, seed_everything
+from ..env import pick_device, run_threads, seed_everything
 from ..finetune import Level, resolve_level, set_level
 from ..models import MIN_INPUT, FTModel, build_model
 from ..runner import RunIdentity, versions
@@ -63,6 +63,7 @@ class FrameRunIdentity(RunIdentity):
     max_train_frames: int | None = None
     max_val_frames: int | None = None
     max_test_frames: int | None = None  # None: every frame of the test sequences
+    threads: int = field(default_factory=run_threads)   # torch threads: fixed per run (same seed, same numbers)
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,8 @@ def train_config(config: PolypRunConfig, steps: int, lr: float, seed: int, quiet
     """The engine's settings for one pass: the paper's recipe, one validation check at the end (also the
     segmentation runs', whose configs share ``strategy``, ``batch_size`` and ``decay_steps``)."""
     return TrainConfig.for_strategy(config.strategy, lr=lr, steps=steps, batch_size=config.batch_size, patience=None,
-                                    eval_every=steps, decay_steps=config.decay_steps, seed=seed, quiet=quiet)
+                                    eval_every=steps, decay_steps=config.decay_steps, seed=seed,
+                                    threads=config.threads, quiet=quiet)
 
 
 def with_hard_negatives(train: Split, hard: torch.Tensor, seed: int) -> Split:
@@ -227,7 +229,7 @@ def train_detector(config: PolypRunConfig, data: PolypData, quiet: bool = True) 
     train_idx = video.reduce_by_sequence(data.frames, data.split["train"], config.fraction, config.seed)
     settings = detector_settings(config, base_window(data))
     first = patch_data(config, data, train_idx)
-    seed_everything(config.seed)
+    seed_everything(config.seed, config.threads)
     model, level = build_detector(config)
     train_cfg = train_config(config, config.steps, config.learning_rate(), config.seed, quiet)
     result = fit(model, first, train_cfg)

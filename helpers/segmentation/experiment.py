@@ -103,7 +103,7 @@ def run_segmentation(config: SegRunConfig, weights_dir: str | Path | None = None
     train_idx = video.reduce_by_sequence(data.frames, data.split["train"], config.fraction, config.seed)
     settings = segmenter_settings(config, data)
     windows = window_data(config, data, train_idx, settings)
-    seed_everything(config.seed)
+    seed_everything(config.seed, config.threads)
     model, level = build_segmenter(config)
     try:
         result = fit(model, windows, detection.train_config(config, config.steps, config.learning_rate(),
