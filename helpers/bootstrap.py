@@ -3,10 +3,11 @@
 The point estimates come from :mod:`helpers.metrics` (scikit-learn); here a vectorised, rank-based
 computation of the same quantities (Mann-Whitney AUC with ties counted as one half, and the same ROC
 operating-point rule) runs over a whole matrix of resamples at once, in memory-bounded blocks; the tests
-check it against scikit-learn resample by resample. Resampling is over test cases (and, for
-:func:`contrast_bootstrap` and its wrapper :func:`two_level_bootstrap`, over seeds too, with the seed
-component widened for few seeds: :func:`seed_inflation`); paired comparisons resample both models' scores
-together.
+check it against scikit-learn resample by resample. Resampling is over test cases; paired comparisons
+resample both models' scores together. Across seeds (:func:`contrast_bootstrap`, :func:`two_level_bootstrap`,
+:func:`cluster_mean_interval`) the interval is a variance-components estimate with Student's t, not a
+resampling of three seeds: :func:`seeds_and_test_interval` (docs/methods.md has the derivation and its
+calibration table).
 Labels and scores follow the conventions of :mod:`helpers.metrics`.
 """
 from __future__ import annotations
@@ -357,39 +358,132 @@ def paired_bootstrap_delta_multi(y_true: ArrayLike, list_of_scores_a: Sequence[A
             "n": n, "n_boot": int(d.size)}
 
 
-def seed_inflation(n_runs: int, level: float = 0.95) -> float:
-    """Factor ``c`` that widens the seed component of a two-level bootstrap drawn from ``n_runs`` seeds.
+MIN_TEST_SEQUENCES = 3
+"""Fewest test sequences (videos) from which detection and segmentation give an interval, a p-value and so a
+verdict: with K sequences the test-set part of the variance rests on K - 1 degrees of freedom, and below 3 no
+interval is honest (the t quantile for 1 degree of freedom at 95% is 12.7)."""
+SEED_GATE = 0.10
+"""Level of the check "the runs spread more than their test-set noise explains" (a chi-square test of the
+between-run variance against the within-run test part). When it fires, the interval reads Student's t with
+R - 1 degrees of freedom, exact where seeds dominate; otherwise Satterthwaite's degrees of freedom from the
+estimated components (docs/methods.md: why a gate, and what it costs in the mixed regime)."""
 
-    Drawing R seeds with replacement gives the seed-resampled mean a variance of (R-1)/R * S^2/R (S^2:
-    the sample variance of the runs), where the mean of R seeds has S^2/R; and a percentile interval
-    reads a normal quantile where, with the variance estimated from R seeds, Student's t with R-1 degrees
-    of freedom applies. Hence ``c = sqrt(R / (R-1)) * t_{R-1, 1-alpha/2} / z_{1-alpha/2}`` with
-    ``alpha = 1 - level`` (about 2.69 at R = 3, 1.54 at R = 5, 1.13 at R = 20; 1 as R grows). With one
-    run there is no seed component to widen and the factor is 1.
+
+def seeds_and_test_interval(per_run: ArrayLike, test_cov: ArrayLike, df_test: float, level: float = 0.95,
+                            bounds: tuple[float, float] = (-np.inf, np.inf), t_reference: bool = True) -> dict[str, float]:
+    """Interval and p-value for the mean over R runs (seeds) of a statistic scored on one shared test set.
+
+    The design has two levels: seeds, and the test cases (or test sequences) every run is scored on. The
+    variance of the mean ``m = mean_r d_r`` is ``s2/R + V_t + V_x/R``: ``s2`` the seed-to-seed variance, ``V_t``
+    the test-set variance the runs share, ``V_x`` the part of each run's test-set noise that is its own (run x
+    case). ``test_cov`` (R, R) is the test-set covariance of the runs' statistics, estimated on the data
+    (influence values for AUC and frame means, a sequence bootstrap for FROC). From it:
+
+    - ``B = 1'C1 / R^2``: the test-set variance of the mean over runs (``V_t + V_x / R``);
+    - ``V_x = R/(R-1) (tr C / R - B)``: the run x case part;
+    - the between-run sample variance ``S^2`` estimates ``s2 + V_x`` (it holds each run's own test noise),
+      so the seed part is ``max(S^2 - V_x, 0)`` (it is not counted twice);
+    - the variance of ``m`` is ``max(S^2 - V_x, 0) / R + B``.
+
+    The reference distribution is Student's t. Its degrees of freedom: ``R - 1`` when the runs spread more
+    than their test noise explains (chi-square test at :data:`SEED_GATE`): the seed part then dominates, and
+    t with R - 1 is exact for it. Otherwise Satterthwaite's combination of ``R - 1`` for the seed part and
+    ``df_test`` for the test part (``min(positives, negatives) - 1`` for AUC, ``K - 1`` for K test sequences).
+    The same t gives ``p`` (two-sided, "the mean is 0"), so p is calibrated at every level Holm uses, not
+    only at 0.05. ``t_reference=False`` reads normal quantiles instead (for comparison only).
+
+    Returns ``mean, lo, hi, p, se, df, seed_var`` (the estimated ``s2``), ``test_var`` (``B``), ``n_runs``.
+    ``lo``/``hi`` are clipped to ``bounds`` (the range the statistic can take). With one run there is no
+    seed part to estimate: the interval holds the test-set noise only, on ``df_test`` degrees of freedom.
+    A statistic that is identical on every run and resample (a model compared with itself) gets a
+    zero-width interval and p = 1.
     """
-    if n_runs < 2:
-        return 1.0
-    from scipy import stats  # scipy is a dependency of the suite (detection, powerlaw); imported lazily here
-    q = 1 - (1 - level) / 2
-    return float(np.sqrt(n_runs / (n_runs - 1)) * stats.t.ppf(q, n_runs - 1) / stats.norm.ppf(q))
+    from scipy import stats  # scipy is a dependency of the suite; imported lazily here
+    d = np.asarray(per_run, dtype=np.float64).ravel()
+    c = np.atleast_2d(np.asarray(test_cov, dtype=np.float64))
+    r = d.size
+    if r == 0 or c.shape != (r, r):
+        raise ValueError(f"per_run holds {r} runs but test_cov has shape {c.shape}; give an (R, R) covariance")
+    if level <= 0 or level >= 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    mean = float(d.mean())
+    b = max(float(c.sum()) / r ** 2, 0.0)
+    df_test = max(float(df_test), 1.0)
+    if r >= 2:
+        s2 = float(d.var(ddof=1))
+        v_x = max(r / (r - 1) * (float(np.trace(c)) / r - b), 0.0)
+        seed_var = max(s2 - v_x, 0.0)
+        var = seed_var / r + b
+        detected = s2 > stats.chi2.ppf(1 - SEED_GATE, r - 1) / (r - 1) * v_x
+        if detected:
+            df = float(r - 1)
+        else:
+            denominator = (seed_var / r) ** 2 / (r - 1) + b ** 2 / df_test
+            df = var ** 2 / denominator if denominator > 0 else df_test
+    else:
+        seed_var, var, df = float("nan"), b, df_test
+    se = float(np.sqrt(var))
+    if se <= 1e-15:
+        lo = hi = mean
+        p = 1.0 if abs(mean) <= 1e-15 else 0.0
+    else:
+        q = 1 - (1 - level) / 2
+        crit = stats.t.ppf(q, df) if t_reference else stats.norm.ppf(q)
+        lo, hi = mean - crit * se, mean + crit * se
+        t = abs(mean) / se
+        p = float(2 * (stats.t.sf(t, df) if t_reference else stats.norm.sf(t)))
+    lo, hi = float(np.clip(lo, *bounds)), float(np.clip(hi, *bounds))
+    return {"mean": mean, "lo": lo, "hi": hi, "p": min(max(p, 0.0), 1.0), "se": se, "df": float(df),
+            "seed_var": seed_var, "test_var": b, "n_runs": r}
 
 
-def _two_sided_p(d: np.ndarray) -> float:
-    """2 * min(P(d* <= 0), P(d* >= 0)), clipped to [1 / n, 1]."""
-    return float(np.clip(2 * min(np.mean(d <= 0), np.mean(d >= 0)), 1 / d.size, 1.0))
+def auc_influence(y_true: ArrayLike, scores: ArrayLike) -> tuple[float, np.ndarray]:
+    """AUC and each test case's influence on it (DeLong's structural components), so that the test-set
+    covariance of two runs' AUCs on the same cases is ``psi_a @ psi_b``.
 
-
-def seed_resampled(per_run: np.ndarray, pick: np.ndarray, c: float) -> np.ndarray:
-    """One statistic per replicate from per-run values (R, B, ...) and seed draws ``pick`` (R, B).
-
-    The mean of the drawn runs ``m*`` is pulled away from the replicate's mean over all R runs ``m_all``
-    by the factor ``c`` (:func:`seed_inflation`): ``m_all + c * (m* - m_all)``. ``m_all`` carries the
-    test-set resampling, ``m* - m_all`` the seed resampling; ``c = 1`` is the plain two-level bootstrap.
+    For a binary task with m positives and n negatives, positive i has ``V10_i`` (the share of negatives it
+    outscores, ties one half) and negative j has ``V01_j`` (the share of positives that outscore it); the
+    influence is ``(V10_i - AUC) / sqrt(m (m - 1))`` and ``(V01_j - AUC) / sqrt(n (n - 1))``, so ``psi @ psi``
+    is DeLong's variance. Multi-class (one-vs-rest) and multi-label AUCs are means over tasks, and so are
+    their influences. Tasks with a single class are left out (their AUC is undefined).
     """
-    pick = pick.reshape(pick.shape + (1,) * (per_run.ndim - 2))
-    m_all = per_run.mean(axis=0)
-    m_star = np.take_along_axis(per_run, np.broadcast_to(pick, pick.shape[:2] + per_run.shape[2:]), axis=0).mean(axis=0)
-    return m_all + c * (m_star - m_all)
+    y, s, _, k = _check(y_true, scores, "scores")
+    return _influence(y, s, k)
+
+
+def _influence(y: np.ndarray, scores: np.ndarray, k: int) -> tuple[float, np.ndarray]:
+    """:func:`auc_influence` on checked arrays (:func:`helpers.metrics._check`)."""
+    aucs, psis = [], []
+    for pos, s in _tasks(y, scores, k):
+        pos = np.asarray(pos, dtype=bool)
+        m, n = int(pos.sum()), int((~pos).sum())
+        if m == 0 or n == 0:
+            continue
+        sp, sn = np.sort(s[pos]), np.sort(s[~pos])
+        # negatives below each positive (ties one half), and positives above each negative
+        v10 = (np.searchsorted(sn, s[pos], "left") + np.searchsorted(sn, s[pos], "right")) / (2 * n)
+        v01 = 1 - (np.searchsorted(sp, s[~pos], "left") + np.searchsorted(sp, s[~pos], "right")) / (2 * m)
+        auc = float(v10.mean())
+        psi = np.zeros(len(y))
+        psi[pos] = (v10 - auc) / np.sqrt(m * max(m - 1, 1))
+        psi[~pos] = (v01 - auc) / np.sqrt(n * max(n - 1, 1))
+        aucs.append(auc)
+        psis.append(psi)
+    if not aucs:
+        raise ValueError("AUC is undefined: the labels hold a single class")
+    return float(np.mean(aucs)), np.mean(psis, axis=0)
+
+
+def _auc_df(y_true: ArrayLike, k: int) -> float:
+    """Degrees of freedom of an AUC's test-set variance: the smaller class's size minus one (per task, the least)."""
+    y = np.asarray(y_true)
+    if y.ndim == 2:
+        counts = [min(int(c.sum()), len(c) - int(c.sum())) for c in y.T]
+    elif k == 2:
+        counts = [min(int((y == 1).sum()), int((y != 1).sum()))]
+    else:
+        counts = [min(int((y == c).sum()), int((y != c).sum())) for c in range(k)]
+    return float(max(min(c for c in counts if c > 0) - 1, 1)) if any(c > 0 for c in counts) else 1.0
 
 
 def contrast_bootstrap(y_true: ArrayLike, arms: Sequence[Sequence[ArrayLike]], weights: Sequence[float],
@@ -402,24 +496,18 @@ def contrast_bootstrap(y_true: ArrayLike, arms: Sequence[Sequence[ArrayLike]], w
     two arms with weights (1, -1) a paired difference; four arms with (1, -1, -1, 1) a difference of two
     gaps, ``[a - b] - [c - d]``.
 
-    Each bootstrap replicate resamples the test cases once, applies that resample to every run of every
-    arm, computes each run's contrast ``sum_a w_a AUC(a, r)``, and then draws the runs with replacement,
-    jointly for all arms (run r of every arm comes together: paired by seed). The interval therefore
-    holds test-set noise and seed-to-seed noise, and what the arms share (easy and hard test cases, a
-    lucky seed) cancels in the contrast. With ``small_r_correction`` (the default) the seed component is
-    widened for few seeds: the drawn-runs mean ``m*`` becomes ``m_all + c * (m* - m_all)``, ``m_all``
-    being the replicate's mean over all R runs and ``c`` from :func:`seed_inflation` (variance inflation
-    R/(R-1), t quantile with R-1 degrees of freedom; ``c = 1`` with one run). Without it a 95% interval
-    from 3 seeds covers the truth far less often than 95% when seeds dominate the noise (see
-    ``tests/test_bootstrap_coverage.py``). Because ``c`` depends on ``level``, so does ``p``. Widened
-    replicates are clipped to the range the contrast can take (``[sum of negative weights, sum of positive
-    weights]``; ``[0, 1]`` for one arm).
+    Each run's contrast ``d_r = sum_a w_a AUC(a, r)`` and its per-case influence (:func:`auc_influence`, the
+    arms' influences weighted alike, so what the arms share on a case cancels) give the test-set covariance
+    of the runs; :func:`seeds_and_test_interval` then splits the runs' spread into seed noise and test noise
+    without counting either twice, and reads Student's t on the degrees of freedom the seeds and test cases
+    give. The interval is analytic (no resampling): the same data always give the same interval, ``n_boot``
+    and ``seed`` are accepted for the callers' sake and unused. ``small_r_correction=False`` reads normal
+    quantiles (for comparison only). Bounds are clipped to the range the contrast can take.
 
-    Returns ``mean`` (the contrast on all data), ``lo``/``hi`` (percentile interval of the corrected
-    replicates), ``p`` = 2 * min(P(d* <= 0), P(d* >= 0)) clipped to [1 / n_boot, 1] (a test of "the
-    contrast is 0"), ``n_runs``, ``n`` (test cases), ``n_boot`` (replicates with both classes).
+    Returns ``mean, lo, hi, p`` (two-sided, "the contrast is 0"), ``se, df, seed_var, test_var, n_runs``,
+    ``n`` (test cases) and ``n_boot`` (0: no resampling).
     """
-    _check_boot(n_boot, level)
+    _check_boot(n_boot, level, allow_zero=True)
     if not isinstance(arms, (list, tuple)) or not arms:
         raise TypeError("arms must be a non-empty list of arms, each a list of score arrays (one per seed)")
     if len(weights) != len(arms):
@@ -430,29 +518,59 @@ def contrast_bootstrap(y_true: ArrayLike, arms: Sequence[Sequence[ArrayLike]], w
     r = len(arms[0])
     if any(len(arm) != r for arm in arms):
         raise ValueError(f"arms hold {[len(arm) for arm in arms]} runs; every arm needs the same seeds, paired by position")
-    probs = [[_Problem(y_true, s, f"arms[{a}][{i}]") for i, s in enumerate(arm)] for a, arm in enumerate(arms)]
-    ks = {p.k for arm in probs for p in arm}
+    checked = [[_check(y_true, s, f"arms[{a}][{i}]") for i, s in enumerate(arm)] for a, arm in enumerate(arms)]
+    ks = {c[3] for arm in checked for c in arm}
     if len(ks) != 1:
         raise ValueError(f"all score arrays must have the same number of classes, got {sorted(ks)}")
     w = np.asarray(weights, dtype=np.float64)
-    y, n = probs[0][0].y, probs[0][0].n
-    whole = np.ones((n, 1), dtype=np.int32)  # the full test set, as a resample: the rank formula equals roc_auc
-    point = float(sum(wa * np.mean([p.resampled(whole)["auc"][0] for p in arm]) for wa, arm in zip(w, probs)))
-    c = seed_inflation(r, level) if small_r_correction else 1.0
-    pick_rng = np.random.default_rng([seed, 1])
-    values = []
-    for idx in _index_chunks(n, n_boot, seed):
-        cnt = _counts(idx, n)
-        per_run = sum(wa * np.stack([p.resampled(cnt)["auc"] for p in arm]) for wa, arm in zip(w, probs))  # (R, B)
-        pick = pick_rng.integers(0, r, size=(r, per_run.shape[1]))
-        values.append(seed_resampled(per_run, pick, c))
-    # the widened replicates may leave the range the statistic can take (an AUC above 1): clip them to it
-    d = np.clip(np.concatenate(values), np.minimum(w, 0).sum(), np.maximum(w, 0).sum())
-    d = d[~np.isnan(d)]
-    if d.size == 0:
-        raise ValueError("no bootstrap resample had both classes; AUC is undefined")
-    lo, hi = _percentile_ci(d, level)
-    return {"mean": point, "lo": lo, "hi": hi, "p": _two_sided_p(d), "n_runs": r, "n": n, "n_boot": int(d.size)}
+    y, k = checked[0][0][0], checked[0][0][3]
+    per_run, psi = np.zeros(r), np.zeros((r, len(y)))
+    for wa, arm in zip(w, checked):
+        for i, (_, s, _, _) in enumerate(arm):
+            auc, infl = _influence(y, s, k)
+            per_run[i] += wa * auc
+            psi[i] += wa * infl
+    out = seeds_and_test_interval(per_run, psi @ psi.T, _auc_df(y, k), level,
+                                  (np.minimum(w, 0).sum(), np.maximum(w, 0).sum()), t_reference=small_r_correction)
+    return {**out, "n": len(y), "n_boot": 0}
+
+
+def cluster_mean_interval(values: ArrayLike, clusters: Sequence, level: float = 0.95,
+                          bounds: tuple[float, float] = (-np.inf, np.inf), t_reference: bool = True) -> dict[str, float]:
+    """Mean over runs of each run's mean over frames, with an interval over seeds and test *sequences*.
+
+    ``values`` (R, F): one row per run, one column per test frame (every run on the same frames);
+    ``clusters`` (F,): each frame's sequence. Frames of one video are not independent, so the test-set
+    covariance comes from the sequences: the cluster-robust (CR1) sandwich ``K/(K-1) sum_k e_k e_k' / F^2``,
+    ``e_rk`` the sum over sequence k of run r's deviations from its mean, and the test part has K - 1 degrees
+    of freedom (the small-cluster correction: with 4 test videos the t quantile is 3.18, not 1.96). Below
+    :data:`MIN_TEST_SEQUENCES` sequences no interval and no p are given (NaN).
+    """
+    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    r, f = v.shape
+    if f != len(clusters) or f == 0:
+        raise ValueError(f"values hold {f} frames but clusters {len(clusters)}; give one sequence per frame.")
+    names, ids = np.unique(np.asarray(clusters, dtype=str), return_inverse=True)
+    k = len(names)
+    dev = v - v.mean(axis=1, keepdims=True)
+    e = np.stack([np.bincount(ids, weights=row, minlength=k) for row in dev]) / f     # (R, K)
+    cov = e @ e.T * (k / (k - 1) if k > 1 else 1.0)
+    out = seeds_and_test_interval(v.mean(axis=1), cov, k - 1, level, bounds, t_reference)
+    if k < MIN_TEST_SEQUENCES:
+        out.update(lo=float("nan"), hi=float("nan"), p=float("nan"))
+    return {**out, "n_frames": f, "n_sequences": k}
+
+
+def replicate_cov(replicates: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Test-set covariance (R, R) of R runs' statistics from bootstrap replicates (R, B) that resampled
+    ``n_clusters`` sequences (the same draw for every run), scaled by K/(K-1): a bootstrap over K clusters
+    shrinks a variance by (K-1)/K."""
+    reps = np.asarray(replicates, dtype=np.float64)
+    reps = reps[:, ~np.isnan(reps).any(axis=0)]
+    if reps.shape[1] < 2:
+        return np.full((reps.shape[0], reps.shape[0]), np.nan)
+    cov = np.atleast_2d(np.cov(reps))
+    return cov * (n_clusters / (n_clusters - 1) if n_clusters > 1 else 1.0)
 
 
 def two_level_bootstrap(y_true: ArrayLike, runs: Sequence[ArrayLike], paired_with: Sequence[ArrayLike] | None = None,
@@ -460,15 +578,13 @@ def two_level_bootstrap(y_true: ArrayLike, runs: Sequence[ArrayLike], paired_wit
                         small_r_correction: bool = True) -> dict[str, float]:
     """Mean AUC over several runs (seeds) on one test set, with an interval over seeds *and* test cases.
 
-    Each bootstrap replicate resamples the test cases (one resample applied to every run) and, on
-    top, draws the runs with replacement, so the interval holds both the test-set noise and the
-    seed-to-seed noise (a learning curve from 3 seeds should not look as certain as one from 30).
-    The seed component is widened for few seeds (``small_r_correction``, see :func:`contrast_bootstrap`
-    and :func:`seed_inflation`). With ``paired_with`` (one score array per run of the other arm, same
+    The interval holds both the test-set noise and the seed-to-seed noise (a learning curve from 3 seeds
+    should not look as certain as one from 30), each counted once, with Student's t on the degrees of
+    freedom they give (:func:`contrast_bootstrap`, :func:`seeds_and_test_interval`). With ``paired_with`` (one score array per run of the other arm, same
     seeds in the same order) the statistic is the mean paired difference AUC(run) - AUC(paired run),
     and ``p`` is the two-sided bootstrap p-value of "no difference" (``nan`` without ``paired_with``).
     A thin wrapper of :func:`contrast_bootstrap` (one arm with weight 1, or two with weights 1 and -1):
-    the numbers are the same. Keys: ``mean, lo, hi, p, n_runs, n, n_boot``.
+    the numbers are the same. Keys: ``mean, lo, hi, p, se, df, seed_var, test_var, n_runs, n, n_boot``.
     """
     if not isinstance(runs, (list, tuple)) or not runs:
         raise TypeError("runs must be a non-empty list of score arrays (one per seed)")

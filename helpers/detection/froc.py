@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from scipy import ndimage
 
-from ..bootstrap import _two_sided_p, seed_inflation, seed_resampled  # package-internal
+from ..bootstrap import MIN_TEST_SEQUENCES, replicate_cov, seeds_and_test_interval
 
 MIN_POLYP_AREA = 25          # px; smaller mask components are annotation speckle, not polyps
 FP_RATES = (0.1, 0.5, 1.0)   # false positives per frame at which sensitivity is read (the study's range)
@@ -312,34 +312,42 @@ def froc_band_over_seeds(runs: Sequence[tuple[pd.DataFrame, pd.DataFrame]], fp_g
 
     ``runs`` are ``(matches, frame_table)`` of the same strategy trained with different seeds and
     scored on the same test frames. The point estimate is the mean over runs of each run's
-    sensitivity (:func:`sensitivity_at_fp`); each bootstrap replicate draws the runs with
-    replacement and, shared by them, the test sequences with replacement, and averages again. The seed
-    component is widened for few seeds as in :func:`helpers.bootstrap.contrast_bootstrap`
-    (``small_r_correction``: the drawn-runs mean ``m*`` becomes ``m_all + c * (m* - m_all)``, ``m_all`` the
-    replicate's mean over all runs, ``c`` from :func:`helpers.bootstrap.seed_inflation`; clipped to [0, 1]).
-    Columns ``fp_per_frame, sensitivity, lo, hi, n_runs``. With one run this is
-    :func:`froc_with_band`'s sequence bootstrap. A band is for plots and tables; to compare two strategies
-    use :func:`paired_froc_difference` (overlapping bands can hide a difference).
+    sensitivity (:func:`sensitivity_at_fp`). Bootstrap replicates draw the test sequences with replacement
+    (one draw shared by every run) to measure the test-set covariance of the runs (scaled by K/(K-1) for K
+    sequences), and :func:`helpers.bootstrap.seeds_and_test_interval` adds the seed part without counting
+    each run's test noise twice, with Student's t on the degrees of freedom the seeds and the K - 1
+    sequences give. Columns ``fp_per_frame, sensitivity, lo, hi, n_runs, n_sequences``; with fewer than
+    :data:`helpers.bootstrap.MIN_TEST_SEQUENCES` test sequences ``lo`` and ``hi`` are NaN (no band is
+    honest). A band is for plots and tables; to compare two strategies use :func:`paired_froc_difference`
+    (overlapping bands can hide a difference).
     """
     if not runs:
         raise ValueError("froc_band_over_seeds needs at least one (matches, frame_table) run.")
     grid = np.asarray(fp_grid, dtype=float)
     names = [str(s) for s in dict.fromkeys(str(s) for _, ft in runs for s in ft["sequence"])]
     counts = _run_counts(runs, names)
-    point = _sens_per_run(counts, np.ones((1, len(names))), grid)[:, 0].mean(axis=0)
-    c = seed_inflation(len(counts), level) if small_r_correction else 1.0
+    point = _sens_per_run(counts, np.ones((1, len(names))), grid)[:, 0]          # (R, F)
     rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        w = np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names)).astype(float)
-        picked = rng.integers(0, len(counts), len(counts))
-        if w @ counts[0][3] <= 0:
-            continue
-        per_run = _sens_per_run(counts, w[None], grid)          # (R, 1, F)
-        boots.append(np.clip(seed_resampled(per_run, picked[:, None], c)[0], 0.0, 1.0))   # widened: keep in [0, 1]
-    alpha = (1 - level) / 2
-    lo, hi = (np.nanquantile(np.array(boots), [alpha, 1 - alpha], axis=0) if boots else (point, point))
-    return pd.DataFrame({"fp_per_frame": grid, "sensitivity": point, "lo": lo, "hi": hi, "n_runs": len(runs)})
+    w = np.stack([np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names)) for _ in range(n_boot)])
+    w = w[(w @ counts[0][3]) > 0].astype(float)                                  # replicates with polyps
+    reps = _sens_per_run(counts, w, grid) if len(w) else np.empty((len(counts), 0, len(grid)))   # (R, B, F)
+    lo, hi = _interval_per_rate(point, reps, len(names), level, (0.0, 1.0), small_r_correction)[:2]
+    return pd.DataFrame({"fp_per_frame": grid, "sensitivity": point.mean(axis=0), "lo": lo, "hi": hi,
+                         "n_runs": len(runs), "n_sequences": len(names)})
+
+
+def _interval_per_rate(point: np.ndarray, reps: np.ndarray, k: int, level: float, bounds: tuple[float, float],
+                       t_reference: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lo, hi, p) per FP rate from per-run points (R, F) and sequence-bootstrap replicates (R, B, F)."""
+    f = point.shape[1]
+    lo, hi, p = (np.full(f, np.nan) for _ in range(3))
+    if k < MIN_TEST_SEQUENCES or reps.shape[1] < 2:
+        return lo, hi, p
+    for j in range(f):
+        out = seeds_and_test_interval(point[:, j], replicate_cov(reps[:, :, j], k), k - 1, level, bounds,
+                                      t_reference)
+        lo[j], hi[j], p[j] = out["lo"], out["hi"], out["p"]
+    return lo, hi, p
 
 
 def _sens_per_run(counts: list[tuple], w: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -356,16 +364,17 @@ def paired_froc_difference(runs_a: Sequence[tuple[pd.DataFrame, pd.DataFrame]],
     ``runs_a`` and ``runs_b`` are ``(matches, frame_table)`` per seed, the same seeds in the same order,
     every run scored on the same test sequences. Each replicate draws the test sequences with replacement
     once, for both strategies and every run (as :func:`froc_band_over_seeds` does for one strategy), then
-    draws the seeds with replacement jointly (seed r of a comes with seed r of b), so what the two share
-    (hard sequences, a lucky seed) cancels in the difference. Two bands that overlap can still hide a
-    difference that every sequence agrees on; this reads the difference itself. The seed component is
-    widened for few seeds as in :func:`helpers.bootstrap.contrast_bootstrap` (``small_r_correction``,
-    :func:`helpers.bootstrap.seed_inflation`; widened replicates are clipped to [-1, 1]). Replicates without
-    polyps are skipped.
+    measures the test-set covariance of the runs' differences (K/(K-1)-scaled for K sequences), so what the
+    two share (hard sequences, a lucky seed) cancels in the difference; seeds and sequences are then combined
+    by :func:`helpers.bootstrap.seeds_and_test_interval` (each run's test noise counted once, Student's t on
+    the degrees of freedom of the seeds and the K - 1 sequences). Two bands that overlap can still hide a
+    difference that every sequence agrees on; this reads the difference itself. Replicates without polyps
+    are skipped. With fewer than :data:`helpers.bootstrap.MIN_TEST_SEQUENCES` test sequences no interval and
+    no p are given (NaN: no verdict).
 
     Columns ``fp_per_frame, sensitivity_a, sensitivity_b, delta`` (a - b on all data, means over seeds),
-    ``lo, hi`` (percentile interval of the replicates), ``p`` (2 * min(P(d* <= 0), P(d* >= 0)), clipped to
-    [1 / n_boot, 1]), ``n_runs``, ``n_boot`` (replicates kept).
+    ``lo, hi`` (95% interval), ``p`` (two-sided, "no difference"), ``n_runs``, ``n_boot`` (replicates kept),
+    ``n_sequences``.
     """
     if not runs_a or len(runs_a) != len(runs_b):
         raise ValueError(f"paired_froc_difference needs the same seeds in both strategies, got {len(runs_a)} "
@@ -374,27 +383,22 @@ def paired_froc_difference(runs_a: Sequence[tuple[pd.DataFrame, pd.DataFrame]],
     names = [str(s) for s in dict.fromkeys(str(s) for _, ft in [*runs_a, *runs_b] for s in ft["sequence"])]
     counts_a, counts_b = _run_counts(runs_a, names), _run_counts(runs_b, names)
     whole = np.ones((1, len(names)))
-    point_a, point_b = (_sens_per_run(c, whole, grid)[:, 0].mean(axis=0) for c in (counts_a, counts_b))
+    runs_point_a, runs_point_b = (_sens_per_run(c, whole, grid)[:, 0] for c in (counts_a, counts_b))   # (R, F)
     r = len(runs_a)
-    c = seed_inflation(r, level) if small_r_correction else 1.0
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(names), size=(n_boot, len(names)))
     weights = np.stack([np.bincount(row, minlength=len(names)) for row in picks]).astype(float)
-    seeds = rng.integers(0, r, size=(r, n_boot))
     polyps = np.stack([po for *_, po in counts_a + counts_b])        # (2R, S)
     boots = []
     for start in range(0, n_boot, chunk):
-        w, pick = weights[start:start + chunk], seeds[:, start:start + chunk]
+        w = weights[start:start + chunk]
         keep = ((w @ polyps.T) > 0).all(axis=1)
         if keep.any():
-            diff = _sens_per_run(counts_a, w[keep], grid) - _sens_per_run(counts_b, w[keep], grid)   # (R, B, F)
-            boots.append(np.clip(seed_resampled(diff, pick[:, keep], c), -1.0, 1.0))   # widened: keep in [-1, 1]
-    d = np.concatenate(boots) if boots else np.empty((0, len(grid)))
-    alpha = (1 - level) / 2
-    if len(d):
-        lo, hi = np.quantile(d, [alpha, 1 - alpha], axis=0)
-        p = [_two_sided_p(d[:, j]) for j in range(len(grid))]
-    else:
-        lo = hi = p = np.full(len(grid), np.nan)
+            boots.append(_sens_per_run(counts_a, w[keep], grid) - _sens_per_run(counts_b, w[keep], grid))   # (R, B, F)
+    reps = np.concatenate(boots, axis=1) if boots else np.empty((r, 0, len(grid)))
+    lo, hi, p = _interval_per_rate(runs_point_a - runs_point_b, reps, len(names), level, (-1.0, 1.0),
+                                   small_r_correction)
+    point_a, point_b = runs_point_a.mean(axis=0), runs_point_b.mean(axis=0)
     return pd.DataFrame({"fp_per_frame": grid, "sensitivity_a": point_a, "sensitivity_b": point_b,
-                         "delta": point_a - point_b, "lo": lo, "hi": hi, "p": p, "n_runs": r, "n_boot": len(d)})
+                         "delta": point_a - point_b, "lo": lo, "hi": hi, "p": p, "n_runs": r,
+                         "n_boot": reps.shape[1], "n_sequences": len(names)})

@@ -1,11 +1,11 @@
 """A segmentation results table summarised: means with 95% intervals over seeds and test sequences, paired
 differences between arms, the choice of depth on validation, and the study's boundary errors beside them.
 
-Intervals come from a two-level bootstrap, as for detection (:func:`helpers.detection.froc.froc_band_over_seeds`):
-each replicate draws the test sequences with replacement (frames of one video are not independent; a frame
-weighs as often as its sequence is drawn) and, on top, the seeds, widened for few seeds
-(:func:`helpers.bootstrap.seed_inflation`). A paired difference applies the same draw to both arms, frame by
-frame and seed by seed, so what they share (hard sequences, a lucky seed) cancels.
+Intervals are over seeds and test *sequences* (frames of one video are not independent):
+:func:`helpers.bootstrap.cluster_mean_interval`, a cluster-robust test-set variance with K - 1 degrees of
+freedom for K test sequences, and the seed part counted once, with Student's t. A paired difference is the
+same on ``a - b`` frame by frame and seed by seed, so what the arms share (hard sequences, a lucky seed)
+cancels. Fewer than :data:`helpers.bootstrap.MIN_TEST_SEQUENCES` test sequences give no interval and no verdict.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import yardsticks
-from ..bootstrap import _two_sided_p, seed_inflation, seed_resampled  # package-internal
+from ..bootstrap import MIN_TEST_SEQUENCES, cluster_mean_interval
 from ..detection.report import HOLDS, FAILS, UNDECIDED, best_tuned_choice, finished
 from ..analysis import strategy_order
 
@@ -28,35 +28,20 @@ BOUNDS = {"dice": (0.0, 1.0), "iou": (0.0, 1.0), "boundary_px": (0.0, np.inf), "
 def frame_bootstrap(values: np.ndarray, sequences: Sequence[str], n_boot: int = 1000, seed: int = 0,
                     level: float = 0.95, bounds: tuple[float, float] = (-np.inf, np.inf),
                     small_r_correction: bool = True) -> dict[str, float]:
-    """Mean over runs of each run's mean over frames, with a two-level interval (test sequences, then runs).
+    """Mean over runs of each run's mean over frames, with an interval over seeds and test sequences.
 
     ``values`` (R, F): one row per run (seed), one column per test frame, every run on the same frames;
-    ``sequences`` (F,): each frame's sequence. Replicates resample the sequences once for all runs, then the
-    runs (widened for few runs as in :func:`helpers.bootstrap.contrast_bootstrap`), and are clipped to
-    ``bounds``. For a paired difference pass ``a - b``. Keys: ``mean, lo, hi, p`` (two-sided bootstrap
-    p-value of "the mean is 0"), ``n_runs, n_frames, n_sequences, n_boot``. With a single test sequence
-    there is nothing to resample: ``lo``, ``hi`` and ``p`` are NaN (no interval, no verdict).
+    ``sequences`` (F,): each frame's sequence. :func:`helpers.bootstrap.cluster_mean_interval` (analytic:
+    ``n_boot`` and ``seed`` are unused, kept for the callers). For a paired difference pass ``a - b``. Keys:
+    ``mean, lo, hi, p`` (two-sided, "the mean is 0"), ``se, df, n_runs, n_frames, n_sequences``. With fewer
+    than :data:`helpers.bootstrap.MIN_TEST_SEQUENCES` test sequences ``lo``, ``hi`` and ``p`` are NaN (no
+    interval, no verdict).
     """
     values = np.atleast_2d(np.asarray(values, dtype=float))
-    r, f = values.shape
-    if f != len(sequences) or f == 0:
-        raise ValueError(f"values hold {f} frames but sequences {len(sequences)}; give one sequence per frame.")
-    names, seq_id = np.unique(np.asarray(sequences, dtype=str), return_inverse=True)
-    rng = np.random.default_rng(seed)
-    counts = np.stack([np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))
-                       for _ in range(n_boot)]).astype(float)            # (B, S)
-    weights = counts[:, seq_id]                                           # (B, F)
-    per_run = (values @ weights.T) / weights.sum(axis=1)                  # (R, B)
-    pick = rng.integers(0, r, size=(r, n_boot))
-    c = seed_inflation(r, level) if small_r_correction else 1.0
-    d = np.clip(seed_resampled(per_run, pick, c), *bounds)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(d, [alpha, 1 - alpha])
-    p = _two_sided_p(d)
-    if len(names) < 2:     # one test sequence: nothing to resample, the test-set noise is unknown
-        lo = hi = p = float("nan")
-    return {"mean": float(values.mean()), "lo": float(lo), "hi": float(hi), "p": p, "n_runs": r,
-            "n_frames": f, "n_sequences": len(names), "n_boot": n_boot}
+    if values.shape[1] != len(sequences) or values.shape[1] == 0:
+        raise ValueError(f"values hold {values.shape[1]} frames but sequences {len(sequences)}; give one "
+                         "sequence per frame.")
+    return cluster_mean_interval(values, sequences, level, bounds, t_reference=small_r_correction)
 
 
 def _frame_matrix(runs: pd.DataFrame, metric: str) -> tuple[np.ndarray, list[str], list[int]]:
