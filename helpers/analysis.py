@@ -38,6 +38,7 @@ from scipy import stats
 
 from . import bootstrap
 from .bootstrap import two_level_bootstrap
+from .choice import TIE_TOL, auc_resolution, choose
 from .metrics import auc_defined
 from .powerlaw import PowerLawFit, catch_up_size, fit_power_law
 from .store import decode_cell, decode_list_columns
@@ -53,7 +54,6 @@ PAIRED_BOOTSTRAP = "paired bootstrap over seeds and test images"
 TWO_LEVEL = "bootstrap over seeds and test images"
 SELECT_BY = "val_auc"   # the column every "best" choice is made on: validation, never test
 WILCOXON = "Wilcoxon signed-rank over seeds"
-TIE_TOL = 1e-9          # validation means closer than this are a tie (saturated AUCs tie exactly)
 NI_MARGIN = 0.02        # non-inferiority margin for "matches" (AUC): the gap's 95% interval must stay above -0.02
 CHANCE = 0.5            # AUC of a random ranking
 NEAR_CHANCE = 0.55      # learning-curve points at or below this AUC are left out of power-law fits
@@ -252,6 +252,8 @@ def _gap_one(df: pd.DataFrame, metric: str, n_boot: int, seed: int,
                        level_index=int(ft["level_index"].median()), mean=mean, scratch_mean=scratch_mean,
                        gap=mean - scratch_mean, n_seeds=len(seeds))
             row.update(paired_test(ft.loc[seeds], sc.loc[seeds], metric, n_boot, seed))
+            if seeds:   # the gap's sign from the same paired seeds as its interval and p
+                row["gap"] = float(row["delta"])
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -263,12 +265,13 @@ def gap_to_scratch(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 200
     Columns: ``fraction, n_train, strategy, level_index, mean, scratch_mean, gap, n_seeds`` (seeds
     run by both arms), ``delta, lo, hi, p, test, wilcoxon_p``.
 
-    * ``gap`` = mean over seeds of the strategy minus the mean over seeds of scratch.
-    * The main test pairs the runs of the same seed and resamples seeds *and* test cases: for AUC with
-      stored ``test_scores`` it calls ``bootstrap.two_level_bootstrap`` with ``paired_with`` (one
-      resample of the test set is applied to every seed's pair of models, and the seed pairs are
-      drawn with replacement; ``delta`` is AUC(fine-tuned) - AUC(scratch) averaged over seeds,
-      ``lo``/``hi`` its 95% interval, ``p`` two-sided), and ``test`` names it.
+    * ``gap`` = the paired difference over the seeds both arms finished (``delta``), so its sign, its
+      interval and its p come from the same data; ``mean`` and ``scratch_mean`` are each arm's own mean.
+    * The main test pairs the runs of the same seed, over seeds *and* test cases: for AUC with stored
+      ``test_scores`` it calls ``bootstrap.two_level_bootstrap`` with ``paired_with`` (each seed's pair
+      of models on the same test images, seed noise and test noise each counted once, Student's t;
+      ``delta`` is AUC(fine-tuned) - AUC(scratch) averaged over seeds, ``lo``/``hi`` its 95% interval,
+      ``p`` two-sided), and ``test`` names it.
     * ``wilcoxon_p`` is a Wilcoxon signed-rank test over the per-seed differences, computed only
       with at least 6 paired seeds (NaN otherwise): with n seeds the smallest two-sided p it can
       ever give is 2 / 2**n (0.25 with 3 seeds, 0.0625 with 5, 0.031 with 6), so with fewer seeds it
@@ -292,7 +295,9 @@ def robustness_contrast(df: pd.DataFrame, best: pd.DataFrame, metric: str = "tes
     scratch at both sizes, all scored on the same test set) and draws the seeds jointly
     (:func:`helpers.bootstrap.contrast_bootstrap`), so the correlation between the two gaps is kept
     instead of treating them as independent. Keys: ``diff, lo, hi, p, small_n, large_n, scratch_drop,
-    ft_drop, n_seeds, test`` (``diff`` > 0: fine-tuning was more robust).
+    ft_drop, n_seeds, test`` (``diff`` > 0: fine-tuning was more robust), and ``logit_diff, logit_lo,
+    logit_hi, logit_p``: the same contrast on the logit of AUC, a scale that does not saturate near 1 (an arm
+    near AUC 1 cannot drop much in absolute terms, which flatters it on the absolute scale).
     """
     df = _dedupe(decode_results(df))
     best = best[np.isfinite(best["scratch_mean"])].sort_values("fraction")
@@ -319,6 +324,9 @@ def robustness_contrast(df: pd.DataFrame, best: pd.DataFrame, metric: str = "tes
     res = bootstrap.contrast_bootstrap(labels, arms, weights=[1.0, -1.0, -1.0, 1.0], n_boot=n_boot, seed=seed)
     out.update(diff=float(res["mean"]), lo=float(res["lo"]), hi=float(res["hi"]), p=float(res["p"]),
                test=PAIRED_BOOTSTRAP)
+    logit = bootstrap.contrast_bootstrap(labels, arms, weights=[1.0, -1.0, -1.0, 1.0], scale="logit")
+    out.update(logit_diff=float(logit["mean"]), logit_lo=float(logit["lo"]), logit_hi=float(logit["hi"]),
+               logit_p=float(logit["p"]))
     return out
 
 
@@ -358,24 +366,46 @@ def _catch_up(points: pd.DataFrame, target_metric: float, metric: str) -> tuple[
     return catch_up_size(fit_power_law(fit_on["n_train"], 1.0 - fit_on["mean"]), 1.0 - target_metric)
 
 
+MIN_CATCH_UP_SIZES = 4
+"""Sizes a power law needs before it may extrapolate a catch-up size: it has 3 parameters, so 3 points fit it
+exactly and leave nothing to check it against."""
+
+
 def _catch_up_interval(df: pd.DataFrame, strategy: str, target_strategy: str, metric: str, n_boot: int,
                        seed: int) -> tuple[float, float]:
-    """Percentile 95% interval of the catch-up size over seeds: every replicate draws each cell's seeds with
-    replacement (the target's too), recomputes the cell means and the catch-up size. Replicates that never
-    catch up count as infinite, replicates whose power law cannot be fitted are left out. The seeds are drawn
-    with replacement without the small-R widening of :mod:`helpers.bootstrap`: with 3-5 seeds the interval is
-    rough and shows the order of magnitude only."""
+    """Percentile 95% interval of the catch-up size over seeds and test images, both levels resampled and paired.
+
+    Every replicate draws the seeds with replacement once for every cell (seed r of every size and of the
+    target comes together: paired) and, for AUC with stored scores, resamples the test images once for every
+    run (:func:`helpers.bootstrap.bootstrap_distribution` with one seed: the same resamples for all runs), then
+    recomputes the cell means and the catch-up size. Replicates that never catch up count as infinite,
+    replicates whose power law cannot be fitted are left out. Only the seeds every cell finished count."""
     rng = np.random.default_rng(seed)
     sizes = fraction_sizes(df)
-    mine = {float(f): g[metric].to_numpy(float) for f, g in df[df["strategy"] == strategy].groupby("fraction")}
-    target = df[(df["strategy"] == target_strategy) & (df["fraction"] == df["fraction"].max())][metric].to_numpy(float)
-    if not mine or not len(target):
+    top = float(df["fraction"].max())
+    cells = {float(f): g.set_index("seed") for f, g in df[df["strategy"] == strategy].groupby("fraction")}
+    target = df[(df["strategy"] == target_strategy) & (df["fraction"] == top)].set_index("seed")
+    if not cells or target.empty:
         return math.nan, math.nan
+    seeds = sorted(set(target.index).intersection(*(set(c.index) for c in cells.values())))
+    if not seeds:
+        return math.nan, math.nan
+    frames = {**{("mine", f): c.loc[seeds] for f, c in cells.items()}, ("target", top): target.loc[seeds]}
+    both = pd.concat(frames.values())
+    if metric == "test_auc" and _has_scores(both):
+        labels = np.asarray(both["test_labels"].iloc[0], dtype=int)
+        reps = {k: np.stack([bootstrap.bootstrap_distribution(labels, np.asarray(s, dtype=float), "auc", n_boot, seed)
+                             for s in f["test_scores"]]) for k, f in frames.items()}       # (R, B) per cell
+    else:
+        reps = {k: np.repeat(f[metric].to_numpy(float)[:, None], n_boot, axis=1) for k, f in frames.items()}
     values = []
-    for _ in range(n_boot):
-        means = [dict(n_train=sizes[f], mean=float(rng.choice(v, len(v)).mean())) for f, v in mine.items()]
-        goal = float(rng.choice(target, len(target)).mean())
-        n, _ = _catch_up(pd.DataFrame(means), goal, metric)
+    for b in range(n_boot):
+        pick = rng.integers(0, len(seeds), len(seeds))
+        means = {k: float(np.mean(v[pick, b])) for k, v in reps.items()}
+        if not all(np.isfinite(m) for m in means.values()):
+            continue
+        curve = pd.DataFrame([dict(n_train=sizes[f], mean=means[("mine", f)]) for f in cells])
+        n, _ = _catch_up(curve, means[("target", top)], metric)
         if not np.isnan(n):   # a replicate whose power law could not be fitted says nothing either way
             values.append(n)
     if not values:
@@ -385,7 +415,7 @@ def _catch_up_interval(df: pd.DataFrame, strategy: str, target_strategy: str, me
 
 
 def _power_one(df: pd.DataFrame, metric: str, n_boot: int, seed: int) -> pd.DataFrame:
-    df = _dedupe(df)
+    df = _dedupe(decode_results(df))
     points = _curve_points(df, metric)
     tuned = points[points["strategy"] != SCRATCH]
     target_strategy, target_metric = "", math.nan
@@ -406,6 +436,10 @@ def _power_one(df: pd.DataFrame, metric: str, n_boot: int, seed: int) -> pd.Data
             n, lo, hi, extrapolated = math.nan, math.nan, math.nan, False
         elif not fit.ok and extrapolated:
             note = f"no power law: {fit.reason}"
+        elif extrapolated and fit.n_points < MIN_CATCH_UP_SIZES:
+            note = (f"not reported: extrapolating needs at least {MIN_CATCH_UP_SIZES} sizes on the curve, and "
+                    f"{fit.n_points} points fit the 3-parameter power law exactly")
+            n, lo, hi = math.nan, math.nan, math.nan
         elif not np.isfinite(n) or n > limit:
             note = (f"not reported: the fit would reach the target only beyond {CATCH_UP_LIMIT:g}x the largest size "
                     f"measured ({int(points['n_train'].max()):,} images), where a power law fitted to "
@@ -530,23 +564,49 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
 
 
 def _validation_ranking(df: pd.DataFrame, chooser: pd.DataFrame, fraction: float, pool: Sequence[str]) -> pd.DataFrame:
-    """The candidates at one fraction ranked for the choice: highest mean validation score over seeds;
-    exact ties (within :data:`TIE_TOL`) broken toward the shallower level (fewer trainable parameters),
-    then the lower mean validation loss. Never the name, never a test column. Column ``tied`` marks the
-    candidates tied with the top."""
-    choice = chooser[(chooser["fraction"] == fraction) & chooser["strategy"].isin(pool)].copy()
+    """The candidates at one fraction ranked for the choice by the suite's one rule (:func:`helpers.choice.choose`):
+    highest mean validation score over seeds; ties (closer than the validation set's resolution,
+    :func:`helpers.choice.auc_resolution` of the runs' median validation size, when choosing on validation AUC)
+    broken toward the shallower level, then the lower mean validation loss. Never the name, never a test
+    column. Column ``tied`` marks the candidates tied with the top."""
+    choice = chooser[chooser["fraction"] == fraction].copy()
     at = df[df["fraction"] == fraction]
     loss = at.groupby("strategy")["val_loss"].mean() if "val_loss" in at.columns else pd.Series(dtype=float)
-    choice["val_loss"] = choice["strategy"].map(loss).astype(float).fillna(math.inf)
-    top = choice["mean"].max()
-    choice["tied"] = (top - choice["mean"]) <= TIE_TOL
-    choice["key"] = np.where(choice["tied"], top, choice["mean"])
-    return choice.sort_values(["key", "level_index", "val_loss"], ascending=[False, True, True])
+    choice["val_loss"] = choice["strategy"].map(loss).astype(float)
+    n_val = float(at["n_val"].median()) if "n_val" in at.columns and SELECT_BY in at.columns else math.nan
+    return choose(choice, pool, value="mean", resolution=auc_resolution(n_val))
+
+
+def diverged_counts(df: pd.DataFrame) -> dict[tuple[float, str], int]:
+    """(fraction, strategy) -> how many runs diverged there (they have no metrics and are left out of every
+    mean; a verdict shows the count beside it, :func:`helpers.findings.findings` reads it again with each
+    divergence counted as a failure)."""
+    if "diverged" not in df.columns or df.empty:
+        return {}
+    bad = df[df["diverged"].fillna(False).astype(bool)]
+    return {(float(f), str(s)): len(g) for (f, s), g in bad.groupby(["fraction", "strategy"])}
+
+
+def _paired_rank(at: pd.DataFrame, best: str, others: Sequence[str], metric: str, n_boot: int,
+                 seed: int) -> tuple[list[str], list[str]]:
+    """(tied_with, beaten_by): the other candidates whose paired difference to ``best`` on test (other minus
+    best, the same seeds and test images: :func:`paired_arms`) has a 95% interval holding 0, or lying above it.
+    Without a paired interval (no stored scores, too few seeds) a candidate counts as tied: nothing shows
+    the order."""
+    tied, beaten = [], []
+    for other in others:
+        d = paired_arms(at, other, best, metric, n_boot, seed)
+        if np.isfinite(d["lo"]) and d["lo"] > 0:
+            beaten.append(other)
+        elif not (np.isfinite(d["hi"]) and d["hi"] < 0):
+            tied.append(other)
+    return tied, beaten
 
 
 def _best_one(df: pd.DataFrame, metric: str, candidates: Sequence[str] | None, with_test: bool,
               n_boot: int, seed: int) -> pd.DataFrame:
-    df = _dedupe(df)
+    diverged = diverged_counts(df)
+    df = _dedupe(decode_results(df))
     cells = cell_stats(df, metric, n_boot=n_boot, seed=seed)
     by = SELECT_BY if SELECT_BY in df.columns else metric    # a table without validation AUC: said in chosen_by
     chooser = cell_stats(df, by) if by != metric else cells
@@ -558,9 +618,8 @@ def _best_one(df: pd.DataFrame, metric: str, candidates: Sequence[str] | None, w
             continue
         cand = g.set_index("strategy").loc[ranking["strategy"]].reset_index()
         best, others = cand.iloc[0], cand.iloc[1:]
-        tied = [s for s, m, lo, hi in zip(others["strategy"], others["mean"], others["ci_lo"], others["ci_hi"])
-                if best["ci_lo"] <= m <= best["ci_hi"] or lo <= best["mean"] <= hi]
-        beaten = [s for s, m in zip(others["strategy"], others["mean"]) if m > best["ci_hi"]]
+        tied, beaten = _paired_rank(df[df["fraction"] == fraction], best["strategy"], list(others["strategy"]),
+                                    metric, n_boot, seed)
         val_tied = ranking["strategy"][ranking["tied"]].tolist()
         sc = g[g["strategy"] == SCRATCH]
         sc_mean = float(sc["mean"].iloc[0]) if len(sc) else math.nan
@@ -577,13 +636,15 @@ def _best_one(df: pd.DataFrame, metric: str, candidates: Sequence[str] | None, w
                    scratch_ci_lo=float(sc["ci_lo"].iloc[0]) if len(sc) else math.nan,
                    scratch_ci_hi=float(sc["ci_hi"].iloc[0]) if len(sc) else math.nan,
                    scratch_best_at_end=float(sc["best_at_end"].iloc[0]) if len(sc) else math.nan,
-                   gap=float(best["mean"]) - sc_mean, gap_lo=math.nan, gap_hi=math.nan, p=math.nan, test="not run")
+                   gap=float(best["mean"]) - sc_mean, gap_lo=math.nan, gap_hi=math.nan, p=math.nan, test="not run",
+                   diverged=diverged.get((float(fraction), best["strategy"]), 0),
+                   scratch_diverged=diverged.get((float(fraction), SCRATCH), 0))
         row["tie_gaps"] = []
         if with_test and len(sc):
             test = _gap_one(df[df["fraction"] == fraction], metric, n_boot, seed, val_tied).set_index("strategy")
             if best["strategy"] in test.index:
-                t = test.loc[best["strategy"]]
-                row.update(gap_lo=t["lo"], gap_hi=t["hi"], p=t["p"], test=t["test"])
+                t = test.loc[best["strategy"]]   # the gap, its interval and p from the same paired seeds
+                row.update(gap=t["gap"], gap_lo=t["lo"], gap_hi=t["hi"], p=t["p"], test=t["test"])
             row["tie_gaps"] = [dict(strategy=s, gap=float(test.loc[s, "gap"]), lo=float(test.loc[s, "lo"]),
                                     hi=float(test.loc[s, "hi"]), p=float(test.loc[s, "p"]))
                                for s in val_tied[1:] if s in test.index]
@@ -637,6 +698,23 @@ def paired_arms(at: pd.DataFrame, a: str, b: str, metric: str, n_boot: int, seed
     return paired_test(fa.loc[seeds], fb.loc[seeds], metric, n_boot, seed) | {"n_seeds": len(seeds)}
 
 
+def _within(d: dict[str, Any], margin: float = NI_MARGIN) -> bool:
+    return bool(-margin < d["lo"] and d["hi"] < margin)
+
+
+def _features_verdict(feats: dict[str, Any], scale: dict[str, Any], margin: float = NI_MARGIN) -> str:
+    """The verdict of :func:`features_or_scale` from its two paired contrasts (margin on both sides)."""
+    if feats["lo"] > margin:
+        return "features"
+    if feats["hi"] < -margin:
+        return "below the control"
+    if _within(feats, margin) and scale["lo"] > margin:
+        return "scale"
+    if _within(feats, margin) and _within(scale, margin):
+        return "neither"
+    return "not decidable at this budget"
+
+
 def features_or_scale(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Per training size: does fine-tuning win through ImageNet's *features*, or would their *scale* do?
 
@@ -648,10 +726,13 @@ def features_or_scale(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 
     * ``scale``: statistics minus scratch: what the pretrained weights' scale alone buys;
     * ``features``: chosen fine-tuning minus statistics: what the features buy beyond their scale.
 
-    ``verdict``: "features" when the features contrast's 95% interval lies above 0; "scale" when it lies
-    below :data:`NI_MARGIN` (the control matches fine-tuning) while the scale contrast's lies above 0;
-    "neither" when the control matches fine-tuning and scratch matches the control (both intervals below
-    the margin and above minus it); else "not decidable at this budget". Columns: ``fraction, n_train,
+    ``verdict``, with the margin :data:`NI_MARGIN` on both sides of every contrast: "features" when the
+    features contrast's 95% interval lies above +margin (the features buy more than the margin); "scale"
+    when the features contrast lies within +-margin (the control matches fine-tuning) and the scale
+    contrast above +margin; "neither" when both contrasts lie within +-margin (scratch, the control and
+    fine-tuning all match); "below the control" when the features contrast lies below -margin
+    (fine-tuning clearly worse than the statistics-only control); else "not decidable at this budget".
+    Columns: ``fraction, n_train,
     chosen``, ``scale_delta, scale_lo, scale_hi, scale_p``, ``features_delta, features_lo, features_hi,
     features_p``, ``n_seeds, verdict``. Empty without a statistics arm.
     """
@@ -668,14 +749,7 @@ def features_or_scale(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 
         scale = paired_arms(at, STATISTICS, SCRATCH, metric, n_boot, seed)
         feats = paired_arms(at, chosen, STATISTICS, metric, n_boot, seed) if chosen else dict(
             delta=math.nan, lo=math.nan, hi=math.nan, p=math.nan, n_seeds=0)
-        if feats["lo"] > 0:
-            verdict = "features"
-        elif feats["hi"] < NI_MARGIN and scale["lo"] > 0:
-            verdict = "scale"
-        elif feats["hi"] < NI_MARGIN and -NI_MARGIN < scale["lo"] and scale["hi"] < NI_MARGIN:
-            verdict = "neither"
-        else:
-            verdict = "not decidable at this budget"
+        verdict = _features_verdict(feats, scale)
         rows.append(dict(fraction=float(fraction), n_train=sizes[float(fraction)], chosen=chosen,
                          scale_delta=scale["delta"], scale_lo=scale["lo"], scale_hi=scale["hi"], scale_p=scale["p"],
                          features_delta=feats["delta"], features_lo=feats["lo"], features_hi=feats["hi"],

@@ -11,11 +11,11 @@ its largest training size:
 - every other arm's paired test difference to it (arm minus chosen, paired by seed and by test image,
   sequence or frame; a 95% interval).
 
-:func:`finding3_across` then states the finding: **holds** when two applications chose different depths and
-in at least one of them the other's depth is measurably worse than its own choice (the interval of the
-difference lies below 0); **does not hold** when one depth is, in every application, the choice or within
-:data:`helpers.analysis.NI_MARGIN` of it (its interval's lower end above minus the margin); otherwise **not
-decidable at this budget**. Depths are compared by level name, so the applications must share the network.
+:func:`finding3_across` then states the finding: **holds** when every depth costs more than
+:data:`helpers.analysis.NI_MARGIN` against the choice in some application (no single depth serves all);
+**does not hold** when one depth is, in every application, the choice or within the margin of it (its
+interval's lower end above minus the margin); otherwise **not decidable at this budget** (the proof that the
+two cannot both be met is in its docstring). Depths are compared by level name, so the applications must share the network.
 """
 from __future__ import annotations
 
@@ -150,45 +150,62 @@ def finding3_across(table: pd.DataFrame, margin: float = NI_MARGIN) -> str:
     """One sentence: the paper's finding 3 (no depth best everywhere) holds / does not hold / is not decidable
     at this budget, from :func:`across_applications`'s table.
 
-    *Holds*: two applications chose different depths (neither tied on validation) and in one of them the
-    other's depth costs more than ``margin`` (the whole 95% interval of arm minus chosen lies below
-    ``-margin``). *Does not hold*: one depth is, in every application, the choice or within ``margin`` of it
-    (the interval's lower end above ``-margin``). The two cannot both be met. Otherwise *not decidable at this
-    budget*. ``margin`` is :data:`helpers.analysis.NI_MARGIN` (0.02) on every figure: AUC, sensitivity and
-    Dice all run from 0 to 1, and 0.02 is the suite's margin for "matches".
+    The finding says that no single depth serves every application. With ``D`` the depths and, for depth ``L``
+    in application ``a``, ``d(a, L)`` the 95% interval of L minus a's choice on test (``[0, 0]`` for the choice
+    itself):
+
+    - *holds* when for every depth ``L`` some application shows it costing more than ``margin``:
+      ``hi(a, L) < -margin`` for some ``a``;
+    - *does not hold* when one depth ``L`` is, in every application, the choice or within ``margin`` of it:
+      ``L = choice(a)`` or ``lo(a, L) > -margin`` for every ``a``;
+    - otherwise *not decidable at this budget*.
+
+    The two cannot both be met. Suppose *does not hold* through depth ``L``. For every application ``a``, either
+    L is a's choice, whose own row is ``[0, 0]`` and so ``hi(a, L) = 0 > -margin``, or ``lo(a, L) > -margin``,
+    and then ``hi(a, L) >= lo(a, L) > -margin``. So no application has ``hi(a, L) < -margin``: depth L breaks
+    the condition of *holds*, which asks it of every depth. Conversely *holds* rules out every depth as the
+    witness of *does not hold*. (The order in which the rules are read therefore does not matter.)
+
+    ``margin`` is :data:`helpers.analysis.NI_MARGIN` (0.02) on every figure: AUC, sensitivity and Dice all run
+    from 0 to 1, and 0.02 is the suite's margin for "matches". A depth that an application did not train
+    counts as unknown there. Ties on validation are named in the sentence: they decide nothing.
     """
     head = "Finding 3 across applications (no fine-tuning depth is best everywhere): "
     ran = table[table["chosen"].fillna("") != ""]
     apps = list(dict.fromkeys(ran["application"]))
     choices = {a: ran[ran["application"] == a].iloc[0] for a in apps}
-    clear = [a for a in apps if not bool(choices[a]["tied_on_validation"])]
-    listing = "; ".join(f"{a}: {choices[a]['chosen']}" + (" (tied on validation)" if a not in clear else "")
+    listing = "; ".join(f"{a}: {choices[a]['chosen']}" + (" (tied on validation)"
+                                                         if bool(choices[a]["tied_on_validation"]) else "")
                         for a in apps)
-    if len(clear) < 2:
-        return head + f"{UNDECIDED}: fewer than two applications have a depth chosen without a tie ({listing or 'none ran'})."
+    if len(apps) < 2:
+        return head + f"{UNDECIDED}: fewer than two applications have results ({listing or 'none ran'})."
 
-    def diff(app: str, level: str) -> pd.Series | None:
+    def cell(app: str, level: str) -> pd.Series | None:
         hit = ran[(ran["application"] == app) & (ran["strategy"] == level)]
         return hit.iloc[0] if len(hit) else None
 
-    for a in clear:
-        for b in clear:
-            other = choices[b]["chosen"]
-            if other == choices[a]["chosen"]:
-                continue
-            d = diff(a, other)
-            if d is not None and d["hi"] < -margin:
-                return head + (f"{HOLDS}: the depths chosen on validation differ ({listing}), and in {a} the depth "
-                               f"{b} chose ({other}) costs more than {margin} against {a}'s own choice on test "
-                               f"({d['difference']:+.3f}, 95% CI {d['lo']:+.3f} to {d['hi']:+.3f}, {d['metric']}).")
-    levels = set(ran["strategy"]) - {SCRATCH}
-    for level in sorted(levels):
-        rows = [diff(a, level) for a in apps]
+    levels = sorted(set(ran["strategy"]) - {SCRATCH})
+    for level in levels:
+        rows = [cell(a, level) for a in apps]
         if all(r is not None and (r["strategy"] == r["chosen"] or r["lo"] > -margin) for r in rows):
             return head + (f"{FAILS}: {level} is the choice or within {margin} of it (95% interval) in every "
                            f"application ({listing}); one depth serves them all at this budget.")
-    return head + (f"{UNDECIDED}: the chosen depths are {listing}, but no application shows another's choice "
-                   f"costing more than {margin}, and no single depth is shown within {margin} of the choice everywhere.")
+    costly = {}
+    for level in levels:
+        for a in apps:
+            r = cell(a, level)
+            if r is not None and r["strategy"] != r["chosen"] and r["hi"] < -margin:
+                costly[level] = (a, r)
+                break
+    if levels and len(costly) == len(levels):
+        shown = "; ".join(f"{lv} in {a} ({r['difference']:+.3f}, 95% CI {r['lo']:+.3f} to {r['hi']:+.3f}, "
+                          f"{r['metric']})" for lv, (a, r) in costly.items())
+        return head + (f"{HOLDS}: every depth costs more than {margin} against the choice in some application "
+                       f"({listing}): {shown}.")
+    missing = [lv for lv in levels if lv not in costly]
+    return head + (f"{UNDECIDED}: the chosen depths are {listing}; no depth is shown within {margin} of the "
+                   f"choice everywhere, and {', '.join(missing)} is not shown costing more than {margin} in any "
+                   "application.")
 
 
 def default_applications(reports: str | Path, polyp_name: str = "CVC-ClinicDB", arch: str = "efficientnet_lite0",

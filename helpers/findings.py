@@ -11,9 +11,34 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .analysis import (ALPHA, NI_MARGIN, SCRATCH, SELECT_BY, TIE_TOL, _has_scores, _single_experiment,
-                       best_per_fraction, decode_results, level_strategies, metric_label, robustness_contrast)
+from .analysis import (ALPHA, NI_MARGIN, SCRATCH, SELECT_BY, _has_scores, _single_experiment, best_per_fraction,
+                       decode_results, holm, level_strategies, metric_label, robustness_contrast)
+from .choice import auc_resolution, choose
 from .bootstrap import paired_bootstrap_delta_multi
+
+
+def with_failures(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with every diverged run counted as a failure: constant test scores (AUC 0.5, chance) on the
+    experiment's test labels and a validation AUC of 0.5, so a sensitivity reading sees the divergences that the
+    main analysis leaves out (a cell whose surviving seeds are a selected subset)."""
+    table = decode_results(df).copy()
+    if "diverged" not in table.columns:
+        return table
+    bad = table["diverged"].fillna(False).astype(bool)
+    good = table[~bad]
+    if not bad.any() or good.empty:
+        return table
+    labels = list(good["test_labels"].iloc[0]) if "test_labels" in good.columns else []
+    first = good["test_scores"].iloc[0] if "test_scores" in good.columns and len(labels) else []
+    k = len(first[0]) if len(first) and isinstance(first[0], (list, tuple, np.ndarray)) else 0
+    chance = [[1.0 / k] * k] * len(labels) if k else [0.5] * len(labels)
+    table = table.astype({c: object for c in ("test_scores", "test_labels") if c in table.columns})
+    for i in table.index[bad]:
+        table.at[i, "test_auc"], table.at[i, "val_auc"], table.at[i, "diverged"] = 0.5, 0.5, False
+        if labels:
+            table.at[i, "test_labels"] = labels
+            table.at[i, "test_scores"] = chance
+    return table
 
 
 def _fmt_p(p: float) -> str:
@@ -23,16 +48,26 @@ def _fmt_p(p: float) -> str:
 
 
 _VERDICT_WORDS = {"better": "fine-tuning better", "worse": "scratch better",
-                  "matched": f"fine-tuning not worse (margin {NI_MARGIN:g})", "open": "no clear difference"}
+                  "matched": f"fine-tuning not worse (margin {NI_MARGIN:g})",
+                  "matched-lower": f"fine-tuning not worse (margin {NI_MARGIN:g}; statistically lower)",
+                  "open": "no clear difference"}
+SUPPORTS = {"better": "supports", "matched": "supports", "matched-lower": "supports", "worse": "against",
+            "open": "open"}
+"""What a size's class contributes to finding 1: a win or a match (even a statistically lower one inside the
+margin) supports "holds", a loss beyond the margin is against it, and "open" leaves it undecided."""
+
+
+def _row_class(best: pd.DataFrame, i) -> str:
+    r = best.loc[i]
+    return _size_class(r["gap"], r["gap_lo"], r["gap_hi"], r["p_holm"])
 
 
 def _verdicts(best: pd.DataFrame) -> list[str]:
     """Each size's verdict in words: :func:`_size_class` of its Holm-adjusted p and gap interval, or "depends on
-    the tie-break" where a level tied with the choice on validation would get another verdict."""
-    k = int(np.isfinite(best["p"]).sum())
-    return ["no test possible" if not np.isfinite(r["p_holm"]) else
-            "depends on the tie-break" if _tie_flips(r, k) else
-            _VERDICT_WORDS[_size_class(r["gap"], r["gap_lo"], r["p_holm"])] for _, r in best.iterrows()]
+    the tie-break" where a level tied with the choice on validation would contribute otherwise to the finding."""
+    return ["no test possible" if not np.isfinite(best.at[i, "p_holm"]) else
+            "depends on the tie-break" if _tie_flips(best, i) else
+            _VERDICT_WORDS[_row_class(best, i)] for i in best.index]
 
 
 def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
@@ -89,28 +124,46 @@ def _n(n: float) -> str:
 HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "not decidable at this budget"
 
 
-def _size_class(gap: float, lo: float, p_adj: float) -> str:
-    """One size of finding 1: ``better`` / ``worse`` (adjusted p below alpha), ``matched`` (the gap's
-    interval above minus the non-inferiority margin), else ``open``."""
-    if np.isfinite(p_adj) and p_adj < ALPHA:
-        return "better" if gap > 0 else "worse"
+def _size_class(gap: float, lo: float, hi: float, p_adj: float) -> str:
+    """One size of finding 1, with the non-inferiority margin :data:`NI_MARGIN` on both readings:
+
+    - ``better``: a significant gain (Holm-adjusted p below alpha, gap above 0);
+    - ``worse``: a significant loss whose whole 95% interval lies below -margin (scratch clearly better);
+    - ``matched``: the interval's lower end above -margin; ``matched-lower`` when the loss is significant
+      but the whole interval stays inside the margin (fine-tuning statistically lower, by less than the
+      margin: not worse by the suite's own rule);
+    - ``open``: anything else (the interval reaches past -margin without lying below it).
+    """
+    significant = bool(np.isfinite(p_adj) and p_adj < ALPHA)
+    if significant and gap > 0:
+        return "better"
+    if significant and np.isfinite(hi) and hi < -NI_MARGIN:
+        return "worse"
     if np.isfinite(lo) and lo > -NI_MARGIN:
-        return "matched"
+        return "matched-lower" if significant else "matched"
     return "open"
 
 
-def _tie_flips(row: pd.Series, k: int) -> bool:
-    """Whether another level tied with the choice on validation would get another class at this size (its
-    p-value Bonferroni-adjusted across the ``k`` tested sizes, a bound on Holm)."""
-    mine = _size_class(row["gap"], row["gap_lo"], row["p_holm"])
-    return any(_size_class(t["gap"], t["lo"], min(1.0, t["p"] * k)) != mine for t in (row.get("tie_gaps") or []))
+def _tie_flips(best: pd.DataFrame, i) -> bool:
+    """Whether another level tied with the choice on validation at size ``i`` would contribute otherwise to
+    finding 1 (:data:`SUPPORTS`): the alternative's p goes into the same Holm family as the chosen one's (the
+    other sizes' p-values unchanged), so identical evidence never counts as a flip."""
+    row = best.loc[i]
+    mine = SUPPORTS[_row_class(best, i)]
+    position = list(best.index).index(i)
+    for t in row.get("tie_gaps") or []:
+        family = best["p"].to_numpy(float).copy()
+        family[position] = t["p"]
+        p_adj = holm(family)[position]
+        if SUPPORTS[_size_class(t["gap"], t["lo"], t["hi"], p_adj)] != mine:
+            return True
+    return False
 
 
 def _finding1_classes(best: pd.DataFrame) -> list[str]:
     """Each size's class; a size whose choice was tied on validation is ``open`` when the tie-break decides
-    its class (:func:`_tie_flips`)."""
-    k = int(np.isfinite(best["p"]).sum())
-    return ["open" if _tie_flips(r, k) else _size_class(r["gap"], r["gap_lo"], r["p_holm"]) for _, r in best.iterrows()]
+    what it contributes (:func:`_tie_flips`)."""
+    return ["open" if _tie_flips(best, i) else _row_class(best, i) for i in best.index]
 
 
 def _finding1(best: pd.DataFrame, unit: str) -> str:
@@ -127,12 +180,16 @@ def _finding1(best: pd.DataFrame, unit: str) -> str:
     worse = best[classes == "worse"]
     counts = classes.value_counts()
     tie_open = int(((classes == "open") & best["val_tied"].astype(bool)).sum())
-    verdict = FAILS if len(worse) else HOLDS if not counts.get("open", 0) else UNDECIDED
+    verdict = _finding1_verdict(classes)
     text = (head + f"{verdict}. Across {k} training-set sizes (paired tests, Holm-corrected across the sizes), the "
             f"fine-tuning depth chosen on validation beat scratch at {counts.get('better', 0)}")
-    if counts.get("matched", 0):
-        text += (f", matched it at {counts['matched']} (the gap's 95% interval stays above -{NI_MARGIN:g} {unit}, the "
-                 "non-inferiority margin)")
+    matched = counts.get("matched", 0) + counts.get("matched-lower", 0)
+    if matched:
+        text += (f", matched it at {matched} (the gap's 95% interval stays above -{NI_MARGIN:g} {unit}, the "
+                 "non-inferiority margin")
+        if counts.get("matched-lower", 0):
+            text += f"; at {counts['matched-lower']} of them statistically lower, but by less than the margin"
+        text += ")"
     if counts.get("open", 0):
         text += f", could not be told from it at {counts['open']}"
         if tie_open:
@@ -141,11 +198,34 @@ def _finding1(best: pd.DataFrame, unit: str) -> str:
         text += f", and lost to it at {', '.join(_n(n) for n in worse['n_train'])}"
     text += f" ({gaps}). "
     if len(worse):
-        return text + "Scratch training won at those sizes, unlike the paper."
-    if verdict == HOLDS:
-        return text + "Fine-tuning was better or as good at every size, in line with the paper."
-    return text + ("Neither better nor shown to be as good at every size: the paper's 'beat or matched' needs both "
-                   "a win or a non-inferiority margin at each size.")
+        text += "Scratch training won at those sizes by more than the margin, unlike the paper."
+    elif verdict == HOLDS:
+        text += "Fine-tuning was better or as good at every size, in line with the paper."
+    else:
+        text += ("Neither better nor shown to be as good at every size: the paper's 'beat or matched' needs both "
+                 "a win or a non-inferiority margin at each size.")
+    return text + _diverged_note(best)
+
+
+def _finding1_verdict(classes: pd.Series) -> str:
+    contributions = {SUPPORTS[c] for c in classes}
+    return FAILS if "against" in contributions else HOLDS if contributions == {"supports"} else UNDECIDED
+
+
+def _diverged_note(best: pd.DataFrame) -> str:
+    """Diverged runs beside the verdict, and what the verdict would be with each counted as a failure."""
+    if "diverged" not in best.columns:
+        return ""
+    n_ft, n_sc = int(best["diverged"].sum()), int(best["scratch_diverged"].sum())
+    if not n_ft and not n_sc:
+        return " No run diverged."
+    note = (f" Diverged runs left out: {n_ft} of the chosen fine-tuning, {n_sc} of scratch (per size: "
+            + ", ".join(f"{int(n):,} images {int(a)}/{int(b)}" for n, a, b in
+                        zip(best["n_train"], best["diverged"], best["scratch_diverged"]) if a or b) + ")")
+    sens = best.attrs.get("verdict_with_failures")
+    if sens:
+        note += f"; counting each divergence as a failure (chance AUC), the verdict would be: {sens}"
+    return note + "."
 
 
 def _finding2(df: pd.DataFrame, best: pd.DataFrame, metric: str, unit: str, n_boot: int, seed: int) -> str:
@@ -158,6 +238,9 @@ def _finding2(df: pd.DataFrame, best: pd.DataFrame, metric: str, unit: str, n_bo
     if not np.isfinite(r["lo"]):
         return head + f"{UNDECIDED}: {detail} (no paired bootstrap possible: point estimates only)."
     ci = f"difference {r['diff']:+.3f}, 95% interval {r['lo']:+.3f} to {r['hi']:+.3f}, {r['test']}"
+    if np.isfinite(r.get("logit_lo", math.nan)):
+        ci += (f"; on the logit scale, which does not saturate near AUC 1: {r['logit_diff']:+.2f} "
+               f"({r['logit_lo']:+.2f} to {r['logit_hi']:+.2f})")
     if r["lo"] > 0:
         return head + f"{HOLDS}: {detail}; fine-tuning was more robust ({ci})."
     if r["hi"] < 0:
@@ -260,6 +343,11 @@ def findings(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, see
     _single_experiment(df, "findings")
     unit = "AUC" if metric.endswith("auc") else "points"
     best = best_per_fraction(df, metric, n_boot=n_boot, seed=seed)
+    if len(best) and "diverged" in best.columns and (best["diverged"].sum() or best["scratch_diverged"].sum()):
+        failed = best_per_fraction(with_failures(df), metric, n_boot=n_boot, seed=seed)
+        failed = failed[np.isfinite(failed["scratch_mean"])]
+        if len(failed):
+            best.attrs["verdict_with_failures"] = _finding1_verdict(pd.Series(_finding1_classes(failed)))
     names = level_strategies(df)
     levels = best_per_fraction(df, metric, candidates=names, with_test=False) if names else pd.DataFrame()
     if names:
@@ -269,15 +357,19 @@ def findings(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, see
             _finding4(levels, len(names))]
 
 
-def chosen_level(table: pd.DataFrame) -> pd.Series:
-    """The fine-tuning level of a ladder run with the best validation AUC; a tie goes to the shallower
-    level, then the lower validation loss (the rule of :func:`helpers.analysis.best_per_fraction`).
-    ``val_tied`` on the returned row says whether validation tied it with another level."""
-    tuned = table[table["strategy"] != SCRATCH]
-    top = tuned[SELECT_BY].max()
-    tied = tuned[(top - tuned[SELECT_BY]) <= TIE_TOL]
-    keys = ["level_index", "val_loss"] if "val_loss" in tied.columns else ["level_index"]
-    best = tied.sort_values(keys).iloc[0].copy()
+def chosen_level(table: pd.DataFrame, pool: list[str] | None = None) -> pd.Series:
+    """The fine-tuning level of a ladder run with the best validation AUC, by the suite's one rule
+    (:func:`helpers.choice.choose`: ties within the validation set's resolution go to the shallower level, then
+    the lower validation loss). ``pool``: the candidates (default: the ladder's levels, never scratch, the
+    statistics-only control or ``auto``). ``val_tied`` on the returned row says whether validation tied it
+    with another level, ``val_tied_with`` names them."""
+    pool = level_strategies(table) if pool is None else pool
+    n_val = float(table["n_val"].median()) if "n_val" in table.columns else math.nan
+    ranked = choose(table.rename(columns={SELECT_BY: "_val"}), pool, value="_val", resolution=auc_resolution(n_val))
+    if ranked.empty:
+        raise ValueError(f"no candidate of {pool} in the table: nothing to choose")
+    best = table.loc[ranked.index[0]].copy()
+    tied = ranked[ranked["tied"]]
     best["val_tied"] = len(tied) > 1
     best["val_tied_with"] = ", ".join(s for s in tied["strategy"] if s != best["strategy"])
     return best

@@ -526,11 +526,24 @@ def test_features_or_scale_reads_the_two_paired_contrasts(table5):
     assert list(like_scratch["n_train"]) == [80, 400, 2000, 4000]
     assert like_scratch.loc[0, "verdict"] == "features" and like_scratch.loc[0, "features_lo"] > 0
     assert abs(like_scratch.loc[0, "scale_delta"]) < 0.03
-    # a control clearly better than every fine-tuning (half the deepest level's error): the scale would do
+    # a control clearly better than every fine-tuning (half the deepest level's error): fine-tuning falls
+    # below the control, its own verdict (it used to read "scale")
     like_best = A.features_or_scale(_with_statistics(table5, lambda n: 0.5 * TRUE_ERROR["all"](n)), n_boot=N_BOOT)
     small = like_best.iloc[0]
-    assert small["verdict"] == "scale" and small["scale_lo"] > 0 and small["features_hi"] < A.NI_MARGIN
+    assert small["verdict"] == "below the control" and small["features_hi"] < -A.NI_MARGIN
     assert (like_best["chosen"] != "statistics").all(), "the control is never the fine-tuning chosen"
     assert A.features_or_scale(table5).empty                    # no control arm: nothing to say
     assert "statistics" not in A.level_strategies(_with_statistics(table5, scratch_error))
     assert A.strategy_order(_with_statistics(table5, scratch_error))[:2] == ["scratch", "statistics"]
+
+
+def test_features_or_scale_uses_the_margin_on_both_sides():
+    def d(lo, hi):
+        return dict(lo=lo, hi=hi)
+    m = A.NI_MARGIN
+    assert A._features_verdict(d(m + 0.01, 0.2), d(-0.3, 0.3)) == "features"
+    assert A._features_verdict(d(0.001, 0.2), d(-0.01, 0.01)) == "not decidable at this budget"   # lo > 0 only
+    assert A._features_verdict(d(-0.01, 0.01), d(m + 0.01, 0.2)) == "scale"
+    assert A._features_verdict(d(-0.01, 0.01), d(-0.01, 0.015)) == "neither"
+    assert A._features_verdict(d(-0.2, -m - 0.01), d(-0.01, 0.01)) == "below the control"   # was "neither"
+    assert A._features_verdict(d(-0.03, 0.01), d(-0.01, 0.01)) == "not decidable at this budget"

@@ -328,10 +328,43 @@ def test_two_level_interval_holds_seed_noise_and_reduces_to_one_level():
     assert both["mean"] == pytest.approx(np.mean([roc_auc_score(y, r) for r in runs]))
     assert both["lo"] < both["mean"] < both["hi"] and np.isnan(both["p"]) and both["n_runs"] == 3
     assert (both["hi"] - both["lo"]) > (test_only["hi"] - test_only["lo"])
-    # one run: only test cases are resampled, the same as the one-level bootstrap
+    assert both["df"] == 2 and both["seed_var"] > 0     # the seeds dominate: Student's t on R - 1
+    # one run: the test-set part only, DeLong's variance; near the percentile bootstrap of the test cases
     one = B.two_level_bootstrap(y, [good], n_boot=500, seed=4)
-    lo, hi = B.bootstrap_ci(y, good, "auc", n_boot=500, seed=4)
-    assert one["lo"] == pytest.approx(lo) and one["hi"] == pytest.approx(hi)
+    lo, hi = B.bootstrap_ci(y, good, "auc", n_boot=4000, seed=4)
+    assert one["lo"] == pytest.approx(lo, abs=0.01) and one["hi"] == pytest.approx(hi, abs=0.01)
+
+
+def test_the_influence_values_give_delongs_variance_and_match_the_bootstrap():
+    y, s = _binary(300, 5, signal=1.0)
+    auc, psi = B.auc_influence(y, np.round(s, 1))                     # ties too
+    assert auc == pytest.approx(roc_auc_score(y, np.round(s, 1)))
+    boot = B.bootstrap_distribution(y, np.round(s, 1), "auc", n_boot=6000, seed=1)
+    assert psi @ psi == pytest.approx(np.var(boot), rel=0.08)
+    # a brute-force DeLong for the binary case
+    pos, neg = np.round(s, 1)[y == 1], np.round(s, 1)[y == 0]
+    kernel = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    v10, v01 = kernel.mean(axis=1), kernel.mean(axis=0)
+    delong = v10.var(ddof=1) / len(pos) + v01.var(ddof=1) / len(neg)
+    assert psi @ psi == pytest.approx(delong, rel=1e-9)
+
+
+def test_the_variance_components_count_each_runs_test_noise_once():
+    """Runs that differ only by their own test noise (no seed effect): the seed part is estimated near 0 and
+    the interval is the test-set interval of the mean, not the sum of both."""
+    rng = np.random.default_rng(7)
+    cov = np.eye(3) * 0.0004 + 0.0002                    # each run's own test noise plus a shared part
+    d = np.array([0.80, 0.82, 0.81])                     # spread of the order of the runs' own noise
+    out = B.seeds_and_test_interval(d, cov, df_test=150)
+    v_x = 3 / 2 * (np.trace(cov) / 3 - cov.sum() / 9)
+    assert out["seed_var"] == pytest.approx(max(np.var(d, ddof=1) - v_x, 0.0))
+    assert out["se"] ** 2 == pytest.approx(out["seed_var"] / 3 + cov.sum() / 9)
+    naive = np.var(d, ddof=1) / 3 + cov.sum() / 9        # the old double count
+    assert out["se"] ** 2 < naive
+    assert B.seeds_and_test_interval(d, np.zeros((3, 3)), 150)["df"] == 2   # no test noise: t with R - 1
+    with pytest.raises(ValueError, match="covariance"):
+        B.seeds_and_test_interval(d, np.eye(2), 150)
+    del rng
 
 
 def test_two_level_paired_difference_and_p():
@@ -343,14 +376,6 @@ def test_two_level_paired_difference_and_p():
     assert same["mean"] == 0 and same["p"] == 1
     with pytest.raises(ValueError, match="pair them by seed"):
         B.two_level_bootstrap(y, [good, good], paired_with=[weak])
-
-
-def test_seed_inflation_is_t_over_normal_with_the_variance_factor():
-    assert B.seed_inflation(1) == 1.0
-    assert B.seed_inflation(3) == pytest.approx(np.sqrt(3 / 2) * 4.302653 / 1.959964, rel=1e-5)   # about 2.69
-    widths = [B.seed_inflation(r) for r in (2, 3, 5, 10, 100)]
-    assert all(a > b for a, b in zip(widths, widths[1:])) and widths[-1] == pytest.approx(1.0, abs=0.02)
-    assert B.seed_inflation(3, level=0.8) < B.seed_inflation(3, level=0.95)
 
 
 def test_contrast_bootstrap_is_what_two_level_wraps():
@@ -368,7 +393,7 @@ def test_contrast_bootstrap_is_what_two_level_wraps():
                                            - np.mean([roc_auc_score(y, r) for r in b]))
 
 
-def test_the_small_r_correction_widens_only_the_seed_component():
+def test_the_t_reference_is_wider_than_normal_quantiles_and_bounds_hold():
     y, good = _binary(300, 32, signal=1.0)
     rng = np.random.default_rng(3)
     runs = [good + rng.normal(0, sd, 300) for sd in (0.2, 1.0, 2.0)]
@@ -377,9 +402,9 @@ def test_the_small_r_correction_widens_only_the_seed_component():
     assert wide["lo"] < plain["lo"] < plain["hi"] < wide["hi"] and wide["mean"] == plain["mean"]
     near_one = [np.where(y == 1, 5.0, -5.0) + rng.normal(0, sd, 300) for sd in (0.5, 2.0, 4.0)]
     top = B.two_level_bootstrap(y, near_one, n_boot=300, seed=0)
-    assert 0 <= top["lo"] < top["hi"] <= 1                          # widened replicates stay in [0, 1]
-    one = B.contrast_bootstrap(y, [runs[:1]], [1.0], n_boot=300, seed=0)     # one run: no seed component to widen
-    assert one == B.contrast_bootstrap(y, [runs[:1]], [1.0], n_boot=300, seed=0, small_r_correction=False)
+    assert 0 <= top["lo"] < top["hi"] <= 1                          # clipped to the range AUC can take
+    logit = B.contrast_bootstrap(y, [near_one], [1.0], scale="logit")
+    assert np.isfinite(logit["lo"]) and logit["mean"] > 2           # no saturation on the logit scale
 
 
 def test_a_difference_of_two_gaps_is_paired_over_all_four_arms():

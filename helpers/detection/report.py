@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..choice import choose
 from ..finetune import ladder
 from ..metrics import format_ci
 from ..models import build_model
@@ -101,32 +102,32 @@ def hard_negative_table(table: pd.DataFrame, rates: Sequence[float] = (froc.FP_R
     return out.loc[[s for s in _ordered(done) if s in out.index]].round(3)
 
 
-TIE_TOL = 1e-12   # validation means closer than this are a tie
 
 
-def best_tuned_choice(table: pd.DataFrame) -> tuple[str | None, bool, list[str]]:
+def best_tuned_choice(table: pd.DataFrame, pool: Sequence[str] | None = None) -> tuple[str | None, bool, list[str]]:
     """The tuned level chosen on validation at the largest fraction: ``(level, tied, tied_with)``.
 
-    The highest mean validation FROC score over seeds (``val_auc``) wins. Levels within ``TIE_TOL`` of the
-    best are tied (common: a validation set of a few dozen frames saturates the figure); a tie is broken
-    toward the shallower level (lower ``level_index``: fewer trainable parameters), then toward the lower
-    mean validation loss (``val_loss``, where the rows have it), never by the name. ``tied`` says whether
-    another level reached the same figure, ``tied_with`` names those levels (shallow to deep). Scratch is
-    not a tuned level; test columns are never read. ``(None, False, [])`` when no tuned level finished.
+    The suite's one rule (:func:`helpers.choice.choose`): the highest mean validation figure over seeds
+    (``val_auc``: the FROC score for detection, Dice for segmentation) wins; exact ties (common: a validation
+    set of a few dozen frames saturates the figure) go to the shallower level (lower ``level_index``: fewer
+    trainable parameters), then the lower mean validation loss, never the name. ``pool``: the candidates
+    (default: every level, never scratch, the statistics-only control or ``auto``). ``tied`` says whether
+    another level reached the same figure, ``tied_with`` names those levels (shallow to deep). Test columns
+    are never read. ``(None, False, [])`` when no tuned level finished.
     """
     done = finished(table)
-    done = done[(done["fraction"] == done["fraction"].max()) & (done["strategy"] != "scratch")]
-    if done.empty:
-        return None, False, []
+    done = done[done["fraction"] == done["fraction"].max()]
+    pool = [s for s in dict.fromkeys(done["strategy"]) if s not in ("scratch", "statistics", "auto")] \
+        if pool is None else list(pool)
     agg = {"val": ("val_auc", "mean"), "level_index": ("level_index", "first")}
     if "val_loss" in done:
-        agg["loss"] = ("val_loss", "mean")
-    per = done.groupby("strategy").agg(**agg)
-    top = per[per["val"] >= per["val"].max() - TIE_TOL]
-    keys = ["level_index", "loss"] if "loss" in top else ["level_index"]
-    top = top.sort_values(keys, na_position="last", kind="stable")
-    level = str(top.index[0])
-    return level, len(top) > 1, [str(s) for s in top.index[1:]]
+        agg["val_loss"] = ("val_loss", "mean")
+    per = done.groupby("strategy").agg(**agg).reset_index() if len(done) else pd.DataFrame()
+    ranked = choose(per, pool, value="val") if len(per) else per
+    if ranked.empty:
+        return None, False, []
+    tied = [str(s) for s in ranked["strategy"][ranked["tied"]]]
+    return str(ranked["strategy"].iloc[0]), len(tied) > 1, tied[1:]
 
 
 def best_tuned_level(table: pd.DataFrame) -> str | None:
