@@ -192,14 +192,21 @@ def test_band_over_seeds_averages_runs_and_reduces_to_one_run(toy):
     worse = matches.assign(is_tp=False, is_fp=True)             # a run that finds nothing
     two = froc.froc_band_over_seeds([(matches, table), (worse, table)], grid, n_boot=200, seed=0)
     assert np.allclose(two["sensitivity"], single["sensitivity"] / 2)
-    assert (two["lo"] <= two["sensitivity"] + 1e-12).all() and (two["sensitivity"] <= two["hi"] + 1e-12).all()
     assert (two["n_runs"] == 2).all()
+    assert two["lo"].isna().all() and two["hi"].isna().all()    # fewer than 3 test sequences: no band is honest
+    runs = [sequence_run([1, 3, 2, 4]), sequence_run([2, 3, 1, 4]), sequence_run([1, 2, 2, 3])]
+    three = froc.froc_band_over_seeds(runs, grid, n_boot=300, seed=0)
+    assert (three["n_sequences"] == 4).all()
+    assert (three["lo"] <= three["sensitivity"] + 1e-12).all() and (three["sensitivity"] <= three["hi"] + 1e-12).all()
+    assert ((three["lo"] >= 0) & (three["hi"] <= 1)).all()
 
 
 def test_paired_difference_of_a_strategy_with_itself_is_zero(toy):
-    run = toy_matches(toy)
+    run = sequence_run([1, 3, 2, 4])
     out = froc.paired_froc_difference([run, run], [run, run], (0.5, 1.0), n_boot=100, seed=0)
     assert (out["delta"] == 0).all() and (out["lo"] == 0).all() and (out["hi"] == 0).all() and (out["p"] == 1).all()
+    few = froc.paired_froc_difference([toy_matches(toy)] * 2, [toy_matches(toy)] * 2, (0.5, 1.0), n_boot=100)
+    assert few["lo"].isna().all() and few["p"].isna().all()     # too few test sequences: no verdict
     with pytest.raises(ValueError, match="same seeds"):
         froc.paired_froc_difference([run, run], [run], (1.0,))
 
