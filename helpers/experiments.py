@@ -235,7 +235,7 @@ def budget_check(table: pd.DataFrame, longer: pd.DataFrame, metric: str = "test_
     """Per fraction: the longer runs (:func:`budget_configs`) against the sweep's own, paired by seed.
 
     Columns: ``strategy, fraction, n_train, steps, longer_steps, mean, longer_mean, delta, lo, hi, p`` (a
-    bootstrap over seeds and test images, :func:`helpers.bootstrap.two_level_bootstrap` with
+    paired interval over seeds and test images, :func:`helpers.bootstrap.two_level_bootstrap` with
     ``paired_with``) and ``best_at_end`` / ``longer_best_at_end`` (share of runs still improving at their
     last step), over the seeds both tables hold (diverged runs left out). A ``delta`` whose interval lies
     above 0 means the curve at that size was not converged."""

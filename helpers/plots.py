@@ -171,7 +171,7 @@ def plot_gap_to_scratch(gap_df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.axhline(0.0, color="grey", lw=1, ls="--")
     _size_ticks(ax, sorted(int(n) for n in gap_df["n_train"].unique()))
     tests = set(gap_df["test"]) if "test" in gap_df else set()
-    how = "paired bootstrap 95% CI" if A.PAIRED_BOOTSTRAP in tests else "paired test"
+    how = "paired 95% CI" if A.PAIRED_BOOTSTRAP in tests else "paired test"
     ax.set_xlabel("Training images (log scale)")
     ax.set_ylabel("Fine-tuned minus scratch")
     ax.set_title(f"Gap to training from scratch{_experiment_name(gap_df)}\n"
