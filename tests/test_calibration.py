@@ -58,7 +58,7 @@ def test_p_values_hold_their_level_at_holms_first_step_too(r):
     percentile bootstrap gave 0.024 at 0.0125, twice the nominal rate, so Holm's guarantee failed)."""
     out = auc_experiments("seed-dominated", "paired", r, 1200, seed=40 + r, nulls=True)
     assert 0.03 <= out["p05"] <= 0.065, out
-    assert 0.004 <= out["p0125"] <= 0.0195, out
+    assert 0.002 <= out["p0125"] <= 0.0195, out   # t on R - 1 is exact for the seeds; the test part makes it a little conservative
     test = auc_experiments("test-dominated", "paired", r, 600, seed=50 + r, nulls=True)
     assert 0.03 <= test["p05"] <= 0.07 and test["p0125"] <= 0.0195, test
 

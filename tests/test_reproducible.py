@@ -77,7 +77,8 @@ def test_scratch_at_12_images_gives_the_same_numbers_idle_busy_and_in_workers(tm
 @pytest.mark.slow
 def test_a_sweep_by_one_process_and_by_two_workers_gives_the_same_tables(tmp_path):
     configs = grid(strategies=("scratch", "last"), fractions=(0.01, 0.05), seeds=(0, 1),
-                   **{k: v for k, v in SMALL.items() if k not in ("fraction", "lr", "dataset")})
+                   **{**{k: v for k, v in SMALL.items() if k not in ("fraction", "lr", "dataset")},
+                      "steps": 12, "eval_every": 6, "decay_steps": 6})
     one = runner.run_sweep(configs, tmp_path / "one", progress=False)
     pool = runner.local_pool(2)
     spinner = _busy_core()
