@@ -95,7 +95,7 @@ _READERS = {"classification": _classification, "detection": functools.partial(_p
 
 def _reading(lo: float, hi: float, margin: float = NI_MARGIN) -> str:
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        return "no interval (one test sequence or no paired runs)"
+        return "no interval (fewer than 3 test sequences, or no paired runs)"
     if hi < -margin:
         return "worse than the chosen depth by more than the margin"
     if hi < 0:

@@ -78,7 +78,8 @@ def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000
     another level), "<Metric> (95% CI)", "From scratch (95% CI)", "Gap to scratch" (best minus
     scratch, with the paired test's 95% CI), "Paired test p", "Holm p" (adjusted across the sizes),
     "Still improving at the last step (chosen / scratch)" (share of the chosen arm's and of scratch's
-    runs whose best check was their last), "Verdict" (from
+    runs whose best check was their last), "Diverged runs (chosen / scratch)" (left out of the means; the
+    findings read them again as failures), "Verdict" (from
     the Holm p, and the non-inferiority margin :data:`helpers.analysis.NI_MARGIN` for "not worse"). See
     :func:`best_per_fraction` for how the CI and the test are made.
     """
@@ -109,6 +110,9 @@ def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000
         "Holm p": [_fmt_p(p) for p in best["p_holm"]],
         "Still improving at the last step (chosen / scratch)": [f"{_share(a)} / {_share(b)}" for a, b in
                                              zip(best["best_at_end"], best["scratch_best_at_end"])],
+        "Diverged runs (chosen / scratch)": [f"{int(a)} / {int(b)}" for a, b in
+                                             zip(best.get("diverged", pd.Series(0, index=best.index)),
+                                                 best.get("scratch_diverged", pd.Series(0, index=best.index)))],
         "Verdict": _verdicts(best),
     })
 

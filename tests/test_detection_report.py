@@ -142,9 +142,11 @@ def test_the_report_says_where_the_claim_is_not_tested(table):
     assert "best validation FROC score is conv_head-classifier" in text
     assert "does not tune every layer" in text          # conv_head-classifier is not all layers
     assert "chosen level conv_head-classifier (1.00) is" in text
-    assert "paired difference +0.75 (" in text                          # 1.00 - 0.25, with its interval
+    # 1.00 - 0.25; two test sequences are fewer than the 3 an honest interval needs: no interval, no verdict
+    assert "paired difference +0.75, no interval from 2 sequence(s)" in text
+    assert "No run diverged" in text
     one = table.assign(test_sequences=1)
-    assert "no interval from one sequence" in " ".join(report.detection_report(one, rates=(1.0,), n_boot=20))
+    assert "no interval from 1 sequence(s)" in " ".join(report.detection_report(one, rates=(1.0,), n_boot=20))
 
 
 def test_hard_negative_table_reads_the_curves_at_low_and_high_rates(table):

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..bootstrap import MIN_TEST_SEQUENCES
 from ..choice import choose
 from ..finetune import ladder
 from ..metrics import format_ci
@@ -25,10 +26,23 @@ HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "not decidable at this budge
 
 
 def finished(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of runs that did not diverge."""
+    """The rows of runs that did not diverge (:func:`diverged_note` counts the others beside every verdict)."""
     if "diverged" not in table:
         return table
     return table[~table["diverged"].fillna(False).astype(bool)]
+
+
+def diverged_note(table: pd.DataFrame) -> str:
+    """One sentence: how many runs diverged, per strategy and training share (left out of every mean and
+    interval; if one arm diverges more at small sizes, its surviving seeds are a selected subset)."""
+    if "diverged" not in table or table.empty:
+        return "No run diverged."
+    bad = table[table["diverged"].fillna(False).astype(bool)]
+    if bad.empty:
+        return "No run diverged."
+    per = bad.groupby(["strategy", "fraction"]).size()
+    return (f"Diverged runs left out: {len(bad)} of {len(table)} (" + ", ".join(
+        f"{s} at {f:.0%}: {n}" for (s, f), n in per.items()) + "); their arms' means rest on the seeds that finished.")
 
 
 def matches_frame(row: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -173,7 +187,7 @@ def _diff_text(row: pd.Series) -> str:
     return f"{row['delta']:+.2f} ({row['lo']:+.2f} to {row['hi']:+.2f}, p = {row['p']:.2g})"
 
 
-def all_layers_verdict(paired: pd.DataFrame, rate: float, n_sequences: int = 2) -> tuple[str, str]:
+def all_layers_verdict(paired: pd.DataFrame, rate: float, n_sequences: int = MIN_TEST_SEQUENCES) -> tuple[str, str]:
     """The study's polyp claim, "tuning all layers is best", at one FP rate: (verdict, reason).
 
     ``paired`` from :func:`paired_differences` with the all-layers level as reference (rows: all layers
@@ -185,8 +199,9 @@ def all_layers_verdict(paired: pd.DataFrame, rate: float, n_sequences: int = 2) 
     at = paired[np.isclose(paired["fp_per_frame"], rate) & (paired["strategy"] != "scratch")]
     if at.empty:
         return UNDECIDED, "fewer than two tuned levels were trained"
-    if n_sequences < 2:
-        return UNDECIDED, "the test frames come from one sequence, so there is nothing to resample"
+    if n_sequences < MIN_TEST_SEQUENCES:
+        return UNDECIDED, (f"the test frames come from {n_sequences} sequence(s), fewer than {MIN_TEST_SEQUENCES}: "
+                           "no interval is honest")
     diffs = "; ".join(f"minus {r['strategy']} {_diff_text(r)}" for _, r in at.iterrows())
     better = at[at["hi"] < 0]
     if len(better):
@@ -207,7 +222,7 @@ def detection_report(table: pd.DataFrame, rates: Sequence[float] = froc.FP_RATES
     n_seq = int(full["test_sequences"].iloc[0])
     lines = [f"{len(full)} runs at {full['fraction'].max():.0%} of the training sequences, "
              f"{full.groupby('strategy').size().min()} seed(s) each, every run scored on the same "
-             f"{int(full['test_frames'].iloc[0])} test frames ({n_seq} sequences)."]
+             f"{int(full['test_frames'].iloc[0])} test frames ({n_seq} sequences). {diverged_note(table)}"]
     best, tied, tied_with = best_tuned_choice(full)
     if best is not None:
         lines.append(f"The tuned level with the best validation FROC score is {best} (chosen on validation "
@@ -232,9 +247,10 @@ def detection_report(table: pd.DataFrame, rates: Sequence[float] = froc.FP_RATES
                              "no paired comparison.")
                 continue
             d = at.iloc[0]
-            word = ("not distinguishable (one test sequence) from" if n_seq < 2 else
+            few = n_seq < MIN_TEST_SEQUENCES
+            word = (f"not distinguishable (fewer than {MIN_TEST_SEQUENCES} test sequences) from" if few else
                     "above" if d["lo"] > 0 else "below" if d["hi"] < 0 else "not distinguishable from")
-            diff = _diff_text(d) if n_seq >= 2 else f"{d['delta']:+.2f}, no interval from one sequence"
+            diff = _diff_text(d) if not few else f"{d['delta']:+.2f}, no interval from {n_seq} sequence(s)"
             lines.append(f"At {rate:g} FP/frame the chosen level {best} ({d['sensitivity_a']:.2f}) is {word} scratch "
                          f"({d['sensitivity_b']:.2f}; paired difference {diff}).")
     if done["fraction"].nunique() > 1:

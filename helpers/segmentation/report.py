@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import yardsticks
 from ..bootstrap import MIN_TEST_SEQUENCES, cluster_mean_interval
-from ..detection.report import HOLDS, FAILS, UNDECIDED, best_tuned_choice, finished
+from ..detection.report import HOLDS, FAILS, UNDECIDED, best_tuned_choice, diverged_note, finished
 from ..analysis import strategy_order
 
 METRICS = {"dice": "Dice", "iou": "IoU", "boundary_px": "boundary distance (px)",
@@ -156,11 +156,11 @@ def segmentation_report(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) 
     fraction = done["fraction"].max()
     lines = [f"Depth chosen on the validation Dice at the largest training size ({fraction:.0%} of the training "
              f"sequences): {level}" + (f" (tied on validation with {', '.join(tied_with)}: the shallower is taken, "
-                                       "so the choice is a convention)" if tied else "") + "."]
+                                       "so the choice is a convention)" if tied else "") + ". " + diverged_note(table)]
     paired = paired_differences(done, level, n_boot=n_boot, seed=seed)
     dice = paired[paired["metric"] == "dice"]
     for r in dice.itertuples():
-        verdict = ("no interval (one test sequence)" if np.isnan(r.lo) else
+        verdict = (f"no interval (fewer than {MIN_TEST_SEQUENCES} test sequences)" if np.isnan(r.lo) else
                    "no difference shown" if not r.better else f"{r.better} better")
         lines.append(f"{level} minus {r.strategy}: Dice {r.delta:+.3f} (95% CI {r.lo:+.3f} to {r.hi:+.3f}): {verdict}.")
     levels = dice[dice["strategy"] != "scratch"].sort_values("level_index")
@@ -168,8 +168,8 @@ def segmentation_report(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) 
     deeper = [r for r in levels.itertuples() if r.level_index > chosen_index]
     shallower = [r for r in levels.itertuples() if r.level_index < chosen_index]
     if dice["lo"].isna().all():
-        lines.append("No interval: the test frames come from one sequence, so there is nothing to resample and no "
-                     "verdict on the depth curve.")
+        lines.append(f"No interval: the test frames come from fewer than {MIN_TEST_SEQUENCES} sequences, too few for "
+                     "an honest interval, so no verdict on the depth curve.")
     elif any(r.better == r.strategy for r in levels.itertuples()):
         lines.append("A depth validation did not choose did better on test (" + ", ".join(
             r.strategy for r in levels.itertuples() if r.better == r.strategy) + "): validation's choice is not the "
