@@ -38,7 +38,7 @@ from scipy import stats
 
 from . import bootstrap
 from .bootstrap import two_level_bootstrap
-from .choice import TIE_TOL, auc_resolution, choose
+from .choice import auc_resolution, choose
 from .metrics import auc_defined
 from .powerlaw import PowerLawFit, catch_up_size, fit_power_law
 from .store import decode_cell, decode_list_columns
@@ -54,6 +54,8 @@ PAIRED_BOOTSTRAP = "paired interval over seeds and test images (t, docs/methods.
 TWO_LEVEL = "interval over seeds and test images (t, docs/methods.md)"
 SELECT_BY = "val_auc"   # the column every "best" choice is made on: validation, never test
 WILCOXON = "Wilcoxon signed-rank over seeds"
+PAIRED_T = "paired t interval over seeds (no stored test scores)"
+MIN_T_SEEDS = 3          # a t interval over seeds needs at least this many paired seeds (1 degree of freedom: t = 12.7)
 NI_MARGIN = 0.02        # non-inferiority margin for "matches" (AUC): the gap's 95% interval must stay above -0.02
 CHANCE = 0.5            # AUC of a random ranking
 NEAR_CHANCE = 0.55      # learning-curve points at or below this AUC are left out of power-law fits
@@ -91,12 +93,24 @@ def decode_results(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _dedupe(df: pd.DataFrame) -> pd.DataFrame:
-    """Leave out diverged runs (they have no metrics) and keep the last row of each
-    (dataset, arch, strategy, fraction, seed)."""
+    """Leave out diverged runs (they have no metrics) and keep the last finished row of each
+    (dataset, arch, strategy, fraction, seed) (rows arrive in config or hash order, so the order of finishing is
+    read from ``finished_at``; the table keeps its order)."""
     if "diverged" in df.columns:
         df = df[~df["diverged"].fillna(False).astype(bool)]
     keys = [k for k in RUN_KEYS if k in df.columns]
+    if "finished_at" in df.columns and df.duplicated(subset=keys).any():
+        latest = df.sort_values("finished_at", kind="stable").drop_duplicates(subset=keys, keep="last")
+        return df.loc[df.index.isin(latest.index)]
     return df.drop_duplicates(subset=keys, keep="last")
+
+
+def score_tasks(df: pd.DataFrame) -> int:
+    """One-vs-rest tasks behind a stored AUC: the width of a score row (multi-class, multi-label), else 1."""
+    if "test_scores" not in df.columns or df.empty:
+        return 1
+    first = decode_cell(df["test_scores"].iloc[0]) if isinstance(df["test_scores"].iloc[0], str) else df["test_scores"].iloc[0]
+    return len(first[0]) if len(first) and isinstance(first[0], (list, tuple, np.ndarray)) else 1
 
 
 def _experiment_keys(df: pd.DataFrame) -> list[str]:
@@ -149,9 +163,8 @@ def fraction_sizes(df: pd.DataFrame) -> dict[float, int]:
 def cell_stats(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per (strategy, fraction): mean metric over seeds, its spread and a 95% interval.
 
-    For test AUC with stored test scores the interval is a two-level bootstrap
-    (:func:`helpers.bootstrap.two_level_bootstrap`): every replicate resamples the seeds *and* the test
-    images, so it holds both sources of noise. Otherwise it is the across-seed t interval (for
+    For test AUC with stored test scores the interval holds the seeds' noise and the test images' noise,
+    each counted once (:func:`helpers.bootstrap.two_level_bootstrap`, Student's t; docs/methods.md). Otherwise it is the across-seed t interval (for
     ``val_auc``, say), or the run's own bootstrap CI when there is one seed. ``ci_method`` says which.
     """
     df = _dedupe(decode_results(df)) if metric == "test_auc" else _dedupe(df)
@@ -224,11 +237,15 @@ def paired_test(ft: pd.DataFrame, sc: pd.DataFrame, metric: str, n_boot: int, se
                                   n_boot=n_boot, seed=seed)
         out.update(delta=float(res["mean"]), lo=float(res["lo"]), hi=float(res["hi"]), p=float(res["p"]),
                    test=PAIRED_BOOTSTRAP)
-    elif not math.isnan(out["wilcoxon_p"]):
-        out.update(p=out["wilcoxon_p"], test=WILCOXON)
+    elif len(diffs) >= MIN_T_SEEDS:   # each run's metric holds its own test noise: a t interval over the seeds
+        se = float(np.std(diffs, ddof=1) / math.sqrt(len(diffs)))
+        q = float(stats.t.ppf(0.975, len(diffs) - 1))
+        p = (1.0 if abs(out["delta"]) <= 1e-15 else 0.0) if se <= 1e-15 else \
+            float(2 * stats.t.sf(abs(out["delta"]) / se, len(diffs) - 1))
+        out.update(lo=out["delta"] - q * se, hi=out["delta"] + q * se, p=p, test=PAIRED_T)
     else:
         why = "not AUC" if metric != "test_auc" else "no stored test scores"
-        out["test"] = f"none ({why}, fewer than {MIN_WILCOXON_SEEDS} seeds)"
+        out["test"] = f"none ({why}, fewer than {MIN_T_SEEDS} paired seeds)"
     return out
 
 
@@ -276,8 +293,9 @@ def gap_to_scratch(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 200
       with at least 6 paired seeds (NaN otherwise): with n seeds the smallest two-sided p it can
       ever give is 2 / 2**n (0.25 with 3 seeds, 0.0625 with 5, 0.031 with 6), so with fewer seeds it
       can never reach p < .05.
-    * Without stored scores (or for a metric other than ``test_auc``) the Wilcoxon p becomes the
-      main ``p`` when available; otherwise ``p`` is NaN and ``test`` says why.
+    * Without stored scores (or for a metric other than ``test_auc``) the interval and p are a paired t
+      interval over the per-seed differences (each run's metric already holds its own test noise), from
+      :data:`MIN_T_SEEDS` paired seeds on; with fewer, ``p`` is NaN and ``test`` says why.
 
     ``strategies`` limits the comparison to some strategies (saves bootstrap time).
     """
@@ -379,7 +397,9 @@ def _catch_up_interval(df: pd.DataFrame, strategy: str, target_strategy: str, me
     target comes together: paired) and, for AUC with stored scores, resamples the test images once for every
     run (:func:`helpers.bootstrap.bootstrap_distribution` with one seed: the same resamples for all runs), then
     recomputes the cell means and the catch-up size. Replicates that never catch up count as infinite,
-    replicates whose power law cannot be fitted are left out. Only the seeds every cell finished count."""
+    replicates whose power law cannot be fitted are left out. Only the seeds every cell finished count. A
+    percentile interval over both levels counts each run's own test noise twice (docs/methods.md) and reads
+    normal quantiles from 3-5 seeds: it is rough, for the order of magnitude only, and errs wide."""
     rng = np.random.default_rng(seed)
     sizes = fraction_sizes(df)
     top = float(df["fraction"].max())
@@ -574,7 +594,7 @@ def _validation_ranking(df: pd.DataFrame, chooser: pd.DataFrame, fraction: float
     loss = at.groupby("strategy")["val_loss"].mean() if "val_loss" in at.columns else pd.Series(dtype=float)
     choice["val_loss"] = choice["strategy"].map(loss).astype(float)
     n_val = float(at["n_val"].median()) if "n_val" in at.columns and SELECT_BY in at.columns else math.nan
-    return choose(choice, pool, value="mean", resolution=auc_resolution(n_val))
+    return choose(choice, pool, value="mean", resolution=auc_resolution(n_val, score_tasks(at)))
 
 
 def diverged_counts(df: pd.DataFrame) -> dict[tuple[float, str], int]:
@@ -673,11 +693,12 @@ def best_per_fraction(df: pd.DataFrame, metric: str = "test_auc", candidates: Se
     (``chosen_by``); test columns are only reported, so the reported test figure is not flattered by
     the choice (shuffling the test columns never changes a choice).
 
-    The interval (``ci_lo, ci_hi``) is the winner's two-level bootstrap interval over seeds and
-    test images (see :func:`cell_stats`). ``tied_with`` lists other candidates whose test mean lies
-    inside the winner's interval or whose interval holds the winner's mean: the ranking between them is
-    not established. ``beaten_on_test`` / ``beaten_by``: candidates whose test mean lies above the
-    winner's interval (validation chose worse than test would have). ``best_at_end`` /
+    The interval (``ci_lo, ci_hi``) is the winner's interval over seeds and test images (see
+    :func:`cell_stats`). ``tied_with`` lists the other candidates whose *paired* difference to the winner on
+    test (the same seeds and test images, :func:`paired_arms`) has a 95% interval holding 0: the ranking
+    between them is not established. ``beaten_on_test`` / ``beaten_by``: candidates whose paired difference
+    to the winner lies above 0 (validation chose worse than test would have). ``diverged`` /
+    ``scratch_diverged``: runs of the chosen arm and of scratch that diverged at that size (left out). ``best_at_end`` /
     ``scratch_best_at_end``: share of runs still improving at their last step (:func:`best_at_end_share`).
     ``gap, gap_lo, gap_hi, p, test`` compare the winner with scratch via :func:`gap_to_scratch`
     (skipped with ``with_test=False``); ``p_holm`` is ``p`` adjusted with :func:`holm` across the

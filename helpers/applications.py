@@ -184,7 +184,7 @@ def finding3_across(table: pd.DataFrame, margin: float = NI_MARGIN) -> str:
         hit = ran[(ran["application"] == app) & (ran["strategy"] == level)]
         return hit.iloc[0] if len(hit) else None
 
-    levels = sorted(set(ran["strategy"]) - {SCRATCH})
+    levels = sorted(set(ran["strategy"]) - {SCRATCH, analysis.STATISTICS, analysis.AUTO})
     for level in levels:
         rows = [cell(a, level) for a in apps]
         if all(r is not None and (r["strategy"] == r["chosen"] or r["lo"] > -margin) for r in rows):

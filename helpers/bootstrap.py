@@ -364,9 +364,16 @@ verdict: with K sequences the test-set part of the variance rests on K - 1 degre
 interval is honest (the t quantile for 1 degree of freedom at 95% is 12.7)."""
 SEED_GATE = 0.10
 """Level of the check "the runs spread more than their test-set noise explains" (a chi-square test of the
-between-run variance against the within-run test part). When it fires, the interval reads Student's t with
-R - 1 degrees of freedom, exact where seeds dominate; otherwise Satterthwaite's degrees of freedom from the
+between-run variance against the within-run test part). When it fires, the degrees of freedom are
+Welch-Satterthwaite's for the seeds' spread (R - 1) and the test-set noise the runs share (``df_test``), with
+the seeds' part taken at its upper confidence bound (:data:`SEED_SHRINK_GUARD`): t with R - 1 where seeds
+dominate, more where the shared test noise does. Otherwise Satterthwaite's degrees of freedom from the
 estimated components (docs/methods.md: why a gate, and what it costs in the mixed regime)."""
+SEED_SHRINK_GUARD = 0.2
+"""In the degrees of freedom only, the seeds' variance is read at its upper 80% confidence bound,
+``S^2 (R-1) / chi2_{R-1}(0.2)``: three seeds whose spread happens to be small would otherwise lend the interval
+the test set's many degrees of freedom exactly when they understate the seed noise (P(p < 0.0125) rose to
+0.03 under a seed-dominated null without it)."""
 
 
 def seeds_and_test_interval(per_run: ArrayLike, test_cov: ArrayLike, df_test: float, level: float = 0.95,
@@ -385,10 +392,12 @@ def seeds_and_test_interval(per_run: ArrayLike, test_cov: ArrayLike, df_test: fl
       so the seed part is ``max(S^2 - V_x, 0)`` (it is not counted twice);
     - the variance of ``m`` is ``max(S^2 - V_x, 0) / R + B``.
 
-    The reference distribution is Student's t. Its degrees of freedom: ``R - 1`` when the runs spread more
-    than their test noise explains (chi-square test at :data:`SEED_GATE`): the seed part then dominates, and
-    t with R - 1 is exact for it. Otherwise Satterthwaite's combination of ``R - 1`` for the seed part and
-    ``df_test`` for the test part (``min(positives, negatives) - 1`` for AUC, ``K - 1`` for K test sequences).
+    The reference distribution is Student's t. Its degrees of freedom, when the runs spread more than their
+    test noise explains (chi-square test at :data:`SEED_GATE`): Welch-Satterthwaite's for the seeds' spread
+    ``S^2 / R`` (R - 1, read at its upper 80% bound, :data:`SEED_SHRINK_GUARD`) and the shared test part
+    ``B - V_x / R`` (``df_test``): t with R - 1 where the seeds dominate, as exact t needs. Otherwise
+    Satterthwaite's combination of ``R - 1`` for the estimated seed part and ``df_test`` for the test part
+    (``min(positives, negatives) - 1`` for AUC, ``K - 1`` for K test sequences).
     The same t gives ``p`` (two-sided, "the mean is 0"), so p is calibrated at every level Holm uses, not
     only at 0.05. ``t_reference=False`` reads normal quantiles instead (for comparison only).
 
@@ -415,8 +424,10 @@ def seeds_and_test_interval(per_run: ArrayLike, test_cov: ArrayLike, df_test: fl
         seed_var = max(s2 - v_x, 0.0)
         var = seed_var / r + b
         detected = s2 > stats.chi2.ppf(1 - SEED_GATE, r - 1) / (r - 1) * v_x
-        if detected:
-            df = float(r - 1)
+        if detected:   # Welch-Satterthwaite: the seeds' spread on R - 1, the shared test part on df_test
+            seeds = s2 / r * (r - 1) / stats.chi2.ppf(SEED_SHRINK_GUARD, r - 1)
+            shared = max(b - v_x / r, 0.0)
+            df = (seeds + shared) ** 2 / (seeds ** 2 / (r - 1) + shared ** 2 / df_test)
         else:
             denominator = (seed_var / r) ** 2 / (r - 1) + b ** 2 / df_test
             df = var ** 2 / denominator if denominator > 0 else df_test
@@ -472,6 +483,14 @@ def _influence(y: np.ndarray, scores: np.ndarray, k: int) -> tuple[float, np.nda
     if not aucs:
         raise ValueError("AUC is undefined: the labels hold a single class")
     return float(np.mean(aucs)), np.mean(psis, axis=0)
+
+
+def _fewest_pairs(y: np.ndarray, k: int) -> float:
+    """The fewest positive-negative pairs of any task: an AUC moves in steps of one over this."""
+    tasks = [np.asarray(pos, dtype=bool) for pos, _ in _tasks(y, np.zeros((len(y), k)) if k > 2 or y.ndim == 2
+                                                               else np.zeros(len(y)), k)]
+    pairs = [int(p.sum()) * int((~p).sum()) for p in tasks if 0 < p.sum() < len(p)]
+    return float(max(min(pairs), 1)) if pairs else 1.0
 
 
 def _auc_df(y_true: ArrayLike, k: int) -> float:
@@ -531,7 +550,7 @@ def contrast_bootstrap(y_true: ArrayLike, arms: Sequence[Sequence[ArrayLike]], w
     w = np.asarray(weights, dtype=np.float64)
     y, k = checked[0][0][0], checked[0][0][3]
     per_run, psi = np.zeros(r), np.zeros((r, len(y)))
-    half_pair = 0.5 / max(1.0, (_auc_df(y, k) + 1) ** 2)
+    half_pair = 0.5 / _fewest_pairs(y, k)
     for wa, arm in zip(w, checked):
         for i, (_, s, _, _) in enumerate(arm):
             auc, infl = _influence(y, s, k)
@@ -592,7 +611,7 @@ def two_level_bootstrap(y_true: ArrayLike, runs: Sequence[ArrayLike], paired_wit
     should not look as certain as one from 30), each counted once, with Student's t on the degrees of
     freedom they give (:func:`contrast_bootstrap`, :func:`seeds_and_test_interval`). With ``paired_with`` (one score array per run of the other arm, same
     seeds in the same order) the statistic is the mean paired difference AUC(run) - AUC(paired run),
-    and ``p`` is the two-sided bootstrap p-value of "no difference" (``nan`` without ``paired_with``).
+    and ``p`` is the two-sided p-value of "no difference" from the same t (``nan`` without ``paired_with``).
     A thin wrapper of :func:`contrast_bootstrap` (one arm with weight 1, or two with weights 1 and -1):
     the numbers are the same. Keys: ``mean, lo, hi, p, se, df, seed_var, test_var, n_runs, n, n_boot``.
     """

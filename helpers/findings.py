@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from .analysis import (ALPHA, NI_MARGIN, SCRATCH, SELECT_BY, _has_scores, _single_experiment, best_per_fraction,
-                       decode_results, holm, level_strategies, metric_label, robustness_contrast)
+                       decode_results, holm, level_strategies, metric_label, robustness_contrast, score_tasks)
 from .choice import auc_resolution, choose
 from .bootstrap import paired_bootstrap_delta_multi
 
@@ -369,7 +369,8 @@ def chosen_level(table: pd.DataFrame, pool: list[str] | None = None) -> pd.Serie
     with another level, ``val_tied_with`` names them."""
     pool = level_strategies(table) if pool is None else pool
     n_val = float(table["n_val"].median()) if "n_val" in table.columns else math.nan
-    ranked = choose(table.rename(columns={SELECT_BY: "_val"}), pool, value="_val", resolution=auc_resolution(n_val))
+    ranked = choose(table.rename(columns={SELECT_BY: "_val"}), pool, value="_val",
+                    resolution=auc_resolution(n_val, score_tasks(table)))
     if ranked.empty:
         raise ValueError(f"no candidate of {pool} in the table: nothing to choose")
     best = table.loc[ranked.index[0]].copy()

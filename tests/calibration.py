@@ -24,6 +24,7 @@ REGIMES = {   # sb: seed sd, sx/sz/se: case, arm x case and run x case sd
     "mixed": dict(sb=0.12, sx=1.0, sz=0.5, se=0.5),
     "seed-dominated": dict(sb=0.6, sx=1.0, sz=0.15, se=0.15),
     "failing seed": dict(sb=0.05, sx=1.0, sz=0.3, se=0.3, fail=1.0),
+    "seeds and shared test": dict(sb=0.25, sx=1.0, sz=0.8, se=0.1),
 }
 CONTRASTS = {"mean": ([1.0], [1.0]), "paired": ([1.2, 0.9], [1.0, -1.0]),
              "four-cell": ([1.2, 0.9, 1.0, 0.5], [1.0, -1.0, -1.0, 1.0])}

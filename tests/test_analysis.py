@@ -272,8 +272,8 @@ def test_gap_to_scratch_wilcoxon_only_from_six_seeds(table5):
     assert np.isnan(five["wilcoxon_p"].iloc[0])   # 5 seeds: its smallest p (0.0625) could never be < .05
     no_scores = table5.drop(columns=["test_scores"])
     out = A.gap_to_scratch(no_scores[no_scores["fraction"] == 0.02])
-    assert set(out["test"]) == {A.WILCOXON}
-    assert (out["p"] == out["wilcoxon_p"]).all() and (out["p"] < 0.1).all()
+    assert set(out["test"]) == {A.PAIRED_T}                # a t interval over the seeds: the margin can be read
+    assert (out["lo"] <= out["gap"]).all() and (out["gap"] <= out["hi"]).all() and (out["p"] < 0.1).all()
     few = A.gap_to_scratch(no_scores[(no_scores["fraction"] == 0.02) & (no_scores["seed"] < 2)])
     assert few["p"].isna().all() and few["test"].str.startswith("none").all()
 

@@ -73,3 +73,12 @@ def test_few_test_sequences_get_a_small_cluster_interval(k):
 def test_below_three_test_sequences_no_interval_is_given():
     out = frame_experiments(2, 3, 20)
     assert out["refused"] == 1.0 and np.isnan(out["coverage"])
+
+
+@pytest.mark.parametrize("r", [3, 5])
+def test_seed_noise_beside_a_large_shared_test_noise_is_not_read_on_r_minus_1_alone(r):
+    """A mean AUC whose seeds spread more than their own test noise explains, on a test set whose noise all
+    runs share: t on R - 1 for the whole variance would make the interval about twice too wide here."""
+    out = auc_experiments("seeds and shared test", "mean", r, N, seed=60 + r)
+    assert WINDOW[0] <= out["coverage"] <= 0.99, out
+    assert out["width"] <= 1.5, out

@@ -328,7 +328,7 @@ def test_two_level_interval_holds_seed_noise_and_reduces_to_one_level():
     assert both["mean"] == pytest.approx(np.mean([roc_auc_score(y, r) for r in runs]))
     assert both["lo"] < both["mean"] < both["hi"] and np.isnan(both["p"]) and both["n_runs"] == 3
     assert (both["hi"] - both["lo"]) > (test_only["hi"] - test_only["lo"])
-    assert both["df"] == 2 and both["seed_var"] > 0     # the seeds dominate: Student's t on R - 1
+    assert 2 <= both["df"] < 2.5 and both["seed_var"] > 0     # the seeds dominate: Student's t on about R - 1
     # one run: the test-set part only, DeLong's variance; near the percentile bootstrap of the test cases
     one = B.two_level_bootstrap(y, [good], n_boot=500, seed=4)
     lo, hi = B.bootstrap_ci(y, good, "auc", n_boot=4000, seed=4)

@@ -328,7 +328,8 @@ def froc_band_over_seeds(runs: Sequence[tuple[pd.DataFrame, pd.DataFrame]], fp_g
     counts = _run_counts(runs, names)
     point = _sens_per_run(counts, np.ones((1, len(names))), grid)[:, 0]          # (R, F)
     rng = np.random.default_rng(seed)
-    w = np.stack([np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names)) for _ in range(n_boot)])
+    w = np.stack([np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names)) for _ in range(n_boot)]
+                 ) if n_boot else np.zeros((0, len(names)), dtype=int)
     w = w[(w @ counts[0][3]) > 0].astype(float)                                  # replicates with polyps
     reps = _sens_per_run(counts, w, grid) if len(w) else np.empty((len(counts), 0, len(grid)))   # (R, B, F)
     lo, hi = _interval_per_rate(point, reps, len(names), level, (0.0, 1.0), small_r_correction)[:2]
@@ -387,7 +388,8 @@ def paired_froc_difference(runs_a: Sequence[tuple[pd.DataFrame, pd.DataFrame]],
     r = len(runs_a)
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(names), size=(n_boot, len(names)))
-    weights = np.stack([np.bincount(row, minlength=len(names)) for row in picks]).astype(float)
+    weights = (np.stack([np.bincount(row, minlength=len(names)) for row in picks]) if n_boot
+               else np.zeros((0, len(names)))).astype(float)
     polyps = np.stack([po for *_, po in counts_a + counts_b])        # (2R, S)
     boots = []
     for start in range(0, n_boot, chunk):
