@@ -5,7 +5,7 @@ cycle):
 
 Foundations
 - ``profiles``    run profiles (fast / classroom / full) and project paths
-- ``env``         device choice, seeding, the environment report
+- ``env``         device choice, seeding and a run's fixed CPU threads, the environment report
 - ``types``       shared type aliases (``ArrayLike``)
 - ``recipe``      the paper's training recipe, written once (momentum, rate decay, head and bias multiples)
 
@@ -36,6 +36,7 @@ Experiments and results
 - ``experiments`` classification runs: one sweep run, the fine-tuning ladder, BatchNorm modes
 - ``sweep``       the command line: ``python -m helpers.sweep plan|run|summary``
 - ``powerlaw``    learning-curve power-law fits
+- ``choice``      the one rule that chooses a depth on validation (explicit pool, ties at the set's resolution)
 - ``analysis``    results tables: gaps to scratch, best strategy per size, convergence, power laws per strategy
 - ``findings``    the study's findings in plain words
 - ``yardsticks``  published MedMNIST v2 results to compare against
