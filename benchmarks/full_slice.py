@@ -111,12 +111,7 @@ def measure(dataset: Path, steps: tuple[int, int]) -> dict:
 
 def estimate(measured: dict, val_s: float, val_n: int, dataset: str) -> dict:
     """The full grid's cost (seconds of one worker), per strategy, from the measurements."""
-    configs = experiments.grid(
-        datasets=[dataset], strategies=FULL.sweep_strategies, fractions=FULL.fractions, seeds=FULL.seeds,
-        image_size=FULL.image_size, data_size=FULL.data_size, steps=FULL.steps, patience=FULL.patience,
-        min_steps=FULL.min_steps, batch_size=FULL.batch_size, eval_every=FULL.eval_every,
-        decay_steps=FULL.decay_steps, val_share=FULL.val_share, max_train=FULL.max_train, max_eval=FULL.max_eval,
-        n_bootstrap=FULL.n_bootstrap)
+    configs = experiments.profile_grid(FULL, [dataset])
     fractions = sorted({c.fraction for c in configs}) if FULL.tune_at_every_fraction else None
     trials = runner.rate_trials(configs, FULL.lr_grid, fractions)
     covered = {replace(t, lr=None).key() for t in trials}

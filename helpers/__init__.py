@@ -38,6 +38,7 @@ Experiments and results
 - ``powerlaw``    learning-curve power-law fits
 - ``choice``      the one rule that chooses a depth on validation (explicit pool, ties at the set's resolution)
 - ``analysis``    results tables: gaps to scratch, best strategy per size, convergence, power laws per strategy
+- ``verdicts``    the words every verdict is said in (holds / does not hold / not decidable at this budget)
 - ``findings``    the study's findings in plain words
 - ``yardsticks``  published MedMNIST v2 results to compare against
 

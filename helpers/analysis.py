@@ -92,7 +92,7 @@ def decode_results(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _dedupe(df: pd.DataFrame) -> pd.DataFrame:
+def dedupe(df: pd.DataFrame) -> pd.DataFrame:
     """Leave out diverged runs (they have no metrics) and keep the last finished row of each
     (dataset, arch, strategy, fraction, seed) (rows arrive in config or hash order, so the order of finishing is
     read from ``finished_at``; the table keeps its order)."""
@@ -132,7 +132,7 @@ def _per_experiment(df: pd.DataFrame, fn: Callable[[pd.DataFrame], pd.DataFrame]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _single_experiment(df: pd.DataFrame, what: str) -> None:
+def single_experiment(df: pd.DataFrame, what: str) -> None:
     """Refuse a table that mixes (dataset, arch) experiments."""
     keys = _experiment_keys(df)
     if keys and len(df.groupby(keys)) > 1:
@@ -167,7 +167,7 @@ def cell_stats(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 1000, s
     each counted once (:func:`helpers.bootstrap.two_level_bootstrap`, Student's t; docs/methods.md). Otherwise it is the across-seed t interval (for
     ``val_auc``, say), or the run's own bootstrap CI when there is one seed. ``ci_method`` says which.
     """
-    df = _dedupe(decode_results(df)) if metric == "test_auc" else _dedupe(df)
+    df = dedupe(decode_results(df)) if metric == "test_auc" else dedupe(df)
     lo_col, hi_col = f"{metric}_lo", f"{metric}_hi"
     rows = []
     for (strategy, fraction), g in df.groupby(["strategy", "fraction"], sort=False):
@@ -175,7 +175,7 @@ def cell_stats(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 1000, s
         k = len(values)
         mean = float(np.mean(values))
         sd = float(np.std(values, ddof=1)) if k > 1 else math.nan
-        if metric == "test_auc" and _has_scores(g):
+        if metric == "test_auc" and has_scores(g):
             res = two_level_bootstrap(np.asarray(g["test_labels"].iloc[0], dtype=int),
                                       [np.asarray(s, dtype=float) for s in g["test_scores"]], n_boot=n_boot, seed=seed)
             lo, hi, method = res["lo"], res["hi"], TWO_LEVEL
@@ -205,7 +205,7 @@ def best_at_end_share(runs: pd.DataFrame) -> float:
 
 
 # ----------------------------------------------------------------------------- finding 1: gap to scratch
-def _has_scores(frame: pd.DataFrame) -> bool:
+def has_scores(frame: pd.DataFrame) -> bool:
     """True when every run stored one score (or one probability row) per test case, on the same labels."""
     if "test_scores" not in frame.columns or "test_labels" not in frame.columns or frame.empty:
         return False
@@ -230,7 +230,7 @@ def paired_test(ft: pd.DataFrame, sc: pd.DataFrame, metric: str, n_boot: int, se
         else:
             out["wilcoxon_p"] = float(stats.wilcoxon(diffs).pvalue)
     both = pd.concat([ft, sc])
-    if metric == "test_auc" and _has_scores(both):
+    if metric == "test_auc" and has_scores(both):
         res = two_level_bootstrap(np.asarray(ft["test_labels"].iloc[0], dtype=int),
                                   [np.asarray(s, dtype=float) for s in ft["test_scores"]],
                                   paired_with=[np.asarray(s, dtype=float) for s in sc["test_scores"]],
@@ -251,7 +251,7 @@ def paired_test(ft: pd.DataFrame, sc: pd.DataFrame, metric: str, n_boot: int, se
 
 def _gap_one(df: pd.DataFrame, metric: str, n_boot: int, seed: int,
              strategies: Iterable[str] | None) -> pd.DataFrame:
-    df = _dedupe(decode_results(df))
+    df = dedupe(decode_results(df))
     wanted = None if strategies is None else set(strategies)
     order = [s for s in strategy_order(df) if s != SCRATCH and (wanted is None or s in wanted)]
     sizes = fraction_sizes(df)
@@ -317,7 +317,7 @@ def robustness_contrast(df: pd.DataFrame, best: pd.DataFrame, metric: str = "tes
     logit_hi, logit_p``: the same contrast on the logit of AUC, a scale that does not saturate near 1 (an arm
     near AUC 1 cannot drop much in absolute terms, which flatters it on the absolute scale).
     """
-    df = _dedupe(decode_results(df))
+    df = dedupe(decode_results(df))
     best = best[np.isfinite(best["scratch_mean"])].sort_values("fraction")
     out: dict[str, Any] = dict(diff=math.nan, lo=math.nan, hi=math.nan, p=math.nan, n_seeds=0, test="none")
     if len(best) < 2:
@@ -334,7 +334,7 @@ def robustness_contrast(df: pd.DataFrame, best: pd.DataFrame, metric: str = "tes
                ft_drop=ft_l - ft_s, n_seeds=len(seeds))
     out["diff"] = out["scratch_drop"] - out["ft_drop"]
     both = pd.concat([f.loc[seeds] for f in frames])
-    if metric != "test_auc" or not _has_scores(both):
+    if metric != "test_auc" or not has_scores(both):
         out["test"] = "none (no stored test scores on a shared test set)"
         return out
     labels = np.asarray(both["test_labels"].iloc[0], dtype=int)
@@ -349,7 +349,7 @@ def robustness_contrast(df: pd.DataFrame, best: pd.DataFrame, metric: str = "tes
 
 
 # ----------------------------------------------------------------------------- finding 2: power laws (fits: helpers.powerlaw)
-def _curve_points(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+def curve_points(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per (strategy, fraction): training images and mean error ``1 - metric`` over seeds."""
     cells = cell_stats(df, metric)
     cells["error"] = 1.0 - cells["mean"]
@@ -365,8 +365,8 @@ def _fit_points(points: pd.DataFrame, metric: str) -> pd.DataFrame:
 def fit_power_laws(df: pd.DataFrame, metric: str = "test_auc") -> dict[str, PowerLawFit]:
     """One :func:`fit_power_law` per strategy of one experiment (error = 1 - mean metric per size; AUC
     points near chance left out, see :func:`_fit_points`). Degrees of freedom: sizes minus 3."""
-    _single_experiment(df, "fit_power_laws")
-    points = _fit_points(_curve_points(df, metric), metric)
+    single_experiment(df, "fit_power_laws")
+    points = _fit_points(curve_points(df, metric), metric)
     fits = {}
     for strategy in strategy_order(df):
         mine = points[points["strategy"] == strategy]
@@ -412,7 +412,7 @@ def _catch_up_interval(df: pd.DataFrame, strategy: str, target_strategy: str, me
         return math.nan, math.nan
     frames = {**{("mine", f): c.loc[seeds] for f, c in cells.items()}, ("target", top): target.loc[seeds]}
     both = pd.concat(frames.values())
-    if metric == "test_auc" and _has_scores(both):
+    if metric == "test_auc" and has_scores(both):
         labels = np.asarray(both["test_labels"].iloc[0], dtype=int)
         reps = {k: np.stack([bootstrap.bootstrap_distribution(labels, np.asarray(s, dtype=float), "auc", n_boot, seed)
                              for s in f["test_scores"]]) for k, f in frames.items()}       # (R, B) per cell
@@ -435,8 +435,8 @@ def _catch_up_interval(df: pd.DataFrame, strategy: str, target_strategy: str, me
 
 
 def _power_one(df: pd.DataFrame, metric: str, n_boot: int, seed: int) -> pd.DataFrame:
-    df = _dedupe(decode_results(df))
-    points = _curve_points(df, metric)
+    df = dedupe(decode_results(df))
+    points = curve_points(df, metric)
     tuned = points[points["strategy"] != SCRATCH]
     target_strategy, target_metric = "", math.nan
     if not tuned.empty:   # the target: the fine-tuning chosen on validation at the largest size, its test mean
@@ -522,7 +522,7 @@ def iterations_to_fraction(curve: Any, fraction: float = 0.95, chance: float = C
 
 
 def _convergence_one(df: pd.DataFrame, fraction: float) -> pd.DataFrame:
-    df = _dedupe(decode_results(df))
+    df = dedupe(decode_results(df))
     rows = []
     for (strategy, frac), g in df.groupby(["strategy", "fraction"], sort=False):
         reach = [iterations_to_fraction(c, fraction) for c in g["curve"]]
@@ -626,7 +626,7 @@ def _paired_rank(at: pd.DataFrame, best: str, others: Sequence[str], metric: str
 def _best_one(df: pd.DataFrame, metric: str, candidates: Sequence[str] | None, with_test: bool,
               n_boot: int, seed: int) -> pd.DataFrame:
     diverged = diverged_counts(df)
-    df = _dedupe(decode_results(df))
+    df = dedupe(decode_results(df))
     cells = cell_stats(df, metric, n_boot=n_boot, seed=seed)
     by = SELECT_BY if SELECT_BY in df.columns else metric    # a table without validation AUC: said in chosen_by
     chooser = cell_stats(df, by) if by != metric else cells
@@ -757,8 +757,8 @@ def features_or_scale(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 
     chosen``, ``scale_delta, scale_lo, scale_hi, scale_p``, ``features_delta, features_lo, features_hi,
     features_p``, ``n_seeds, verdict``. Empty without a statistics arm.
     """
-    _single_experiment(df, "features_or_scale")
-    df = _dedupe(decode_results(df))
+    single_experiment(df, "features_or_scale")
+    df = dedupe(decode_results(df))
     if STATISTICS not in set(df["strategy"]) or SCRATCH not in set(df["strategy"]):
         return pd.DataFrame()
     best = best_per_fraction(df, metric, with_test=False).set_index("fraction")

@@ -33,8 +33,8 @@ from .detection import report as detection_report
 from .segmentation import report as segmentation_report
 from .runner import sweep_rows
 from .store import ResultsStore
+from .verdicts import FAILS, HOLDS, UNDECIDED
 
-HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "not decidable at this budget"
 DETECTION_RATE = 0.5     # detection arms are compared on sensitivity at this many false positives per frame
 
 

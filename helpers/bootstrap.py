@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .metrics import (FPR_TOL, _binary_tpr_at, _check, _check_boot, _check_fprs, _correct, _nanmean,  # package-internal
-                      _tasks, accuracy, roc_auc, score_spread, sens_key)
+from .metrics import (FPR_TOL, binary_tpr_at, checked_scores, check_boot, check_fprs, correct_mask, nanmean_quiet,
+                      binary_tasks, accuracy, roc_auc, score_spread, sens_key)
 from .types import ArrayLike
 
 _CHUNK_ELEMENTS = 2_000_000  # resamples are processed in blocks of about this many (row, case) cells
@@ -95,18 +95,18 @@ class _Problem:
     """Validated data plus the per-task rankings that the vectorised bootstrap needs."""
 
     def __init__(self, y_true, scores, name: str = "scores"):
-        self.y, self.s, self.raw, self.k = _check(y_true, scores, name)
+        self.y, self.s, self.raw, self.k = checked_scores(y_true, scores, name)
         self.n = len(self.y)
-        self.tasks = [_Ranked.build(p, sc) for p, sc in _tasks(self.y, self.s, self.k)]
-        self.correct = _correct(self.y, self.s, self.k)
+        self.tasks = [_Ranked.build(p, sc) for p, sc in binary_tasks(self.y, self.s, self.k)]
+        self.correct = correct_mask(self.y, self.s, self.k)
 
     def resampled(self, counts: np.ndarray, fprs: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """AUC (B,), accuracy (B,) and, if ``fprs`` given, sensitivities (B, F) for counts (N, B)."""
         per_task = [_task_metrics(*t.group_weights(counts), fprs) for t in self.tasks]
-        out = {"auc": _nanmean([auc for auc, _ in per_task], axis=0),
+        out = {"auc": nanmean_quiet([auc for auc, _ in per_task], axis=0),
                "acc": self.correct @ counts / self.n}
         if fprs is not None:
-            out["sens"] = _nanmean([sens for _, sens in per_task], axis=0)
+            out["sens"] = nanmean_quiet([sens for _, sens in per_task], axis=0)
         return out
 
 
@@ -176,7 +176,7 @@ def bootstrap_distribution(y_true: ArrayLike, scores: ArrayLike, metric: MetricL
     function ``f(y_true, scores) -> float`` called once per resample (slower). Resamples containing a
     single class give ``nan`` (a function is not called on them). Same seed -> same resamples.
     """
-    _check_boot(n_boot, 0.5)
+    check_boot(n_boot, 0.5)
     spec = _parse_metric(metric)
     prob = _Problem(y_true, scores)
     out = []
@@ -186,7 +186,7 @@ def bootstrap_distribution(y_true: ArrayLike, scores: ArrayLike, metric: MetricL
             vals = [np.nan if one else float(spec(prob.y[r], prob.raw[r])) for r, one in zip(idx, single)]
         else:
             kind, f = spec
-            res = prob.resampled(_counts(idx, prob.n), None if f is None else _check_fprs(f))
+            res = prob.resampled(_counts(idx, prob.n), None if f is None else check_fprs(f))
             vals = np.where(single, np.nan, res[kind][:, 0] if kind == "sens" else res[kind])
         out.append(np.asarray(vals, dtype=np.float64))
     return np.concatenate(out)
@@ -229,7 +229,7 @@ def bootstrap_ci(y_true: ArrayLike, scores: ArrayLike, metric: MetricLike = "auc
     the ``(1 - level) / 2`` and ``1 - (1 - level) / 2`` quantiles. See ``bootstrap_distribution`` for
     the accepted ``metric`` values.
     """
-    _check_boot(n_boot, level)
+    check_boot(n_boot, level)
     return _percentile_ci(bootstrap_distribution(y_true, scores, metric, n_boot, seed), level)
 
 
@@ -241,12 +241,12 @@ def score_metrics(y_true: ArrayLike, scores: ArrayLike, n_boot: int = 1000, seed
     each fpr, ``sens@10``, ``sens@10_lo``, ``sens@10_hi`` (the key holds the FPR in percent). All
     metrics share ONE set of bootstrap resamples. ``n_boot=0`` skips the bootstrap (bounds are nan).
     """
-    _check_boot(n_boot, level, allow_zero=True)
-    f = _check_fprs(fprs)
+    check_boot(n_boot, level, allow_zero=True)
+    f = check_fprs(fprs)
     prob = _Problem(y_true, scores)
     point = {"auc": roc_auc(prob.y, prob.raw), "acc": accuracy(prob.y, prob.raw)}
-    point.update({sens_key(x): v for x, v in zip(f, _nanmean(
-        [_binary_tpr_at(p, sc, f) for p, sc in _tasks(prob.y, prob.s, prob.k)], axis=0))})
+    point.update({sens_key(x): v for x, v in zip(f, nanmean_quiet(
+        [binary_tpr_at(p, sc, f) for p, sc in binary_tasks(prob.y, prob.s, prob.k)], axis=0))})
     boot = {key: [] for key in point}
     for idx in _index_chunks(prob.n, n_boot, seed):
         res = prob.resampled(_counts(idx, prob.n), f)
@@ -284,19 +284,19 @@ def roc_with_band(y_true: ArrayLike, scores: ArrayLike, n_boot: int = 500, seed:
     ``tpr_hi`` (percentile band from resampled test cases). Multi-class scores raise ValueError: plot
     one class against the rest with ``roc_with_band(y_true == c, scores[:, c])``.
     """
-    _check_boot(n_boot, level)
+    check_boot(n_boot, level)
     prob = _Problem(y_true, scores)
     _binary_only("roc_with_band", prob)
     pos = prob.y == 1
     if pos.all() or not pos.any():
         raise ValueError("roc_with_band needs both classes in y_true")
-    g = np.linspace(0.0, 1.0, 101) if grid is None else _check_fprs(grid)
+    g = np.linspace(0.0, 1.0, 101) if grid is None else check_fprs(grid)
     boot = np.concatenate([prob.resampled(_counts(idx, prob.n), g)["sens"]
                            for idx in _index_chunks(prob.n, n_boot, seed)])
     boot = boot[~np.isnan(boot).any(axis=1)]
     alpha = (1 - level) / 2
     lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0) if len(boot) else (np.nan, np.nan)
-    return pd.DataFrame({"fpr": g, "tpr": _binary_tpr_at(pos, prob.s, g), "tpr_lo": lo, "tpr_hi": hi})
+    return pd.DataFrame({"fpr": g, "tpr": binary_tpr_at(pos, prob.s, g), "tpr_lo": lo, "tpr_hi": hi})
 
 
 # ----------------------------------------------------------------------------- paired comparison
@@ -331,7 +331,7 @@ def paired_bootstrap_delta_multi(y_true: ArrayLike, list_of_scores_a: Sequence[A
     With equal-length lists this is the mean of the per-seed paired differences. Same keys as
     ``paired_bootstrap_delta`` (``auc_a`` / ``auc_b`` are means over runs); see there for why paired.
     """
-    _check_boot(n_boot, level)
+    check_boot(n_boot, level)
     for name, lst in (("list_of_scores_a", list_of_scores_a), ("list_of_scores_b", list_of_scores_b)):
         if not isinstance(lst, (list, tuple)) or len(lst) == 0:
             raise TypeError(f"{name} must be a non-empty list of score arrays (one per seed)")
@@ -458,14 +458,14 @@ def auc_influence(y_true: ArrayLike, scores: ArrayLike) -> tuple[float, np.ndarr
     is DeLong's variance. Multi-class (one-vs-rest) and multi-label AUCs are means over tasks, and so are
     their influences. Tasks with a single class are left out (their AUC is undefined).
     """
-    y, s, _, k = _check(y_true, scores, "scores")
+    y, s, _, k = checked_scores(y_true, scores, "scores")
     return _influence(y, s, k)
 
 
 def _influence(y: np.ndarray, scores: np.ndarray, k: int) -> tuple[float, np.ndarray]:
-    """:func:`auc_influence` on checked arrays (:func:`helpers.metrics._check`)."""
+    """:func:`auc_influence` on checked arrays (:func:`helpers.metrics.checked_scores`)."""
     aucs, psis = [], []
-    for pos, s in _tasks(y, scores, k):
+    for pos, s in binary_tasks(y, scores, k):
         pos = np.asarray(pos, dtype=bool)
         m, n = int(pos.sum()), int((~pos).sum())
         if m == 0 or n == 0:
@@ -487,7 +487,7 @@ def _influence(y: np.ndarray, scores: np.ndarray, k: int) -> tuple[float, np.nda
 
 def _fewest_pairs(y: np.ndarray, k: int) -> float:
     """The fewest positive-negative pairs of any task: an AUC moves in steps of one over this."""
-    tasks = [np.asarray(pos, dtype=bool) for pos, _ in _tasks(y, np.zeros((len(y), k)) if k > 2 or y.ndim == 2
+    tasks = [np.asarray(pos, dtype=bool) for pos, _ in binary_tasks(y, np.zeros((len(y), k)) if k > 2 or y.ndim == 2
                                                                else np.zeros(len(y)), k)]
     pairs = [int(p.sum()) * int((~p).sum()) for p in tasks if 0 < p.sum() < len(p)]
     return float(max(min(pairs), 1)) if pairs else 1.0
@@ -532,7 +532,7 @@ def contrast_bootstrap(y_true: ArrayLike, arms: Sequence[Sequence[ArrayLike]], w
     """
     if scale not in ("auc", "logit"):
         raise ValueError(f"scale must be 'auc' or 'logit', got {scale!r}")
-    _check_boot(n_boot, level, allow_zero=True)
+    check_boot(n_boot, level, allow_zero=True)
     if not isinstance(arms, (list, tuple)) or not arms:
         raise TypeError("arms must be a non-empty list of arms, each a list of score arrays (one per seed)")
     if len(weights) != len(arms):
@@ -543,7 +543,7 @@ def contrast_bootstrap(y_true: ArrayLike, arms: Sequence[Sequence[ArrayLike]], w
     r = len(arms[0])
     if any(len(arm) != r for arm in arms):
         raise ValueError(f"arms hold {[len(arm) for arm in arms]} runs; every arm needs the same seeds, paired by position")
-    checked = [[_check(y_true, s, f"arms[{a}][{i}]") for i, s in enumerate(arm)] for a, arm in enumerate(arms)]
+    checked = [[checked_scores(y_true, s, f"arms[{a}][{i}]") for i, s in enumerate(arm)] for a, arm in enumerate(arms)]
     ks = {c[3] for arm in checked for c in arm}
     if len(ks) != 1:
         raise ValueError(f"all score arrays must have the same number of classes, got {sorted(ks)}")

@@ -19,7 +19,7 @@ import pandas as pd
 from torch import nn
 from .progress import tqdm
 
-from .analysis import _dedupe, best_at_end_share
+from .analysis import dedupe, best_at_end_share
 from .bootstrap import two_level_bootstrap
 from .datasets import DataSet
 
@@ -29,6 +29,7 @@ from .loading import load_dataset
 from .metrics import is_collapsed
 from .modelcard import model_card, save_model, stem_for
 from .models import FTModel, build_model, default_init, input_size
+from .profiles import Profile
 from .recipe import PAPER, head_multiplier, rate_family
 from .representations import statistics_init
 from .runner import RunIdentity, versions
@@ -95,6 +96,22 @@ def grid(datasets: Sequence[str] = ("pneumoniamnist",), archs: Sequence[str] = (
     """Every combination of data set, backbone, strategy, training fraction and seed."""
     return [RunConfig(dataset=d, arch=a, strategy=s, fraction=float(f), seed=int(r), **common)
             for d, a, s, f, r in itertools.product(datasets, archs, strategies, fractions, seeds)]
+
+
+BUDGET_FIELDS = ("image_size", "data_size", "steps", "patience", "min_steps", "batch_size", "eval_every",
+                 "decay_steps", "val_share", "max_train", "max_eval", "n_bootstrap")
+"""The profile fields every classification run of a sweep takes over as they are (:func:`profile_grid`)."""
+
+
+def profile_grid(profile: Profile, datasets: Sequence[str], arch: str = "efficientnet_lite0",
+                 strategies: Sequence[str] | None = None, fractions: Sequence[float] | None = None,
+                 seeds: Sequence[int] | None = None, **overrides) -> list[RunConfig]:
+    """The sweep a profile defines, the one mapping from a profile to a grid (the sweep command line and the GPU
+    slice use it): its strategies, fractions and seeds unless given, its budget (:data:`BUDGET_FIELDS`) with
+    ``overrides`` on top (``steps=...``)."""
+    budget = {name: getattr(profile, name) for name in BUDGET_FIELDS}
+    return grid(datasets=datasets, archs=[arch], strategies=strategies or profile.sweep_strategies,
+                fractions=fractions or profile.fractions, seeds=seeds or profile.seeds, **{**budget, **overrides})
 
 
 @lru_cache(maxsize=4)
@@ -168,7 +185,7 @@ def _save_with_card(model: nn.Module, data: DataSet, config: dict, row: dict, sa
 def diverged_row(config: RunConfig, data: DataSet, level: str, index: int, err: Exception, wall_s: float) -> dict:
     """The row of a run whose training diverged: no metrics, ``diverged`` True and the engine's message.
 
-    Analyses leave diverged rows out (``analysis._dedupe``); a notebook that reports a sweep asserts
+    Analyses leave diverged rows out (``analysis.dedupe``); a notebook that reports a sweep asserts
     that none of its reported runs diverged.
     """
     return {**asdict(config), "config_hash": config.key(), "level": level, "level_index": index,
@@ -240,7 +257,7 @@ def budget_check(table: pd.DataFrame, longer: pd.DataFrame, metric: str = "test_
     last step), over the seeds both tables hold (diverged runs left out). A ``delta`` whose interval lies
     above 0 means the curve at that size was not converged."""
     rows = []
-    table, longer = (_dedupe(t) for t in (table, longer))   # diverged runs have no scores to pair
+    table, longer = (dedupe(t) for t in (table, longer))   # diverged runs have no scores to pair
     for (strategy, fraction), g in longer.groupby(["strategy", "fraction"]):
         base = table[(table["strategy"] == strategy) & (table["fraction"] == fraction)].set_index("seed")
         g = g.set_index("seed")

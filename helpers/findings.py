@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .analysis import (ALPHA, NI_MARGIN, SCRATCH, SELECT_BY, _has_scores, _single_experiment, best_per_fraction,
+from .analysis import (ALPHA, NI_MARGIN, SCRATCH, SELECT_BY, has_scores, single_experiment, best_per_fraction,
                        decode_results, holm, level_strategies, metric_label, robustness_contrast, score_tasks)
 from .choice import auc_resolution, choose
 from .bootstrap import paired_bootstrap_delta_multi
+from .verdicts import FAILS, HOLDS, UNDECIDED
 
 
 def with_failures(df: pd.DataFrame) -> pd.DataFrame:
@@ -83,7 +84,7 @@ def summary_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000
     the Holm p, and the non-inferiority margin :data:`helpers.analysis.NI_MARGIN` for "not worse"). See
     :func:`best_per_fraction` for how the CI and the test are made.
     """
-    _single_experiment(df, "summary_table")
+    single_experiment(df, "summary_table")
     best = best_per_fraction(df, metric, n_boot=n_boot, seed=seed)
     label = metric_label(metric)
 
@@ -125,7 +126,6 @@ def _n(n: float) -> str:
     return f"{int(n):,} training images"
 
 
-HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "not decidable at this budget"
 
 
 def _size_class(gap: float, lo: float, hi: float, p_adj: float) -> str:
@@ -344,7 +344,7 @@ def findings(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 2000, see
     4. whether the winning depth's ``level_index`` is lower at the smallest size than at the largest, not
        decidable where either choice was tied or beaten.
     """
-    _single_experiment(df, "findings")
+    single_experiment(df, "findings")
     unit = "AUC" if metric.endswith("auc") else "points"
     best = best_per_fraction(df, metric, n_boot=n_boot, seed=seed)
     if len(best) and "diverged" in best.columns and (best["diverged"].sum() or best["scratch_diverged"].sum()):
@@ -395,7 +395,7 @@ def ladder_report(table: pd.DataFrame, profile: str, metric: str = "test_auc", n
     if len(scratch):
         s = scratch.iloc[0]
         text = f"Scratch training reached {s[metric]:.3f} (95% CI {s[f'{metric}_lo']:.3f}-{s[f'{metric}_hi']:.3f})"
-        if metric == "test_auc" and _has_scores(pd.concat([best.to_frame().T, scratch.iloc[:1]])):
+        if metric == "test_auc" and has_scores(pd.concat([best.to_frame().T, scratch.iloc[:1]])):
             d = paired_bootstrap_delta_multi(np.asarray(s["test_labels"], dtype=int),
                                              [np.asarray(best["test_scores"], dtype=float)],
                                              [np.asarray(s["test_scores"], dtype=float)], n_boot=n_boot)

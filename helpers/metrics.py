@@ -87,7 +87,7 @@ def auc_defined(y_true: ArrayLike) -> bool:
     return len(np.unique(y)) >= 2
 
 
-def _check(y_true, scores, name: str = "scores") -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def checked_scores(y_true, scores, name: str = "scores") -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Validate inputs; return ``(y, s, raw, k)``.
 
     ``s`` is ``(N,)`` for a binary task (k == 2) and ``(N, K)`` otherwise; ``raw`` is the validated
@@ -132,21 +132,21 @@ def _check(y_true, scores, name: str = "scores") -> tuple[np.ndarray, np.ndarray
     return y, s, raw, k
 
 
-def _check_fprs(fprs) -> np.ndarray:
+def check_fprs(fprs) -> np.ndarray:
     f = np.atleast_1d(np.asarray(fprs, dtype=np.float64))
     if f.ndim != 1 or f.size == 0 or np.isnan(f).any() or f.min() < 0 or f.max() > 1:
         raise ValueError(f"false-positive rates must be numbers in [0, 1], got {fprs!r}")
     return f
 
 
-def _check_boot(n_boot: int, level: float, allow_zero: bool = False) -> None:
+def check_boot(n_boot: int, level: float, allow_zero: bool = False) -> None:
     if int(n_boot) != n_boot or n_boot < (0 if allow_zero else 1):
         raise ValueError(f"n_boot must be an integer >= {0 if allow_zero else 1}, got {n_boot!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
 
 
-def _tasks(y: np.ndarray, s: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def binary_tasks(y: np.ndarray, s: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Binary (is_positive, score) tasks: one for binary data, one per class (one-vs-rest) for
     multi-class data, one per finding for multi-label data."""
     if y.ndim == 2:
@@ -156,7 +156,7 @@ def _tasks(y: np.ndarray, s: np.ndarray, k: int) -> list[tuple[np.ndarray, np.nd
     return [(y == c, s[:, c]) for c in range(k)]
 
 
-def _nanmean(a, axis=None):
+def nanmean_quiet(a, axis=None):
     """``np.nanmean`` that returns nan quietly when everything is nan."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -176,7 +176,7 @@ def _binary_auc(pos: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(pos, s))
 
 
-def _binary_tpr_at(pos: np.ndarray, s: np.ndarray, fprs: np.ndarray) -> np.ndarray:
+def binary_tpr_at(pos: np.ndarray, s: np.ndarray, fprs: np.ndarray) -> np.ndarray:
     """Max TPR over ROC points with FPR <= each fpr (scikit-learn's ROC curve, all thresholds)."""
     n_pos = int(pos.sum())
     if n_pos == 0 or n_pos == len(pos):
@@ -194,8 +194,8 @@ def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
     Returns ``nan`` (instead of raising) when fewer than two classes occur in ``y_true``; classes
     absent from ``y_true`` are left out of the macro average.
     """
-    y, s, _, k = _check(y_true, scores)
-    return float(_nanmean([_binary_auc(p, sc) for p, sc in _tasks(y, s, k)]))
+    y, s, _, k = checked_scores(y_true, scores)
+    return float(nanmean_quiet([_binary_auc(p, sc) for p, sc in binary_tasks(y, s, k)]))
 
 
 def accuracy(y_true: ArrayLike, scores: ArrayLike) -> float:
@@ -204,9 +204,9 @@ def accuracy(y_true: ArrayLike, scores: ArrayLike) -> float:
     Multi-label: each finding is predicted present when its probability > 0.5, and the accuracy is the
     mean over findings of the per-finding accuracy (MedMNIST's evaluator does the same).
     """
-    y, s, _, k = _check(y_true, scores)
+    y, s, _, k = checked_scores(y_true, scores)
     if y.ndim == 2:
-        return float(_correct(y, s, k).mean())
+        return float(correct_mask(y, s, k).mean())
     return float(accuracy_score(y, _predict(s, k)))
 
 
@@ -214,7 +214,7 @@ def _predict(s: np.ndarray, k: int) -> np.ndarray:
     return (s > 0.5).astype(np.int64) if k == 2 else s.argmax(axis=1)
 
 
-def _correct(y: np.ndarray, s: np.ndarray, k: int) -> np.ndarray:
+def correct_mask(y: np.ndarray, s: np.ndarray, k: int) -> np.ndarray:
     """Per case: 1.0 when predicted right (multi-label: the share of its findings predicted right)."""
     if y.ndim == 2:
         return ((s > 0.5) == (y == 1)).mean(axis=1)
@@ -233,11 +233,11 @@ def sensitivity_at_fpr(y_true: ArrayLike, scores: ArrayLike, fpr: float) -> floa
 
     Multi-class: macro average of the one-vs-rest sensitivities. ``nan`` with fewer than two classes.
     """
-    y, s, _, k = _check(y_true, scores)
-    f = _check_fprs(fpr)
+    y, s, _, k = checked_scores(y_true, scores)
+    f = check_fprs(fpr)
     if f.size != 1:
         raise ValueError(f"fpr must be a single number, got {fpr!r}")
-    return float(_nanmean([_binary_tpr_at(p, sc, f)[0] for p, sc in _tasks(y, s, k)]))
+    return float(nanmean_quiet([binary_tpr_at(p, sc, f)[0] for p, sc in binary_tasks(y, s, k)]))
 
 
 def auc_from_ranks(y_true: ArrayLike, scores: ArrayLike) -> float:
@@ -247,7 +247,7 @@ def auc_from_ranks(y_true: ArrayLike, scores: ArrayLike) -> float:
     positives' ranks among all scores. Identical to ``roc_auc``; shown because it explains why AUC is
     "the probability that a random positive scores above a random negative (ties count one half)".
     """
-    y, s, _, k = _check(y_true, scores)
+    y, s, _, k = checked_scores(y_true, scores)
     if y.ndim == 2 or k != 2:
         raise ValueError(f"auc_from_ranks is binary only; these scores have {k} {'findings' if y.ndim == 2 else 'classes'} "
                          "(use roc_auc)")

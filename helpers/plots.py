@@ -89,8 +89,8 @@ def plot_learning_curves(df: pd.DataFrame, metric: str = "test_auc", ax: Axes | 
     test images (:func:`analysis.cell_stats`); otherwise the t interval over seeds, or one run's
     bootstrap CI over test images. The title says which.
     """
-    A._single_experiment(df, "plot_learning_curves")
-    df = A._dedupe(df)
+    A.single_experiment(df, "plot_learning_curves")
+    df = A.dedupe(df)
     sizes = A.fraction_sizes(df)
     order = A.strategy_order(df)
     colors = learning_curve_colors(order)
@@ -116,7 +116,7 @@ def plot_best_level_heatmap(df: pd.DataFrame, metric: str = "test_auc", ax: Axes
     """Mean metric per strategy (rows: scratch at the top, then shallow -> deep, auto last) and
     training fraction (columns), annotated; in each column the fine-tuning chosen on validation AUC
     (:func:`analysis.best_per_fraction`) is boxed and starred; the colours show its test metric."""
-    A._single_experiment(df, "plot_best_level_heatmap")
+    A.single_experiment(df, "plot_best_level_heatmap")
     cells = A.cell_stats(df, metric)
     order = A.strategy_order(df)
     grid = cells.pivot(index="strategy", columns="fraction", values="mean").reindex(order)
@@ -151,7 +151,7 @@ def plot_gap_to_scratch(gap_df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ``delta`` (the plain ``gap`` when no paired test ran); ``*`` above a point marks p < .05.
     Strategies are nudged sideways so their bars do not overlap.
     """
-    A._single_experiment(gap_df, "plot_gap_to_scratch")
+    A.single_experiment(gap_df, "plot_gap_to_scratch")
     ax = new_ax(ax)
     order = (gap_df[["strategy", "level_index"]].drop_duplicates("strategy")
              .assign(auto=lambda d: d["strategy"] == A.AUTO).sort_values(["auto", "level_index"])["strategy"].tolist())
@@ -189,8 +189,8 @@ def plot_convergence(df: pd.DataFrame, fraction: float | None = None, ax: Axes |
     seed is a single run); a dot marks its peak. Iteration 0
     (before any update) is left out because the axis is logarithmic.
     """
-    A._single_experiment(df, "plot_convergence")
-    df = A._dedupe(A.decode_results(df))
+    A.single_experiment(df, "plot_convergence")
+    df = A.dedupe(A.decode_results(df))
     fraction = float(df["fraction"].max()) if fraction is None else float(fraction)
     df = df[np.isclose(df["fraction"], fraction)]
     if df.empty:
@@ -234,10 +234,10 @@ def plot_power_law(df: pd.DataFrame, fits: Mapping[str, PL.PowerLawFit] | pd.Dat
     When ``fits`` is a power-law table, its target (the best fine-tuned result) is drawn as a dotted
     line and scratch's catch-up size as an ``x``.
     """
-    A._single_experiment(df, "plot_power_law")
+    A.single_experiment(df, "plot_power_law")
     table = fits if isinstance(fits, pd.DataFrame) else None
     fits = A.fit_power_laws(df, metric) if fits is None else _as_fits(fits)
-    points = A._curve_points(df, metric)
+    points = A.curve_points(df, metric)
     order = [s for s in A.strategy_order(df) if s in fits]
     colors = learning_curve_colors(A.strategy_order(df))
     ax = new_ax(ax)

@@ -7,7 +7,7 @@ Every notebook fills its parameters cell from :func:`params`.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,6 @@ class Profile:
     seg_lr_grid: dict[str, tuple[float, ...]]     # rates tried per family, chosen on the validation Dice
     cpu_cost: str              # one plain sentence: what this profile costs on a 2-core CPU
     threads: int = 1           # torch threads per run: fixed, part of a run's identity (same seed, same numbers)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def lr_grid(self) -> dict[str, tuple[float, ...]]:
@@ -191,8 +190,9 @@ def params(name: str | None = None, **overrides: Any) -> dict[str, Any]:
 
     ``FTLAB_WORKERS`` sets ``WORKERS`` (the sweeps' worker processes) for a machine with more cores than the
     profile assumes; it changes no result, only how many runs train at once."""
-    prof = replace(get_profile(name), **{k: v for k, v in overrides.items() if k != "extra"})
-    values = {k.upper(): v for k, v in asdict(prof).items() if k not in ("extra", "cpu_cost", "name")}
+    prof = replace(get_profile(name), **overrides)
+    values = {k.upper(): v for k, v in asdict(prof).items()
+              if k not in ("cpu_cost", "name", "lr_grid_scratch", "lr_grid_finetune")}   # the grids: LR_GRID
     workers = os.environ.get(WORKERS_ENV, "").strip()
     if workers and "workers" not in overrides:
         if not workers.isdigit() or int(workers) < 1:

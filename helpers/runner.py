@@ -20,9 +20,10 @@ import math
 import multiprocessing
 import platform
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -269,6 +270,18 @@ def run_sweep(configs: Iterable, results_path: str | Path | Results, run_fn: Cal
 def _single_torch_thread() -> None:
     """Worker initialiser: one torch thread per process (two workers share two cores without contention)."""
     torch.set_num_threads(1)
+
+
+@contextmanager
+def pool(workers: int) -> Iterator[Executor | None]:
+    """``with runner.pool(WORKERS) as executor:``: a :func:`local_pool` of ``workers`` processes, or None for
+    one worker (the runs then train in this process), shut down when the block ends, on an error too."""
+    executor = local_pool(workers) if workers > 1 else None
+    try:
+        yield executor
+    finally:
+        if executor is not None:
+            executor.shutdown()
 
 
 def local_pool(workers: int = 2) -> Executor:

@@ -37,12 +37,8 @@ EXECUTORS = "local, dask://HOST:PORT (dask://local starts a LocalCluster) or slu
 def _grid_from_args(args: argparse.Namespace) -> list[experiments.RunConfig]:
     """The profile's grid for every data set, with the command line's overrides."""
     p = profiles.get_profile(args.profile)
-    return experiments.grid(
-        datasets=args.datasets, archs=[args.arch], strategies=args.strategies or p.sweep_strategies,
-        fractions=args.fractions or p.fractions, seeds=args.seeds or p.seeds, image_size=p.image_size,
-        data_size=p.data_size, steps=args.steps or p.steps, patience=p.patience, min_steps=p.min_steps,
-        batch_size=p.batch_size, eval_every=p.eval_every, decay_steps=p.decay_steps, val_share=p.val_share,
-        max_train=p.max_train, max_eval=p.max_eval, n_bootstrap=p.n_bootstrap)
+    return experiments.profile_grid(p, args.datasets, args.arch, args.strategies, args.fractions, args.seeds,
+                                    **({"steps": args.steps} if args.steps else {}))
 
 
 def _tuning_for(args: argparse.Namespace, configs: Sequence[experiments.RunConfig]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Iterator
 
 import numpy as np
@@ -128,7 +128,6 @@ class TrainResult:
     best_val_score_sd: float = float("nan")   # spread of the validation scores at the best step
     bn_mode: str = ""                          # the BatchNorm mode used (``auto`` resolved)
     precision: str = "float32"                 # the training forward's precision: float32, bfloat16, float16
-    extra: dict = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- checks

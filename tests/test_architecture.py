@@ -158,3 +158,27 @@ def test_the_core_does_not_import_the_applications():
     backwards = sorted(m for m, edges in graph.items() if m.startswith("helpers.detection")
                        and any(e.startswith(("helpers.segmentation", "helpers.applications")) for e in edges))
     assert not backwards, f"detection modules importing segmentation: {backwards}"
+
+
+def test_no_module_reaches_into_another_modules_private_names():
+    """A name starting with one underscore is its module's own: no other module of the package imports it or
+    reads it through the module (``from .analysis import _x`` or ``analysis._x``)."""
+    offences = []
+    for path in MODULES:
+        name, tree = module_name(path), ast.parse(path.read_text())
+        aliases = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                targets = resolve(name, path.name == "__init__.py", node)
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__") and targets:
+                        offences.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {alias.name}")
+                    if f"{targets[0]}.{alias.name}" in GRAPH_NAMES if targets else False:
+                        aliases.add(alias.asname or alias.name)
+            elif isinstance(node, ast.Import):
+                aliases.update((a.asname or a.name) for a in node.names if a.name.startswith("helpers"))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                offences.append(f"{path.relative_to(ROOT)}:{node.lineno} reads {node.value.id}.{node.attr}")
+    assert not offences, "private names used across modules:\n" + "\n".join(offences)

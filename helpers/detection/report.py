@@ -21,8 +21,8 @@ from ..finetune import ladder
 from ..metrics import format_ci
 from ..models import build_model
 from . import froc
+from ..verdicts import FAILS, HOLDS, UNDECIDED
 
-HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "not decidable at this budget"
 
 
 def finished(table: pd.DataFrame) -> pd.DataFrame:

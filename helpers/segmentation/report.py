@@ -16,7 +16,8 @@ import pandas as pd
 
 from .. import yardsticks
 from ..bootstrap import MIN_TEST_SEQUENCES, cluster_mean_interval
-from ..detection.report import HOLDS, FAILS, UNDECIDED, best_tuned_choice, diverged_note, finished
+from ..detection.report import best_tuned_choice, diverged_note, finished
+from ..verdicts import FAILS, HOLDS, UNDECIDED
 from ..analysis import strategy_order
 
 METRICS = {"dice": "Dice", "iou": "IoU", "boundary_px": "boundary distance (px)",
