@@ -23,7 +23,7 @@ TEST_NOTEBOOKS = $(NOTEBOOKS)
 STUDENT_SOURCES = $(TEST_NOTEBOOKS)
 STUDENT_NOTEBOOKS = $(patsubst notebooks/%,student/%,$(STUDENT_SOURCES))
 
-.PHONY: install data test unit notebooks synthetic-polyp student browser book reproduce lab bench clean
+.PHONY: install data test quick unit notebooks synthetic-polyp student browser book reproduce lab bench clean
 
 install: $(STAMP)
 
@@ -52,6 +52,13 @@ test: $(STAMP)
 synthetic-polyp: $(STAMP)
 	@$(if $(HAVE_POLYP),,echo "No polyp data set found (FTLAB_POLYP_DIR, data/polyp/): notebooks 05 and 07 run on a synthetic folder, $(SYNTHETIC_POLYP)." && \
 		$(PY) -m helpers.detection.data synthetic $(SYNTHETIC_POLYP) --frames 60 --sequences 6 >/dev/null)
+
+# The quick loop for one's own edits: unit tests without notebook subprocesses, the browser, the toy-scale full
+# profile, the data-set matrices, the cluster or tests marked slow (calibration, reproducibility); prints the slowest.
+quick: $(STAMP)
+	FTLAB_PROFILE=fast $(PY) -m pytest -q tests -p no:nbval -p no:cacheprovider -m "not slow" --durations=10 \
+		--ignore=tests/test_full_toy.py --ignore=tests/test_notebook_matrix.py --ignore=tests/test_matrix.py \
+		--ignore=tests/test_browser.py --ignore=tests/test_cluster.py --ignore=tests/test_calibration.py
 
 unit: $(STAMP)
 	FTLAB_PROFILE=fast $(PY) -m pytest -q tests -p no:nbval

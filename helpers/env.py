@@ -90,11 +90,6 @@ def use_threads(n: int | None = None) -> int:
     return n
 
 
-def configure_threads(force: bool = False) -> int:
-    """The fixed thread count applied to torch (kept for callers of the old name; ``force`` is ignored)."""
-    return use_threads()
-
-
 def suggested_workers(threads: int | None = None) -> int:
     """How many runs may train at once on this machine: the free cores divided by the threads per run,
     at least 1. This may follow the load: it decides only how many runs go in parallel."""

@@ -352,7 +352,6 @@ def test_the_influence_values_give_delongs_variance_and_match_the_bootstrap():
 def test_the_variance_components_count_each_runs_test_noise_once():
     """Runs that differ only by their own test noise (no seed effect): the seed part is estimated near 0 and
     the interval is the test-set interval of the mean, not the sum of both."""
-    rng = np.random.default_rng(7)
     cov = np.eye(3) * 0.0004 + 0.0002                    # each run's own test noise plus a shared part
     d = np.array([0.80, 0.82, 0.81])                     # spread of the order of the runs' own noise
     out = B.seeds_and_test_interval(d, cov, df_test=150)
@@ -364,7 +363,6 @@ def test_the_variance_components_count_each_runs_test_noise_once():
     assert B.seeds_and_test_interval(d, np.zeros((3, 3)), 150)["df"] == 2   # no test noise: t with R - 1
     with pytest.raises(ValueError, match="covariance"):
         B.seeds_and_test_interval(d, np.eye(2), 150)
-    del rng
 
 
 def test_two_level_paired_difference_and_p():
