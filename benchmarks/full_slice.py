@@ -31,12 +31,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from helpers import env, experiments, loading, profiles, runner, train
+from helpers import env, experiments, loading, paths, profiles, runner, train
 from helpers.finetune import ladder
 from helpers.models import build_model
 from helpers.recipe import default_rate
 
-FULL = profiles.get_profile("full")
+FULL = profiles.get_profile("full").classification
 STRATEGIES = ("scratch", "last", "middle", "all")
 
 
@@ -62,12 +62,9 @@ def write_224_file(folder: Path, sizes: tuple[int, int, int]) -> Path:
 
 def full_config(dataset: Path, strategy: str, steps: int) -> experiments.RunConfig:
     """One run of the full sweep (all of ``full``'s settings), with its step budget replaced."""
-    return experiments.RunConfig(
-        dataset=str(dataset), arch="efficientnet_lite0", strategy=strategy, fraction=1.0, seed=0,
-        image_size=FULL.image_size, data_size=FULL.data_size, steps=steps, patience=None, min_steps=0,
-        batch_size=FULL.batch_size, eval_every=steps, decay_steps=FULL.decay_steps, val_share=FULL.val_share,
-        max_train=FULL.max_train, max_eval=FULL.max_eval, n_bootstrap=FULL.n_bootstrap,
-        lr=default_rate(strategy))   # timing does not depend on the rate; no tuning runs in the slice
+    grid = experiments.profile_grid(FULL, [str(dataset)], strategies=[strategy], fractions=[1.0], seeds=[0],
+                                    steps=steps, patience=None, min_steps=0, eval_every=steps)
+    return replace(grid[0], lr=default_rate(strategy))   # timing does not depend on the rate; no tuning in the slice
 
 
 def sync() -> None:
@@ -121,9 +118,9 @@ def estimate(measured: dict, val_s: float, val_n: int, dataset: str) -> dict:
     for config in runs:
         family = config.strategy if config.strategy in measured else "middle"
         m = measured["all" if config.strategy == "auto" else family]
-        checks = math.ceil(config.steps / config.eval_every)
+        checks = math.ceil(config.budget.steps / config.budget.eval_every)
         n_val = config.validation_size() or 1
-        one = m["fixed_s"] + config.steps * m["seconds_per_step"] + (checks - 1) * val_s * n_val / max(val_n, 1)
+        one = m["fixed_s"] + config.budget.steps * m["seconds_per_step"] + (checks - 1) * val_s * n_val / max(val_n, 1)
         lo, hi = (2 * one, n_levels * one) if config.strategy == "auto" else (one, one)
         row = rows.setdefault(config.strategy, {"runs": 0, "low_s": 0.0, "high_s": 0.0})
         row["runs"] += 1
@@ -136,7 +133,7 @@ def estimate(measured: dict, val_s: float, val_n: int, dataset: str) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=profiles.project_root() / "reports" / "gpu")
+    parser.add_argument("--out", type=Path, default=paths.project_root() / "reports" / "gpu")
     parser.add_argument("--steps", type=int, nargs=2, default=(10, 40), help="the two timed step counts")
     parser.add_argument("--images", type=int, nargs=3, default=(4708, 524, 624), help="train, val, test images")
     args = parser.parse_args(argv)

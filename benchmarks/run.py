@@ -38,15 +38,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from helpers import env, finetune, loading, models, profiles, subsets, train
+from helpers import env, finetune, loading, models, paths, profiles, subsets, train
 from helpers.batches import batch_slices, to_float
 from helpers.datasets import DataSet
 
 from .store_bench import bench_store, print_store
 from .threads_bench import bench_threads, print_threads
 
-PROFILE = profiles.get_profile("classroom")
-ARCH, SIZE, BATCH = "efficientnet_lite0", PROFILE.image_size, PROFILE.batch_size
+PROFILE = profiles.get_profile("classroom").classification
+ARCH, SIZE, BATCH = "efficientnet_lite0", PROFILE.image_size, PROFILE.budget.batch_size
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 BEST_OF = int(os.environ.get("BENCH_BEST_OF", "4"))   # runs per arm per round; the round keeps the fastest
@@ -318,7 +318,7 @@ HEAD_ONLY_RUNS = 4   # fits per timing: one head-only fit takes about half a sec
 
 
 def bench_head_only(ds: DataSet, device: torch.device, workers: int) -> dict:
-    n = steps(PROFILE.steps)
+    n = steps(PROFILE.budget.steps)
     sub = subsets.training_subset(subsets.cap_dataset(ds, PROFILE.max_train, 64), 1.0, val_share=PROFILE.val_share)
     arms = {"engine": repeated(engine_arm(sub, "classifier", n, device), HEAD_ONLY_RUNS),
             "tutorial": tutorial_arm(sub, "classifier", n, device, workers),
@@ -386,7 +386,7 @@ def main() -> dict:
         results["threads"] = bench_threads(max(1, min(REPEATS, 2)))
     results["peak_host_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
-    out = profiles.project_root() / "reports" / "bench.json"
+    out = paths.project_root() / "reports" / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print_table(results)

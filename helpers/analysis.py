@@ -41,6 +41,7 @@ from .bootstrap import two_level_bootstrap
 from .choice import auc_resolution, choose
 from .metrics import auc_defined
 from .powerlaw import PowerLawFit, catch_up_size, fit_power_law
+from .schema import SELECT_BY, upgrade
 from .store import decode_cell, decode_list_columns
 
 SCRATCH = "scratch"
@@ -52,7 +53,6 @@ ALPHA = 0.05
 MIN_WILCOXON_SEEDS = 6   # with n seeds the smallest two-sided Wilcoxon p is 2 / 2**n: 0.031 at 6, 0.0625 at 5
 PAIRED_BOOTSTRAP = "paired interval over seeds and test images (t, docs/methods.md)"
 TWO_LEVEL = "interval over seeds and test images (t, docs/methods.md)"
-SELECT_BY = "val_auc"   # the column every "best" choice is made on: validation, never test
 WILCOXON = "Wilcoxon signed-rank over seeds"
 PAIRED_T = "paired t interval over seeds (no stored test scores)"
 MIN_T_SEEDS = 3          # a t interval over seeds needs at least this many paired seeds (1 degree of freedom: t = 12.7)
@@ -64,7 +64,7 @@ CATCH_UP_LIMIT = 2.0    # a catch-up size beyond this multiple of the largest me
 _METRIC_LABELS = {
     "test_auc": "Test AUC",
     "test_acc": "Test accuracy",
-    "val_auc": "Validation AUC",
+    "val_score": "Validation score",
 }
 
 
@@ -86,7 +86,7 @@ def decode_results(df: pd.DataFrame) -> pd.DataFrame:
     was decoded before. Returns a copy; also turns the empty ``level`` of scratch runs (read back
     from CSV as NaN) into ``""``.
     """
-    out = decode_list_columns(df)
+    out = upgrade(decode_list_columns(df))
     if "level" in out.columns:
         out["level"] = out["level"].fillna("").astype(str)
     return out
@@ -95,7 +95,8 @@ def decode_results(df: pd.DataFrame) -> pd.DataFrame:
 def dedupe(df: pd.DataFrame) -> pd.DataFrame:
     """Leave out diverged runs (they have no metrics) and keep the last finished row of each
     (dataset, arch, strategy, fraction, seed) (rows arrive in config or hash order, so the order of finishing is
-    read from ``finished_at``; the table keeps its order)."""
+    read from ``finished_at``; the table keeps its order). Older column names are mapped (:func:`helpers.schema.upgrade`)."""
+    df = upgrade(df)
     if "diverged" in df.columns:
         df = df[~df["diverged"].fillna(False).astype(bool)]
     keys = [k for k in RUN_KEYS if k in df.columns]
@@ -165,7 +166,7 @@ def cell_stats(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 1000, s
 
     For test AUC with stored test scores the interval holds the seeds' noise and the test images' noise,
     each counted once (:func:`helpers.bootstrap.two_level_bootstrap`, Student's t; docs/methods.md). Otherwise it is the across-seed t interval (for
-    ``val_auc``, say), or the run's own bootstrap CI when there is one seed. ``ci_method`` says which.
+    ``val_score``, say), or the run's own bootstrap CI when there is one seed. ``ci_method`` says which.
     """
     df = dedupe(decode_results(df)) if metric == "test_auc" else dedupe(df)
     lo_col, hi_col = f"{metric}_lo", f"{metric}_hi"
@@ -689,7 +690,7 @@ def best_per_fraction(df: pd.DataFrame, metric: str = "test_auc", candidates: Se
 
     ``candidates`` are the strategies allowed to win: by default the fine-tuning levels
     (:func:`level_strategies`: neither scratch nor ``auto``, whose validation AUC is already the best of
-    its own search and which would otherwise take part in its own ranking); pass a list to widen it. The choice reads only ``val_auc``
+    its own search and which would otherwise take part in its own ranking); pass a list to widen it. The choice reads only ``val_score``
     (``chosen_by``); test columns are only reported, so the reported test figure is not flattered by
     the choice (shuffling the test columns never changes a choice).
 

@@ -29,12 +29,12 @@ from .loading import load_dataset
 from .metrics import is_collapsed
 from .modelcard import model_card, save_model, stem_for
 from .models import FTModel, build_model, default_init, input_size
-from .profiles import Profile
+from .profiles import Classification
 from .recipe import PAPER, head_multiplier, rate_family
 from .representations import statistics_init
-from .runner import RunIdentity, versions
+from .runner import RunIdentity, sweep_grid, versions
 from .subsets import cap_dataset, training_subset
-from .train import TrainConfig, TrainResult, evaluate, fit, precision_of, resolve_bn_mode
+from .train import TrainBudget, TrainConfig, TrainResult, evaluate, fit, precision_of, resolve_bn_mode
 from .tuning import auto_depth, tune_lr
 
 
@@ -42,8 +42,9 @@ from .tuning import auto_depth, tune_lr
 class RunConfig(RunIdentity):
     """One classification run of a sweep; every field is part of its identity (hash).
 
-    The budget is ``steps`` optimizer steps whatever the training-set size; validation images are
-    ``val_share`` of the run's own training budget (0: the official validation split). ``lr`` None
+    The training budget (``budget``, :class:`helpers.train.TrainBudget`) counts optimizer steps whatever the
+    training-set size; validation images are ``val_share`` of the run's own training images (0: the official
+    validation split). ``lr`` None
     means: chosen on validation data by :func:`helpers.runner.run_sweep` from its ``lr_grid`` (or the default rate
     of :meth:`learning_rate` when the sweep has no grid).
     """
@@ -54,20 +55,13 @@ class RunConfig(RunIdentity):
     seed: int = 0
     image_size: int = 64
     data_size: int = 28
-    steps: int = 200
-    patience: int | None = 100         # steps without a better validation AUC before stopping
-    min_steps: int = 0
-    batch_size: int = 32
+    budget: TrainBudget = TrainBudget()   # steps, batch, stopping, BatchNorm mode ("auto": ImageNet's kept), augmentation
     lr: float | None = None
-    eval_every: int = 20
-    decay_steps: int = 20
-    bn_mode: str = "auto"              # "auto": ImageNet's statistics kept when pretrained, recalibrated from scratch
     val_share: float = 0.2
     max_train: int | None = None
     max_eval: int | None = None
     n_bootstrap: int = 1000
     balance: bool = False
-    augment: bool = False
     init: str | None = None            # scratch initialisation; None = models.default_init(arch)
     threads: int = field(default_factory=run_threads)   # torch threads: fixed per run (same seed, same numbers)
 
@@ -83,35 +77,27 @@ class RunConfig(RunIdentity):
 
     def train_config(self, quiet: bool = True) -> TrainConfig:
         """The engine's settings for this run (the paper's recipe, this run's budget and rate)."""
-        return TrainConfig.for_strategy(self.strategy, lr=self.learning_rate(), steps=self.steps,
-                                        batch_size=self.batch_size, patience=self.patience,
-                                        min_steps=self.min_steps, eval_every=self.eval_every,
-                                        decay_steps=self.decay_steps, bn_mode=self.bn_mode, augment=self.augment,
-                                        seed=self.seed, threads=self.threads, quiet=quiet)
+        return TrainConfig.for_strategy(self.strategy, lr=self.learning_rate(), budget=self.budget, seed=self.seed,
+                                        threads=self.threads, quiet=quiet)
 
 
 def grid(datasets: Sequence[str] = ("pneumoniamnist",), archs: Sequence[str] = ("efficientnet_lite0",),
          strategies: Sequence[str] = ("scratch", "last", "all"), fractions: Sequence[float] = (1.0,),
          seeds: Sequence[int] = (0,), **common) -> list[RunConfig]:
-    """Every combination of data set, backbone, strategy, training fraction and seed."""
-    return [RunConfig(dataset=d, arch=a, strategy=s, fraction=float(f), seed=int(r), **common)
+    """Every combination of data set, backbone, strategy, training fraction and seed; ``common`` holds the
+    other fields, budget fields flat beside them or as ``budget=`` (:meth:`helpers.runner.RunIdentity.from_flat`)."""
+    return [RunConfig.from_flat(dataset=d, arch=a, strategy=s, fraction=float(f), seed=int(r), **common)
             for d, a, s, f, r in itertools.product(datasets, archs, strategies, fractions, seeds)]
 
 
-BUDGET_FIELDS = ("image_size", "data_size", "steps", "patience", "min_steps", "batch_size", "eval_every",
-                 "decay_steps", "val_share", "max_train", "max_eval", "n_bootstrap")
-"""The profile fields every classification run of a sweep takes over as they are (:func:`profile_grid`)."""
-
-
-def profile_grid(profile: Profile, datasets: Sequence[str], arch: str = "efficientnet_lite0",
+def profile_grid(part: Classification, datasets: Sequence[str], archs: Sequence[str] = ("efficientnet_lite0",),
                  strategies: Sequence[str] | None = None, fractions: Sequence[float] | None = None,
-                 seeds: Sequence[int] | None = None, **overrides) -> list[RunConfig]:
-    """The sweep a profile defines, the one mapping from a profile to a grid (the sweep command line and the GPU
-    slice use it): its strategies, fractions and seeds unless given, its budget (:data:`BUDGET_FIELDS`) with
-    ``overrides`` on top (``steps=...``)."""
-    budget = {name: getattr(profile, name) for name in BUDGET_FIELDS}
-    return grid(datasets=datasets, archs=[arch], strategies=strategies or profile.sweep_strategies,
-                fractions=fractions or profile.fractions, seeds=seeds or profile.seeds, **{**budget, **overrides})
+                 seeds: Sequence[int] | None = None, **fixed) -> list[RunConfig]:
+    """The sweep a profile's classification part defines, for each data set and backbone
+    (:func:`helpers.runner.sweep_grid`): its strategies, fractions and seeds unless given, its budget and caps,
+    ``fixed`` on top (``steps=...``)."""
+    return [c for d in datasets for a in archs
+            for c in sweep_grid(RunConfig, part, strategies, fractions, seeds, dataset=d, arch=a, **fixed)]
 
 
 @lru_cache(maxsize=4)
@@ -171,7 +157,7 @@ def run_one(config: RunConfig, quiet: bool = True, save_dir: str | Path | None =
         return {**diverged_row(config, data, level, index, err, time.perf_counter() - t0), **extra}
     metrics, scores = evaluate(model, data.test, n_boot=config.n_bootstrap, seed=config.seed)
     row = result_row(config, data, level, index, metrics, scores, result, time.perf_counter() - t0, extra)
-    return _save_with_card(model, data, asdict(config), row, save_dir)
+    return _save_with_card(model, data, config.flat(), row, save_dir)
 
 
 def _save_with_card(model: nn.Module, data: DataSet, config: dict, row: dict, save_dir: str | Path | None) -> dict:
@@ -188,11 +174,12 @@ def diverged_row(config: RunConfig, data: DataSet, level: str, index: int, err: 
     Analyses leave diverged rows out (``analysis.dedupe``); a notebook that reports a sweep asserts
     that none of its reported runs diverged.
     """
-    return {**asdict(config), "config_hash": config.key(), "level": level, "level_index": index,
+    return {**config.flat(), "config_hash": config.key(), "level": level, "level_index": index,
             "strategy": "statistics" if config.strategy == "statistics" else level or "scratch",
             "requested": config.strategy, "n_train": len(data.train),
             "n_val": len(data.val), "lr_used": config.learning_rate(), "test_auc": math.nan,
-            "val_auc": math.nan, "val_loss": math.nan, "collapsed": False, "val_collapsed": False, "diverged": True,
+            "val_score": math.nan, "val_metric": "auc", "val_loss": math.nan, "collapsed": False, "val_collapsed": False,
+            "diverged": True,
             "note": str(err),
             "iterations": -1, "best_step": -1, "curve": [], "test_scores": [], "test_labels": [],
             "wall_s": wall_s, "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -201,10 +188,10 @@ def diverged_row(config: RunConfig, data: DataSet, level: str, index: int, err: 
 def result_row(config: RunConfig, data: DataSet, level: str, index: int, metrics: dict, scores: np.ndarray,
                result: TrainResult | None, wall_s: float, extra: dict) -> dict:
     """Flatten one run into a table row (test scores unrounded, so paired tests see the real values)."""
-    row = {**asdict(config), "config_hash": config.key(), "level": level, "level_index": index,
+    row = {**config.flat(), "config_hash": config.key(), "level": level, "level_index": index,
            "strategy": config.strategy if config.strategy in ("auto", "statistics") else (level or "scratch"),
            "requested": config.strategy, "n_train": len(data.train), "n_val": len(data.val),
-           "lr_used": config.learning_rate()}
+           "lr_used": config.learning_rate(), "val_metric": "auc"}
     if result is not None:
         row["bn_mode_used"] = result.bn_mode
         row["precision"] = result.precision   # float32, or the mixed precision the training forward used
@@ -212,14 +199,14 @@ def result_row(config: RunConfig, data: DataSet, level: str, index: int, metrics
     row["collapsed"] = is_collapsed(metrics.get("score_sd", float("nan")))
     row["diverged"] = False
     if result is not None:
-        row.update(val_auc=result.best_val_auc, val_loss=result.best_val_loss, best_step=result.best_step,
+        row.update(val_score=result.best_val_auc, val_loss=result.best_val_loss, best_step=result.best_step,
                    val_score_sd=result.best_val_score_sd, val_collapsed=is_collapsed(result.best_val_score_sd),
                    iterations=result.iterations, cached=result.cached, device=result.device,
                    curve=[[int(i), float(a)] for i, a in zip(result.curve["iteration"], result.curve["val_auc"])])
     else:
         path = extra.get("path", [])
         best = max(path, key=lambda p: p["val_auc"])
-        row.update(val_auc=best["val_auc"], val_loss=best.get("val_loss", math.nan),
+        row.update(val_score=best["val_auc"], val_loss=best.get("val_loss", math.nan),
                    iterations=sum(p.get("iterations", 0) or 0 for p in path), best_step=-1, cached=None, curve=[], device="")
     positive = scores[:, 1] if scores.ndim == 2 and scores.shape[1] == 2 and not data.multi_label else scores
     row.update(test_scores=np.asarray(positive, dtype=float).tolist(), test_labels=data.test.labels.tolist(),
@@ -242,8 +229,7 @@ def budget_configs(configs: Sequence[RunConfig], table: pd.DataFrame, factor: in
     for c in configs:
         if c.strategy == strategy and c.fraction in fractions:
             lr = rates.get((c.dataset, c.arch, strategy, float(c.fraction), int(c.seed)), c.lr)
-            out.append(replace(c, lr=lr, steps=factor * c.steps, min_steps=factor * c.min_steps,
-                               patience=None if c.patience is None else factor * c.patience))
+            out.append(replace(c, lr=lr, budget=c.budget.scaled(factor)))
     return out
 
 
@@ -292,10 +278,8 @@ class LadderRun:
 def _ladder_config(arch: str, name: str, data, image_size: int, train_cfg: TrainConfig, lr: float,
                    n_boot: int, init: str | None, val_share: float) -> RunConfig:
     """The RunConfig that describes one arm of a ladder run (for its hash and result row)."""
-    return RunConfig(dataset=data.name, arch=arch, strategy=name, image_size=image_size, steps=train_cfg.steps,
-                     patience=train_cfg.patience, min_steps=train_cfg.min_steps, batch_size=train_cfg.batch_size,
-                     lr=lr, eval_every=train_cfg.eval_every, decay_steps=train_cfg.decay_steps,
-                     bn_mode=train_cfg.bn_mode, val_share=val_share, max_train=len(data.train) + len(data.val),
+    return RunConfig(dataset=data.name, arch=arch, strategy=name, image_size=image_size, budget=train_cfg.budget,
+                     lr=lr, val_share=val_share, max_train=len(data.train) + len(data.val),
                      n_bootstrap=n_boot, seed=train_cfg.seed, init=init if name == "scratch" else None)
 
 
@@ -353,7 +337,7 @@ def run_ladder(arch: str, data: DataSet, levels: Sequence[str] | None, train_cfg
         row.update(frozen_unchanged=not changed_entries(model, snapshot), frozen_entries=len(snapshot),
                    trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
                    lr_grid=list(grids[rate_family(name)]))
-        row = _save_with_card(model, data, asdict(config), row, save_dir if name in keep_names else None)
+        row = _save_with_card(model, data, config.flat(), row, save_dir if name in keep_names else None)
         if "model_card" in row:
             saved[name] = Path(row["model_card"])
         rows.append(row)

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .analysis import (ALPHA, NI_MARGIN, SCRATCH, SELECT_BY, has_scores, single_experiment, best_per_fraction,
+from .schema import SELECT_BY
+from .analysis import (ALPHA, NI_MARGIN, SCRATCH, has_scores, single_experiment, best_per_fraction,
                        decode_results, holm, level_strategies, metric_label, robustness_contrast, score_tasks)
 from .choice import auc_resolution, choose
 from .bootstrap import paired_bootstrap_delta_multi
@@ -35,7 +36,7 @@ def with_failures(df: pd.DataFrame) -> pd.DataFrame:
     chance = [[1.0 / k] * k] * len(labels) if k else [0.5] * len(labels)
     table = table.astype({c: object for c in ("test_scores", "test_labels") if c in table.columns})
     for i in table.index[bad]:
-        table.at[i, "test_auc"], table.at[i, "val_auc"], table.at[i, "diverged"] = 0.5, 0.5, False
+        table.at[i, "test_auc"], table.at[i, "val_score"], table.at[i, "diverged"] = 0.5, 0.5, False
         if labels:
             table.at[i, "test_labels"] = labels
             table.at[i, "test_scores"] = chance

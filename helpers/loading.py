@@ -34,7 +34,7 @@ from .progress import tqdm
 from . import catalog
 from .datasets import DataSet, Split
 from .download import DownloadError, download as download_file, md5sum, mirror_url
-from .profiles import project_root
+from .paths import project_root
 
 DATA_DIR_ENV = "FTLAB_DATA_DIR"
 SPLITS = ("train", "val", "test")

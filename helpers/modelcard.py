@@ -28,7 +28,7 @@ from .models import build_model
 CARD_VERSION = 1
 # Result-row fields a card keeps (whatever of them the row has): the run's identity and its numbers.
 ROW_FIELDS = ("config_hash", "strategy", "level", "level_index", "requested", "lr_used", "n_train", "n_val",
-              "val_auc", "val_loss", "best_step", "iterations", "collapsed", "diverged", "wall_s")
+              "val_score", "val_metric", "val_loss", "best_step", "iterations", "collapsed", "diverged", "wall_s")
 
 
 def _library_versions() -> dict[str, str]:
@@ -71,7 +71,7 @@ def model_card(model: torch.nn.Module, data: DataSet, config: dict, row: dict) -
         "learning_rate": row.get("lr_used", config.get("lr")),
         "config": config,
         "run": {k: row[k] for k in ROW_FIELDS if k in row},
-        "validation": {"auc": row.get("val_auc"), "loss": row.get("val_loss"), "best_step": row.get("best_step")},
+        "validation": {"auc": row.get("val_score"), "loss": row.get("val_loss"), "best_step": row.get("best_step")},
         "test": metrics,
         "versions": _library_versions(),
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),

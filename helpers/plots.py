@@ -29,14 +29,14 @@ from .augment import augment_batch
 from .datasets import DataSet, Split
 from .finetune import ladder, ladder_table
 from .models import FTModel
-from .profiles import reports_dir
+from .paths import reports_dir
 
 
 # ----------------------------------------------------------------------------- shared helpers
 def save_figure(fig: Figure | Axes, name: str, folder: str | Path | None = None) -> Path:
     """Write ``fig`` (or an Axes' figure) as ``<folder>/<name>.png`` at 150 dpi; return the path.
 
-    ``folder`` defaults to the profile's reports folder (``profiles.reports_dir()``).
+    ``folder`` defaults to the profile's reports folder (``paths.reports_dir()``).
     """
     if isinstance(fig, Axes):
         fig = fig.figure

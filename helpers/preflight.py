@@ -18,7 +18,8 @@ from typing import Sequence
 from . import catalog
 from .detection.video import locate_polyp_dataset
 from .loading import CorruptDataError, MissingDataError, describe, fetch_medmnist, load_dataset
-from .profiles import default_dataset, get_profile
+from .paths import default_dataset
+from .profiles import get_profile
 
 __all__ = ["Check", "_needed_files", "run_checks", "main"]
 
@@ -37,7 +38,7 @@ class Check:
 
 def _needed_files(profile: str | None = None, datasets: Sequence[str] | None = None) -> list[tuple[str, int]]:
     """(data set, image size the notebooks load it at) for every data set the classification notebooks read."""
-    size = get_profile(profile).data_size
+    size = get_profile(profile).classification.data_size
     return [(name, size) for name in (datasets or [default_dataset()])]
 
 

@@ -23,7 +23,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_complet
 from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, ClassVar, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,17 +33,72 @@ from .progress import tqdm
 
 from . import __version__
 from .recipe import PAPER, default_rate, rate_family
+from .schema import SELECT_BY
 from .store import Results, ResultsStore, StoreWriter, open_results
+from .budget import BUDGET_FIELDS, TrainBudget
 from .tuning import choose_rate
 
 SCHEMA_VERSION = 5   # 5: BatchNorm "auto" by default (ImageNet statistics kept when pretrained); rates tuned over seeds
+DEFAULT_BUDGET = TrainBudget()
 MIN_TUNE_VAL = 10    # validation images a run needs before its rate is tuned; below: the recipe's default rate
 
 class RunIdentity:
-    """What every run config shares: a stable hash of its fields (:meth:`key`) and its rate."""
+    """What every run config shares: a training budget (``budget``, a :class:`helpers.train.TrainBudget`), a flat
+    view of its fields (:meth:`flat`: the hash's payload and the result row's columns), a stable hash of that
+    view (:meth:`key`) and its rate.
+
+    ``budget_fields`` names the budget fields the application reads; they are part of the run's identity. The
+    others must stay at the budget's defaults (a detection run has no early stopping: setting its ``patience``
+    would change nothing, so it is refused rather than silently ignored).
+    """
+
+    budget_fields: ClassVar[tuple[str, ...]] = BUDGET_FIELDS
+
+    def __post_init__(self) -> None:
+        unused = {k for k in BUDGET_FIELDS if k not in self.budget_fields
+                  and getattr(self.budget, k) != getattr(DEFAULT_BUDGET, k)}
+        if unused:
+            raise ValueError(f"{type(self).__name__} does not read budget field(s) {sorted(unused)}: they would change "
+                             f"nothing. It reads {list(self.budget_fields)}; leave the others at their defaults.")
+
+    def flat(self) -> dict:
+        """The config's fields with the budget's read fields beside them (not nested): the hash's payload
+        and the columns of its result row."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "budget"}
+        values.update({k: getattr(self.budget, k) for k in self.budget_fields})
+        return values
+
+    @classmethod
+    def from_flat(cls, **values):
+        """The config of a flat view (:meth:`flat`, a row, or keyword arguments with budget fields beside the
+        others): budget fields go into ``budget``, on top of the class's default budget."""
+        default = next(f.default for f in fields(cls) if f.name == "budget")
+        changes = {k: values.pop(k) for k in list(values) if k in BUDGET_FIELDS}
+        budget = values.pop("budget", default)
+        return cls(budget=replace(budget, **changes), **values)
+
+    @classmethod
+    def from_row(cls, row):
+        """The config of a result row (a dict or a table's row), its own identity: ``from_row(row).key()`` is
+        the row's ``config_hash`` (checked), e.g. to reload that run's network. A row's ``strategy`` is the
+        resolved level name; the config asked for ``requested``."""
+        types = {f.name: str(f.type) for f in fields(cls) if f.name != "budget"}
+        types.update({f.name: str(f.type) for f in fields(TrainBudget) if f.name in cls.budget_fields})
+        values = {name: _typed(row[name], kind) for name, kind in types.items()}
+        if "requested" in row:
+            values["strategy"] = str(row["requested"])
+        config = cls.from_flat(**values)
+        if "config_hash" in row and config.key() != row["config_hash"]:
+            raise ValueError(f"row {row['config_hash']} does not rebuild to its own config (got {config.key()}): "
+                             f"it was written by another version of {cls.__name__}")
+        return config
+
+    def with_budget(self, **changes):
+        """The same run with some budget fields changed (``config.with_budget(steps=240)``)."""
+        return replace(self, budget=replace(self.budget, **changes))
 
     def key(self) -> str:
-        """A stable hash of every field (and the result schema's version)."""
+        """A stable hash of the flat view (and the result schema's version)."""
         return config_hash(self)
 
     def learning_rate(self) -> float:
@@ -55,6 +110,33 @@ class RunIdentity:
         return None
 
 
+def _typed(value, kind: str):
+    """A row's cell as its config field's type (``kind``, the annotation as text): None for an empty cell of
+    an optional field, tuples for tuples (a store gives lists), numbers and flags as themselves."""
+    if value is None or (isinstance(value, float) and math.isnan(value) and "None" in kind):
+        return None
+    if kind.startswith("tuple"):
+        return tuple(int(x) if float(x).is_integer() else float(x) for x in value)
+    for name, cast in (("bool", bool), ("int", int), ("float", float)):
+        if kind.startswith(name):
+            return cast(value)
+    return str(value)
+
+
+def sweep_grid(config_type: type, part, strategies: Sequence[str] | None = None,
+               fractions: Sequence[float] | None = None, seeds: Sequence[int] | None = None, **fixed) -> list:
+    """The one mapping from a profile's part to a grid: every strategy x fraction x seed (the part's own unless
+    given) as ``config_type`` runs, with every field of ``part`` named like a field of ``config_type`` (its
+    ``budget`` included) taken over as it is, and ``fixed`` on top (``dataset=``, ``arch=``, budget fields flat:
+    ``steps=``). Notebooks 04-07, the sweep command line and the GPU slice build their grids here. ``part`` None:
+    the config's own defaults (then strategies, fractions and seeds must be given)."""
+    names = {f.name for f in fields(config_type)} - {"strategy", "fraction", "seed"}
+    shared = {} if part is None else {f.name: getattr(part, f.name) for f in fields(part) if f.name in names}
+    return [config_type.from_flat(**{**shared, **fixed, "strategy": s, "fraction": float(f), "seed": int(r)})
+            for s in (strategies or part.strategies) for f in (fractions or part.fractions)
+            for r in (seeds or part.seeds)]
+
+
 def too_small_to_tune(config: RunIdentity) -> bool:
     """Whether ``config``'s validation set is below :data:`MIN_TUNE_VAL` images: an AUC on so few images
     takes a handful of values (2 images: 0, 0.5 or 1), so a rate chosen on it is chosen by chance."""
@@ -63,10 +145,13 @@ def too_small_to_tune(config: RunIdentity) -> bool:
 
 
 def config_hash(config: RunIdentity) -> str:
-    """sha1 of the config's fields, the rate it resolves to and the fixed recipe (sorted JSON); 16 hex digits."""
-    values = asdict(config)
+    """sha1 of the config's flat view (:meth:`RunIdentity.flat`: its fields and the budget fields it reads, not
+    nested, so composing the budget changed no stored key), the rate it resolves to and the fixed recipe
+    (sorted JSON); 16 hex digits."""
+    values = config.flat() if isinstance(config, RunIdentity) else asdict(config)
     for f in fields(config):   # equal configs, equal hashes: fraction=1 == fraction=1.0
-        if "float" in str(f.type) and isinstance(values[f.name], int) and not isinstance(values[f.name], bool):
+        if f.name in values and "float" in str(f.type) and isinstance(values[f.name], int) \
+                and not isinstance(values[f.name], bool):
             values[f.name] = float(values[f.name])
     resolved = {"resolved_lr": float(config.learning_rate())} if hasattr(config, "learning_rate") else {}
     payload = json.dumps({"schema": SCHEMA_VERSION, "type": type(config).__name__, "recipe": PAPER.fixed_parts(),
@@ -162,8 +247,8 @@ def rate_trials(configs: Sequence[RunIdentity], lr_grid: dict[str, Sequence[floa
 
 
 def _chosen_rates(table: pd.DataFrame, trials: Sequence[RunIdentity]) -> pd.DataFrame:
-    """One row per tuning run (strategy, fraction, seed, lr, validation AUC and loss, collapsed) with
-    ``chosen`` marking the rate picked for its (strategy, fraction): the best *mean* validation AUC over
+    """One row per tuning run (strategy, fraction, seed, lr, validation score and loss, collapsed) with
+    ``chosen`` marking the rate picked for its (strategy, fraction): the best *mean* validation score over
     seeds, then the lower mean validation loss (:func:`helpers.tuning.choose_rate` on the means; a rate
     that diverged for any seed is never chosen, nor one whose validation scores collapsed for any seed
     unless every rate's did: a collapsed seed's AUC is noise and would enter the mean).
@@ -172,7 +257,7 @@ def _chosen_rates(table: pd.DataFrame, trials: Sequence[RunIdentity]) -> pd.Data
     if rows.empty:
         return pd.DataFrame()
     keys = {c.key(): _group(c) for c in trials}
-    columns = ["requested", "strategy", "fraction", "n_train", "seed", "lr", "val_auc", "val_loss",
+    columns = ["requested", "strategy", "fraction", "n_train", "seed", "lr", "val_score", "val_metric", "val_loss",
                "val_collapsed", "collapsed", "diverged"]
     out = _with_flags(rows.reindex(columns=columns).copy())
     out["group"] = rows["config_hash"].map(keys)
@@ -190,10 +275,10 @@ def _with_flags(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _best_rate(runs: pd.DataFrame) -> float:
     """The rate :func:`helpers.tuning.choose_rate` picks from the per-rate means over seeds of one cell's runs
-    (``lr``, ``val_auc``, ``val_loss``, ``diverged``, ``val_collapsed``)."""
-    means = runs.groupby("lr").agg(val_auc=("val_auc", "mean"), val_loss=("val_loss", "mean"),
+    (``lr``, ``val_score``, ``val_loss``, ``diverged``, ``val_collapsed``)."""
+    means = runs.groupby("lr").agg(val_score=("val_score", "mean"), val_loss=("val_loss", "mean"),
                                    diverged=("diverged", "any"), val_collapsed=("val_collapsed", "any"))
-    return choose_rate(means.reset_index())
+    return choose_rate(means.reset_index(), score=SELECT_BY)
 
 
 def _with_rates(configs: Sequence[RunIdentity], rates: pd.DataFrame) -> list[RunIdentity]:

@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
+from .schema import upgrade
+
 LIST_COLUMNS = ("curve", "test_scores", "test_labels", "path", "froc", "matches", "frame_table", "lr_grid")
 """Columns that hold lists or tables per run: kept beside the record, decoded to Python lists on load."""
 
@@ -220,8 +222,8 @@ class ResultsStore:
                 problems.append((key, err))
         self._damaged(problems, strict)
         # rows in the order of their hashes, never in the order workers finished: the same store gives the
-        # same table (and the same analysis) however many workers wrote it
-        return pd.DataFrame(rows)
+        # same table (and the same analysis) however many workers wrote it; older names mapped (helpers.schema)
+        return upgrade(pd.DataFrame(rows))
 
     def import_csv(self, csv: str | Path) -> int:
         """Copy every row of an old CSV results table into this store; returns how many were added."""
@@ -270,7 +272,7 @@ class ResultsTable:
         table = decode_list_columns(table)
         if keys is not None and "config_hash" in table:
             table = table[table["config_hash"].isin(keys)].reset_index(drop=True)
-        return table
+        return upgrade(table)
 
     def done(self) -> set[str]:
         """Hashes of the finished runs."""

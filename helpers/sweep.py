@@ -36,15 +36,15 @@ EXECUTORS = "local, dask://HOST:PORT (dask://local starts a LocalCluster) or slu
 
 def _grid_from_args(args: argparse.Namespace) -> list[experiments.RunConfig]:
     """The profile's grid for every data set, with the command line's overrides."""
-    p = profiles.get_profile(args.profile)
-    return experiments.profile_grid(p, args.datasets, args.arch, args.strategies, args.fractions, args.seeds,
+    part = profiles.get_profile(args.profile).classification
+    return experiments.profile_grid(part, args.datasets, [args.arch], args.strategies, args.fractions, args.seeds,
                                     **({"steps": args.steps} if args.steps else {}))
 
 
 def _tuning_for(args: argparse.Namespace, configs: Sequence[experiments.RunConfig]
                ) -> tuple[dict[str, tuple[float, ...]], list[float] | None, list[experiments.RunConfig]]:
     """(rate grid, tuning fractions) as the profile says; the tuning runs of the grid."""
-    p = profiles.get_profile(args.profile)
+    p = profiles.get_profile(args.profile).classification
     fractions = sorted({c.fraction for c in configs}) if p.tune_at_every_fraction else None
     trials = []
     for dataset in args.datasets:
@@ -55,8 +55,8 @@ def _tuning_for(args: argparse.Namespace, configs: Sequence[experiments.RunConfi
 
 def _probe_seconds_per_step(config: experiments.RunConfig, steps: int = 8) -> float:
     """Seconds per SGD step of a short scratch run of ``config`` on this device (the costliest arm)."""
-    probe = replace(config, strategy="scratch", fraction=1.0, steps=steps, eval_every=steps, patience=None,
-                    lr=0.01, n_bootstrap=20, min_steps=0)
+    probe = replace(config, strategy="scratch", fraction=1.0, lr=0.01, n_bootstrap=20,
+                    budget=replace(config.budget, steps=steps, eval_every=steps, patience=None, min_steps=0))
     experiments.run_one(probe)                 # the first run pays for loading data and building the model
     started = time.perf_counter()
     experiments.run_one(probe)

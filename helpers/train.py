@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterator
 
 import numpy as np
@@ -30,6 +30,7 @@ from torch.amp import GradScaler
 from .progress import tqdm
 
 from .augment import augment_batch
+from .budget import BUDGET_FIELDS, TrainBudget, budget_of
 from .batches import batch_slices, iterate, place, to_float
 from .bootstrap import score_metrics
 from .datasets import DataSet, Split
@@ -47,47 +48,22 @@ class TrainingDivergedError(FloatingPointError):
     """The training loss exploded far above its starting value: the learning rate is too large."""
 
 
-@dataclass
-class TrainConfig:
-    """Everything one training run needs besides the model and the data.
+@dataclass(frozen=True)
+class TrainConfig(TrainBudget):
+    """Everything one training run needs besides the model and the data: a :class:`TrainBudget` (its
+    fields first) plus the optimiser and runtime settings. Frozen: change it with
+    :func:`dataclasses.replace` or :func:`fit`'s keyword overrides."""
 
-    The budget is counted in optimizer steps, not epochs, so runs on 12 and on 1,200 training images
-    get the same amount of optimisation (batches are drawn from reshuffled passes over the training
-    set, as many passes as the steps need). The rate decays per step: times ``lr_decay`` every
-    ``decay_steps`` steps (the paper's 0.95 per epoch, with an epoch fixed at ``decay_steps`` steps
-    whatever the data size). Validation runs every ``eval_every`` steps from the start and after the
-    last step; training stops when ``patience`` steps have passed without a better validation AUC
-    (never before ``min_steps``), and the best weights are restored.
-
-    ``bn_mode`` says how BatchNorm layers of the *tuned* stages behave (frozen stages always keep
-    their statistics): ``frozen`` keeps the running statistics as they are (ImageNet's) and normalises
-    with them in training too; ``recalibrate`` trains with batch statistics and recomputes the running
-    statistics on the run's training images before every validation and test evaluation; ``train`` is
-    plain PyTorch (running statistics follow the batches with momentum 0.1). ``auto`` (default), resolved
-    by :func:`resolve_bn_mode`: ``frozen`` for a pretrained model (a careful practitioner's choice on small
-    sets: a handful of images gives a noisy estimate of a population's statistics, and ImageNet's are
-    kept), ``recalibrate`` for a model trained from scratch (which has no statistics worth keeping).
-    :attr:`TrainResult.bn_mode` records the mode a run used.
-    """
-
-    steps: int = 200
-    batch_size: int = 32
     lr: float = PAPER.finetune_lr
     optimizer: str = PAPER.optimizer
     momentum: float = PAPER.momentum
     lr_decay: float = PAPER.lr_decay  # multiply every rate by this every ``decay_steps`` steps
-    decay_steps: int = 20
     head_lr_mult: float = PAPER.head_lr_mult   # new head vs other tuned layers (1.0 for scratch)
     bias_lr_mult: float = PAPER.bias_lr_mult
     layer_decay: float | None = None  # optional discriminative rates
     weight_decay: float = PAPER.weight_decay
-    eval_every: int = 20              # steps between validation checks (the convergence curve)
-    patience: int | None = 100        # steps without a better validation AUC before stopping (None: never)
-    min_steps: int = 0                # no early stop before this many steps
-    bn_mode: str = "auto"
     recalibrate_images: int = 256     # training images used to recompute BatchNorm statistics
     diverge_factor: float = 10.0      # stop when the loss exceeds this multiple of its starting value
-    augment: bool = False
     seed: int = 0
     cache: bool | str = "auto"        # frozen-feature caching: "auto", True or False
     cache_limit_bytes: int = 2 << 30  # most memory cached features may take
@@ -99,12 +75,24 @@ class TrainConfig:
     threads: int | None = None        # torch threads on the CPU; None = helpers.env.run_threads() (fixed, never the load)
     deterministic: bool = True        # CUDA: cuDNN's deterministic kernels, no autotuning (see README, reproducibility)
 
+    @property
+    def budget(self) -> TrainBudget:
+        """The budget part of this config."""
+        return budget_of(self)
+
     @classmethod
-    def for_strategy(cls, strategy: str, lr: float | None = None, **overrides) -> "TrainConfig":
+    def for_strategy(cls, strategy: str, lr: float | None = None, budget: TrainBudget | None = None,
+                     **overrides) -> "TrainConfig":
         """The paper's recipe for ``strategy`` (``scratch`` or a fine-tuning level): its head multiplier,
-        and ``lr`` or the strategy's default rate (:mod:`helpers.recipe`); ``overrides`` set the rest."""
+        and ``lr`` or the strategy's default rate (:mod:`helpers.recipe`); ``budget``'s fields, then
+        ``overrides``, set the rest."""
         rate = default_rate(strategy) if lr is None else lr
-        return cls(lr=rate, head_lr_mult=head_multiplier(strategy), **overrides)
+        return cls.from_budget(budget or TrainBudget(), lr=rate, head_lr_mult=head_multiplier(strategy), **overrides)
+
+    @classmethod
+    def from_budget(cls, budget: TrainBudget, **settings) -> "TrainConfig":
+        """``budget`` plus optimiser and runtime ``settings`` (which may also change budget fields)."""
+        return cls(**{**asdict(budget), **settings})
 
 
 @dataclass
@@ -432,9 +420,9 @@ def fit(model: nn.Module, data: DataSet, config: TrainConfig | None = None, **ov
     Raises ``FloatingPointError`` naming the step if the loss stops being finite, and
     :class:`TrainingDivergedError` naming the learning rate if the loss explodes.
     """
-    config = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
+    config = replace(config or TrainConfig(), **overrides)
     _check_inputs(model, data, config)
-    config.bn_mode = resolve_bn_mode(model, config.bn_mode)
+    config = replace(config, bn_mode=resolve_bn_mode(model, config.bn_mode))
     device = pick_device(config.device)
     generator = seed_everything(config.seed, config.threads)   # the seed and the run's fixed threads
     if device.type == "cuda":   # same seed, same numbers on a GPU too, unless the config trades it for speed

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -50,20 +50,21 @@ class RateSearch:
     result: TrainResult
 
 
-def choose_rate(table: pd.DataFrame) -> float:
-    """The rate with the best validation AUC (then the lower validation loss, then the smaller rate).
+def choose_rate(table: pd.DataFrame, score: str = "val_auc") -> float:
+    """The rate with the best validation score (column ``score``: the engine's validation AUC in a rate search's
+    table, a sweep row's ``val_score``), then the lower validation loss, then the smaller rate.
 
     Diverged rates and rates without a finite validation AUC are never chosen; nor is a rate whose
     model gave every validation image the same score (``val_collapsed``: its AUC is rounding noise),
     unless every rate's model did.
     """
-    ok = table[~table["diverged"].astype(bool) & np.isfinite(table["val_auc"].astype(float))]
+    ok = table[~table["diverged"].astype(bool) & np.isfinite(table[score].astype(float))]
     if ok.empty:
         raise ValueError(f"Every learning rate tried ({', '.join(f'{r:g}' for r in table['lr'])}) diverged; "
                          "add smaller rates to the grid.")
     if "val_collapsed" in ok and not ok["val_collapsed"].fillna(False).astype(bool).all():
         ok = ok[~ok["val_collapsed"].fillna(False).astype(bool)]
-    ranked = ok.assign(neg_auc=-ok["val_auc"].astype(float)).sort_values(["neg_auc", "val_loss", "lr"])
+    ranked = ok.assign(neg_score=-ok[score].astype(float)).sort_values(["neg_score", "val_loss", "lr"])
     return float(ranked["lr"].iloc[0])
 
 
@@ -77,7 +78,7 @@ def tune_lr(build: Callable[[], nn.Module], data: DataSet, grid: Sequence[float]
     and never chosen. Test data are never looked at. Unless the config is ``quiet``, a bar over the rates
     shows (above each run's own bar over steps).
     """
-    config = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
+    config = replace(config or TrainConfig(), **overrides)
     rows, best = [], None
     for lr in tqdm(list(grid), desc=f"rates for {label}", disable=config.quiet, leave=False):
         seed_everything(config.seed, config.threads)

@@ -69,7 +69,7 @@ def make_row(strategy, fraction, seed, scores, level_index=None, curve=None, dat
     row = dict(dataset=dataset, arch="tinynet", strategy=strategy, level_index=idx,
                level="" if strategy == "scratch" else strategy, fraction=fraction, n_train=n, seed=seed,
                test_auc=auc, test_auc_lo=auc - 0.03, test_auc_hi=min(auc + 0.03, 1.0),
-               test_acc=auc - 0.1, test_acc_lo=auc - 0.14, test_acc_hi=auc - 0.06, val_auc=auc,
+               test_acc=auc - 0.1, test_acc_lo=auc - 0.14, test_acc_hi=auc - 0.06, val_score=auc,
                curve=json.dumps(curve), best_step=300, iterations=int(iters[-1]), wall_s=1.0,
                device="cpu", config_hash="x", test_scores=json.dumps([float(v) for v in scores]),
                test_labels=json.dumps(LABELS))
@@ -295,7 +295,7 @@ def test_best_per_fraction_depth_shifts_with_data(table):
     best = A.best_per_fraction(table, n_boot=N_BOOT)
     assert len(best) == len(FRACTIONS) and (best["gap"] > 0).all()
     assert (best["ci_lo"] < best["mean"]).all() and (best["mean"] < best["ci_hi"]).all()
-    assert best["ci_method"].eq(A.TWO_LEVEL).all() and best["chosen_by"].eq("val_auc").all()
+    assert best["ci_method"].eq(A.TWO_LEVEL).all() and best["chosen_by"].eq("val_score").all()
     assert best["p"].iloc[0] < 0.05
 
 
@@ -353,7 +353,7 @@ def test_choices_ignore_the_test_columns(table):
         assert list(a["best_strategy"]) == list(b["best_strategy"])
         assert not np.allclose(a["mean"], b["mean"])      # the reported test numbers did move
     # and a validation column that disagrees with test does change the choice
-    flipped = table.assign(val_auc=1 - table["val_auc"])
+    flipped = table.assign(val_score=1 - table["val_score"])
     c = A.best_per_fraction(flipped, candidates=A.level_strategies(table), with_test=False)
     assert list(c["best_strategy"]) != list(A.best_per_fraction(table, candidates=A.level_strategies(table),
                                                                 with_test=False)["best_strategy"])
@@ -412,7 +412,7 @@ def _level_rows(val: dict, test: dict, fraction=1.0, seeds=(0, 1), val_loss=None
     for seed in seeds:
         for strategy, auc in test.items():
             row = make_row(strategy, fraction, seed, scores_with_auc(auc, rng))
-            row["val_auc"] = val[strategy]
+            row["val_score"] = val[strategy]
             row["val_loss"] = (val_loss or {}).get(strategy, 0.5)
             rows.append(row)
     return rows
@@ -482,7 +482,7 @@ def test_finding_one_does_not_rest_on_a_tie_break():
                                (1.0, {"scratch": 0.70, "head": 0.90, "all": 0.90})):
             for strategy, auc in aucs.items():
                 row = make_row(strategy, fraction, seed, scores_with_auc(auc, rng))
-                row["val_auc"], row["val_loss"] = (1.0 if strategy != "scratch" else 0.8), 0.4
+                row["val_score"], row["val_loss"] = (1.0 if strategy != "scratch" else 0.8), 0.4
                 rows.append(row)
     df = pd.DataFrame(rows)
     best = A.best_per_fraction(df, n_boot=2 * N_BOOT)
@@ -498,7 +498,7 @@ def test_finding_one_does_not_rest_on_a_tie_break():
 def test_convergence_at_the_first_check_is_not_a_speed_up():
     # every arm already 95% of the way from chance at its first check (step 20): no speed can be read
     rows = [dict(dataset="d", arch="a", strategy=s, level_index=i, fraction=1.0, n_train=100, seed=seed,
-                 curve=[[20, 0.9], [40, 0.91], [60, 0.905]], test_auc=0.9, val_auc=0.91)
+                 curve=[[20, 0.9], [40, 0.91], [60, 0.905]], test_auc=0.9, val_score=0.91)
             for i, s in enumerate(["scratch", "classifier"]) for seed in range(3)]
     out = A.convergence_table(pd.DataFrame(rows)).set_index("strategy")
     assert (out["first_check"] == 20).all() and out["at_first_check"].all()

@@ -229,7 +229,7 @@ def test_with_hard_negatives_keeps_classes_balanced():
 # ------------------------------------------------------------------------------------------
 
 def test_run_polyp_on_a_synthetic_folder(synthetic, tmp_path, single_thread):
-    config = experiment.PolypRunConfig(dataset=str(synthetic), strategy="scratch", frame_size=(96, 128), patch=32,
+    config = experiment.PolypRunConfig.from_flat(dataset=str(synthetic), strategy="scratch", frame_size=(96, 128), patch=32,
                                       steps=4, hard_steps=2, hard_per_frame=2, hard_frames=4, batch_size=16,
                                       max_train_frames=6, max_val_frames=3, max_test_frames=None, n_bootstrap=50)
     row = experiment.run_polyp(config, weights_dir=tmp_path)
@@ -238,7 +238,7 @@ def test_run_polyp_on_a_synthetic_folder(synthetic, tmp_path, single_thread):
     assert row["n_train"] <= 6 and row["val_frames"] == 3 and not row["diverged"]
     assert row["kept"] in ("before", "after") and row["bn_mode_used"] == "recalibrate"   # scratch: batch statistics
     assert row["precision"] == "float32"   # recorded: mixed precision only on CUDA or when asked
-    assert row["val_auc"] == row[f"val_figure_{row['kept']}"]                          # selection on validation
+    assert row["val_score"] == row[f"val_figure_{row['kept']}"]                          # selection on validation
     for rate in froc.FP_RATES:
         key = f"froc_sens@{rate:g}"
         assert 0 <= row[key + "_lo"] <= row[key] <= row[key + "_hi"] <= 1

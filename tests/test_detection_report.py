@@ -32,7 +32,7 @@ def _matches(hits: int) -> pd.DataFrame:
 
 def _row(strategy: str, level_index: int, seed: int, hits: int, val: float, **extra) -> dict:
     return {"strategy": strategy, "level_index": level_index, "seed": seed, "fraction": 1.0, "lr": 0.01,
-            "val_auc": val, "diverged": False, "arch": "efficientnet_lite0", "test_frames": 4,
+            "val_score": val, "diverged": False, "arch": "efficientnet_lite0", "test_frames": 4,
             "test_sequences": 2, "matches": _matches(hits).to_dict("records"),
             "frame_table": _frames().to_dict("records"), "val_figure_before": val - 0.1,
             "val_figure_after": val, "n_hard_negatives": 10, "kept": "after", **extra}
@@ -96,7 +96,7 @@ def test_the_all_layers_claim_needs_two_levels_and_two_sequences():
 
 def test_a_tie_on_validation_goes_to_the_shallower_level_and_is_flagged(table):
     tied = table.copy()
-    tied.loc[tied["strategy"] == "classifier", "val_auc"] = 0.7        # both tuned levels at 0.7
+    tied.loc[tied["strategy"] == "classifier", "val_score"] = 0.7        # both tuned levels at 0.7
     assert report.best_tuned_choice(tied) == ("classifier", True, ["conv_head-classifier"])
     assert report.best_tuned_level(tied) == "classifier"
     assert report.best_tuned_choice(table) == ("conv_head-classifier", False, [])

@@ -81,10 +81,10 @@ def test_the_load_may_set_only_how_many_runs_go_in_parallel(monkeypatch):
 def test_the_workers_variable_sets_the_sweeps_worker_processes(monkeypatch):
     from helpers import profiles
     monkeypatch.delenv("FTLAB_WORKERS", raising=False)
-    assert profiles.params("classroom")["WORKERS"] == profiles.PROFILES["classroom"].workers
+    assert profiles.get_profile("classroom").workers == profiles.PROFILES["classroom"].workers == 2
     monkeypatch.setenv("FTLAB_WORKERS", "8")
-    assert profiles.params("full-toy")["WORKERS"] == 8
-    assert profiles.params("full-toy", workers=3)["WORKERS"] == 3          # an explicit override wins
+    assert profiles.get_profile("full-toy").workers == 8
+    assert profiles.PROFILES["full-toy"].workers == 2                        # the profile itself is unchanged
     monkeypatch.setenv("FTLAB_WORKERS", "many")
     with pytest.raises(ValueError, match="FTLAB_WORKERS='many'"):
-        profiles.params("fast")
+        profiles.get_profile("fast")

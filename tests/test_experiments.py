@@ -44,7 +44,7 @@ import torch
 torch.set_num_threads(1)
 from helpers.experiments import RunConfig
 from helpers.runner import run_sweep
-configs = [RunConfig(**d) for d in json.loads(open(sys.argv[1]).read())]
+configs = [RunConfig.from_flat(**d) for d in json.loads(open(sys.argv[1]).read())]
 run_sweep(configs, sys.argv[2], progress=False)
 """
 
@@ -125,7 +125,7 @@ def test_sweep_writes_one_row_per_config(sweep):
     assert len(on_disk) == 4 and on_disk["config_hash"].is_unique
     for config in configs:
         row = row_of(table, config)
-        for name, value in asdict(config).items():
+        for name, value in config.flat().items():
             stored = row["requested"] if name == "strategy" else row[name]
             assert same(stored, value), (name, stored, value)
         assert row["strategy"] == ("scratch" if config.strategy == "scratch" else row["level"])
@@ -199,7 +199,7 @@ def test_changed_config_is_run_again_never_answered_stale(sweep, tmp_path):
 def test_sweep_survives_sigkill_and_resumes(tmp_path):
     configs = tiny_configs(seeds=(1,))
     spec, path, log = tmp_path / "configs.json", tmp_path / "results.csv", tmp_path / "child.log"
-    spec.write_text(json.dumps([asdict(c) for c in configs]))
+    spec.write_text(json.dumps([c.flat() for c in configs]))
     env = {**os.environ, "FTLAB_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-c", CHILD, str(spec), str(path)]
     table = ResultsTable(path)
@@ -345,11 +345,13 @@ def changed(value):
 
 
 def test_key_equal_for_equal_configs_and_differs_for_any_field():
-    base = RunConfig(**TINY)
-    assert base.key() == RunConfig(**TINY).key() and len(base.key()) == 16
+    base = RunConfig.from_flat(**TINY)
+    assert base.key() == RunConfig.from_flat(**TINY).key() and len(base.key()) == 16
     assert RunConfig(fraction=1).key() == RunConfig(fraction=1.0).key()   # equal configs (1 == 1.0)
     assert RunConfig(lr=1).key() == RunConfig(lr=1.0).key()
-    variants = [replace(base, **{f.name: changed(getattr(base, f.name))}) for f in fields(RunConfig)]
+    variants = [RunConfig.from_flat(**{**base.flat(), name: changed(value)}) for name, value in base.flat().items()]
+    assert set(base.flat()) >= {"steps", "patience", "min_steps", "batch_size", "eval_every", "decay_steps",
+                                "bn_mode", "augment"}, "the budget's fields are part of the flat view"
     keys = [base.key()] + [v.key() for v in variants]
     assert len(set(keys)) == len(keys), "a field is missing from the hash"
 
@@ -361,10 +363,10 @@ def test_key_changes_with_the_schema_version(monkeypatch):
 
 
 def test_key_is_stable_across_processes():
-    configs = [RunConfig(), RunConfig(**TINY), *tiny_configs(seeds=(7,), lr=0.003)]
+    configs = [RunConfig(), RunConfig.from_flat(**TINY), *tiny_configs(seeds=(7,), lr=0.003)]
     script = ("import json, sys; from helpers.experiments import RunConfig; "
-              "print(json.dumps([RunConfig(**d).key() for d in json.loads(sys.argv[1])]))")
-    out = subprocess.run([sys.executable, "-c", script, json.dumps([asdict(c) for c in configs])], cwd=REPO,
+              "print(json.dumps([RunConfig.from_flat(**d).key() for d in json.loads(sys.argv[1])]))")
+    out = subprocess.run([sys.executable, "-c", script, json.dumps([c.flat() for c in configs])], cwd=REPO,
                          env={**os.environ, "PYTHONHASHSEED": "12345"}, capture_output=True, text=True,
                          timeout=120, check=True)
     assert json.loads(out.stdout) == [c.key() for c in configs]
@@ -399,7 +401,7 @@ def test_sweep_tunes_a_rate_per_strategy_on_validation(tmp_path, monkeypatch):
         tried = rates[(rates["strategy"] == row["strategy"]) & (rates["fraction"] == row["fraction"])]
         pick = tried[tried["chosen"] & (tried["seed"] == row["seed"])]
         assert row["lr_used"] == pick["lr"].item()
-        means = tried.groupby("lr")[["val_auc", "val_loss"]].mean().sort_values(["val_auc", "val_loss"],
+        means = tried.groupby("lr")[["val_score", "val_loss"]].mean().sort_values(["val_score", "val_loss"],
                                                                                ascending=[False, True])
         assert pick["lr"].item() == means.index[0]
     # the tuning runs with the chosen rate are the sweep's own runs: nothing is run twice
@@ -419,9 +421,9 @@ def test_too_little_validation_falls_back_to_the_recipe_rates(tmp_path):
 
 @needs_data
 def test_a_diverging_rate_is_a_row_not_a_crash(tmp_path):
-    config = RunConfig(strategy="all", lr=1e4, **{**TINY, "steps": 12, "eval_every": 4})
+    config = RunConfig.from_flat(strategy="all", lr=1e4, **{**TINY, "steps": 12, "eval_every": 4})
     row = run_one(config)
-    assert row["diverged"] and math.isnan(row["val_auc"]) and "learning rate" in row["note"]
+    assert row["diverged"] and math.isnan(row["val_score"]) and "learning rate" in row["note"]
 
 
 def test_budget_configs_double_the_steps_of_scratch_at_the_largest_sizes():
@@ -433,7 +435,7 @@ def test_budget_configs_double_the_steps_of_scratch_at_the_largest_sizes():
     table = pd.concat([table, other], ignore_index=True)
     longer = E.budget_configs(configs, table, factor=2)
     assert {(c.strategy, c.fraction) for c in longer} == {("scratch", 0.5), ("scratch", 1.0)} and len(longer) == 4
-    assert all(c.steps == 240 and c.patience == 120 and c.min_steps == 120 for c in longer)
+    assert all(c.budget.steps == 240 and c.budget.patience == 120 and c.budget.min_steps == 120 for c in longer)
     assert {c.seed: c.lr for c in longer} == {0: 0.01, 1: 0.03}      # each seed's own tuned rate
     assert len({c.key() for c in longer} | {c.key() for c in configs}) == len(longer) + len(configs)
 

@@ -19,7 +19,7 @@ from PIL import Image
 from conftest import MATRIX_KINDS, matrix_arrays, medmnist_file, write_matrix_npz
 from helpers import experiments, findings, loading, models, profiles, runner, subsets, train
 
-FAST = profiles.get_profile("fast")
+FAST = profiles.get_profile("fast").classification
 EXPECTED_TASK = {"binary": "binary", "rgb-3-class": "multi-class", "8-class": "multi-class",
                  "multi-label-14": "multi-label", "tiny-40": "binary", "imbalanced-1-20": "binary"}
 
@@ -38,12 +38,8 @@ def write_image_folder(folder: Path, kind: str = "rgb-3-class", size: tuple[int,
 
 def fast_grid(dataset: str, fractions) -> list[experiments.RunConfig]:
     """The fast profile's sweep on ``dataset``: scratch and the head-only level, one seed."""
-    return experiments.grid(
-        datasets=[dataset], strategies=("scratch", "last"), fractions=fractions, seeds=(0,),
-        image_size=FAST.image_size, data_size=FAST.data_size, steps=FAST.steps, patience=FAST.patience,
-        min_steps=FAST.min_steps, batch_size=FAST.batch_size, eval_every=FAST.eval_every,
-        decay_steps=FAST.decay_steps, val_share=FAST.val_share, max_train=FAST.max_train,
-        max_eval=FAST.max_eval, n_bootstrap=50)
+    return experiments.profile_grid(FAST, [dataset], strategies=("scratch", "last"), fractions=fractions, seeds=(0,),
+                                    n_bootstrap=50)
 
 
 def check_subsets(capped) -> tuple[float, ...]:
@@ -62,8 +58,7 @@ def check_fit_and_evaluate(capped) -> None:
     """One scratch run of the fast profile: finite losses, one probability per class or finding, AUC in [0, 1]."""
     run = subsets.training_subset(capped, 1.0, val_share=FAST.val_share)
     model = models.build_model("efficientnet_lite0", run.num_classes, image_size=FAST.image_size, seed=0)
-    config = train.TrainConfig(steps=FAST.steps, batch_size=FAST.batch_size, eval_every=FAST.eval_every,
-                               decay_steps=FAST.decay_steps, lr=0.01, head_lr_mult=1.0, quiet=True)
+    config = train.TrainConfig.from_budget(FAST.budget, patience=None, lr=0.01, head_lr_mult=1.0, quiet=True)
     result = train.fit(model, run, config)
     assert np.isfinite(result.history[["train_loss", "val_loss"]].to_numpy()).all()
     metrics, scores = train.evaluate(model, run.test, n_boot=50)
@@ -81,7 +76,7 @@ def check_sweep_and_analysis(dataset: str, fractions, store: Path) -> None:
     configs = fast_grid(dataset, fractions)
     df = runner.run_sweep(configs, store, progress=False)
     assert len(df) == len(configs) and not df["diverged"].any()
-    assert df["test_auc"].between(0, 1).all() and df["val_auc"].between(0, 1).all()
+    assert df["test_auc"].between(0, 1).all() and df["val_score"].between(0, 1).all()
     summary = findings.summary_table(df, n_boot=50)
     assert len(summary) == len(fractions)
     assert all(isinstance(s, str) and s for s in findings.findings(df, n_boot=50))

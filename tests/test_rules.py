@@ -104,7 +104,7 @@ def test_a_catch_up_size_needs_four_sizes(monkeypatch):
             for seed in range(3):
                 rows.append(dict(dataset="d", arch="a", strategy=strategy, fraction=f, seed=seed, n_train=n,
                                  level_index=-1 if strategy == "scratch" else 2, test_auc=1 - e + 0.001 * seed,
-                                 val_auc=1 - e, diverged=False))
+                                 val_score=1 - e, diverged=False))
     table = analysis.power_law_table(pd.DataFrame(rows), n_boot=20)
     scratch = table[table["strategy"] == "scratch"].iloc[0]
     assert np.isnan(scratch["catch_up_n"]) and "at least 4 sizes" in scratch["catch_up_note"]
@@ -121,7 +121,7 @@ def test_diverged_runs_are_counted_and_read_as_failures():
                 rows.append(dict(dataset="d", arch="a", strategy=strategy, fraction=f, seed=seed, n_train=n, n_val=20,
                                  level_index=level, test_labels=labels, test_scores=scores,
                                  test_auc=float(pd.Series(scores)[np.asarray(labels) == 1].mean()),
-                                 val_auc=0.8 + 0.01 * level, val_loss=0.5, diverged=False))
+                                 val_score=0.8 + 0.01 * level, val_loss=0.5, diverged=False))
     table = pd.DataFrame(rows)
     from sklearn.metrics import roc_auc_score
     table["test_auc"] = [roc_auc_score(r["test_labels"], r["test_scores"]) for _, r in table.iterrows()]

@@ -210,7 +210,8 @@ def seg_table(tmp_path_factory):
                                                     n_sequences=10, size=(72, 96))   # test: 2 sequences
     common = dict(dataset=str(folder), frame_size=(72, 96), max_train_frames=6, max_val_frames=4,
                   max_test_frames=6, steps=4, batch_size=16, per_class=4, stride=8.0, n_bootstrap=50)
-    configs = experiment.seg_grid(["scratch", "classifier", "all"], [0.5, 1.0], seeds=[0, 1], **common)
+    configs = runner.sweep_grid(experiment.SegRunConfig, None, ["scratch", "classifier", "all"], [0.5, 1.0], [0, 1],
+                                **common)
     store = tmp_path_factory.mktemp("store") / "07_store"
     table = runner.run_sweep(configs, store, progress=False, tune_fractions=(1.0,),
                              lr_grid={"scratch": (0.01,), "finetune": (0.001, 0.003)})
@@ -221,7 +222,7 @@ def seg_table(tmp_path_factory):
 def test_segmentation_runs_score_every_test_frame(seg_table):
     done = detection_report.finished(seg_table)
     assert len(done) == len(seg_table) == 12
-    assert done["val_auc"].between(0, 1).all() and done["test_dice"].between(0, 1).all()
+    assert done["val_score"].between(0, 1).all() and done["test_dice"].between(0, 1).all()
     assert done["threshold"].isin(labels.THRESHOLDS).all()
     assert (done["test_frames"] == done["test_frames"].iloc[0]).all()
     for fs in done["frame_scores"]:
@@ -269,14 +270,14 @@ def test_sweep_rows_keep_the_chosen_rate_and_the_main_budget():
     rows = []
     for seed in (0, 1):
         for lr, val in ((0.01, 0.7), (0.03, 0.8)):
-            rows.append(dict(strategy="scratch", fraction=1.0, seed=seed, lr=lr, val_auc=val, val_loss=1.0, steps=100))
-        rows.append(dict(strategy="scratch", fraction=0.5, seed=seed, lr=0.03, val_auc=0.6, val_loss=1.0, steps=100))
-    rows.append(dict(strategy="scratch", fraction=1.0, seed=0, lr=0.03, val_auc=0.99, val_loss=1.0, steps=200))
+            rows.append(dict(strategy="scratch", fraction=1.0, seed=seed, lr=lr, val_score=val, val_loss=1.0, steps=100))
+        rows.append(dict(strategy="scratch", fraction=0.5, seed=seed, lr=0.03, val_score=0.6, val_loss=1.0, steps=100))
+    rows.append(dict(strategy="scratch", fraction=1.0, seed=0, lr=0.03, val_score=0.99, val_loss=1.0, steps=200))
     out = runner.sweep_rows(pd.DataFrame(rows))
     assert len(out) == 4 and (out["lr"] == 0.03).all() and (out["steps"] == 100).all()
     clash = pd.DataFrame(rows[:1] * 2)
     with pytest.raises(ValueError, match="mixes sweeps"):
-        runner.sweep_rows(clash.assign(val_auc=[0.1, 0.2]))
+        runner.sweep_rows(clash.assign(val_score=[0.1, 0.2]))
 
 
 # ------------------------------------------------------------------------------------------ across applications
@@ -352,8 +353,8 @@ def test_the_cut_and_the_selection_figure_never_read_test_masks(tmp_path):
         Image.fromarray(m).save(mask_path)
     common = dict(frame_size=(72, 96), max_train_frames=6, max_val_frames=4, steps=4, batch_size=16, per_class=4,
                   stride=8.0, strategy="classifier", lr=0.001)
-    rows = [experiment.run_segmentation(experiment.SegRunConfig(dataset=str(f), **common)) for f in (folder, changed)]
-    assert rows[0]["val_auc"] == rows[1]["val_auc"] and rows[0]["threshold"] == rows[1]["threshold"]
+    rows = [experiment.run_segmentation(experiment.SegRunConfig.from_flat(dataset=str(f), **common)) for f in (folder, changed)]
+    assert rows[0]["val_score"] == rows[1]["val_score"] and rows[0]["threshold"] == rows[1]["threshold"]
     assert rows[0]["test_dice"] != rows[1]["test_dice"], "the test masks did change the test figure"
 
 

@@ -30,7 +30,7 @@ from PIL import Image
 from scipy import ndimage
 
 from ..download import DownloadError, download
-from ..profiles import project_root
+from ..paths import project_root
 from .video import locate_polyp_dataset, pair_files, read_mask
 
 KVASIR_URL = "https://datasets.simula.no/downloads/kvasir-seg.zip"

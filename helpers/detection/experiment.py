@@ -15,8 +15,8 @@ kind of results table as the classification sweeps (summarised by :mod:`helpers.
 5. detects polyps in every test frame (:func:`helpers.detection.maps.score_frames`) and scores them with FROC,
    with a bootstrap band over test sequences.
 
-Selection column: ``val_auc`` of a detection row holds the validation FROC score (the suite's rule: every
-"best" choice is made on ``val_auc``, see :data:`helpers.analysis.SELECT_BY`); ``val_patch_auc`` holds the
+Selection column: ``val_score`` of a detection row holds the validation FROC score (``val_metric`` ``froc_score``;
+every "best" choice is made on ``val_score``, see :data:`helpers.schema.SELECT_BY`); ``val_patch_auc`` holds the
 patch classifier's validation AUC.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,8 @@ from ..env import pick_device, run_threads, seed_everything
 from ..finetune import Level, resolve_level, set_level
 from ..models import MIN_INPUT, FTModel, build_model
 from ..runner import RunIdentity, versions
-from ..train import TrainConfig, TrainResult, fit
+from ..schema import val_metric
+from ..train import TrainBudget, TrainConfig, TrainResult, fit
 from ..weights import safe_load
 from . import froc, maps, patches, video
 
@@ -49,7 +50,10 @@ SCALES = (1.0, 1.2, 1.5)   # the sampler's scales, reused as the test windows
 @dataclass(frozen=True)
 class FrameRunIdentity(RunIdentity):
     """The fields every run on a polyp folder has (detection here, :mod:`helpers.segmentation` too): the data,
-    the network and depth, the share of training sequences, the seeds and the frame bounds."""
+    the network and depth, the share of training sequences, the seeds and the frame bounds. Their budgets are
+    read for ``steps``, ``batch_size`` and ``decay_steps``: one pass, one validation check at its end."""
+
+    budget_fields: ClassVar[tuple[str, ...]] = ("steps", "batch_size", "decay_steps")
 
     dataset: str = "CVC-ClinicDB"      # a folder path (the notebook passes the resolved one) or a set name
     arch: str = "efficientnet_lite0"
@@ -68,15 +72,14 @@ class FrameRunIdentity(RunIdentity):
 
 @dataclass(frozen=True)
 class PolypRunConfig(FrameRunIdentity):
-    """One detection run; every field is part of its identity (hash)."""
+    """One detection run; every field is part of its identity (hash). Its budget's ``steps`` come before the
+    hard-negative round, with one validation check at the end of each pass (no early stopping)."""
 
-    steps: int = 80                    # SGD steps before the hard-negative round
-    hard_steps: int = 40               # SGD steps after it (0: no round)
+    budget: TrainBudget = TrainBudget(steps=80)
+    hard_steps: int = 40               # SGD steps after the round (0: no round)
     hard_per_frame: int = 4            # hard negatives kept per training frame
     hard_frames: int | None = 40       # training frames searched for hard negatives (spread evenly)
-    batch_size: int = 32
     lr: float | None = None
-    decay_steps: int = 20
     n_anchors: int = 1                 # positive crops per polyp and scale (before flips/rotations)
     n_neg_per_frame: int = 4           # random background crops per frame
     stride: float = 0.5                # map stride as a share of each window
@@ -165,12 +168,11 @@ def build_detector(config: PolypRunConfig, n_classes: int = 2) -> tuple[FTModel,
     return model, level
 
 
-def train_config(config: PolypRunConfig, steps: int, lr: float, seed: int, quiet: bool) -> TrainConfig:
-    """The engine's settings for one pass: the paper's recipe, one validation check at the end (also the
-    segmentation runs', whose configs share ``strategy``, ``batch_size`` and ``decay_steps``)."""
-    return TrainConfig.for_strategy(config.strategy, lr=lr, steps=steps, batch_size=config.batch_size, patience=None,
-                                    eval_every=steps, decay_steps=config.decay_steps, seed=seed,
-                                    threads=config.threads, quiet=quiet)
+def train_config(config: FrameRunIdentity, steps: int, lr: float, seed: int, quiet: bool) -> TrainConfig:
+    """The engine's settings for one pass of ``steps``: the paper's recipe, the run's budget, one validation
+    check at the end and no early stopping (also the segmentation runs')."""
+    return TrainConfig.for_strategy(config.strategy, lr=lr, budget=config.budget, steps=steps, patience=None,
+                                    eval_every=steps, seed=seed, threads=config.threads, quiet=quiet)
 
 
 def with_hard_negatives(train: Split, hard: torch.Tensor, seed: int) -> Split:
@@ -231,7 +233,7 @@ def train_detector(config: PolypRunConfig, data: PolypData, quiet: bool = True) 
     first = patch_data(config, data, train_idx)
     seed_everything(config.seed, config.threads)
     model, level = build_detector(config)
-    train_cfg = train_config(config, config.steps, config.learning_rate(), config.seed, quiet)
+    train_cfg = train_config(config, config.budget.steps, config.learning_rate(), config.seed, quiet)
     result = fit(model, first, train_cfg)
     out = TrainedDetector(model, level, settings, result.device, first, train_idx, result, result.iterations)
     out.before = _validate(model, data, settings, out.device)
@@ -242,7 +244,7 @@ def train_detector(config: PolypRunConfig, data: PolypData, quiet: bool = True) 
     if len(hard):
         second = DataSet(first.name, with_hard_negatives(first.train, hard, config.seed), first.val,
                          first.test, first.class_names, first.source, first.licence, first.meta)
-        lr_now = train_cfg.lr * train_cfg.lr_decay ** (config.steps / config.decay_steps)   # the schedule goes on
+        lr_now = train_cfg.lr * train_cfg.lr_decay ** (train_cfg.steps / train_cfg.decay_steps)   # the schedule goes on
         result = fit(model, second, train_config(config, config.hard_steps, lr_now, config.seed + 1, quiet))
         out.after = _validate(model, data, settings, out.device)
         out.n_hard, out.result, out.steps_run = len(hard) // 8, result, out.steps_run + result.iterations
@@ -294,8 +296,9 @@ def load_weights(model: FTModel, config: RunIdentity, weights_dir: str | Path) -
 
 def diverged_row(config: PolypRunConfig, err: Exception, wall_s: float, task: str = "polyp") -> dict:
     """The row of a run whose training diverged (no detection or segmentation metrics)."""
-    return {**asdict(config), "config_hash": config.key(), "task": task, "requested": config.strategy,
-            "strategy": config.strategy, "lr": config.learning_rate(), "val_auc": float("nan"),
+    return {**config.flat(), "config_hash": config.key(), "task": task, "requested": config.strategy,
+            "strategy": config.strategy, "lr_used": config.learning_rate(), "val_score": float("nan"),
+            "val_metric": val_metric(task),
             "val_loss": float("nan"), "collapsed": False, "diverged": True, "note": str(err), "n_train": 0,
             "wall_s": wall_s, "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
@@ -307,18 +310,18 @@ def detection_row(config: PolypRunConfig, data: PolypData, trained: TrainedDetec
     n_frames, n_polyps = len(frame_table), int(frame_table["n_polyps"].sum())
     summary = froc.froc_summary(matches, frame_table, froc.FP_RATES, n_boot=config.n_bootstrap, seed=config.seed)
     curve = froc.froc_curve(matches, n_frames, max(1, n_polyps))
-    row = {**asdict(config), "config_hash": config.key(), "task": "polyp",
+    row = {**config.flat(), "config_hash": config.key(), "task": "polyp",
            "strategy": "scratch" if level is None else level.name, "requested": config.strategy,
            "level": "" if level is None else level.name, "level_index": -1 if level is None else level.index,
-           "lr": config.learning_rate(), "n_train": len(trained.train_idx),
+           "lr_used": config.learning_rate(), "n_train": len(trained.train_idx),
            "n_train_patches": len(trained.patches.train), "n_hard_negatives": trained.n_hard,
            "val_frames": len(data.split["val"]), "test_frames": n_frames, "test_polyps": n_polyps,
            "test_sequences": int(frame_table["sequence"].nunique()), "window": settings.window,
-           "val_auc": trained.kept_figure[0], "val_figure_before": trained.before[0],
+           "val_score": trained.kept_figure[0], "val_metric": "froc_score", "val_figure_before": trained.before[0],
            "val_figure_after": trained.after[0], "kept": trained.kept, "val_froc_before": trained.before[1],
            "val_froc_after": trained.after[1],
            "val_patch_auc": result.best_val_auc, "val_loss": result.best_val_loss, "collapsed": False,
-           "diverged": False, "steps_run": trained.steps_run, "iterations": trained.steps_run,
+           "diverged": False, "iterations": trained.steps_run,
            "cached": result.cached, "device": result.device, "bn_mode_used": result.bn_mode,
            "precision": result.precision}
     for _, r in summary.iterrows():
@@ -335,14 +338,6 @@ def load_detector(config: PolypRunConfig, weights_dir: str | Path) -> FTModel:
     """The trained patch classifier of a finished run, from the weights :func:`run_polyp` saved."""
 
     return load_weights(build_detector(config)[0], config, weights_dir)
-
-
-def polyp_grid(strategies: Sequence[str], fractions: Sequence[float], seeds: Sequence[int] = (0,),
-               config_type: type = PolypRunConfig, **common) -> list:
-    """Every combination of strategy, training fraction (by sequence) and seed, as ``config_type`` runs
-    (:class:`PolypRunConfig`, or :class:`helpers.segmentation.experiment.SegRunConfig`)."""
-    return [config_type(strategy=s, fraction=float(f), seed=int(r), **common)
-            for s in strategies for f in fractions for r in seeds]
 
 
 def detection_examples(model: torch.nn.Module, data: PolypData, indices: Sequence[int], settings: maps.DetectorSettings,

@@ -4,7 +4,7 @@ and the study's polyp claim in plain words.
 Every function reads the table that :func:`helpers.runner.run_sweep` builds from
 :func:`helpers.detection.experiment.run_polyp` rows (one row per strategy, training fraction and seed);
 nothing here trains or detects. Choices (the best tuned level) are made on the validation FROC score
-(``val_auc``; ties broken toward the shallower level and flagged), bands for plots come from a bootstrap over
+(``val_score``; ties broken toward the shallower level and flagged), bands for plots come from a bootstrap over
 seeds and test sequences, and comparisons from a paired bootstrap of the differences, which resamples the
 test sequences and seeds jointly for both arms (:mod:`helpers.detection.froc`).
 """
@@ -21,6 +21,7 @@ from ..finetune import ladder
 from ..metrics import format_ci
 from ..models import build_model
 from . import froc
+from ..schema import SELECT_BY
 from ..verdicts import FAILS, HOLDS, UNDECIDED
 
 
@@ -77,8 +78,8 @@ def sensitivity_table(table: pd.DataFrame, rates: Sequence[float] = froc.FP_RATE
     for (fraction, strategy), band in bands.groupby(["fraction", "strategy"], sort=False):
         mine = done[(done["strategy"] == strategy) & (done["fraction"] == fraction)]
         row = {"strategy": strategy, "training sequences": f"{fraction:.0%}", "seeds": len(mine),
-               "rate": ", ".join(f"{v:g}" for v in sorted(mine["lr"].unique())),
-               "validation FROC score": round(float(mine["val_auc"].mean()), 3)}
+               "rate": ", ".join(f"{v:g}" for v in sorted(mine["lr_used"].unique())),
+               "validation FROC score": round(float(mine["val_score"].mean()), 3)}
         for _, r in band.iterrows():
             row[f"sensitivity at {r['fp_per_frame']:g} FP/frame"] = format_ci(r["sensitivity"], r["lo"], r["hi"], 2)
         rows.append((fraction, band["level_index"].iloc[0], row))
@@ -122,7 +123,7 @@ def best_tuned_choice(table: pd.DataFrame, pool: Sequence[str] | None = None) ->
     """The tuned level chosen on validation at the largest fraction: ``(level, tied, tied_with)``.
 
     The suite's one rule (:func:`helpers.choice.choose`): the highest mean validation figure over seeds
-    (``val_auc``: the FROC score for detection, Dice for segmentation) wins; exact ties (common: a validation
+    (``val_score``: the FROC score for detection, Dice for segmentation) wins; exact ties (common: a validation
     set of a few dozen frames saturates the figure) go to the shallower level (lower ``level_index``: fewer
     trainable parameters), then the lower mean validation loss, never the name. ``pool``: the candidates
     (default: every level, never scratch, the statistics-only control or ``auto``). ``tied`` says whether
@@ -133,7 +134,7 @@ def best_tuned_choice(table: pd.DataFrame, pool: Sequence[str] | None = None) ->
     done = done[done["fraction"] == done["fraction"].max()]
     pool = [s for s in dict.fromkeys(done["strategy"]) if s not in ("scratch", "statistics", "auto")] \
         if pool is None else list(pool)
-    agg = {"val": ("val_auc", "mean"), "level_index": ("level_index", "first")}
+    agg = {"val": (SELECT_BY, "mean"), "level_index": ("level_index", "first")}
     if "val_loss" in done:
         agg["val_loss"] = ("val_loss", "mean")
     per = done.groupby("strategy").agg(**agg).reset_index() if len(done) else pd.DataFrame()

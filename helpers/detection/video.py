@@ -32,7 +32,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
 from ..loading import IMAGE_SUFFIXES, read_image
-from ..profiles import project_root
+from ..paths import project_root
 
 LOSSY_SUFFIXES = (".jpg", ".jpeg")
 CLASS_NAMES = ["background", "polyp"]

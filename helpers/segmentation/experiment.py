@@ -10,7 +10,7 @@ strategy on validation data, rows in a results store), as detection runs are. A 
 3. trains the network at the run's depth (:func:`helpers.train.fit`, the paper's recipe);
 4. computes the dense class map of every validation frame, chooses the cut on P(polyp) with the best mean
    validation Dice (:func:`helpers.segmentation.maps.choose_threshold`), and keeps that Dice as the run's
-   selection figure (``val_auc``, the suite's single selection column; test frames never choose);
+   selection figure (``val_score``, the suite's single selection column; test frames never choose);
 5. reads a mask off every test frame at that cut and records per-frame Dice, IoU and boundary distance, with the
    frame's sequence, so reports can bootstrap over seeds and test sequences and pair arms frame by frame.
 """
@@ -33,7 +33,7 @@ from ..env import seed_everything
 from ..finetune import Level
 from ..models import FTModel
 from ..runner import versions
-from ..train import fit
+from ..train import TrainBudget, fit
 from . import labels, maps, scores
 
 TASK = "segmentation"
@@ -45,10 +45,8 @@ class SegRunConfig(detection.FrameRunIdentity):
     fields are the detection runs' (:class:`helpers.detection.experiment.FrameRunIdentity`)."""
 
     frame_size: tuple[int, int] = (144, 192)   # every frame is resized to this (H, W)
-    steps: int = 100                   # SGD steps
-    batch_size: int = 32
+    budget: TrainBudget = TrainBudget(steps=100)   # one pass, one validation check at its end
     lr: float | None = None
-    decay_steps: int = 20
     per_class: int = 16                # training windows per class and frame (before flips/rotations)
     stride: float = 6.0                # test map: frame px between classified pixels
     band_share: float = labels.BAND_SHARE   # boundary band, share of the frame width
@@ -106,7 +104,7 @@ def run_segmentation(config: SegRunConfig, weights_dir: str | Path | None = None
     seed_everything(config.seed, config.threads)
     model, level = build_segmenter(config)
     try:
-        result = fit(model, windows, detection.train_config(config, config.steps, config.learning_rate(),
+        result = fit(model, windows, detection.train_config(config, config.budget.steps, config.learning_rate(),
                                                              config.seed, quiet))
     except FloatingPointError as err:      # TrainingDivergedError included
         return detection.diverged_row(config, err, time.perf_counter() - t0, task=TASK)
@@ -115,14 +113,14 @@ def run_segmentation(config: SegRunConfig, weights_dir: str | Path | None = None
     val = frame_table(val_prob, data, "val", threshold)
     test_prob = maps.polyp_probabilities(model, data.frames, data.split["test"], settings, result.device)
     test = frame_table(test_prob, data, "test", threshold)
-    row = {**asdict(config), "config_hash": config.key(), "task": TASK,
+    row = {**config.flat(), "config_hash": config.key(), "task": TASK,
            "strategy": "scratch" if level is None else level.name, "requested": config.strategy,
            "level": "" if level is None else level.name, "level_index": -1 if level is None else level.index,
-           "lr": config.learning_rate(), "n_train": len(train_idx), "n_train_windows": len(windows.train),
+           "lr_used": config.learning_rate(), "n_train": len(train_idx), "n_train_windows": len(windows.train),
            "window": settings.window, "band_px": settings.band, "threshold": threshold, "val_frames": len(val),
-           "val_auc": float(val["dice"].mean()), "val_dice": float(val["dice"].mean()),
+           "val_score": float(val["dice"].mean()), "val_metric": "dice", "val_dice": float(val["dice"].mean()),
            "val_patch_auc": result.best_val_auc, "val_loss": result.best_val_loss, "collapsed": False,
-           "diverged": False, "steps_run": result.iterations, "iterations": result.iterations,
+           "diverged": False, "iterations": result.iterations,
            "device": result.device, "bn_mode_used": result.bn_mode, "precision": result.precision,
            "test_frames": len(test), "test_sequences": int(test["sequence"].nunique())}
     for column in ("dice", "iou", "boundary_px", "boundary_share"):
@@ -140,12 +138,6 @@ def load_segmenter(config: SegRunConfig, weights_dir: str | Path) -> FTModel:
     return detection.load_weights(build_segmenter(config)[0], config, weights_dir)
 
 
-def seg_grid(strategies: Sequence[str], fractions: Sequence[float], seeds: Sequence[int] = (0,),
-             **common) -> list[SegRunConfig]:
-    """Every combination of strategy, training fraction (by sequence) and seed (see :func:`helpers.detection.experiment.polyp_grid`)."""
-    return detection.polyp_grid(strategies, fractions, seeds, config_type=SegRunConfig, **common)
-
-
 def trained_segmenter(config: SegRunConfig, weights_dir: str | Path, quiet: bool = True) -> FTModel:
     """The run's trained network: its saved weights, or (when they are gone) the run made again and saved.
 
@@ -159,23 +151,4 @@ def trained_segmenter(config: SegRunConfig, weights_dir: str | Path, quiet: bool
 def config_from_row(row: pd.Series | dict) -> SegRunConfig:
     """The :class:`SegRunConfig` of a result row (its own identity: ``config_from_row(row).key()`` is the
     row's ``config_hash``), e.g. to reload that run's network with :func:`trained_segmenter`."""
-    values = {}
-    for f in fields(SegRunConfig):
-        v = row[f.name]
-        if v is None or (isinstance(v, float) and np.isnan(v) and "None" in str(f.type)):
-            values[f.name] = None
-        elif f.name == "frame_size":
-            values[f.name] = tuple(int(x) for x in v)
-        elif str(f.type).startswith("int"):
-            values[f.name] = int(v)
-        elif str(f.type).startswith("float"):
-            values[f.name] = float(v)
-        else:
-            values[f.name] = str(v)
-    if "requested" in row:        # a row's ``strategy`` is the resolved level name; the config asked for ``requested``
-        values["strategy"] = str(row["requested"])
-    config = SegRunConfig(**values)
-    if "config_hash" in row and config.key() != row["config_hash"]:
-        raise ValueError(f"row {row['config_hash']} does not rebuild to its own config (got {config.key()}): "
-                         "it was written by another version of SegRunConfig")
-    return config
+    return SegRunConfig.from_row(row)

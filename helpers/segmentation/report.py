@@ -65,7 +65,7 @@ def summary_table(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
     for (fraction, strategy), runs in done.groupby(["fraction", "strategy"], sort=False):
         row = {"fraction": float(fraction), "strategy": strategy, "level_index": int(runs["level_index"].iloc[0]),
                "n_train": int(runs["n_train"].median()), "runs": len(runs),
-               "val_dice": float(runs["val_auc"].mean()), "threshold": float(runs["threshold"].mean())}
+               "val_dice": float(runs["val_score"].mean()), "threshold": float(runs["threshold"].mean())}
         for metric in metrics:
             values, seqs, _ = _frame_matrix(runs, metric)
             out = frame_bootstrap(values, seqs, n_boot, seed, bounds=BOUNDS[metric])
