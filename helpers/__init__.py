@@ -4,7 +4,10 @@ Modules, one concern each, by layer (imports point one way: tests/test_architect
 cycle):
 
 Foundations
-- ``profiles``    run profiles (fast / classroom / full) and project paths
+- ``budget``      the training budget (``TrainBudget``), defined once: held by every run config and profile part
+- ``profiles``    run profiles (fast / classroom / full), one named part per application
+- ``paths``       the project's root, the reports folder, the notebooks' data set
+- ``schema``      the result row's shared names (``val_score``, ``val_metric``, ``lr_used``) and the map from older ones
 - ``env``         device choice, seeding and a run's fixed CPU threads, the environment report
 - ``types``       shared type aliases (``ArrayLike``)
 - ``recipe``      the paper's training recipe, written once (momentum, rate decay, head and bias multiples)

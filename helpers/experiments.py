@@ -275,32 +275,31 @@ class LadderRun:
     saved: dict = field(default_factory=dict)   # arm -> model card path (run_ladder's save_dir)
 
 
-def _ladder_config(arch: str, name: str, data, image_size: int, train_cfg: TrainConfig, lr: float,
-                   n_boot: int, init: str | None, val_share: float) -> RunConfig:
-    """The RunConfig that describes one arm of a ladder run (for its hash and result row)."""
-    return RunConfig(dataset=data.name, arch=arch, strategy=name, image_size=image_size, budget=train_cfg.budget,
-                     lr=lr, val_share=val_share, max_train=len(data.train) + len(data.val),
-                     n_bootstrap=n_boot, seed=train_cfg.seed, init=init if name == "scratch" else None)
+def run_ladder(template: RunConfig, data: DataSet, levels: Sequence[str] | None = None,
+               lr_grid: dict[str, Sequence[float]] | None = None, arms: Sequence[str] = ("scratch",),
+               keep: Sequence[str] = ("all",), progress: bool = True, save_dir: str | Path | None = None) -> LadderRun:
+    """Fine-tune a fresh ImageNet model at each level (all levels when ``levels`` is None), and train the extra
+    ``arms``: ``scratch`` and, when named, ``statistics`` (the statistics-only control: every layer trains, like
+    scratch, from the pretrained weights redrawn with each layer's mean and standard deviation,
+    :func:`helpers.representations.statistics_init`).
 
-
-def run_ladder(arch: str, data: DataSet, levels: Sequence[str] | None, train_cfg: TrainConfig, n_boot: int = 1000,
-               image_size: int = 64, scratch: bool = True, keep: Sequence[str] = ("all",),
-               lr_grid: dict[str, Sequence[float]] | None = None, init: str | None = None,
-               progress: bool = True, val_share: float = 0.0, save_dir: str | Path | None = None,
-               statistics: bool = False) -> LadderRun:
-    """Fine-tune a fresh ImageNet model at each level (all levels when ``levels`` is None), and scratch.
-    With ``statistics`` the statistics-only control trains too (every layer, like scratch, from the pretrained
-    weights redrawn with each layer's mean and standard deviation: :func:`helpers.representations.statistics_init`).
+    ``template`` is the run config every arm shares: its network (``arch``, ``image_size``, the scratch ``init``),
+    its budget (steps, stopping, BatchNorm mode), ``seed``, ``n_bootstrap`` and ``val_share`` (which only records
+    how ``data``'s validation split was made: 0, the official one; notebook 03 holds it out of the budget). Each
+    arm's row carries the template with its own strategy and rate.
 
     Every arm gets the same step budget and BatchNorm handling, and its own learning rate: every rate
     of its family's grid (``lr_grid["scratch"]`` / ``lr_grid["finetune"]``; default: the paper's
     single rates) is tried and the best *validation* AUC decides (:func:`helpers.tuning.tune_lr`).
-    ``val_share`` only records how ``data``'s validation split was made (0: the official one; notebook 03
-    holds it out of the budget). The models of the arms in ``keep`` are kept (``LadderRun.models``) and,
+    The models of the arms in ``keep`` are kept (``LadderRun.models``) and,
     with ``save_dir``, saved there with their model cards (``LadderRun.saved``). Every level starts from the same pretrained weights. After training, every frozen parameter and
     buffer is compared with its value before training (column ``frozen_unchanged``). Rows follow the
     sweep's schema, so the analysis and plots of notebook 04 apply unchanged.
     """
+    arch, train_cfg = template.arch, template.train_config(quiet=True)
+    init = template.init or default_init(arch)
+    image_size = input_size(arch, template.image_size)
+    n_boot = template.n_bootstrap
     grids = lr_grid or {"scratch": (PAPER.scratch_lr,), "finetune": (PAPER.finetune_lr,)}
     init = init or default_init(arch)
     image_size = input_size(arch, image_size)
@@ -309,8 +308,7 @@ def run_ladder(arch: str, data: DataSet, levels: Sequence[str] | None, train_cfg
     chosen = sorted({r.index: r for r in chosen}.values(), key=lambda r: r.index)
     keep_names = {k if k in ("scratch", "statistics") else resolve_level(probe, k).name for k in keep}
     rows, models, searches, saved = [], {}, [], {}
-    plans = ([("scratch", None)] if scratch else []) + ([("statistics", None)] if statistics else []) \
-        + [(r.name, r) for r in chosen]
+    plans = [(a, None) for a in ("scratch", "statistics") if a in arms] + [(r.name, r) for r in chosen]
     for name, rung in tqdm(plans, desc="ladder arms", disable=not progress):
         snapshots = {}
 
@@ -330,7 +328,8 @@ def run_ladder(arch: str, data: DataSet, levels: Sequence[str] | None, train_cfg
                          head_lr_mult=head_multiplier(name), quiet=not progress)
         model = search.model
         metrics, scores = evaluate(model, data.test, n_boot=n_boot, seed=train_cfg.seed)
-        config = _ladder_config(arch, name, data, image_size, train_cfg, search.lr, n_boot, init, val_share)
+        config = replace(template, dataset=data.name, strategy=name, image_size=image_size, lr=search.lr,
+                         max_train=len(data.train) + len(data.val), init=init if name == "scratch" else None)
         row = result_row(config, data, "" if rung is None else rung.name, -1 if rung is None else rung.index,
                          metrics, scores, search.result, time.perf_counter() - started, {})
         snapshot = snapshots[id(model)]

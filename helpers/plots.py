@@ -104,12 +104,7 @@ def plot_learning_curves(df: pd.DataFrame, metric: str = "test_auc", ax: Axes | 
     seeds = int(cells["n_seeds"].max())
     band = f"mean of {seeds} seed(s); band: 95% {cells['ci_method'].iloc[0]}"
     _size_ticks(ax, sorted(set(sizes.values())))
-    ax.set_xlabel("Training images (log scale)")
-    ax.set_ylabel(label)
-    ax.set_title(f"{label} vs training-set size{_experiment_name(df)}\n{band}", fontsize=10)
-    ax.legend(title="Strategy", fontsize=8, title_fontsize=9)
-    ax.grid(alpha=0.3)
-    return ax
+    return _finish(ax, "Training images (log scale)", label, f"{label} vs training-set size{_experiment_name(df)}\n{band}")
 
 
 def plot_best_level_heatmap(df: pd.DataFrame, metric: str = "test_auc", ax: Axes | None = None) -> Axes:
@@ -172,10 +167,16 @@ def plot_gap_to_scratch(gap_df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     _size_ticks(ax, sorted(int(n) for n in gap_df["n_train"].unique()))
     tests = set(gap_df["test"]) if "test" in gap_df else set()
     how = "paired 95% CI" if A.PAIRED_BOOTSTRAP in tests else "paired test"
-    ax.set_xlabel("Training images (log scale)")
-    ax.set_ylabel("Fine-tuned minus scratch")
-    ax.set_title(f"Gap to training from scratch{_experiment_name(gap_df)}\n"
-                 f"above 0: fine-tuning better; bars: {how}; * p < .05", fontsize=10)
+    return _finish(ax, "Training images (log scale)", "Fine-tuned minus scratch",
+                   f"Gap to training from scratch{_experiment_name(gap_df)}\n"
+                   f"above 0: fine-tuning better; bars: {how}; * p < .05")
+
+
+def _finish(ax: Axes, xlabel: str, ylabel: str, title: str) -> Axes:
+    """Axis labels, a two-line title, the strategies' legend and a light grid: how every per-strategy plot ends."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
     ax.legend(title="Strategy", fontsize=8, title_fontsize=9)
     ax.grid(alpha=0.3)
     return ax
@@ -207,15 +208,10 @@ def plot_convergence(df: pd.DataFrame, fraction: float | None = None, ax: Axes |
         ax.scatter([mean.idxmax()], [mean.max()], color=colors[strategy], s=25, zorder=3)
     ax.set_xscale("log")
     n = int(df["n_train"].median())
-    ax.set_xlabel("Training iterations (mini-batches, log scale)")
-    ax.set_ylabel("Validation AUC")
     seeds = df["seed"].nunique() if "seed" in df else 1
     over = "one seed" if seeds <= 1 else f"mean over {seeds} seeds"
-    ax.set_title(f"Convergence at {n:,} training images{_experiment_name(df)}\n"
-                 f"{over}; dot = best validation AUC", fontsize=10)
-    ax.legend(title="Strategy", fontsize=8, title_fontsize=9)
-    ax.grid(alpha=0.3)
-    return ax
+    return _finish(ax, "Training iterations (mini-batches, log scale)", "Validation AUC",
+                   f"Convergence at {n:,} training images{_experiment_name(df)}\n{over}; dot = best validation AUC")
 
 
 def _as_fits(fits: Mapping[str, PL.PowerLawFit] | pd.DataFrame) -> dict[str, PL.PowerLawFit]:
@@ -454,16 +450,6 @@ def plot_filters(weight: torch.Tensor, title: str = "first-layer filters", ncols
     fig = image_grid((w * 255).byte(), ncols=ncols, size=0.9)
     titled(fig, title)
     return fig
-
-
-def plot_filter_change(before: torch.Tensor, after: torch.Tensor, ax: Axes | None = None) -> Axes:
-    """Relative change of each first-layer filter after fine-tuning (bar chart)."""
-    b, a = before.detach().float().cpu(), after.detach().float().cpu()
-    change = (a - b).flatten(1).norm(dim=1) / b.flatten(1).norm(dim=1).clamp_min(1e-12)
-    ax = ax or plt.subplots(figsize=(8, 2.8))[1]
-    ax.bar(torch.arange(len(change)), change.numpy())
-    ax.set(xlabel="filter", ylabel="relative change", title="How much deep fine-tuning moved each first-layer filter")
-    return ax
 
 
 # ----------------------------------------------------------------------------- mechanics figures (notebooks 02-03)

@@ -79,7 +79,7 @@ def plan(configs: Sequence, trials: Sequence, store: ResultsStore, lr_grid: dict
     if probe and pending:
         per_step = _probe_seconds_per_step(pending[0])
         out["seconds_per_step"] = per_step
-        out["estimate_s"] = sum(c.steps for c in pending) * per_step
+        out["estimate_s"] = sum(c.budget.steps for c in pending) * per_step
     return out
 
 

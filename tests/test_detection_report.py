@@ -31,8 +31,8 @@ def _matches(hits: int) -> pd.DataFrame:
 
 
 def _row(strategy: str, level_index: int, seed: int, hits: int, val: float, **extra) -> dict:
-    return {"strategy": strategy, "level_index": level_index, "seed": seed, "fraction": 1.0, "lr": 0.01,
-            "val_score": val, "diverged": False, "arch": "efficientnet_lite0", "test_frames": 4,
+    return {"strategy": strategy, "level_index": level_index, "seed": seed, "fraction": 1.0, "lr": 0.01, "lr_used": 0.01, "task": "polyp",
+            "val_score": val, "val_metric": "froc_score", "diverged": False, "arch": "efficientnet_lite0", "test_frames": 4,
             "test_sequences": 2, "matches": _matches(hits).to_dict("records"),
             "frame_table": _frames().to_dict("records"), "val_figure_before": val - 0.1,
             "val_figure_after": val, "n_hard_negatives": 10, "kept": "after", **extra}

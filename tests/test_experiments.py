@@ -460,10 +460,10 @@ def test_budget_check_pairs_the_longer_runs_with_the_sweep():
 @needs_data
 def test_the_statistics_only_arm_is_a_strategy_like_the_others():
     from helpers.recipe import default_rate, head_multiplier, rate_family
-    config = RunConfig(strategy="statistics", fraction=1.0, seed=0, **TINY)
+    config = RunConfig.from_flat(strategy="statistics", fraction=1.0, seed=0, **TINY)
     assert rate_family("statistics") == "scratch" and head_multiplier("statistics") == 1.0
     assert config.learning_rate() == default_rate("scratch")
-    assert config.key() not in {RunConfig(strategy=s, fraction=1.0, seed=0, **TINY).key() for s in ("scratch", "all")}
+    assert config.key() not in {RunConfig.from_flat(strategy=s, fraction=1.0, seed=0, **TINY).key() for s in ("scratch", "all")}
     row = run_one(config)
     assert row["strategy"] == "statistics" and row["requested"] == "statistics"
     assert row["bn_mode_used"] == "recalibrate"        # no features to protect: statistics follow the new weights

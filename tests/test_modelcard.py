@@ -24,7 +24,7 @@ from test_experiments import DATA_DIR, TINY, needs_data, tiny_env  # noqa: F401 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """One tiny run with ``save_dir``: its config, row and card path."""
-    config = E.RunConfig(strategy="all", lr=0.003, **TINY)
+    config = E.RunConfig.from_flat(strategy="all", lr=0.003, **TINY)
     row = E.run_one(config, save_dir=tmp_path_factory.mktemp("models"))
     return config, row
 
@@ -50,7 +50,7 @@ def test_card_records_what_the_issue_asks(saved):
     assert card["dataset"]["n_train"] == row["n_train"] and card["dataset"]["n_val"] == row["n_val"]
     assert card["dataset"]["n_test"] == len(row["test_labels"])
     assert card["bn_mode"] == "frozen" == row["bn_mode_used"]   # "auto" resolved: a pretrained model keeps ImageNet statistics
-    assert config.bn_mode == "auto" and card["learning_rate"] == pytest.approx(0.003)
+    assert config.budget.bn_mode == "auto" and card["learning_rate"] == pytest.approx(0.003)
     assert card["validation"]["auc"] == pytest.approx(row["val_score"])
     assert {"test_auc", "test_auc_lo", "test_auc_hi"} <= set(card["test"])
     assert set(card["versions"]) >= {"torch", "torchvision", "numpy", "ftlab", "python"}
@@ -82,12 +82,13 @@ def test_card_is_plain_json_without_nan():
     assert modelcard._plain({"a": float("nan"), "b": (np.float32(0.5), np.int64(3))}) == {"a": None, "b": [0.5, 3]}
 
 
+TEMPLATE = E.RunConfig.from_flat(arch="efficientnet_lite0", steps=2, batch_size=8, eval_every=1, patience=None,
+                                  n_bootstrap=10, image_size=32, val_share=0.0)
+
+
 def test_run_ladder_saves_every_arm(mini_data, tmp_path):
     """The ladder's hook: each kept arm saved with a card that reloads to the same outputs; others not saved."""
-    from helpers.train import TrainConfig
-    cfg = TrainConfig(steps=2, batch_size=8, eval_every=1, patience=None, quiet=True)
-    run = E.run_ladder("efficientnet_lite0", mini_data, ["last", "all"], cfg, n_boot=10, image_size=32,
-                       progress=False, save_dir=tmp_path, keep=("scratch", "last"))
+    run = E.run_ladder(TEMPLATE, mini_data, ["last", "all"], progress=False, save_dir=tmp_path, keep=("scratch", "last"))
     assert len(run.table) == 3 and len(run.saved) == 2 and "scratch" in run.saved
     assert set(run.saved) == set(run.models) and len(list(tmp_path.glob("*.pt"))) == 2
     for name, path in run.saved.items():
@@ -99,10 +100,8 @@ def test_run_ladder_saves_every_arm(mini_data, tmp_path):
 
 
 def test_run_ladder_trains_the_statistics_only_control_beside_scratch(mini_data, tmp_path):
-    from helpers.train import TrainConfig
-    cfg = TrainConfig(steps=2, batch_size=8, eval_every=1, patience=None, quiet=True)
-    run = E.run_ladder("efficientnet_lite0", mini_data, ["last"], cfg, n_boot=10, image_size=32, progress=False,
-                       statistics=True, keep=("statistics",), save_dir=tmp_path)
+    run = E.run_ladder(TEMPLATE, mini_data, ["last"], progress=False, arms=("scratch", "statistics"),
+                       keep=("statistics",), save_dir=tmp_path)
     table = run.table.set_index("strategy")
     assert list(run.table["strategy"]) == ["scratch", "statistics", "classifier"]
     assert table.loc["statistics", "bn_mode_used"] == "recalibrate" and table.loc["statistics", "level_index"] == -1

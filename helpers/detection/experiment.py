@@ -144,10 +144,10 @@ def base_window(data: PolypData) -> int:
 
 def patch_data(config: PolypRunConfig, data: PolypData, train_idx: np.ndarray) -> DataSet:
     """Training patches (with the 8 flips/rotations) of ``train_idx`` and validation patches of the val frames."""
-    sampling = {"n_anchors": config.n_anchors, "n_neg_per_frame": config.n_neg_per_frame}
-    train = patches.sample_patches(data.frames, train_idx, config.patch, config.seed, **sampling)
-    val = patches.sample_patches(data.frames, data.split["val"], config.patch, config.seed + 1,
-                               augment_dihedral=False, **sampling)
+    sampling = patches.PatchSampling(n_anchors=config.n_anchors, n_neg_per_frame=config.n_neg_per_frame)
+    train = patches.sample_patches(data.frames, train_idx, config.patch, config.seed, sampling)
+    val = patches.sample_patches(data.frames, data.split["val"], config.patch, config.seed + 1, sampling,
+                                 augment_dihedral=False)
     return DataSet(f"polyp-{data.frames.source.name}", train, val, val, list(video.CLASS_NAMES),
                    str(data.frames.source), "research and educational use only (see the folder's owners)",
                    {"frames_train": train_idx})

@@ -7,6 +7,7 @@ A crop of side ``s`` centred on pixel ``(cy, cx)`` covers continuous coordinates
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -167,13 +168,23 @@ def dihedral8(x: torch.Tensor) -> torch.Tensor:
     return torch.stack(views, dim=1).reshape(-1, *x.shape[1:])
 
 
+@dataclass(frozen=True)
+class PatchSampling:
+    """How :func:`sample_patches` places its crops (see there)."""
+
+    n_anchors: int = 2                 # polyp pixels per polyp (bounding-box centre, then random)
+    n_neg_per_frame: int = 8           # background centres per frame
+    scales: tuple[float, ...] = (1.0, 1.2, 1.5)   # crop sides as multiples of the polyp size
+    shift: float = 0.1                 # random shift, share of the side
+    neg_margin: float = 0.5            # background centres at least this share of the side from any polyp pixel
+
+
 def sample_patches(frames: PolypFrames, indices: Sequence[int], patch: int = 32, seed: int = 0,
-                   scales: Sequence[float] = (1.0, 1.2, 1.5), shift: float = 0.1, n_neg_per_frame: int = 8,
-                   augment_dihedral: bool = True, n_anchors: int = 2, neg_margin: float = 0.5,
+                   sampling: PatchSampling = PatchSampling(), augment_dihedral: bool = True,
                    device: torch.device | str = "cpu", return_plan: bool = False) -> Split | tuple[Split, pd.DataFrame]:
     """Balanced polyp / background patches from the frames at ``indices``, as the study sampled them.
 
-    Positives: per polyp, ``n_anchors`` polyp pixels (bounding-box centre, then random), each at
+    ``sampling`` (:class:`PatchSampling`): positives, per polyp, ``n_anchors`` polyp pixels (bounding-box centre, then random), each at
     crop sides ``scale * polyp size`` for every scale, shifted up to ``shift`` of the side.
     Negatives: ``n_neg_per_frame`` centres in the field of view more than ``neg_margin * side`` from
     any polyp pixel, sides from the positives' distribution. The majority class is down-sampled,
@@ -182,7 +193,8 @@ def sample_patches(frames: PolypFrames, indices: Sequence[int], patch: int = 32,
     (:func:`plan_patches`) with a ``transform`` column, one row per returned patch.
     Deterministic given ``seed``. Memory: 8 x (about 12 crops per frame) x 3 x patch^2 bytes.
     """
-    plan = plan_patches(frames, indices, seed, scales, shift, n_anchors, n_neg_per_frame, neg_margin)
+    s = sampling
+    plan = plan_patches(frames, indices, seed, s.scales, s.shift, s.n_anchors, s.n_neg_per_frame, s.neg_margin)
     images = crop_patches(frames.images, plan, patch, device=device)
     labels = torch.tensor(plan["label"].to_numpy(), dtype=torch.int64)
     plan = plan.assign(transform=0)
@@ -214,7 +226,7 @@ def polyp_window(frames: PolypFrames, indices: Sequence[int], scales: Sequence[f
 
 
 def patch_dataset(frames: PolypFrames, split_idx: dict[str, np.ndarray], patch: int = 32, seed: int = 0,
-                  train_fraction: float = 1.0, **sampling) -> DataSet:
+                  train_fraction: float = 1.0, sampling: PatchSampling = PatchSampling()) -> DataSet:
     """A patch :class:`DataSet` from frame splits (see :func:`split_by_sequence`).
 
     Train patches come from the training frames reduced by sequence to ``train_fraction``
@@ -222,14 +234,13 @@ def patch_dataset(frames: PolypFrames, split_idx: dict[str, np.ndarray], patch: 
     flips) from the val and test frames. ``meta`` holds the frame indices of each split
     (``frames_train`` ...), ``window`` (:func:`polyp_window` of the FULL training split, so every
     ``train_fraction`` is evaluated with the same window), ``patch``, ``train_fraction`` and
-    ``seed``. Extra keyword arguments go to :func:`sample_patches`.
+    ``seed``. ``sampling`` goes to :func:`sample_patches`.
     """
     train_idx = reduce_by_sequence(frames, split_idx["train"], train_fraction, seed)
-    sampling.pop("augment_dihedral", None)
-    train = sample_patches(frames, train_idx, patch, seed, augment_dihedral=True, **sampling)
-    val = sample_patches(frames, split_idx["val"], patch, seed + 1, augment_dihedral=False, **sampling)
-    test = sample_patches(frames, split_idx["test"], patch, seed + 2, augment_dihedral=False, **sampling)
-    window = polyp_window(frames, split_idx["train"], sampling.get("scales", (1.0, 1.2, 1.5)))
+    train = sample_patches(frames, train_idx, patch, seed, sampling, augment_dihedral=True)
+    val = sample_patches(frames, split_idx["val"], patch, seed + 1, sampling, augment_dihedral=False)
+    test = sample_patches(frames, split_idx["test"], patch, seed + 2, sampling, augment_dihedral=False)
+    window = polyp_window(frames, split_idx["train"], sampling.scales)
     meta = {"frames_train": train_idx, "frames_val": np.asarray(split_idx["val"]),
             "frames_test": np.asarray(split_idx["test"]), "window": window, "patch": patch,
             "train_fraction": train_fraction, "seed": seed}

@@ -480,22 +480,6 @@ def bounded(indices: Sequence[int], limit: int | None) -> list[int]:
     return [indices[k] for k in picks]
 
 
-def thin_frames(frames: PolypFrames, step: int) -> PolypFrames:
-    """Every ``step``-th frame of each sequence (neighbouring video frames are near duplicates).
-
-    Every sequence keeps at least its first frame, so splits by sequence still see all of them.
-    """
-    if step < 1:
-        raise ValueError(f"step must be at least 1, got {step}.")
-    seen: Counter = Counter()
-    keep = []
-    for i, seq in enumerate(frames.sequences):
-        if seen[seq] % step == 0:
-            keep.append(i)
-        seen[seq] += 1
-    return frames.subset(keep)
-
-
 def sequences_disjoint(frames: PolypFrames, split_idx: dict[str, np.ndarray]) -> bool:
     """True when no video sequence appears in two splits."""
     groups = [{frames.sequences[int(i)] for i in idx} for idx in split_idx.values()]
