@@ -209,10 +209,10 @@ FULL_TOY_BUDGET: dict[str, dict[str, Any]] = {
     "detection": dict(
         budget=TrainBudget(steps=2, batch_size=8), hard_steps=1, hard_per_frame=2, hard_frames=1,
         frame_size=(48, 64), max_train_frames=4, max_val_frames=1, max_test_frames=2, n_anchors=1, n_neg_per_frame=2,
-        stride=1.0, max_candidates=2),
+        stride=1.0, max_candidates=2, n_bootstrap=20),
     "segmentation": dict(
         budget=TrainBudget(steps=2, batch_size=8), frame_size=(48, 64), max_train_frames=4, max_val_frames=1,
-        max_test_frames=2, per_class=2, stride=8.0),
+        max_test_frames=2, per_class=2, stride=8.0, n_bootstrap=20),
     "profile": dict(workers=2),
 }
 """What ``full-toy`` changes in ``full``, per part: budget fields only (steps, batch sizes, resamples, the model's

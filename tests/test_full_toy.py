@@ -64,11 +64,17 @@ def polyp_folder(tmp: Path) -> Path:
 @pytest.mark.skipif(SOURCE is None, reason="the PneumoniaMNIST file (FTLAB_DATA_DIR) is needed to write the 224-px file")
 def test_full_profile_code_paths_at_toy_scale(tmp_path, monkeypatch, capsys):
     full, toy = profiles.PROFILES["full"], profiles.PROFILES["full-toy"]
-    changed = {k for k in vars(full) if getattr(full, k) != getattr(toy, k)} - {"name", "cpu_cost"}
-    assert changed == set(profiles.FULL_TOY_BUDGET), "full-toy changes budget fields only, all of them listed"
+    parts = ("classification", "detection", "segmentation")
+    changed = {("profile", k) for k in vars(full) if k not in parts and getattr(full, k) != getattr(toy, k)}
+    changed |= {(p, k) for p in parts for k in vars(getattr(full, p))
+                if getattr(getattr(full, p), k) != getattr(getattr(toy, p), k)}
+    changed -= {("profile", "name"), ("profile", "cpu_cost")}
+    listed = {(p, k) for p, fields in profiles.FULL_TOY_BUDGET.items() for k in fields}
+    assert changed == listed, "full-toy changes budget fields only, all of them listed"
     with capsys.disabled():
-        print("\nfull-toy changes, from full:", ", ".join(f"{k} {getattr(full, k)!r} -> {getattr(toy, k)!r}"
-                                                    for k in sorted(changed)))
+        print("\nfull-toy changes, from full:", ", ".join(
+            f"{p}.{k} {getattr(getattr(full, p) if p in parts else full, k)!r} -> "
+            f"{getattr(getattr(toy, p) if p in parts else toy, k)!r}" for p, k in sorted(changed)))
     data_file = write_224_file(tmp_path)
     reports = tmp_path / "reports"
     monkeypatch.setenv("FTLAB_PROFILE", "full-toy")
@@ -95,13 +101,13 @@ def test_full_profile_code_paths_at_toy_scale(tmp_path, monkeypatch, capsys):
     from helpers.store import ResultsStore
     rows = ResultsStore(store).load()
     assert set(rows["data_size"]) == {224} and str(data_file) in set(rows["dataset"])
-    assert sorted(set(rows["fraction"])) == sorted(full.fractions)
-    assert set(rows["seed"]) == set(full.seeds)
+    assert sorted(set(rows["fraction"])) == sorted(full.classification.fractions)
+    assert set(rows["seed"]) == set(full.classification.seeds)
     assert "auto" in set(rows["strategy"])
     rates = pd.read_csv(out / "04_learning_rates.csv")
     tuned = rates.groupby(["strategy", "fraction"])["lr"].nunique()
     assert (tuned == 4).all(), "every tuned (strategy, fraction) tried the four rates of its grid"
-    tunable = {f for f in full.fractions if analysis_tunable(rows, f)}
+    tunable = {f for f in full.classification.fractions if analysis_tunable(rows, f)}
     assert set(rates["fraction"]) == tunable and len(tunable) >= 3, (set(rates["fraction"]), tunable)
     gap = pd.read_csv(out / "04_gap_to_scratch.csv")
     assert gap["wilcoxon_p"].between(0, 1).all(), "six paired seeds: the Wilcoxon test ran at every size"
@@ -113,8 +119,8 @@ def test_full_profile_code_paths_at_toy_scale(tmp_path, monkeypatch, capsys):
     # 05: 96-px patches, three fractions, six seeds
     polyp = ResultsStore(out / "05_polyp_store").load()
     assert set(polyp["patch"]) == {96}
-    assert sorted(set(polyp["fraction"])) == sorted(full.polyp_fractions)
-    assert set(polyp["seed"]) == set(full.polyp_seeds)
+    assert sorted(set(polyp["fraction"])) == sorted(full.detection.fractions)
+    assert set(polyp["seed"]) == set(full.detection.seeds)
 
 
 def analysis_tunable(rows: pd.DataFrame, fraction: float) -> bool:
