@@ -41,12 +41,9 @@ from .bootstrap import two_level_bootstrap
 from .choice import auc_resolution, choose
 from .metrics import auc_defined
 from .powerlaw import PowerLawFit, catch_up_size, fit_power_law
-from .schema import SELECT_BY, upgrade
+from .schema import AUTO, SCRATCH, SELECT_BY, STATISTICS, upgrade
 from .store import decode_cell, decode_list_columns
 
-SCRATCH = "scratch"
-STATISTICS = "statistics"   # the statistics-only control (helpers.representations): not a fine-tuning depth
-AUTO = "auto"
 EXPERIMENT_KEYS = ("dataset", "arch")
 RUN_KEYS = ("dataset", "arch", "strategy", "fraction", "seed")
 ALPHA = 0.05

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -23,7 +23,7 @@ from .analysis import dedupe, best_at_end_share
 from .bootstrap import two_level_bootstrap
 from .datasets import DataSet
 
-from .env import run_threads, seed_everything
+from .env import run_threads
 from .finetune import Level, changed_entries, frozen_state, ladder, resolve_level, set_level
 from .loading import load_dataset
 from .metrics import is_collapsed
@@ -32,7 +32,7 @@ from .models import FTModel, build_model, default_init, input_size
 from .profiles import Classification
 from .recipe import PAPER, head_multiplier, rate_family
 from .representations import statistics_init
-from .runner import RunIdentity, sweep_grid, versions
+from .runner import Application, RunIdentity, base_row, execute, stamp, sweep_grid
 from .subsets import cap_dataset, training_subset
 from .train import TrainBudget, TrainConfig, TrainResult, evaluate, fit, precision_of, resolve_bn_mode
 from .tuning import auto_depth, tune_lr
@@ -125,92 +125,107 @@ def prepare_data(config: RunConfig) -> DataSet:
                            val_share=config.val_share)
 
 
-def run_one(config: RunConfig, quiet: bool = True, save_dir: str | Path | None = None) -> dict:
-    """Train and test one run; return its result row (config, hash, metrics, curve, scores, bookkeeping).
+@dataclass
+class Built:
+    """A classification run's network at its depth, before training (:func:`build`)."""
+    model: FTModel
+    level: str                 # the ladder level's name ("" for scratch and statistics, "auto" until chosen)
+    index: int                 # its index (-1 for none)
+    train_cfg: TrainConfig
+    extra: dict                # row fields known before training: BatchNorm mode used, precision (and auto's path)
 
-    With ``save_dir`` the trained model is saved there with its model card (:mod:`helpers.modelcard`)
-    and the row's ``model_card`` names the card.
-    """
-    t0 = time.perf_counter()
-    data = prepare_data(config)
+
+def build(config: RunConfig, data: DataSet) -> Built:
+    """The run's network (ImageNet weights unless scratch; the statistics-only control redrawn from them) at its
+    depth, and the engine's settings."""
     scratch, statistics = config.strategy == "scratch", config.strategy == "statistics"
-    seed_everything(config.seed, config.threads)   # the initial weights too: a run's result depends on its config only
     model = build_model(config.arch, data.num_classes, pretrained=not scratch,
                         image_size=input_size(config.arch, config.image_size),
                         init=config.init or default_init(config.arch))
     if statistics:   # the pretrained weights' scale without their features (Raghu et al. 2019, "Mean Var")
         statistics_init(model, seed=config.seed, keep=(model.stage_names[-1],))
         model.pretrained = False   # no features to protect: BatchNorm recalibrates (auto), every layer trains
-    train_cfg = config.train_config(quiet)
+    train_cfg = config.train_config()
     extra: dict = {"bn_mode_used": resolve_bn_mode(model, train_cfg.bn_mode), "precision": precision_of(train_cfg)}
     auto = config.strategy == "auto"
     rung = None if scratch or statistics or auto else set_level(model, config.strategy)
     level, index = ("auto" if auto else "", -1) if rung is None else (rung.name, rung.index)
-    try:
-        if auto:   # one step budget per level tried, as the paper's scheme spends it
-            found = auto_depth(model, data, train_cfg, quiet=quiet)
-            level, index, result = found.chosen, found.chosen_index, None
-            extra["path"] = found.path.to_dict("records")
-        else:
-            result = fit(model, data, train_cfg)
-    except FloatingPointError as err:   # a rate too large for this arm: a row that says so
-        return {**diverged_row(config, data, level, index, err, time.perf_counter() - t0), **extra}
-    metrics, scores = evaluate(model, data.test, n_boot=config.n_bootstrap, seed=config.seed)
-    row = result_row(config, data, level, index, metrics, scores, result, time.perf_counter() - t0, extra)
-    return _save_with_card(model, data, config.flat(), row, save_dir)
+    return Built(model, level, index, train_cfg, extra)
 
 
-def _save_with_card(model: nn.Module, data: DataSet, config: dict, row: dict, save_dir: str | Path | None) -> dict:
-    """Save a trained model and its card into ``save_dir`` (nothing when None); the row gains ``model_card``."""
-    if save_dir is None:
-        return row
-    path = save_model(model, model_card(model, data, config, row), stem_for(save_dir, row))
-    return {**row, "model_card": str(path)}
+def _fit(config: RunConfig, data: DataSet, built: Built, quiet: bool) -> TrainResult | None:
+    train_cfg = replace(built.train_cfg, quiet=quiet)
+    if config.strategy != "auto":
+        return fit(built.model, data, train_cfg)
+    found = auto_depth(built.model, data, train_cfg, quiet=quiet)   # one step budget per level tried, as the paper's scheme spends it
+    built.level, built.index = found.chosen, found.chosen_index
+    built.extra["path"] = found.path.to_dict("records")
+    return None
 
 
-def diverged_row(config: RunConfig, data: DataSet, level: str, index: int, err: Exception, wall_s: float) -> dict:
-    """The row of a run whose training diverged: no metrics, ``diverged`` True and the engine's message.
+def _score(config: RunConfig, data: DataSet, built: Built, result: TrainResult | None) -> dict:
+    metrics, scores = evaluate(built.model, data.test, n_boot=config.n_bootstrap, seed=config.seed)
+    return {**result_fields(config, data, built.level, built.index, metrics, scores, result, built.extra.get("path")),
+            **built.extra}
 
-    Analyses leave diverged rows out (``analysis.dedupe``); a notebook that reports a sweep asserts
-    that none of its reported runs diverged.
+
+def _failed(config: RunConfig, data: DataSet, built: Built) -> dict:
+    """A diverged run's own fields: no metrics (analyses leave diverged rows out, ``analysis.dedupe``; a notebook
+    that reports a sweep asserts that none of its reported runs diverged)."""
+    return {"level": built.level, "level_index": built.index,
+            "strategy": "statistics" if config.strategy == "statistics" else built.level or "scratch",
+            "n_train": len(data.train), "n_val": len(data.val), "test_auc": math.nan, "val_collapsed": False,
+            "iterations": -1, "best_step": -1, "curve": [], "test_scores": [], "test_labels": [], **built.extra}
+
+
+def _card(model: nn.Module, data: DataSet, config: RunConfig, row: dict, save_dir: str | Path) -> str:
+    """Save a trained model and its card (:mod:`helpers.modelcard`) into ``save_dir``; the card's path."""
+    return str(save_model(model, model_card(model, data, config.flat(), row), stem_for(save_dir, row)))
+
+
+def _save(config: RunConfig, data: DataSet, built: Built, result, row: dict, save_dir: str | Path) -> dict:
+    return {"model_card": _card(built.model, data, config, row, save_dir)}
+
+
+CLASSIFICATION = Application(task="classification", metric="auc", prepare=lambda config: prepare_data(config),
+                             build=build, fit=_fit, score=_score, failed=_failed, save=_save)
+"""Classification as an application of the one run skeleton (:func:`helpers.runner.execute`)."""
+
+
+def run_one(config: RunConfig, quiet: bool = True, save_dir: str | Path | None = None) -> dict:
+    """Train and test one run; return its result row (config, hash, metrics, curve, scores, bookkeeping).
+
+    With ``save_dir`` the trained model is saved there with its model card (:mod:`helpers.modelcard`)
+    and the row's ``model_card`` names the card.
     """
-    return {**config.flat(), "config_hash": config.key(), "level": level, "level_index": index,
-            "strategy": "statistics" if config.strategy == "statistics" else level or "scratch",
-            "requested": config.strategy, "n_train": len(data.train),
-            "n_val": len(data.val), "lr_used": config.learning_rate(), "test_auc": math.nan,
-            "val_score": math.nan, "val_metric": "auc", "val_loss": math.nan, "collapsed": False, "val_collapsed": False,
-            "diverged": True,
-            "note": str(err),
-            "iterations": -1, "best_step": -1, "curve": [], "test_scores": [], "test_labels": [],
-            "wall_s": wall_s, "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return execute(CLASSIFICATION, config, quiet, save_dir)
 
 
-def result_row(config: RunConfig, data: DataSet, level: str, index: int, metrics: dict, scores: np.ndarray,
-               result: TrainResult | None, wall_s: float, extra: dict) -> dict:
-    """Flatten one run into a table row (test scores unrounded, so paired tests see the real values)."""
-    row = {**config.flat(), "config_hash": config.key(), "level": level, "level_index": index,
+def result_fields(config: RunConfig, data: DataSet, level: str, index: int, metrics: dict, scores: np.ndarray,
+                  result: TrainResult | None, path: list | None = None) -> dict:
+    """One classification run's own row fields (test scores unrounded, so paired tests see the real values);
+    :func:`helpers.runner.base_row` and :func:`helpers.runner.stamp` add the shared ones. ``result`` None: an
+    ``auto`` run, whose validation figures come from its ``path`` of levels tried."""
+    row = {"level": level, "level_index": index,
            "strategy": config.strategy if config.strategy in ("auto", "statistics") else (level or "scratch"),
-           "requested": config.strategy, "n_train": len(data.train), "n_val": len(data.val),
-           "lr_used": config.learning_rate(), "val_metric": "auc"}
+           "n_train": len(data.train), "n_val": len(data.val)}
     if result is not None:
         row["bn_mode_used"] = result.bn_mode
         row["precision"] = result.precision   # float32, or the mixed precision the training forward used
     row.update({f"test_{k}": v for k, v in metrics.items()})
     row["collapsed"] = is_collapsed(metrics.get("score_sd", float("nan")))
-    row["diverged"] = False
     if result is not None:
         row.update(val_score=result.best_val_auc, val_loss=result.best_val_loss, best_step=result.best_step,
                    val_score_sd=result.best_val_score_sd, val_collapsed=is_collapsed(result.best_val_score_sd),
                    iterations=result.iterations, cached=result.cached, device=result.device,
                    curve=[[int(i), float(a)] for i, a in zip(result.curve["iteration"], result.curve["val_auc"])])
     else:
-        path = extra.get("path", [])
-        best = max(path, key=lambda p: p["val_auc"])
+        best = max(path or [], key=lambda p: p["val_auc"], default={"val_auc": math.nan})
         row.update(val_score=best["val_auc"], val_loss=best.get("val_loss", math.nan),
-                   iterations=sum(p.get("iterations", 0) or 0 for p in path), best_step=-1, cached=None, curve=[], device="")
+                   iterations=sum(p.get("iterations", 0) or 0 for p in path or []), best_step=-1, cached=None,
+                   curve=[], device="")
     positive = scores[:, 1] if scores.ndim == 2 and scores.shape[1] == 2 and not data.multi_label else scores
-    row.update(test_scores=np.asarray(positive, dtype=float).tolist(), test_labels=data.test.labels.tolist(),
-               wall_s=wall_s, versions=versions(), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"), **extra)
+    row.update(test_scores=np.asarray(positive, dtype=float).tolist(), test_labels=data.test.labels.tolist())
     return row
 
 
@@ -330,13 +345,15 @@ def run_ladder(template: RunConfig, data: DataSet, levels: Sequence[str] | None 
         metrics, scores = evaluate(model, data.test, n_boot=n_boot, seed=train_cfg.seed)
         config = replace(template, dataset=data.name, strategy=name, image_size=image_size, lr=search.lr,
                          max_train=len(data.train) + len(data.val), init=init if name == "scratch" else None)
-        row = result_row(config, data, "" if rung is None else rung.name, -1 if rung is None else rung.index,
-                         metrics, scores, search.result, time.perf_counter() - started, {})
+        row = stamp({**base_row(config, CLASSIFICATION.task, CLASSIFICATION.metric), "diverged": False,
+                     **result_fields(config, data, "" if rung is None else rung.name, -1 if rung is None else rung.index,
+                                     metrics, scores, search.result)}, started)
         snapshot = snapshots[id(model)]
         row.update(frozen_unchanged=not changed_entries(model, snapshot), frozen_entries=len(snapshot),
                    trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
                    lr_grid=list(grids[rate_family(name)]))
-        row = _save_with_card(model, data, config.flat(), row, save_dir if name in keep_names else None)
+        if save_dir is not None and name in keep_names:
+            row["model_card"] = _card(model, data, config, row, save_dir)
         if "model_card" in row:
             saved[name] = Path(row["model_card"])
         rows.append(row)

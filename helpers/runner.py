@@ -19,9 +19,10 @@ import json
 import math
 import multiprocessing
 import platform
+import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, ClassVar, Iterable, Iterator, Sequence
 
@@ -36,6 +37,7 @@ from .recipe import PAPER, default_rate, rate_family
 from .schema import SELECT_BY
 from .store import Results, ResultsStore, StoreWriter, open_results
 from .budget import BUDGET_FIELDS, TrainBudget
+from .env import seed_everything
 from .tuning import choose_rate
 
 SCHEMA_VERSION = 5   # 5: BatchNorm "auto" by default (ImageNet statistics kept when pretrained); rates tuned over seeds
@@ -157,6 +159,66 @@ def config_hash(config: RunIdentity) -> str:
     payload = json.dumps({"schema": SCHEMA_VERSION, "type": type(config).__name__, "recipe": PAPER.fixed_parts(),
                           **resolved, **values}, sort_keys=True, default=str)
     return hashlib.sha1(payload.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Application:
+    """What one application (classification, detection, segmentation) supplies to the one run skeleton,
+    :func:`execute`; the skeleton does the rest (time, seed and threads, the diverged row, the shared columns,
+    versions and the finishing time). The core imports no application: each builds its own.
+
+    - ``prepare(config) -> data``: the run's data (frames, patches, windows, images);
+    - ``build(config, data) -> built``: the network at its depth (called right after the run's seed and threads
+      are set, so the initial weights depend on the config only);
+    - ``fit(config, data, built, quiet) -> trained``: training; raises ``FloatingPointError`` when it diverges;
+    - ``score(config, data, built, trained) -> dict``: the row's own fields (``val_score`` and the test figures);
+    - ``failed(config, data, built) -> dict``: a diverged row's own fields (what is known without training);
+    - ``save(config, data, built, trained, row, where) -> dict``: optional, fields to add after saving.
+    """
+
+    task: str
+    metric: str            # what ``val_score`` is: auc, froc_score or dice
+    prepare: Callable
+    build: Callable
+    fit: Callable
+    score: Callable
+    failed: Callable
+    save: Callable | None = None
+
+
+def base_row(config: RunIdentity, task: str, metric: str) -> dict:
+    """The columns every run row starts with: the config's flat view, its hash, the task, the strategy asked for,
+    the rate used and what ``val_score`` is (:mod:`helpers.schema`)."""
+    return {**config.flat(), "config_hash": config.key(), "task": task, "requested": config.strategy,
+            "lr_used": config.learning_rate(), "val_metric": metric}
+
+
+def stamp(row: dict, started: float) -> dict:
+    """``row`` with its wall time since ``started`` (``time.perf_counter()``), library versions and finishing time."""
+    return {**row, "wall_s": time.perf_counter() - started, "versions": versions(),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def execute(app: Application, config: RunIdentity, quiet: bool = True, where: str | Path | None = None) -> dict:
+    """One run of any application: prepare, seed, build, fit, score, stamp, save. A run whose training diverges
+    (``FloatingPointError``, :class:`helpers.train.TrainingDivergedError` included) returns a row with ``diverged``
+    True, ``val_score`` NaN and the engine's message in ``note``: rate tuning never chooses it and summaries
+    leave it out. ``where``: a folder the application's ``save`` writes the trained network into."""
+    started = time.perf_counter()
+    data = app.prepare(config)
+    seed_everything(config.seed, config.threads)
+    built = app.build(config, data)
+    try:
+        trained = app.fit(config, data, built, quiet)
+    except FloatingPointError as err:
+        return stamp({**base_row(config, app.task, app.metric), "val_score": math.nan, "val_loss": math.nan,
+                      "collapsed": False, "diverged": True, "note": str(err), **app.failed(config, data, built)},
+                     started)
+    row = stamp({**base_row(config, app.task, app.metric), "diverged": False,
+                 **app.score(config, data, built, trained)}, started)
+    if where is not None and app.save is not None:
+        row.update(app.save(config, data, built, trained, row, where))
+    return row
 
 
 def versions() -> str:

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+SCRATCH = "scratch"           # the strategy trained from random weights
+STATISTICS = "statistics"     # the statistics-only control (pretrained weights' scale, not their features)
+AUTO = "auto"                 # the paper's practical scheme: the depth chosen while training
+
 SELECT_BY = "val_score"
 """The column every "best" choice is made on: validation, never test."""
 

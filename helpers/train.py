@@ -30,7 +30,7 @@ from torch.amp import GradScaler
 from .progress import tqdm
 
 from .augment import augment_batch
-from .budget import BUDGET_FIELDS, TrainBudget, budget_of
+from .budget import TrainBudget, budget_of
 from .batches import batch_slices, iterate, place, to_float
 from .bootstrap import score_metrics
 from .datasets import DataSet, Split

@@ -22,8 +22,7 @@ patch classifier's validation AUC.
 from __future__ import annotations
 
 import copy
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar, Sequence
@@ -33,11 +32,11 @@ import pandas as pd
 import torch
 
 from ..datasets import DataSet, Split
-from ..env import pick_device, run_threads, seed_everything
+from ..env import pick_device, run_threads
 from ..finetune import Level, resolve_level, set_level
 from ..models import MIN_INPUT, FTModel, build_model
-from ..runner import RunIdentity, versions
-from ..schema import val_metric
+from ..runner import Application, RunIdentity, execute
+from ..schema import SCRATCH
 from ..train import TrainBudget, TrainConfig, TrainResult, fit
 from ..weights import safe_load
 from . import froc, maps, patches, video
@@ -226,13 +225,14 @@ class TrainedDetector:
         return self.after if self.kept == "after" else self.before
 
 
-def train_detector(config: PolypRunConfig, data: PolypData, quiet: bool = True) -> TrainedDetector:
-    """Train, mine hard negatives, train on, keep the state with the better validation FROC score."""
+def train_detector(config: PolypRunConfig, data: PolypData, built: tuple[FTModel, Level | None],
+                   quiet: bool = True) -> TrainedDetector:
+    """Train ``built`` (:func:`build_detector`'s network and level), mine hard negatives, train on, keep the state
+    with the better validation FROC score."""
+    model, level = built
     train_idx = video.reduce_by_sequence(data.frames, data.split["train"], config.fraction, config.seed)
     settings = detector_settings(config, base_window(data))
     first = patch_data(config, data, train_idx)
-    seed_everything(config.seed, config.threads)
-    model, level = build_detector(config)
     train_cfg = train_config(config, config.budget.steps, config.learning_rate(), config.seed, quiet)
     result = fit(model, first, train_cfg)
     out = TrainedDetector(model, level, settings, result.device, first, train_idx, result, result.iterations)
@@ -257,6 +257,34 @@ def train_detector(config: PolypRunConfig, data: PolypData, quiet: bool = True) 
 
 # ----------------------------------------------------------------------------- one run
 
+def _score(config: PolypRunConfig, data: PolypData, built, trained: TrainedDetector) -> dict:
+    matches, frame_table = maps.score_frames(trained.model, data.frames, data.split["test"], trained.settings,
+                                             trained.device)
+    return detection_fields(config, data, trained, matches, frame_table)
+
+
+def _save(config: PolypRunConfig, data: PolypData, built, trained, row: dict, weights_dir: str | Path) -> dict:
+    save_weights(trained.model, config, weights_dir)
+    return {}
+
+
+def level_fields(level: Level | None) -> dict:
+    """The depth columns of a detection or segmentation row (``strategy`` is the resolved level's name)."""
+    return {"strategy": SCRATCH if level is None else level.name, "level": "" if level is None else level.name,
+            "level_index": -1 if level is None else level.index}
+
+
+def failed_fields(config: FrameRunIdentity, data: PolypData, built) -> dict:
+    """A diverged detection or segmentation run's own fields (no metrics)."""
+    return {**level_fields(built[1]), "n_train": 0}
+
+
+DETECTION = Application(task="polyp", metric="froc_score", prepare=lambda config: prepare(config),
+                        build=lambda config, data: build_detector(config), fit=train_detector, score=_score,
+                        failed=failed_fields, save=_save)
+"""Detection as an application of the one run skeleton (:func:`helpers.runner.execute`)."""
+
+
 def run_polyp(config: PolypRunConfig, weights_dir: str | Path | None = None, quiet: bool = True) -> dict:
     """Train the detector, detect polyps in every test frame, score with FROC; one result row.
 
@@ -265,19 +293,7 @@ def run_polyp(config: PolypRunConfig, weights_dir: str | Path | None = None, qui
     ``weights_dir`` the kept weights are saved as ``<weights_dir>/<config hash>.pt`` (a plain state
     dict, loadable with ``weights_only=True``; see :func:`load_detector`).
     """
-    t0 = time.perf_counter()
-    data = prepare(config)
-    try:
-        trained = train_detector(config, data, quiet)
-    except FloatingPointError as err:      # TrainingDivergedError included
-        return diverged_row(config, err, time.perf_counter() - t0)
-    model, settings = trained.model, trained.settings
-    matches, frame_table = maps.score_frames(model, data.frames, data.split["test"], settings, trained.device)
-    row = detection_row(config, data, trained, matches, frame_table)
-    row["wall_s"] = time.perf_counter() - t0
-    if weights_dir is not None:
-        save_weights(model, config, weights_dir)
-    return row
+    return execute(DETECTION, config, quiet, weights_dir)
 
 
 def save_weights(model: torch.nn.Module, config: RunIdentity, weights_dir: str | Path) -> Path:
@@ -294,30 +310,19 @@ def load_weights(model: FTModel, config: RunIdentity, weights_dir: str | Path) -
     return model.eval()
 
 
-def diverged_row(config: PolypRunConfig, err: Exception, wall_s: float, task: str = "polyp") -> dict:
-    """The row of a run whose training diverged (no detection or segmentation metrics)."""
-    return {**config.flat(), "config_hash": config.key(), "task": task, "requested": config.strategy,
-            "strategy": config.strategy, "lr_used": config.learning_rate(), "val_score": float("nan"),
-            "val_metric": val_metric(task),
-            "val_loss": float("nan"), "collapsed": False, "diverged": True, "note": str(err), "n_train": 0,
-            "wall_s": wall_s, "versions": versions(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-
-
-def detection_row(config: PolypRunConfig, data: PolypData, trained: TrainedDetector, matches: pd.DataFrame,
-                  frame_table: pd.DataFrame) -> dict:
-    """Flatten one detection run into a table row (validation FROC scores, FROC summary, curve, raw matches)."""
+def detection_fields(config: PolypRunConfig, data: PolypData, trained: TrainedDetector, matches: pd.DataFrame,
+                     frame_table: pd.DataFrame) -> dict:
+    """One detection run's own row fields (validation FROC scores, FROC summary, curve, raw matches);
+    :func:`helpers.runner.base_row` and :func:`helpers.runner.stamp` add the shared ones."""
     level, result, settings = trained.level, trained.result, trained.settings
     n_frames, n_polyps = len(frame_table), int(frame_table["n_polyps"].sum())
     summary = froc.froc_summary(matches, frame_table, froc.FP_RATES, n_boot=config.n_bootstrap, seed=config.seed)
     curve = froc.froc_curve(matches, n_frames, max(1, n_polyps))
-    row = {**config.flat(), "config_hash": config.key(), "task": "polyp",
-           "strategy": "scratch" if level is None else level.name, "requested": config.strategy,
-           "level": "" if level is None else level.name, "level_index": -1 if level is None else level.index,
-           "lr_used": config.learning_rate(), "n_train": len(trained.train_idx),
+    row = {**level_fields(level), "n_train": len(trained.train_idx),
            "n_train_patches": len(trained.patches.train), "n_hard_negatives": trained.n_hard,
            "val_frames": len(data.split["val"]), "test_frames": n_frames, "test_polyps": n_polyps,
            "test_sequences": int(frame_table["sequence"].nunique()), "window": settings.window,
-           "val_score": trained.kept_figure[0], "val_metric": "froc_score", "val_figure_before": trained.before[0],
+           "val_score": trained.kept_figure[0], "val_figure_before": trained.before[0],
            "val_figure_after": trained.after[0], "kept": trained.kept, "val_froc_before": trained.before[1],
            "val_froc_after": trained.after[1],
            "val_patch_auc": result.best_val_auc, "val_loss": result.best_val_loss, "collapsed": False,
@@ -329,8 +334,7 @@ def detection_row(config: PolypRunConfig, data: PolypData, trained: TrainedDetec
         row.update({key: r["sensitivity"], f"{key}_lo": r["lo"], f"{key}_hi": r["hi"]})
     row.update(froc=curve[["fp_per_frame", "sensitivity"]].to_numpy().round(5).tolist(),
                matches={c: matches[c].tolist() for c in ("frame", "sequence", "score", "is_tp", "is_fp", "polyp_id")},
-               frame_table={c: frame_table[c].tolist() for c in frame_table.columns},
-               versions=versions(), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+               frame_table={c: frame_table[c].tolist() for c in frame_table.columns})
     return row
 
 

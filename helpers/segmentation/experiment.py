@@ -16,11 +16,8 @@ strategy on validation data, rows in a results store), as detection runs are. A 
 """
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
-
 import numpy as np
 import pandas as pd
 import torch
@@ -29,10 +26,9 @@ from ..datasets import DataSet
 from ..detection import experiment as detection
 from ..detection import video
 from ..detection.experiment import prepare   # the same bounded frames as detection runs (cached per process)
-from ..env import seed_everything
 from ..finetune import Level
 from ..models import FTModel
-from ..runner import versions
+from ..runner import Application, execute
 from ..train import TrainBudget, fit
 from . import labels, maps, scores
 
@@ -89,6 +85,59 @@ def frame_table(polyp_prob: torch.Tensor, data: detection.PolypData, split: str,
     return table.assign(frame=[int(i) for i in idx], sequence=[data.frames.sequences[int(i)] for i in idx])
 
 
+@dataclass
+class Prepared:
+    """A segmentation run's data: the frames, the training frames used, the segmenter's settings, the windows."""
+    frames: detection.PolypData
+    train_idx: np.ndarray
+    settings: maps.SegmenterSettings
+    windows: DataSet
+
+
+def _prepare(config: SegRunConfig) -> Prepared:
+    data = prepare(config)
+    train_idx = video.reduce_by_sequence(data.frames, data.split["train"], config.fraction, config.seed)
+    settings = segmenter_settings(config, data)
+    return Prepared(data, train_idx, settings, window_data(config, data, train_idx, settings))
+
+
+def _fit(config: SegRunConfig, prepared: Prepared, built, quiet: bool):
+    return fit(built[0], prepared.windows, detection.train_config(config, config.budget.steps, config.learning_rate(),
+                                                                  config.seed, quiet))
+
+
+def _score(config: SegRunConfig, prepared: Prepared, built, result) -> dict:
+    """One segmentation run's own row fields: the cut chosen on validation frames, then every test frame scored."""
+    data, settings, (model, level) = prepared.frames, prepared.settings, built
+    val_prob = maps.polyp_probabilities(model, data.frames, data.split["val"], settings, result.device)
+    threshold, _ = maps.choose_threshold(val_prob, data.frames.masks[torch.as_tensor(data.split["val"])])
+    val = frame_table(val_prob, data, "val", threshold)
+    test_prob = maps.polyp_probabilities(model, data.frames, data.split["test"], settings, result.device)
+    test = frame_table(test_prob, data, "test", threshold)
+    row = {**detection.level_fields(level), "n_train": len(prepared.train_idx),
+           "n_train_windows": len(prepared.windows.train), "window": settings.window, "band_px": settings.band,
+           "threshold": threshold, "val_frames": len(val), "val_score": float(val["dice"].mean()),
+           "val_dice": float(val["dice"].mean()), "val_patch_auc": result.best_val_auc, "val_loss": result.best_val_loss,
+           "collapsed": False, "iterations": result.iterations, "device": result.device,
+           "bn_mode_used": result.bn_mode, "precision": result.precision,
+           "test_frames": len(test), "test_sequences": int(test["sequence"].nunique())}
+    for column in ("dice", "iou", "boundary_px", "boundary_share"):
+        row[f"test_{column}"] = float(test[column].mean())
+    row["test_one_empty"] = int(test["one_empty"].sum())
+    row["frame_scores"] = {c: test[c].tolist() for c in ("frame", "sequence", *scores.SCORE_COLUMNS)}
+    return row
+
+
+def _save(config: SegRunConfig, prepared: Prepared, built, result, row: dict, weights_dir: str | Path) -> dict:
+    detection.save_weights(built[0], config, weights_dir)
+    return {}
+
+
+SEGMENTATION = Application(task=TASK, metric="dice", prepare=_prepare, build=lambda config, data: build_segmenter(config),
+                           fit=_fit, score=_score, failed=detection.failed_fields, save=_save)
+"""Segmentation as an application of the one run skeleton (:func:`helpers.runner.execute`)."""
+
+
 def run_segmentation(config: SegRunConfig, weights_dir: str | Path | None = None, quiet: bool = True) -> dict:
     """Train the three-class patch classifier, segment every test frame, score it; one result row.
 
@@ -96,41 +145,7 @@ def run_segmentation(config: SegRunConfig, weights_dir: str | Path | None = None
     ``weights_dir`` the weights are saved as ``<weights_dir>/<config hash>.pt`` (a plain state dict,
     see :func:`load_segmenter`).
     """
-    t0 = time.perf_counter()
-    data = prepare(config)
-    train_idx = video.reduce_by_sequence(data.frames, data.split["train"], config.fraction, config.seed)
-    settings = segmenter_settings(config, data)
-    windows = window_data(config, data, train_idx, settings)
-    seed_everything(config.seed, config.threads)
-    model, level = build_segmenter(config)
-    try:
-        result = fit(model, windows, detection.train_config(config, config.budget.steps, config.learning_rate(),
-                                                             config.seed, quiet))
-    except FloatingPointError as err:      # TrainingDivergedError included
-        return detection.diverged_row(config, err, time.perf_counter() - t0, task=TASK)
-    val_prob = maps.polyp_probabilities(model, data.frames, data.split["val"], settings, result.device)
-    threshold, _ = maps.choose_threshold(val_prob, data.frames.masks[torch.as_tensor(data.split["val"])])
-    val = frame_table(val_prob, data, "val", threshold)
-    test_prob = maps.polyp_probabilities(model, data.frames, data.split["test"], settings, result.device)
-    test = frame_table(test_prob, data, "test", threshold)
-    row = {**config.flat(), "config_hash": config.key(), "task": TASK,
-           "strategy": "scratch" if level is None else level.name, "requested": config.strategy,
-           "level": "" if level is None else level.name, "level_index": -1 if level is None else level.index,
-           "lr_used": config.learning_rate(), "n_train": len(train_idx), "n_train_windows": len(windows.train),
-           "window": settings.window, "band_px": settings.band, "threshold": threshold, "val_frames": len(val),
-           "val_score": float(val["dice"].mean()), "val_metric": "dice", "val_dice": float(val["dice"].mean()),
-           "val_patch_auc": result.best_val_auc, "val_loss": result.best_val_loss, "collapsed": False,
-           "diverged": False, "iterations": result.iterations,
-           "device": result.device, "bn_mode_used": result.bn_mode, "precision": result.precision,
-           "test_frames": len(test), "test_sequences": int(test["sequence"].nunique())}
-    for column in ("dice", "iou", "boundary_px", "boundary_share"):
-        row[f"test_{column}"] = float(test[column].mean())
-    row["test_one_empty"] = int(test["one_empty"].sum())
-    row["frame_scores"] = {c: test[c].tolist() for c in ("frame", "sequence", *scores.SCORE_COLUMNS)}
-    row.update(wall_s=time.perf_counter() - t0, versions=versions(), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    if weights_dir is not None:
-        detection.save_weights(model, config, weights_dir)
-    return row
+    return execute(SEGMENTATION, config, quiet, weights_dir)
 
 
 def load_segmenter(config: SegRunConfig, weights_dir: str | Path) -> FTModel:
