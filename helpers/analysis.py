@@ -1,4 +1,5 @@
-"""Learning-curve analysis of a sweep's results table.
+"""The statistics of a sweep's results table: tests, intervals and corrections (Holm), the gap to scratch, the
+best depth per size, features or scale.
 
 A sweep trains one model per (dataset, arch, strategy, fraction, seed); each finished run is one
 row of a results table (see ``experiments``). This module turns that table into the numbers that
@@ -6,12 +7,14 @@ answer the four findings of Tajbakhsh et al. (2016):
 
 1. does a fine-tuned CNN beat (or at worst match) the same CNN trained from scratch?
    -> :func:`gap_to_scratch`, :func:`best_per_fraction`, :func:`summary_table`
-2. is fine-tuning more robust to smaller training sets?  -> learning curves, :func:`power_law_table`
+2. is fine-tuning more robust to smaller training sets?  -> :func:`robustness_contrast`; learning-curve power
+   laws: :func:`helpers.learning_curves.power_law_table`
 3. is one fine-tuning depth best everywhere?             -> :func:`best_per_fraction`
 4. does the best depth get shallower with less data?     -> :func:`best_per_fraction`
 
-and :mod:`helpers.findings` says, in one sentence per finding, what *this* run found. The power-law
-math is :mod:`helpers.powerlaw`.
+and :mod:`helpers.findings` says, in one sentence per finding, what *this* run found. The table itself (reading it,
+one row per run, strategies in order) is :mod:`helpers.tables`; convergence is :mod:`helpers.convergence`; the
+power-law math is :mod:`helpers.powerlaw`.
 
 Conventions
 -----------
@@ -21,16 +24,14 @@ Conventions
   *error* is ``1 - metric``.
 * Table functions accept a table with several (dataset, arch) experiments and analyse each one
   separately (the output then starts with ``dataset`` and ``arch`` columns). :func:`summary_table`,
-  :func:`findings` and :func:`fit_power_laws` speak about one experiment and refuse a mixed table.
+  :func:`findings` and :func:`helpers.learning_curves.fit_power_laws` speak about one experiment and refuse a mixed table.
 * If a run was recorded twice for the same (dataset, arch, strategy, fraction, seed), for example by
   a resumed sweep, the last row wins.
 """
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import asdict
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,13 +40,11 @@ from scipy import stats
 from . import bootstrap
 from .bootstrap import two_level_bootstrap
 from .choice import auc_resolution, choose
-from .metrics import auc_defined
-from .powerlaw import PowerLawFit, catch_up_size, fit_power_law
-from .schema import AUTO, SCRATCH, SELECT_BY, STATISTICS, upgrade
-from .store import decode_cell, decode_list_columns
+from .convergence import best_at_end_share
+from .schema import AUTO, SCRATCH, SELECT_BY, STATISTICS   # the strategy names, for the modules that read this one
+from .tables import (decode_results, dedupe, fraction_sizes, has_scores, level_strategies, per_experiment,
+                     score_tasks, single_experiment, strategy_order)
 
-EXPERIMENT_KEYS = ("dataset", "arch")
-RUN_KEYS = ("dataset", "arch", "strategy", "fraction", "seed")
 ALPHA = 0.05
 MIN_WILCOXON_SEEDS = 6   # with n seeds the smallest two-sided Wilcoxon p is 2 / 2**n: 0.031 at 6, 0.0625 at 5
 PAIRED_BOOTSTRAP = "paired interval over seeds and test images (t, docs/methods.md)"
@@ -55,107 +54,8 @@ PAIRED_T = "paired t interval over seeds (no stored test scores)"
 MIN_T_SEEDS = 3          # a t interval over seeds needs at least this many paired seeds (1 degree of freedom: t = 12.7)
 NI_MARGIN = 0.02        # non-inferiority margin for "matches" (AUC): the gap's 95% interval must stay above -0.02
 CHANCE = 0.5            # AUC of a random ranking
-NEAR_CHANCE = 0.55      # learning-curve points at or below this AUC are left out of power-law fits
-CATCH_UP_LIMIT = 2.0    # a catch-up size beyond this multiple of the largest measured size is not reported
-
-_METRIC_LABELS = {
-    "test_auc": "Test AUC",
-    "test_acc": "Test accuracy",
-    "val_score": "Validation score",
-}
 
 
-# ----------------------------------------------------------------------------- small utilities
-def metric_label(metric: str) -> str:
-    """A reader-friendly name for a metric column (``"test_sens@10"`` -> ``"Sensitivity at 10% FPR"``)."""
-    if metric in _METRIC_LABELS:
-        return _METRIC_LABELS[metric]
-    match = re.fullmatch(r"(test|val)_sens@(\d+)", metric)
-    if match:
-        return f"Sensitivity at {match.group(2)}% FPR"
-    return metric.replace("_", " ")
-
-
-def decode_results(df: pd.DataFrame) -> pd.DataFrame:
-    """Parse the list columns (:data:`helpers.store.LIST_COLUMNS`: ``curve``, ``test_scores``, ...) into lists.
-
-    Idempotent: cells that are already lists are left alone, so it is safe to call on a table that
-    was decoded before. Returns a copy; also turns the empty ``level`` of scratch runs (read back
-    from CSV as NaN) into ``""``.
-    """
-    out = upgrade(decode_list_columns(df))
-    if "level" in out.columns:
-        out["level"] = out["level"].fillna("").astype(str)
-    return out
-
-
-def dedupe(df: pd.DataFrame) -> pd.DataFrame:
-    """Leave out diverged runs (they have no metrics) and keep the last finished row of each
-    (dataset, arch, strategy, fraction, seed) (rows arrive in config or hash order, so the order of finishing is
-    read from ``finished_at``; the table keeps its order). Older column names are mapped (:func:`helpers.schema.upgrade`)."""
-    df = upgrade(df)
-    if "diverged" in df.columns:
-        df = df[~df["diverged"].fillna(False).astype(bool)]
-    keys = [k for k in RUN_KEYS if k in df.columns]
-    if "finished_at" in df.columns and df.duplicated(subset=keys).any():
-        latest = df.sort_values("finished_at", kind="stable").drop_duplicates(subset=keys, keep="last")
-        return df.loc[df.index.isin(latest.index)]
-    return df.drop_duplicates(subset=keys, keep="last")
-
-
-def score_tasks(df: pd.DataFrame) -> int:
-    """One-vs-rest tasks behind a stored AUC: the width of a score row (multi-class, multi-label), else 1."""
-    if "test_scores" not in df.columns or df.empty:
-        return 1
-    first = decode_cell(df["test_scores"].iloc[0]) if isinstance(df["test_scores"].iloc[0], str) else df["test_scores"].iloc[0]
-    return len(first[0]) if len(first) and isinstance(first[0], (list, tuple, np.ndarray)) else 1
-
-
-def _experiment_keys(df: pd.DataFrame) -> list[str]:
-    return [k for k in EXPERIMENT_KEYS if k in df.columns]
-
-
-def _per_experiment(df: pd.DataFrame, fn: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
-    """Apply ``fn`` to each (dataset, arch) experiment; prepend the keys; concatenate."""
-    keys = _experiment_keys(df)
-    if not keys:
-        return fn(df)
-    parts = []
-    for values, sub in df.groupby(keys, sort=False):
-        values = values if isinstance(values, tuple) else (values,)
-        part = fn(sub)
-        for i, (k, v) in enumerate(zip(keys, values)):
-            part.insert(i, k, v)
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
-def single_experiment(df: pd.DataFrame, what: str) -> None:
-    """Refuse a table that mixes (dataset, arch) experiments."""
-    keys = _experiment_keys(df)
-    if keys and len(df.groupby(keys)) > 1:
-        raise ValueError(f"{what} speaks about one experiment, but the table holds several "
-                         f"{'/'.join(keys)} combinations; filter it first, e.g. df[df.dataset == 'pneumoniamnist'].")
-
-
-def strategy_order(df: pd.DataFrame) -> list[str]:
-    """Strategies in teaching order: scratch first, the statistics-only control, then levels by
-    ``level_index`` ascending, auto last."""
-    names = [str(s) for s in pd.unique(df["strategy"])]
-    levels = [s for s in names if s not in (SCRATCH, STATISTICS, AUTO)]
-    index = df[df["strategy"].isin(levels)].groupby("strategy")["level_index"].min()
-    levels.sort(key=lambda s: (float(index.get(s, 0)), s))
-    return ([s for s in (SCRATCH, STATISTICS) if s in names]) + levels + ([AUTO] if AUTO in names else [])
-
-
-def level_strategies(df: pd.DataFrame) -> list[str]:
-    """The fine-tuning levels only (no scratch, no statistics-only control, no auto), shallowest first."""
-    return [s for s in strategy_order(df) if s not in (SCRATCH, STATISTICS, AUTO)]
-
-
-def fraction_sizes(df: pd.DataFrame) -> dict[float, int]:
-    """Training fraction -> training images (median ``n_train`` over the runs at that fraction)."""
-    return {float(f): int(round(g.median())) for f, g in df.groupby("fraction")["n_train"]}
 
 
 def cell_stats(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -191,27 +91,7 @@ def cell_stats(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 1000, s
     return pd.DataFrame(rows)
 
 
-def best_at_end_share(runs: pd.DataFrame) -> float:
-    """Share of ``runs`` whose best validation check was their last step: still improving when the step
-    budget ran out, so a larger budget might have moved them (NaN when no run logged its best step)."""
-    if "best_step" not in runs.columns or "iterations" not in runs.columns:
-        return math.nan
-    known = runs[(runs["best_step"].astype(float) > 0) & (runs["iterations"].astype(float) > 0)]
-    if known.empty:
-        return math.nan
-    return float((known["best_step"].astype(float) >= known["iterations"].astype(float)).mean())
-
-
 # ----------------------------------------------------------------------------- finding 1: gap to scratch
-def has_scores(frame: pd.DataFrame) -> bool:
-    """True when every run stored one score (or one probability row) per test case, on the same labels."""
-    if "test_scores" not in frame.columns or "test_labels" not in frame.columns or frame.empty:
-        return False
-    first = list(frame["test_labels"].iloc[0])
-    if not auc_defined(first):
-        return False
-    return all(len(scores) == len(first) and list(labels) == first
-               for scores, labels in zip(frame["test_scores"], frame["test_labels"]))
 
 
 def paired_test(ft: pd.DataFrame, sc: pd.DataFrame, metric: str, n_boot: int, seed: int) -> dict[str, Any]:
@@ -297,7 +177,7 @@ def gap_to_scratch(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 200
 
     ``strategies`` limits the comparison to some strategies (saves bootstrap time).
     """
-    return _per_experiment(df, lambda d: _gap_one(d, metric, n_boot, seed, strategies))
+    return per_experiment(df, lambda d: _gap_one(d, metric, n_boot, seed, strategies))
 
 
 # ----------------------------------------------------------------------------- finding 2: robustness
@@ -346,40 +226,6 @@ def robustness_contrast(df: pd.DataFrame, best: pd.DataFrame, metric: str = "tes
     return out
 
 
-# ----------------------------------------------------------------------------- finding 2: power laws (fits: helpers.powerlaw)
-def curve_points(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per (strategy, fraction): training images and mean error ``1 - metric`` over seeds."""
-    cells = cell_stats(df, metric)
-    cells["error"] = 1.0 - cells["mean"]
-    return cells
-
-
-def _fit_points(points: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The learning-curve points a power law is fitted to: for AUC, points at or below
-    :data:`NEAR_CHANCE` are left out (a curve at chance has no error to shrink by a power law)."""
-    return points[points["mean"] > NEAR_CHANCE] if metric.endswith("auc") else points
-
-
-def fit_power_laws(df: pd.DataFrame, metric: str = "test_auc") -> dict[str, PowerLawFit]:
-    """One :func:`fit_power_law` per strategy of one experiment (error = 1 - mean metric per size; AUC
-    points near chance left out, see :func:`_fit_points`). Degrees of freedom: sizes minus 3."""
-    single_experiment(df, "fit_power_laws")
-    points = _fit_points(curve_points(df, metric), metric)
-    fits = {}
-    for strategy in strategy_order(df):
-        mine = points[points["strategy"] == strategy]
-        fits[strategy] = fit_power_law(mine["n_train"], mine["error"])
-    return fits
-
-
-def _catch_up(points: pd.DataFrame, target_metric: float, metric: str) -> tuple[float, bool]:
-    """(size, extrapolated) at which one strategy's curve reaches ``target_metric``: the smallest measured
-    size that already does, else its power law's (:func:`catch_up_size`)."""
-    measured = _measured_catch_up(points, target_metric)
-    if measured is not None:
-        return measured, False
-    fit_on = _fit_points(points, metric)
-    return catch_up_size(fit_power_law(fit_on["n_train"], 1.0 - fit_on["mean"]), 1.0 - target_metric)
 
 
 MIN_CATCH_UP_SIZES = 4
@@ -387,181 +233,6 @@ MIN_CATCH_UP_SIZES = 4
 exactly and leave nothing to check it against."""
 
 
-def _catch_up_interval(df: pd.DataFrame, strategy: str, target_strategy: str, metric: str, n_boot: int,
-                       seed: int) -> tuple[float, float]:
-    """Percentile 95% interval of the catch-up size over seeds and test images, both levels resampled and paired.
-
-    Every replicate draws the seeds with replacement once for every cell (seed r of every size and of the
-    target comes together: paired) and, for AUC with stored scores, resamples the test images once for every
-    run (:func:`helpers.bootstrap.bootstrap_distribution` with one seed: the same resamples for all runs), then
-    recomputes the cell means and the catch-up size. Replicates that never catch up count as infinite,
-    replicates whose power law cannot be fitted are left out. Only the seeds every cell finished count. A
-    percentile interval over both levels counts each run's own test noise twice (docs/methods.md) and reads
-    normal quantiles from 3-5 seeds: it is rough, for the order of magnitude only, and errs wide."""
-    rng = np.random.default_rng(seed)
-    sizes = fraction_sizes(df)
-    top = float(df["fraction"].max())
-    cells = {float(f): g.set_index("seed") for f, g in df[df["strategy"] == strategy].groupby("fraction")}
-    target = df[(df["strategy"] == target_strategy) & (df["fraction"] == top)].set_index("seed")
-    if not cells or target.empty:
-        return math.nan, math.nan
-    seeds = sorted(set(target.index).intersection(*(set(c.index) for c in cells.values())))
-    if not seeds:
-        return math.nan, math.nan
-    frames = {**{("mine", f): c.loc[seeds] for f, c in cells.items()}, ("target", top): target.loc[seeds]}
-    both = pd.concat(frames.values())
-    if metric == "test_auc" and has_scores(both):
-        labels = np.asarray(both["test_labels"].iloc[0], dtype=int)
-        reps = {k: np.stack([bootstrap.bootstrap_distribution(labels, np.asarray(s, dtype=float), "auc", n_boot, seed)
-                             for s in f["test_scores"]]) for k, f in frames.items()}       # (R, B) per cell
-    else:
-        reps = {k: np.repeat(f[metric].to_numpy(float)[:, None], n_boot, axis=1) for k, f in frames.items()}
-    values = []
-    for b in range(n_boot):
-        pick = rng.integers(0, len(seeds), len(seeds))
-        means = {k: float(np.mean(v[pick, b])) for k, v in reps.items()}
-        if not all(np.isfinite(m) for m in means.values()):
-            continue
-        curve = pd.DataFrame([dict(n_train=sizes[f], mean=means[("mine", f)]) for f in cells])
-        n, _ = _catch_up(curve, means[("target", top)], metric)
-        if not np.isnan(n):   # a replicate whose power law could not be fitted says nothing either way
-            values.append(n)
-    if not values:
-        return math.nan, math.nan
-    lo, hi = np.quantile(np.asarray(values, dtype=float), [0.025, 0.975], method="inverted_cdf")
-    return float(lo), float(hi)
-
-
-def _power_one(df: pd.DataFrame, metric: str, n_boot: int, seed: int) -> pd.DataFrame:
-    df = dedupe(decode_results(df))
-    points = curve_points(df, metric)
-    tuned = points[points["strategy"] != SCRATCH]
-    target_strategy, target_metric = "", math.nan
-    if not tuned.empty:   # the target: the fine-tuning chosen on validation at the largest size, its test mean
-        chosen = best_per_fraction(df, metric, with_test=False).sort_values("fraction").iloc[-1]
-        target_strategy, target_metric = str(chosen["best_strategy"]), float(chosen["mean"])
-    rows = []
-    for strategy, fit in fit_power_laws(df, metric).items():
-        n, extrapolated = _catch_up(points[points["strategy"] == strategy], target_metric, metric)
-        lo, hi = (_catch_up_interval(df, strategy, target_strategy, metric, n_boot, seed)
-                  if target_strategy and n_boot else (math.nan, math.nan))
-        limit = CATCH_UP_LIMIT * float(points["n_train"].max())
-        note = ""
-        if not np.isfinite(target_metric):
-            note = "no fine-tuned target"
-        elif strategy == target_strategy:   # it defines the target at the largest size: nothing to catch up
-            note = "the target itself"
-            n, lo, hi, extrapolated = math.nan, math.nan, math.nan, False
-        elif not fit.ok and extrapolated:
-            note = f"no power law: {fit.reason}"
-        elif extrapolated and fit.n_points < MIN_CATCH_UP_SIZES:
-            note = (f"not reported: extrapolating needs at least {MIN_CATCH_UP_SIZES} sizes on the curve, and "
-                    f"{fit.n_points} points fit the 3-parameter power law exactly")
-            n, lo, hi = math.nan, math.nan, math.nan
-        elif not np.isfinite(n) or n > limit:
-            note = (f"not reported: the fit would reach the target only beyond {CATCH_UP_LIMIT:g}x the largest size "
-                    f"measured ({int(points['n_train'].max()):,} images), where a power law fitted to "
-                    f"{fit.n_points} points is no evidence")
-            n, lo, hi = math.nan, math.nan, math.nan
-        lo, hi = (math.inf if v > limit else v for v in (lo, hi))   # beyond the limit: only "more than 2x" is said
-        rows.append(dict(strategy=strategy, **asdict(fit), dof=max(fit.n_points - 3, 0),
-                         target_strategy=target_strategy, target_metric=target_metric, catch_up_n=n,
-                         catch_up_extrapolated=extrapolated, catch_up_lo=lo, catch_up_hi=hi, catch_up_note=note,
-                         catch_up_x=n / fit.n_max if fit.ok and np.isfinite(n) else math.nan))
-    return pd.DataFrame(rows)
-
-
-def _measured_catch_up(points: pd.DataFrame, target_metric: float) -> float | None:
-    """The smallest measured training-set size whose mean metric reaches the target, if any."""
-    reached = points[points["mean"] >= target_metric]
-    return float(reached["n_train"].min()) if len(reached) else None
-
-
-def power_law_table(df: pd.DataFrame, metric: str = "test_auc", n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
-    """Per strategy: the power-law fit of its learning curve and a catch-up size.
-
-    The curve is ``error = 1 - metric`` (mean over seeds) against training images; for AUC, points at or
-    below :data:`NEAR_CHANCE` are left out of the fit. ``dof`` is the fit's residual degrees of freedom
-    (points minus 3 parameters: 4 sizes leave one). The *target* is the fine-tuning chosen on validation at
-    the largest fraction (``target_strategy``) and its test mean (``target_metric``). ``catch_up_n`` is the
-    smallest measured size that already reaches the target, else the size at which the strategy's fit
-    reaches it -- read on the scratch row, it is how many images scratch would need to match fine-tuning;
-    ``catch_up_extrapolated`` flags a size outside the measured range. The target's own row has no
-    catch-up (NaN, note "the target itself"). A size beyond
-    :data:`CATCH_UP_LIMIT` times the largest one measured is refused (NaN, ``catch_up_note`` says why).
-    ``catch_up_lo, catch_up_hi``: a percentile 95% interval over seeds (``n_boot`` replicates); an end
-    beyond the limit is inf ("more than 2x"), and a refused size has no interval. ``catch_up_x`` is the size over the largest size measured.
-
-    Rebuild a fit with ``PowerLawFit.from_row``.
-    """
-    return _per_experiment(df, lambda d: _power_one(d, metric, n_boot, seed))
-
-
-# ----------------------------------------------------------------------------- convergence
-def iterations_to_fraction(curve: Any, fraction: float = 0.95, chance: float = CHANCE) -> int | None:
-    """First logged iteration at which validation AUC has come ``fraction`` of the way from chance to the
-    curve's *maximum*: AUC_t - chance >= fraction * (max - chance).
-
-    Measured from chance, not from zero: AUC's chance level is 0.5, so "95% of the best AUC" would be
-    reached at once by a model whose best is 0.60 (0.57 is barely above chance). The maximum (not the
-    final value) is the reference because training keeps the best-validation model and early stopping
-    logs a few worse points after it. ``curve`` is a list of ``[iteration, val_auc]`` pairs (or its JSON
-    string); ``chance=0`` gives the plain share of the maximum. Returns None for an empty curve or one
-    that never rises above chance.
-    """
-    points = sorted((int(it), float(v)) for it, v in decode_cell(curve) if v is not None and np.isfinite(v))
-    if not points:
-        return None
-    best = max(v for _, v in points)
-    if best <= chance:
-        return None
-    threshold = chance + fraction * (best - chance)
-    return next(it for it, v in points if v >= threshold - 1e-12)
-
-
-def _convergence_one(df: pd.DataFrame, fraction: float) -> pd.DataFrame:
-    df = dedupe(decode_results(df))
-    rows = []
-    for (strategy, frac), g in df.groupby(["strategy", "fraction"], sort=False):
-        reach = [iterations_to_fraction(c, fraction) for c in g["curve"]]
-        reach = [r for r in reach if r is not None]
-        best = [max(c, key=lambda p: p[1])[0] for c in g["curve"] if len(c)]
-        first = [min(int(it) for it, _ in c) for c in g["curve"] if len(c)]
-        median_reach = float(np.median(reach)) if reach else math.nan
-        first_check = float(np.median(first)) if first else math.nan
-        rows.append(dict(strategy=str(strategy), fraction=float(frac), n_train=int(round(g["n_train"].median())),
-                         median_iterations=median_reach, first_check=first_check,
-                         at_first_check=bool(reach) and median_reach <= first_check,
-                         median_best_iteration=float(np.median(best)) if best else math.nan,
-                         best_at_end=best_at_end_share(g), n_runs=len(g), n_with_curve=len(reach)))
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return out
-    order = {s: i for i, s in enumerate(strategy_order(df))}
-    out = out.sort_values(["fraction", "strategy"], key=lambda col: col.map(order) if col.name == "strategy" else col)
-    scratch = out[out["strategy"] == SCRATCH].set_index("fraction")
-    # both at their first check: each converged within one check interval, and no ratio can be read
-    out["speedup_vs_scratch"] = [
-        math.nan if f not in scratch.index or not m or m <= 0 or (first and scratch.at[f, "at_first_check"])
-        else scratch.at[f, "median_iterations"] / m
-        for f, m, first in zip(out["fraction"], out["median_iterations"], out["at_first_check"])]
-    return out.reset_index(drop=True)
-
-
-def convergence_table(df: pd.DataFrame, fraction: float = 0.95) -> pd.DataFrame:
-    """Per strategy and training fraction: median iterations to come ``fraction`` of the way from chance
-    to the best validation AUC.
-
-    Columns: ``strategy, fraction, n_train, median_iterations`` (see :func:`iterations_to_fraction`),
-    ``first_check`` (the first logged iteration: the resolution of the measurement), ``at_first_check``
-    (True when the median run had already got there at its first check, so the speed is "at most
-    ``first_check`` steps" and differences below the check interval cannot be seen; log more often,
-    a smaller ``eval_every``, to resolve them), ``median_best_iteration`` (where validation AUC peaked), ``best_at_end`` (share of runs whose best
-    check was their last step: still improving when the budget ran out), ``n_runs, n_with_curve`` and
-    ``speedup_vs_scratch`` (scratch's median iterations / this strategy's, same fraction; NaN where both
-    got there at their first check, since neither speed is resolved).
-    """
-    return _per_experiment(df, lambda d: _convergence_one(d, fraction))
 
 
 # ----------------------------------------------------------------------------- findings 1, 3, 4: the best strategy
@@ -704,9 +375,7 @@ def best_per_fraction(df: pd.DataFrame, metric: str = "test_auc", candidates: Se
     choice was tied on validation, the same comparison for each other tied candidate (a verdict that
     changes with the tie-break rests on a convention; :mod:`helpers.findings` calls that size open).
     """
-    return _per_experiment(df, lambda d: _best_one(d, metric, candidates, with_test, n_boot, seed))
-
-
+    return per_experiment(df, lambda d: _best_one(d, metric, candidates, with_test, n_boot, seed))
 
 
 # ----------------------------------------------------------------------------- features or scale?

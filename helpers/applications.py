@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import analysis
+from . import analysis, tables
 from .analysis import NI_MARGIN, SCRATCH
 from .detection import report as detection_report
 from .segmentation import report as segmentation_report
@@ -62,13 +62,13 @@ COLUMNS = ["application", "metric", "n_train", "chosen", "tied_on_validation", "
 
 
 def _classification(table: pd.DataFrame, n_boot: int, seed: int) -> tuple[str, bool, int, list[dict]]:
-    df = analysis.decode_results(table)
-    names = analysis.level_strategies(df)
+    df = tables.decode_results(table)
+    names = tables.level_strategies(df)
     best = analysis.best_per_fraction(df, candidates=names, with_test=False).iloc[-1]
     at = df[np.isclose(df["fraction"], best["fraction"])]
     chosen = str(best["best_strategy"])
     rows = []
-    for strategy in analysis.strategy_order(at):
+    for strategy in tables.strategy_order(at):
         if strategy in (chosen, analysis.AUTO):
             continue
         d = analysis.paired_arms(at, strategy, chosen, "test_auc", n_boot, seed)

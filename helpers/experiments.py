@@ -19,7 +19,8 @@ import pandas as pd
 from torch import nn
 from .progress import tqdm
 
-from .analysis import dedupe, best_at_end_share
+from .convergence import best_at_end_share
+from .tables import dedupe
 from .bootstrap import two_level_bootstrap
 from .datasets import DataSet
 
@@ -170,7 +171,7 @@ def _score(config: RunConfig, data: DataSet, built: Built, result: TrainResult |
 
 
 def _failed(config: RunConfig, data: DataSet, built: Built) -> dict:
-    """A diverged run's own fields: no metrics (analyses leave diverged rows out, ``analysis.dedupe``; a notebook
+    """A diverged run's own fields: no metrics (analyses leave diverged rows out, ``tables.dedupe``; a notebook
     that reports a sweep asserts that none of its reported runs diverged)."""
     return {"level": built.level, "level_index": built.index,
             "strategy": "statistics" if config.strategy == "statistics" else built.level or "scratch",

@@ -12,8 +12,8 @@ import pandas as pd
 from scipy import stats
 
 from .schema import SELECT_BY
-from .analysis import (ALPHA, NI_MARGIN, SCRATCH, has_scores, single_experiment, best_per_fraction,
-                       decode_results, holm, level_strategies, metric_label, robustness_contrast, score_tasks)
+from .analysis import ALPHA, NI_MARGIN, SCRATCH, best_per_fraction, holm, robustness_contrast
+from .tables import decode_results, has_scores, level_strategies, metric_label, score_tasks, single_experiment
 from .choice import auc_resolution, choose
 from .bootstrap import paired_bootstrap_delta_multi
 from .verdicts import FAILS, HOLDS, UNDECIDED

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from . import analysis as A
+from . import learning_curves, tables
 from . import powerlaw as PL
 from .augment import augment_batch
 from .datasets import DataSet, Split
@@ -69,7 +70,7 @@ def learning_curve_colors(order: list[str]) -> dict[str, Any]:
 
 
 def _experiment_name(df: pd.DataFrame) -> str:
-    parts = [str(df[k].iloc[0]) for k in A.EXPERIMENT_KEYS if k in df.columns and len(df)]
+    parts = [str(df[k].iloc[0]) for k in tables.EXPERIMENT_KEYS if k in df.columns and len(df)]
     return f" ({', '.join(parts)})" if parts else ""
 
 
@@ -89,13 +90,13 @@ def plot_learning_curves(df: pd.DataFrame, metric: str = "test_auc", ax: Axes | 
     test images (:func:`analysis.cell_stats`); otherwise the t interval over seeds, or one run's
     bootstrap CI over test images. The title says which.
     """
-    A.single_experiment(df, "plot_learning_curves")
-    df = A.dedupe(df)
-    sizes = A.fraction_sizes(df)
-    order = A.strategy_order(df)
+    tables.single_experiment(df, "plot_learning_curves")
+    df = tables.dedupe(df)
+    sizes = tables.fraction_sizes(df)
+    order = tables.strategy_order(df)
     colors = learning_curve_colors(order)
     ax = new_ax(ax)
-    label = A.metric_label(metric)
+    label = tables.metric_label(metric)
     cells = A.cell_stats(df, metric).sort_values("n_train")
     for strategy in order:
         c = cells[cells["strategy"] == strategy]
@@ -111,18 +112,18 @@ def plot_best_level_heatmap(df: pd.DataFrame, metric: str = "test_auc", ax: Axes
     """Mean metric per strategy (rows: scratch at the top, then shallow -> deep, auto last) and
     training fraction (columns), annotated; in each column the fine-tuning chosen on validation AUC
     (:func:`analysis.best_per_fraction`) is boxed and starred; the colours show its test metric."""
-    A.single_experiment(df, "plot_best_level_heatmap")
+    tables.single_experiment(df, "plot_best_level_heatmap")
     cells = A.cell_stats(df, metric)
-    order = A.strategy_order(df)
+    order = tables.strategy_order(df)
     grid = cells.pivot(index="strategy", columns="fraction", values="mean").reindex(order)
-    sizes = A.fraction_sizes(df)
+    sizes = tables.fraction_sizes(df)
     text = grid.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
     chosen = A.best_per_fraction(df, metric, with_test=False).set_index("fraction")["best_strategy"]
     best_rows = [list(grid.index).index(chosen[col]) for col in grid.columns]
     for j, i in enumerate(best_rows):
         text.iloc[i, j] += " *"
     ax = new_ax(ax, (1.6 + 1.3 * grid.shape[1], 1.0 + 0.45 * grid.shape[0]))
-    label = A.metric_label(metric)
+    label = tables.metric_label(metric)
     sns.heatmap(grid, annot=text.to_numpy(), fmt="", cmap="viridis", ax=ax, linewidths=0.5,
                 cbar_kws={"label": f"{label} (mean over seeds)"}, annot_kws={"fontsize": 8})
     for j, i in enumerate(best_rows):
@@ -146,7 +147,7 @@ def plot_gap_to_scratch(gap_df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ``delta`` (the plain ``gap`` when no paired test ran); ``*`` above a point marks p < .05.
     Strategies are nudged sideways so their bars do not overlap.
     """
-    A.single_experiment(gap_df, "plot_gap_to_scratch")
+    tables.single_experiment(gap_df, "plot_gap_to_scratch")
     ax = new_ax(ax)
     order = (gap_df[["strategy", "level_index"]].drop_duplicates("strategy")
              .assign(auto=lambda d: d["strategy"] == A.AUTO).sort_values(["auto", "level_index"])["strategy"].tolist())
@@ -190,13 +191,13 @@ def plot_convergence(df: pd.DataFrame, fraction: float | None = None, ax: Axes |
     seed is a single run); a dot marks its peak. Iteration 0
     (before any update) is left out because the axis is logarithmic.
     """
-    A.single_experiment(df, "plot_convergence")
-    df = A.dedupe(A.decode_results(df))
+    tables.single_experiment(df, "plot_convergence")
+    df = tables.dedupe(tables.decode_results(df))
     fraction = float(df["fraction"].max()) if fraction is None else float(fraction)
     df = df[np.isclose(df["fraction"], fraction)]
     if df.empty:
         raise ValueError(f"no runs at training fraction {fraction}")
-    order = A.strategy_order(df)
+    order = tables.strategy_order(df)
     colors = learning_curve_colors(order)
     ax = new_ax(ax)
     for strategy in order:
@@ -224,18 +225,18 @@ def plot_power_law(df: pd.DataFrame, fits: Mapping[str, PL.PowerLawFit] | pd.Dat
                    ax: Axes | None = None, metric: str = "test_auc") -> Axes:
     """Measured error (1 - metric, mean over seeds) and the fitted ``a * n^-b + c`` per strategy.
 
-    ``fits`` is a dict strategy -> :class:`powerlaw.PowerLawFit` or :func:`analysis.power_law_table`
+    ``fits`` is a dict strategy -> :class:`powerlaw.PowerLawFit` or :func:`learning_curves.power_law_table`
     output (default: fitted here). The fit is solid over the measured sizes and dashed where it is
     extrapolated (up to scratch's catch-up size when that is within 1000x the data, else 10x).
     When ``fits`` is a power-law table, its target (the best fine-tuned result) is drawn as a dotted
     line and scratch's catch-up size as an ``x``.
     """
-    A.single_experiment(df, "plot_power_law")
+    tables.single_experiment(df, "plot_power_law")
     table = fits if isinstance(fits, pd.DataFrame) else None
-    fits = A.fit_power_laws(df, metric) if fits is None else _as_fits(fits)
-    points = A.curve_points(df, metric)
-    order = [s for s in A.strategy_order(df) if s in fits]
-    colors = learning_curve_colors(A.strategy_order(df))
+    fits = learning_curves.fit_power_laws(df, metric) if fits is None else _as_fits(fits)
+    points = learning_curves.curve_points(df, metric)
+    order = [s for s in tables.strategy_order(df) if s in fits]
+    colors = learning_curve_colors(tables.strategy_order(df))
     ax = new_ax(ax)
     target = catch_up = np.nan
     if table is not None and len(table):
@@ -255,7 +256,7 @@ def plot_power_law(df: pd.DataFrame, fits: Mapping[str, PL.PowerLawFit] | pd.Dat
         ax.plot(inside, fit.predict(inside), color=colors[strategy],
                 label=f"{strategy}: {fit.a:.3g} n^-{fit.b:.2f} + {fit.c:.3f}")
         ax.plot(beyond, fit.predict(beyond), color=colors[strategy], ls="--")
-    label = A.metric_label(metric)
+    label = tables.metric_label(metric)
     if np.isfinite(target):
         ax.axhline(target, color="grey", ls=":", lw=1.2,
                    label=f"target: best fine-tuned ({table['target_strategy'].iloc[0]})")
@@ -435,7 +436,7 @@ def plot_metric_by_level(table: pd.DataFrame, metric: str = "test_auc", ax: Axes
         ax.axhline(s[metric], color="C3", label="scratch")
         ax.axhspan(s[f"{metric}_lo"], s[f"{metric}_hi"], color="C3", alpha=0.15)
     ax.set_xticks(x, tuned["level"], rotation=30, ha="right")
-    ax.set(xlabel="tuned layers (shallow -> deep)", ylabel=A.metric_label(metric),
+    ax.set(xlabel="tuned layers (shallow -> deep)", ylabel=tables.metric_label(metric),
            title="Fine-tuning depth: test metric with 95% CIs")
     ax.legend()
     return ax

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from . import analysis, bootstrap, plots
+from . import analysis, bootstrap, plots, tables
 
 METRICS = ("test_auc", "test_acc", "test_sens@10", "test_sens@15", "test_sens@20")
 CSS_CLASS = "ftlab-explorer"   # the browser test finds explorers by this class
@@ -83,7 +83,7 @@ def _metric_table(summary: pd.Series) -> pd.DataFrame:
 
 def level_explorer(table: pd.DataFrame) -> Explorer:
     """Choose a data set and a level (or scratch): its metrics with CIs and its test ROC curve (notebook 03)."""
-    strategies = analysis.strategy_order(table)
+    strategies = tables.strategy_order(table)
 
     def show(dataset: str, strategy: str) -> pd.Series:
         rows = table[(table["dataset"] == dataset) & (table["strategy"] == strategy)]
@@ -108,7 +108,7 @@ def level_explorer(table: pd.DataFrame) -> Explorer:
 def results_explorer(table: pd.DataFrame, metric: str = "test_auc") -> Explorer:
     """Learning curves filtered by training fraction, strategies and metric (notebook 04)."""
     fractions = sorted(table["fraction"].unique())
-    strategies = analysis.strategy_order(table)
+    strategies = tables.strategy_order(table)
 
     def show(max_fraction: float, chosen: tuple[str, ...], metric: str) -> plt.Axes:
         if not chosen:

@@ -21,6 +21,7 @@ from scipy.stats import norm  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
 
 from helpers import analysis as A  # noqa: E402
+from helpers import convergence, learning_curves, tables  # noqa: E402
 from helpers import findings as FD  # noqa: E402
 from helpers import plots as P  # noqa: E402
 from helpers import powerlaw as PL  # noqa: E402
@@ -123,8 +124,8 @@ def test_decode_results_parses_csv_and_is_idempotent(table, tmp_path):
     table.to_csv(path, index=False)
     back = pd.read_csv(path)
     assert isinstance(back["curve"].iloc[0], str)
-    once = A.decode_results(back)
-    twice = A.decode_results(once)
+    once = tables.decode_results(back)
+    twice = tables.decode_results(once)
     assert isinstance(once["curve"].iloc[0], list) and once["curve"].iloc[0][1][0] == 10
     assert once["test_labels"].iloc[0] == LABELS
     assert twice["test_scores"].iloc[3] == once["test_scores"].iloc[3]
@@ -133,8 +134,8 @@ def test_decode_results_parses_csv_and_is_idempotent(table, tmp_path):
 
 def test_strategy_order(table):
     shuffled = table.sample(frac=1.0, random_state=0)
-    assert A.strategy_order(shuffled) == ["scratch", "head", "middle", "all", "auto"]
-    assert A.level_strategies(shuffled) == ["head", "middle", "all"]
+    assert tables.strategy_order(shuffled) == ["scratch", "head", "middle", "all", "auto"]
+    assert tables.level_strategies(shuffled) == ["head", "middle", "all"]
 
 
 # ----------------------------------------------------------------------------- power laws
@@ -171,7 +172,7 @@ def test_catch_up_size_closed_form_and_extrapolation_flag():
 
 
 def test_power_law_table(table):
-    out = A.power_law_table(table)
+    out = learning_curves.power_law_table(table)
     assert list(out["strategy"]) == ["scratch", "head", "middle", "all", "auto"]
     sc = out.set_index("strategy").loc["scratch"]
     assert sc["ok"] and sc["b"] == pytest.approx(0.5, abs=0.15)
@@ -200,7 +201,7 @@ def test_catch_up_within_twice_the_largest_size_is_reported_with_an_interval():
             rows.append(make_row("scratch", fraction, seed, scores_with_auc(1 - float(scratch_error(n)), rng)))
             target = 1 - float(scratch_error(1.5 * N_FULL)) if fraction == 1.0 else 0.6
             rows.append(make_row("head", fraction, seed, scores_with_auc(target, rng)))
-    out = A.power_law_table(pd.DataFrame(rows), n_boot=50).set_index("strategy")
+    out = learning_curves.power_law_table(pd.DataFrame(rows), n_boot=50).set_index("strategy")
     sc = out.loc["scratch"]
     assert sc["catch_up_extrapolated"] and N_FULL < sc["catch_up_n"] <= 2 * N_FULL and sc["catch_up_note"] == ""
     assert sc["catch_up_lo"] <= sc["catch_up_n"] <= sc["catch_up_hi"]
@@ -209,26 +210,26 @@ def test_catch_up_within_twice_the_largest_size_is_reported_with_an_interval():
 def test_power_law_fits_leave_out_points_near_chance():
     rows = [make_row("scratch", f, 0, scores_with_auc(a, np.random.default_rng(i)))
             for i, (f, a) in enumerate(zip(FRACTIONS, (0.52, 0.70, 0.80, 0.85)))]
-    fits = A.fit_power_laws(pd.DataFrame(rows))
+    fits = learning_curves.fit_power_laws(pd.DataFrame(rows))
     assert fits["scratch"].n_points == 3      # the 80-image point at AUC ~0.52 is left out
 
 
 # ----------------------------------------------------------------------------- convergence
 def test_iterations_to_fraction_on_a_hand_made_curve():
     curve = [[0, 0.5], [10, 0.7], [20, 0.85], [30, 0.9], [40, 0.88]]
-    assert A.iterations_to_fraction(curve, 0.95) == 30          # 0.5 + 0.95 * (0.9 - 0.5) = 0.88
-    assert A.iterations_to_fraction(curve, 0.8) == 20           # 0.82
-    assert A.iterations_to_fraction(json.dumps(curve), 0.5) == 10   # 0.70
-    assert A.iterations_to_fraction(curve, 0.9, chance=0.0) == 20   # the plain share: 0.81
-    assert A.iterations_to_fraction([], 0.95) is None
+    assert convergence.iterations_to_fraction(curve, 0.95) == 30          # 0.5 + 0.95 * (0.9 - 0.5) = 0.88
+    assert convergence.iterations_to_fraction(curve, 0.8) == 20           # 0.82
+    assert convergence.iterations_to_fraction(json.dumps(curve), 0.5) == 10   # 0.70
+    assert convergence.iterations_to_fraction(curve, 0.9, chance=0.0) == 20   # the plain share: 0.81
+    assert convergence.iterations_to_fraction([], 0.95) is None
     # a best of 0.60 is barely above chance: "95% of the best" (0.57) would be reached at once; from chance not
     weak = [[0, 0.5], [10, 0.58], [20, 0.6]]
-    assert A.iterations_to_fraction(weak, 0.95, chance=0.0) == 10 and A.iterations_to_fraction(weak, 0.95) == 20
-    assert A.iterations_to_fraction([[0, 0.5], [10, 0.45]], 0.95) is None   # never above chance
+    assert convergence.iterations_to_fraction(weak, 0.95, chance=0.0) == 10 and convergence.iterations_to_fraction(weak, 0.95) == 20
+    assert convergence.iterations_to_fraction([[0, 0.5], [10, 0.45]], 0.95) is None   # never above chance
 
 
 def test_convergence_table_fine_tuning_converges_faster(table):
-    out = A.convergence_table(table)
+    out = convergence.convergence_table(table)
     assert len(out) == 5 * len(FRACTIONS)
     at_full = out[out["fraction"] == 1.0].set_index("strategy")
     assert at_full.loc["head", "median_iterations"] < at_full.loc["scratch", "median_iterations"]
@@ -290,7 +291,7 @@ def test_gap_to_scratch_per_experiment(table):
 
 # ----------------------------------------------------------------------------- best, summary, findings
 def test_best_per_fraction_depth_shifts_with_data(table):
-    levels = A.best_per_fraction(table, candidates=A.level_strategies(table), with_test=False)
+    levels = A.best_per_fraction(table, candidates=tables.level_strategies(table), with_test=False)
     assert list(levels["best_strategy"].iloc[[0, -1]]) == ["head", "all"]
     best = A.best_per_fraction(table, n_boot=N_BOOT)
     assert len(best) == len(FRACTIONS) and (best["gap"] > 0).all()
@@ -347,15 +348,15 @@ def test_choices_ignore_the_test_columns(table):
     shuffled = table.copy()
     order = rng.permutation(len(table))
     shuffled[test_cols] = table[test_cols].to_numpy()[order]
-    for candidates in (None, A.level_strategies(table)):
+    for candidates in (None, tables.level_strategies(table)):
         a = A.best_per_fraction(table, candidates=candidates, with_test=False)
         b = A.best_per_fraction(shuffled, candidates=candidates, with_test=False)
         assert list(a["best_strategy"]) == list(b["best_strategy"])
         assert not np.allclose(a["mean"], b["mean"])      # the reported test numbers did move
     # and a validation column that disagrees with test does change the choice
     flipped = table.assign(val_score=1 - table["val_score"])
-    c = A.best_per_fraction(flipped, candidates=A.level_strategies(table), with_test=False)
-    assert list(c["best_strategy"]) != list(A.best_per_fraction(table, candidates=A.level_strategies(table),
+    c = A.best_per_fraction(flipped, candidates=tables.level_strategies(table), with_test=False)
+    assert list(c["best_strategy"]) != list(A.best_per_fraction(table, candidates=tables.level_strategies(table),
                                                                 with_test=False)["best_strategy"])
 
 
@@ -364,7 +365,7 @@ def test_plot_learning_curves(table):
     ax = P.plot_learning_curves(table)
     drawn = [line for line in ax.get_lines() if len(line.get_xdata())]   # seaborn adds empty legend handles
     assert len(drawn) == 5 and ax.get_xscale() == "log"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == A.strategy_order(table)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == tables.strategy_order(table)
     assert ax.get_xlabel() and ax.get_ylabel() == "Test AUC"
     one_seed = P.plot_learning_curves(table[table["seed"] == 0], metric="test_acc")
     assert len(one_seed.get_lines()) == 5 and len(one_seed.collections) == 5   # lines + CI bands
@@ -395,11 +396,11 @@ def test_plot_convergence(table):
 
 
 def test_plot_power_law_and_save_figure(table, tmp_path):
-    fits = A.power_law_table(table)
+    fits = learning_curves.power_law_table(table)
     ax = P.plot_power_law(table, fits)
     assert len(ax.get_lines()) == 2 * int(fits["ok"].sum()) + 1      # solid + dashed per fit, target line
     assert any(line.get_linestyle() == "--" for line in ax.get_lines())
-    ax2 = P.plot_power_law(table, A.fit_power_laws(table))
+    ax2 = P.plot_power_law(table, learning_curves.fit_power_laws(table))
     assert len(ax2.get_lines()) == 2 * int(fits["ok"].sum())
     path = P.save_figure(ax.figure, "power_law", tmp_path)
     assert path == tmp_path / "power_law.png" and path.stat().st_size > 1000
@@ -468,8 +469,8 @@ def test_holm_on_a_hand_made_example():
 
 def test_best_at_end_share_counts_runs_still_improving():
     runs = pd.DataFrame({"best_step": [120, 60, 120, -1], "iterations": [120, 120, 120, -1]})
-    assert A.best_at_end_share(runs) == pytest.approx(2 / 3)
-    assert np.isnan(A.best_at_end_share(pd.DataFrame({"x": [1]})))
+    assert convergence.best_at_end_share(runs) == pytest.approx(2 / 3)
+    assert np.isnan(convergence.best_at_end_share(pd.DataFrame({"x": [1]})))
 
 
 def test_finding_one_does_not_rest_on_a_tie_break():
@@ -500,12 +501,12 @@ def test_convergence_at_the_first_check_is_not_a_speed_up():
     rows = [dict(dataset="d", arch="a", strategy=s, level_index=i, fraction=1.0, n_train=100, seed=seed,
                  curve=[[20, 0.9], [40, 0.91], [60, 0.905]], test_auc=0.9, val_score=0.91)
             for i, s in enumerate(["scratch", "classifier"]) for seed in range(3)]
-    out = A.convergence_table(pd.DataFrame(rows)).set_index("strategy")
+    out = convergence.convergence_table(pd.DataFrame(rows)).set_index("strategy")
     assert (out["first_check"] == 20).all() and out["at_first_check"].all()
     assert out["speedup_vs_scratch"].isna().all()
     # scratch slower: the speed-up is read and the arm is resolved
     rows = [dict(r, curve=[[20, 0.6], [40, 0.8], [60, 0.9]]) if r["strategy"] == "scratch" else r for r in rows]
-    out = A.convergence_table(pd.DataFrame(rows)).set_index("strategy")
+    out = convergence.convergence_table(pd.DataFrame(rows)).set_index("strategy")
     assert not out.at["scratch", "at_first_check"] and out.at["classifier", "at_first_check"]
     assert out.at["classifier", "speedup_vs_scratch"] == pytest.approx(3.0)
 
@@ -533,8 +534,8 @@ def test_features_or_scale_reads_the_two_paired_contrasts(table5):
     assert small["verdict"] == "below the control" and small["features_hi"] < -A.NI_MARGIN
     assert (like_best["chosen"] != "statistics").all(), "the control is never the fine-tuning chosen"
     assert A.features_or_scale(table5).empty                    # no control arm: nothing to say
-    assert "statistics" not in A.level_strategies(_with_statistics(table5, scratch_error))
-    assert A.strategy_order(_with_statistics(table5, scratch_error))[:2] == ["scratch", "statistics"]
+    assert "statistics" not in tables.level_strategies(_with_statistics(table5, scratch_error))
+    assert tables.strategy_order(_with_statistics(table5, scratch_error))[:2] == ["scratch", "statistics"]
 
 
 def test_features_or_scale_uses_the_margin_on_both_sides():

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import analysis, applications, choice, findings
+from helpers import analysis, applications, choice, findings, learning_curves
 
 
 def across(rows: list[tuple]) -> pd.DataFrame:
@@ -105,7 +105,7 @@ def test_a_catch_up_size_needs_four_sizes(monkeypatch):
                 rows.append(dict(dataset="d", arch="a", strategy=strategy, fraction=f, seed=seed, n_train=n,
                                  level_index=-1 if strategy == "scratch" else 2, test_auc=1 - e + 0.001 * seed,
                                  val_score=1 - e, diverged=False))
-    table = analysis.power_law_table(pd.DataFrame(rows), n_boot=20)
+    table = learning_curves.power_law_table(pd.DataFrame(rows), n_boot=20)
     scratch = table[table["strategy"] == "scratch"].iloc[0]
     assert np.isnan(scratch["catch_up_n"]) and "at least 4 sizes" in scratch["catch_up_note"]
 

@@ -18,7 +18,7 @@ from .. import yardsticks
 from ..bootstrap import MIN_TEST_SEQUENCES, cluster_mean_interval
 from ..detection.report import best_tuned_choice, diverged_note, finished
 from ..verdicts import FAILS, HOLDS, UNDECIDED
-from ..analysis import strategy_order
+from ..tables import strategy_order
 
 METRICS = {"dice": "Dice", "iou": "IoU", "boundary_px": "boundary distance (px)",
            "boundary_share": "boundary distance (share of frame width)"}
