@@ -34,6 +34,7 @@ from .profiles import Classification
 from .recipe import PAPER, head_multiplier, rate_family
 from .representations import statistics_init
 from .runner import Application, RunIdentity, base_row, execute, stamp, sweep_grid
+from .schema import AUTO, SCRATCH, STATISTICS
 from .subsets import cap_dataset, training_subset
 from .train import TrainBudget, TrainConfig, TrainResult, evaluate, fit, precision_of, resolve_bn_mode
 from .tuning import auto_depth, tune_lr
@@ -51,7 +52,7 @@ class RunConfig(RunIdentity):
     """
     dataset: str = "pneumoniamnist"
     arch: str = "efficientnet_lite0"
-    strategy: str = "scratch"          # "scratch", "statistics", a ladder level (name, or last/middle/all), or "auto"
+    strategy: str = SCRATCH          # "scratch", "statistics", a ladder level (name, or last/middle/all), or "auto"
     fraction: float = 1.0
     seed: int = 0
     image_size: int = 64
@@ -83,7 +84,7 @@ class RunConfig(RunIdentity):
 
 
 def grid(datasets: Sequence[str] = ("pneumoniamnist",), archs: Sequence[str] = ("efficientnet_lite0",),
-         strategies: Sequence[str] = ("scratch", "last", "all"), fractions: Sequence[float] = (1.0,),
+         strategies: Sequence[str] = (SCRATCH, "last", "all"), fractions: Sequence[float] = (1.0,),
          seeds: Sequence[int] = (0,), **common) -> list[RunConfig]:
     """Every combination of data set, backbone, strategy, training fraction and seed; ``common`` holds the
     other fields, budget fields flat beside them or as ``budget=`` (:meth:`helpers.runner.RunIdentity.from_flat`)."""
@@ -139,7 +140,7 @@ class Built:
 def build(config: RunConfig, data: DataSet) -> Built:
     """The run's network (ImageNet weights unless scratch; the statistics-only control redrawn from them) at its
     depth, and the engine's settings."""
-    scratch, statistics = config.strategy == "scratch", config.strategy == "statistics"
+    scratch, statistics = config.strategy == SCRATCH, config.strategy == STATISTICS
     model = build_model(config.arch, data.num_classes, pretrained=not scratch,
                         image_size=input_size(config.arch, config.image_size),
                         init=config.init or default_init(config.arch))
@@ -174,7 +175,7 @@ def _failed(config: RunConfig, data: DataSet, built: Built) -> dict:
     """A diverged run's own fields: no metrics (analyses leave diverged rows out, ``tables.dedupe``; a notebook
     that reports a sweep asserts that none of its reported runs diverged)."""
     return {"level": built.level, "level_index": built.index,
-            "strategy": "statistics" if config.strategy == "statistics" else built.level or "scratch",
+            "strategy": STATISTICS if config.strategy == STATISTICS else built.level or SCRATCH,
             "n_train": len(data.train), "n_val": len(data.val), "test_auc": math.nan, "val_collapsed": False,
             "iterations": -1, "best_step": -1, "curve": [], "test_scores": [], "test_labels": [], **built.extra}
 
@@ -208,7 +209,7 @@ def result_fields(config: RunConfig, data: DataSet, level: str, index: int, metr
     :func:`helpers.runner.base_row` and :func:`helpers.runner.stamp` add the shared ones. ``result`` None: an
     ``auto`` run, whose validation figures come from its ``path`` of levels tried."""
     row = {"level": level, "level_index": index,
-           "strategy": config.strategy if config.strategy in ("auto", "statistics") else (level or "scratch"),
+           "strategy": config.strategy if config.strategy in (AUTO, STATISTICS) else (level or SCRATCH),
            "n_train": len(data.train), "n_val": len(data.val)}
     if result is not None:
         row["bn_mode_used"] = result.bn_mode
@@ -232,7 +233,7 @@ def result_fields(config: RunConfig, data: DataSet, level: str, index: int, metr
 
 # ----------------------------------------------------------------------------- equal steps, equal convergence?
 
-def budget_configs(configs: Sequence[RunConfig], table: pd.DataFrame, factor: int = 2, strategy: str = "scratch",
+def budget_configs(configs: Sequence[RunConfig], table: pd.DataFrame, factor: int = 2, strategy: str = SCRATCH,
                    n_fractions: int = 2) -> list[RunConfig]:
     """The runs of a budget check: ``strategy``'s runs at the ``n_fractions`` largest fractions of a finished
     sweep, again with ``factor`` times the steps (patience and minimum steps scaled alike) at the rate each
@@ -292,7 +293,7 @@ class LadderRun:
 
 
 def run_ladder(template: RunConfig, data: DataSet, levels: Sequence[str] | None = None,
-               lr_grid: dict[str, Sequence[float]] | None = None, arms: Sequence[str] = ("scratch",),
+               lr_grid: dict[str, Sequence[float]] | None = None, arms: Sequence[str] = (SCRATCH,),
                keep: Sequence[str] = ("all",), progress: bool = True, save_dir: str | Path | None = None) -> LadderRun:
     """Fine-tune a fresh ImageNet model at each level (all levels when ``levels`` is None), and train the extra
     ``arms``: ``scratch`` and, when named, ``statistics`` (the statistics-only control: every layer trains, like
@@ -322,14 +323,14 @@ def run_ladder(template: RunConfig, data: DataSet, levels: Sequence[str] | None 
     probe = build_model(arch, data.num_classes, pretrained=True, image_size=image_size)
     chosen = ladder(probe) if levels is None else [resolve_level(probe, level) for level in levels]
     chosen = sorted({r.index: r for r in chosen}.values(), key=lambda r: r.index)
-    keep_names = {k if k in ("scratch", "statistics") else resolve_level(probe, k).name for k in keep}
+    keep_names = {k if k in (SCRATCH, STATISTICS) else resolve_level(probe, k).name for k in keep}
     rows, models, searches, saved = [], {}, [], {}
-    plans = [(a, None) for a in ("scratch", "statistics") if a in arms] + [(r.name, r) for r in chosen]
+    plans = [(a, None) for a in (SCRATCH, STATISTICS) if a in arms] + [(r.name, r) for r in chosen]
     for name, rung in tqdm(plans, desc="ladder arms", disable=not progress):
         snapshots = {}
 
         def build(rung: Level | None = rung, name: str = name) -> FTModel:
-            model = build_model(arch, data.num_classes, pretrained=name != "scratch", image_size=image_size,
+            model = build_model(arch, data.num_classes, pretrained=name != SCRATCH, image_size=image_size,
                                 init=init, seed=train_cfg.seed)   # the same initial weights for every rate
             if name == "statistics":
                 statistics_init(model, seed=train_cfg.seed, keep=(model.stage_names[-1],))
@@ -345,7 +346,7 @@ def run_ladder(template: RunConfig, data: DataSet, levels: Sequence[str] | None 
         model = search.model
         metrics, scores = evaluate(model, data.test, n_boot=n_boot, seed=train_cfg.seed)
         config = replace(template, dataset=data.name, strategy=name, image_size=image_size, lr=search.lr,
-                         max_train=len(data.train) + len(data.val), init=init if name == "scratch" else None)
+                         max_train=len(data.train) + len(data.val), init=init if name == SCRATCH else None)
         row = stamp({**base_row(config, CLASSIFICATION.task, CLASSIFICATION.metric), "diverged": False,
                      **result_fields(config, data, "" if rung is None else rung.name, -1 if rung is None else rung.index,
                                      metrics, scores, search.result)}, started)

@@ -31,6 +31,7 @@ from .datasets import DataSet, Split
 from .finetune import ladder, ladder_table
 from .models import FTModel
 from .paths import reports_dir
+from .schema import SCRATCH
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -426,14 +427,14 @@ def plot_roc(curves: dict[str, pd.DataFrame], ax: Axes | None = None) -> Axes:
 def plot_metric_by_level(table: pd.DataFrame, metric: str = "test_auc", ax: Axes | None = None) -> Axes:
     """Test metric per fine-tuning level with 95% CIs, the scratch model as a band."""
     ax = ax or plt.subplots(figsize=(8, 3.8))[1]
-    tuned = table[table["strategy"] != "scratch"].sort_values("level_index")
+    tuned = table[table["strategy"] != SCRATCH].sort_values("level_index")
     x = np.arange(len(tuned))
     err = [tuned[metric] - tuned[f"{metric}_lo"], tuned[f"{metric}_hi"] - tuned[metric]]
     ax.errorbar(x, tuned[metric], yerr=err, fmt="o-", capsize=4, label="fine-tuned")
-    scratch = table[table["strategy"] == "scratch"]
+    scratch = table[table["strategy"] == SCRATCH]
     if len(scratch):
         s = scratch.iloc[0]
-        ax.axhline(s[metric], color="C3", label="scratch")
+        ax.axhline(s[metric], color="C3", label=SCRATCH)
         ax.axhspan(s[f"{metric}_lo"], s[f"{metric}_hi"], color="C3", alpha=0.15)
     ax.set_xticks(x, tuned["level"], rotation=30, ha="right")
     ax.set(xlabel="tuned layers (shallow -> deep)", ylabel=tables.metric_label(metric),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .budget import BUDGET_FIELDS, TrainBudget
+from .schema import SCRATCH
 
 PROFILE_ENV = "FTLAB_PROFILE"
 DEFAULT_PROFILE = "classroom"
@@ -130,8 +131,8 @@ def _grids(scratch: tuple[float, ...], finetune: tuple[float, ...]) -> RateGrid:
     return {"scratch": scratch, "finetune": finetune}
 
 
-_STRATEGIES = ("scratch", "last", "middle", "all")
-_FRAMES_FAST = dict(frame_step=1, fractions=(1.0,), seeds=(0,), strategies=("scratch", "last", "all"),
+_STRATEGIES = (SCRATCH, "last", "middle", "all")
+_FRAMES_FAST = dict(frame_step=1, fractions=(1.0,), seeds=(0,), strategies=(SCRATCH, "last", "all"),
                     lr_grid=_grids((0.01,), (0.001,)))
 
 PROFILES: dict[str, Profile] = {
@@ -141,7 +142,7 @@ PROFILES: dict[str, Profile] = {
             budget=TrainBudget(steps=8, patience=8, min_steps=0, batch_size=16, eval_every=4, decay_steps=4),
             image_size=32, data_size=28, max_train=160, max_eval=128, val_share=0.2, n_bootstrap=200,
             lr_grid=_grids((0.01, 0.03), (0.001, 0.003)), tune_at_every_fraction=False,
-            levels=("last", "middle", "all"), fractions=(0.25, 1.0), seeds=(0,), strategies=("scratch", "last", "all")),
+            levels=("last", "middle", "all"), fractions=(0.25, 1.0), seeds=(0,), strategies=(SCRATCH, "last", "all")),
         detection=Detection(
             budget=TrainBudget(steps=8, batch_size=16), hard_steps=4, hard_per_frame=2, hard_frames=4, patch=32,
             frame_size=(288, 384), max_train_frames=8, max_val_frames=4, max_test_frames=6, n_anchors=1,

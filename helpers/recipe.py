@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .schema import SCRATCH, STATISTICS
+
 __all__ = ["Recipe", "PAPER", "default_rate", "head_multiplier", "rate_family"]
 
 
-WHOLE_NETWORK = ("scratch", "statistics")
+WHOLE_NETWORK = (SCRATCH, STATISTICS)
 """Strategies that train every layer from weights that carry no features: ``scratch`` (random) and
 ``statistics`` (each layer redrawn with its pretrained mean and standard deviation, Raghu et al. 2019):
 no new head to speed up, the scratch rate grid, and BatchNorm statistics recalibrated."""

@@ -30,6 +30,7 @@ import pandas as pd
 
 from . import experiments, findings, profiles, runner
 from .store import ResultsStore
+from .schema import SCRATCH
 
 EXECUTORS = "local, dask://HOST:PORT (dask://local starts a LocalCluster) or slurm"
 
@@ -55,7 +56,7 @@ def _tuning_for(args: argparse.Namespace, configs: Sequence[experiments.RunConfi
 
 def _probe_seconds_per_step(config: experiments.RunConfig, steps: int = 8) -> float:
     """Seconds per SGD step of a short scratch run of ``config`` on this device (the costliest arm)."""
-    probe = replace(config, strategy="scratch", fraction=1.0, lr=0.01, n_bootstrap=20,
+    probe = replace(config, strategy=SCRATCH, fraction=1.0, lr=0.01, n_bootstrap=20,
                     budget=replace(config.budget, steps=steps, eval_every=steps, patience=None, min_steps=0))
     experiments.run_one(probe)                 # the first run pays for loading data and building the model
     started = time.perf_counter()

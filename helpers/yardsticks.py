@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .schema import SCRATCH
+
 # Yang et al., Scientific Data 10:41 (2023), test AUC / ACC on the official splits.
 MEDMNIST_V2 = {
     "ResNet-18 (28)": {"pneumoniamnist": (.944, .854), "breastmnist": (.901, .863), "dermamnist": (.917, .735),
@@ -61,6 +63,6 @@ STUDY_BOUNDARY_ERRORS = {
 def study_boundary_errors() -> pd.DataFrame:
     """The study's printed boundary errors: one row per arm (eight depths, shallow to deep, then scratch and
     hand-crafted), one column per boundary (micrometres, carotid ultrasound: a shape to compare with, not a target)."""
-    arms = [*STUDY_DEPTHS, "scratch", "hand-crafted"]
+    arms = [*STUDY_DEPTHS, SCRATCH, "hand-crafted"]
     table = {b: [*levels, scratch, hand] for b, (levels, scratch, hand) in STUDY_BOUNDARY_ERRORS.items()}
     return pd.DataFrame({"arm": arms, **{f"{b} (um)": v for b, v in table.items()}})

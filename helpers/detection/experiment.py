@@ -56,7 +56,7 @@ class FrameRunIdentity(RunIdentity):
 
     dataset: str = "CVC-ClinicDB"      # a folder path (the notebook passes the resolved one) or a set name
     arch: str = "efficientnet_lite0"
-    strategy: str = "scratch"          # "scratch" or a ladder level (name, or last/middle/all)
+    strategy: str = SCRATCH          # "scratch" or a ladder level (name, or last/middle/all)
     fraction: float = 1.0              # share of training sequences (nested)
     seed: int = 0
     split_seed: int = 0                # the train/val/test split by sequence (fixed across seeds)
@@ -158,7 +158,7 @@ def build_detector(config: PolypRunConfig, n_classes: int = 2) -> tuple[FTModel,
     """The patch classifier at the run's level (ImageNet weights unless scratch); ``n_classes`` outputs
     (2 for detection, 3 for :mod:`helpers.segmentation`, whose configs share the fields read here)."""
 
-    scratch = config.strategy == "scratch"
+    scratch = config.strategy == SCRATCH
     model = build_model(config.arch, n_classes, pretrained=not scratch,
                         image_size=max(config.patch, MIN_INPUT[config.arch]))
     level = None if scratch else resolve_level(model, config.strategy)

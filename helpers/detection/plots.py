@@ -16,6 +16,7 @@ from matplotlib.patches import Rectangle
 from ..datasets import Split
 from ..plots import image_grid, titled
 from .video import PolypFrames
+from ..schema import SCRATCH
 
 
 def _frame_rgb(frame: torch.Tensor) -> np.ndarray:
@@ -89,12 +90,12 @@ def plot_froc(bands: pd.DataFrame, ax: Axes | None = None, fraction: float | Non
     fraction = bands["fraction"].max() if fraction is None else fraction
     chosen = bands[bands["fraction"] == fraction]
     order = list(chosen.groupby("strategy")["level_index"].first().sort_values().index) \
-        if "level_index" in chosen else sorted(chosen["strategy"].unique(), key=lambda s: (s != "scratch", s))
+        if "level_index" in chosen else sorted(chosen["strategy"].unique(), key=lambda s: (s != SCRATCH, s))
     for strategy in order:
         band = chosen[chosen["strategy"] == strategy].groupby("fp_per_frame", as_index=False)[
             ["sensitivity", "lo", "hi"]].mean()
         line, = ax.plot(band["fp_per_frame"], band["sensitivity"], label=strategy,
-                        color="black" if strategy == "scratch" else None)
+                        color="black" if strategy == SCRATCH else None)
         ax.fill_between(band["fp_per_frame"], band["lo"], band["hi"], color=line.get_color(), alpha=0.15)
     ax.set(xscale="log", xlabel="false positives per frame", ylabel="sensitivity", ylim=(0, 1.02),
            title=f"Test FROC, mean over seeds, 95% bands over seeds and test sequences\n"
@@ -110,7 +111,7 @@ def plot_detection_by_size(table: pd.DataFrame, rate: float = 0.1, ax: Axes | No
     for strategy, rows in table.sort_values("fraction").groupby("strategy", sort=False):
         agg = rows.groupby("fraction")[[key, f"{key}_lo", f"{key}_hi"]].mean().reset_index()
         line, = ax.plot(agg["fraction"], agg[key], marker="o", label=strategy,
-                        color="black" if strategy == "scratch" else None)
+                        color="black" if strategy == SCRATCH else None)
         ax.fill_between(agg["fraction"], agg[f"{key}_lo"], agg[f"{key}_hi"], color=line.get_color(), alpha=0.12)
     ax.set(xlabel="share of training sequences", ylabel=f"sensitivity at {rate:g} FP/frame", ylim=(0, 1.02),
            title="Training-set size and detection")

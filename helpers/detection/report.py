@@ -21,7 +21,7 @@ from ..finetune import ladder
 from ..metrics import format_ci
 from ..models import build_model
 from . import froc
-from ..schema import SELECT_BY
+from ..schema import AUTO, SCRATCH, SELECT_BY, STATISTICS
 from ..verdicts import FAILS, HOLDS, UNDECIDED
 
 
@@ -132,7 +132,7 @@ def best_tuned_choice(table: pd.DataFrame, pool: Sequence[str] | None = None) ->
     """
     done = finished(table)
     done = done[done["fraction"] == done["fraction"].max()]
-    pool = [s for s in dict.fromkeys(done["strategy"]) if s not in ("scratch", "statistics", "auto")] \
+    pool = [s for s in dict.fromkeys(done["strategy"]) if s not in (SCRATCH, STATISTICS, AUTO)] \
         if pool is None else list(pool)
     agg = {"val": (SELECT_BY, "mean"), "level_index": ("level_index", "first")}
     if "val_loss" in done:
@@ -197,7 +197,7 @@ def all_layers_verdict(paired: pd.DataFrame, rate: float, n_sequences: int = MIN
     seeds. holds: the 95% interval of all layers minus every other tuned level lies above 0; does not
     hold: some tuned level's difference lies below 0 (that level is better); otherwise not decidable.
     """
-    at = paired[np.isclose(paired["fp_per_frame"], rate) & (paired["strategy"] != "scratch")]
+    at = paired[np.isclose(paired["fp_per_frame"], rate) & (paired["strategy"] != SCRATCH)]
     if at.empty:
         return UNDECIDED, "fewer than two tuned levels were trained"
     if n_sequences < MIN_TEST_SEQUENCES:
@@ -235,12 +235,12 @@ def detection_report(table: pd.DataFrame, rates: Sequence[float] = froc.FP_RATES
         if not _is_all_layers(full["arch"].iloc[0], deepest):
             lines.append("The deepest level trained does not tune every layer: the study's claim is not tested.")
         else:
-            paired = paired_differences(full[full["strategy"] != "scratch"], deepest, rates, n_boot, seed)
+            paired = paired_differences(full[full["strategy"] != SCRATCH], deepest, rates, n_boot, seed)
             for rate in rates:
                 verdict, why = all_layers_verdict(paired, rate, n_seq)
                 lines.append(f"Study's claim 'tuning all layers is best' at {rate:g} FP/frame: {verdict} ({why}).")
-    if "scratch" in set(full["strategy"]) and best is not None:
-        vs = paired_differences(full[full["strategy"].isin([best, "scratch"])], best, rates, n_boot, seed)
+    if SCRATCH in set(full["strategy"]) and best is not None:
+        vs = paired_differences(full[full["strategy"].isin([best, SCRATCH])], best, rates, n_boot, seed)
         for rate in rates:
             at = vs[np.isclose(vs["fp_per_frame"], rate)] if len(vs) else vs
             if at.empty:

@@ -19,6 +19,7 @@ from ..bootstrap import MIN_TEST_SEQUENCES, cluster_mean_interval
 from ..detection.report import best_tuned_choice, diverged_note, finished
 from ..verdicts import FAILS, HOLDS, UNDECIDED
 from ..tables import strategy_order
+from ..schema import SCRATCH
 
 METRICS = {"dice": "Dice", "iou": "IoU", "boundary_px": "boundary distance (px)",
            "boundary_share": "boundary distance (share of frame width)"}
@@ -126,12 +127,12 @@ def depth_curve(summary: pd.DataFrame, n_levels: int, fraction: float | None = N
     can be compared while the units (pixels here, micrometres there) cannot."""
     fraction = summary["fraction"].max() if fraction is None else fraction
     ours = summary[np.isclose(summary["fraction"], fraction)]
-    levels = ours[ours["strategy"] != "scratch"].sort_values("level_index")
-    scratch = ours[ours["strategy"] == "scratch"]
+    levels = ours[ours["strategy"] != SCRATCH].sort_values("level_index")
+    scratch = ours[ours["strategy"] == SCRATCH]
     deepest = float(levels["boundary_px"].iloc[-1]) if len(levels) else np.nan
     rows = [{"source": "this run", "arm": r.strategy, "share tuned": (r.level_index + 1) / n_levels,
              "error": r.boundary_px, "unit": "px", "relative": r.boundary_px / deepest} for r in levels.itertuples()]
-    rows += [{"source": "this run", "arm": "scratch", "share tuned": np.nan, "error": r.boundary_px, "unit": "px",
+    rows += [{"source": "this run", "arm": SCRATCH, "share tuned": np.nan, "error": r.boundary_px, "unit": "px",
               "relative": r.boundary_px / deepest} for r in scratch.itertuples()]
     study = yardsticks.study_boundary_errors()
     n_study = len(yardsticks.STUDY_DEPTHS)
@@ -164,7 +165,7 @@ def segmentation_report(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) 
         verdict = (f"no interval (fewer than {MIN_TEST_SEQUENCES} test sequences)" if np.isnan(r.lo) else
                    "no difference shown" if not r.better else f"{r.better} better")
         lines.append(f"{level} minus {r.strategy}: Dice {r.delta:+.3f} (95% CI {r.lo:+.3f} to {r.hi:+.3f}): {verdict}.")
-    levels = dice[dice["strategy"] != "scratch"].sort_values("level_index")
+    levels = dice[dice["strategy"] != SCRATCH].sort_values("level_index")
     chosen_index = int(done.loc[done["strategy"] == level, "level_index"].iloc[0])
     deeper = [r for r in levels.itertuples() if r.level_index > chosen_index]
     shallower = [r for r in levels.itertuples() if r.level_index < chosen_index]
