@@ -27,9 +27,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from helpers import env, experiments, loading, paths, profiles, runner, train
 from helpers.finetune import ladder
@@ -43,21 +41,7 @@ STRATEGIES = ("scratch", "last", "middle", "all")
 def write_224_file(folder: Path, sizes: tuple[int, int, int]) -> Path:
     """Official PneumoniaMNIST images (cycled where more are asked for) resized to 224 px, MedMNIST+ layout."""
     source = loading.fetch_medmnist("pneumoniamnist", 28, download=False)
-    arrays = {}
-    with np.load(source, allow_pickle=False) as official:
-        for split, n in zip(loading.SPLITS, sizes):
-            images, labels = official[f"{split}_images"], official[f"{split}_labels"]
-            pick = np.arange(n) % len(images)
-            parts = []
-            for chunk in np.array_split(pick, max(1, n // 256)):
-                small = torch.from_numpy(images[chunk]).float()[:, None]
-                parts.append(F.interpolate(small, size=(224, 224), mode="bilinear", align_corners=False)[:, 0]
-                             .round().clamp(0, 255).to(torch.uint8).numpy())
-            arrays[f"{split}_images"], arrays[f"{split}_labels"] = np.concatenate(parts), labels[pick]
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "pneumoniamnist_224.npz"
-    np.savez(path, **arrays)
-    return path
+    return loading.upsample_medmnist(source, folder, dict(zip(loading.SPLITS, sizes)))
 
 
 def full_config(dataset: Path, strategy: str, steps: int) -> experiments.RunConfig:

@@ -122,6 +122,37 @@ def _where_to_put(entry: catalog.MedMNISTEntry) -> str:
             f"{data_dir()}/medmnist/, or in the folder named by the {DATA_DIR_ENV} environment variable{env_note}.")
 
 
+def upsample_medmnist(source: str | Path, folder: str | Path, per_split: dict[str, int], size: int = 224,
+                      per_class: bool = False) -> Path:
+    """A MedMNIST+-layout file at ``size`` px (``<folder>/<name>_<size>.npz``) made from a smaller official file
+    (``source``, grayscale), for checking the code paths of the 224-px profile without its download.
+
+    ``per_split`` gives the images of each split: with ``per_class``, the first ``n // classes`` images of each
+    class (so small fractions keep every class), else the first ``n``, cycled when the split has fewer. Images are
+    resized bilinearly on the CPU in chunks of 256 and rounded back to uint8. Used by tests/test_full_toy.py and
+    benchmarks/full_slice.py."""
+    source, folder = Path(source), Path(folder)
+    arrays = {}
+    with np.load(source, allow_pickle=False) as official:
+        for split, n in per_split.items():
+            images, labels = official[f"{split}_images"], official[f"{split}_labels"]
+            flat = labels.ravel()
+            if per_class:
+                classes = np.unique(flat)
+                pick = np.sort(np.concatenate([np.flatnonzero(flat == c)[: n // len(classes)] for c in classes]))
+            else:
+                pick = np.arange(n) % len(images)
+            parts = [torch.nn.functional.interpolate(torch.from_numpy(images[chunk]).float()[:, None], size=(size, size),
+                                                     mode="bilinear", align_corners=False)[:, 0]
+                     .round().clamp(0, 255).to(torch.uint8).numpy()
+                     for chunk in np.array_split(pick, max(1, len(pick) // 256))]
+            arrays[f"{split}_images"], arrays[f"{split}_labels"] = np.concatenate(parts), labels[pick]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{source.stem.split('_')[0]}_{size}.npz"
+    np.savez(path, **arrays)
+    return path
+
+
 def fetch_medmnist(name: str, size: int = 28, download: bool = True, progress: bool = True,
                    timeout: float = 60) -> Path:
     """The path of a verified copy of MedMNIST ``name`` at ``size`` px, downloading it if missing

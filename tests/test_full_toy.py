@@ -22,11 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-import torch.nn.functional as F
 
 from conftest import medmnist_file
-from helpers import analysis, profiles
+from helpers import loading, profiles
 from helpers.detection import data as polyp_data
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,18 +37,7 @@ def write_224_file(folder: Path) -> Path:
     """Real PneumoniaMNIST images resized to 224 px, in the MedMNIST+ layout: the first images of each class
     in each split, half of each class, so that even the smallest of the seven fractions keeps two training
     images of each class (the real file's 4,708 training images do that at its own class shares)."""
-    arrays = {}
-    with np.load(SOURCE, allow_pickle=False) as official:
-        for split, n in SIZES.items():
-            labels = official[f"{split}_labels"].ravel()
-            pick = np.sort(np.concatenate([np.flatnonzero(labels == c)[: n // 2] for c in (0, 1)]))
-            small = torch.from_numpy(official[f"{split}_images"][pick]).float()[:, None]
-            big = F.interpolate(small, size=(224, 224), mode="bilinear", align_corners=False)
-            arrays[f"{split}_images"] = big[:, 0].round().clamp(0, 255).to(torch.uint8).numpy()
-            arrays[f"{split}_labels"] = official[f"{split}_labels"][pick]
-    path = folder / "pneumoniamnist_224.npz"
-    np.savez(path, **arrays)
-    return path
+    return loading.upsample_medmnist(SOURCE, folder, SIZES, per_class=True)
 
 
 def polyp_folder(tmp: Path) -> Path:
