@@ -22,51 +22,27 @@ patch classifier's validation AUC.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ..datasets import DataSet, Split
-from ..env import pick_device, run_threads
-from ..finetune import Level, resolve_level, set_level
-from ..models import MIN_INPUT, FTModel, build_model
-from ..runner import Application, RunIdentity, execute
-from ..schema import SCRATCH
-from ..train import TrainBudget, TrainConfig, TrainResult, fit
-from ..weights import safe_load
+from ..env import pick_device
+from ..finetune import Level
+from ..models import FTModel
+from ..runner import Application, execute
+from ..train import TrainBudget, TrainResult, fit
 from . import froc, maps, patches, video
+from .frame_runs import (FrameRunIdentity, PolypData, base_window, build_patch_classifier, failed_fields, level_fields,
+                         load_weights, prepare, save_weights, train_config)
 
 MATCH_TOLERANCE = 0.25     # a candidate within this share of the base window from a polyp's pixels hits it
 NMS_RADIUS = 0.5           # candidates are kept at least this share of the base window apart
 SCALES = (1.0, 1.2, 1.5)   # the sampler's scales, reused as the test windows
-
-
-@dataclass(frozen=True)
-class FrameRunIdentity(RunIdentity):
-    """The fields every run on a polyp folder has (detection here, :mod:`helpers.segmentation` too): the data,
-    the network and depth, the share of training sequences, the seeds and the frame bounds. Their budgets are
-    read for ``steps``, ``batch_size`` and ``decay_steps``: one pass, one validation check at its end."""
-
-    budget_fields: ClassVar[tuple[str, ...]] = ("steps", "batch_size", "decay_steps")
-
-    dataset: str = "CVC-ClinicDB"      # a folder path (the notebook passes the resolved one) or a set name
-    arch: str = "efficientnet_lite0"
-    strategy: str = SCRATCH          # "scratch" or a ladder level (name, or last/middle/all)
-    fraction: float = 1.0              # share of training sequences (nested)
-    seed: int = 0
-    split_seed: int = 0                # the train/val/test split by sequence (fixed across seeds)
-    patch: int = 32                    # patch side fed to the classifier (px)
-    frame_size: tuple[int, int] = (288, 384)   # every frame is resized to this (H, W)
-    frame_step: int = 1                # keep every k-th frame of each training sequence
-    max_train_frames: int | None = None
-    max_val_frames: int | None = None
-    max_test_frames: int | None = None  # None: every frame of the test sequences
-    threads: int = field(default_factory=run_threads)   # torch threads: fixed per run (same seed, same numbers)
 
 
 @dataclass(frozen=True)
@@ -93,52 +69,12 @@ class PolypRunConfig(FrameRunIdentity):
 
 # ----------------------------------------------------------------------------- data
 
-@dataclass
-class PolypData:
-    """The frames one run uses and where they came from.
-
-    ``frames`` holds only the frames used (train, then val, then test); ``split`` indexes into them;
-    ``folder_split`` gives the number of frames of each split in the whole folder.
-    """
-
-    frames: video.PolypFrames
-    split: dict[str, np.ndarray]
-    folder_split: dict[str, int]
-    n_folder_frames: int
-
-
-@lru_cache(maxsize=2)
-def load_bounded(dataset: str, frame_size: tuple[int, int], split_seed: int, frame_step: int,
-                 max_train: int | None, max_val: int | None, max_test: int | None) -> PolypData:
-    """Split a folder by sequence, choose the frames within the bounds, decode only those (cached per process)."""
-    index = video.index_polyp_folder(dataset)
-    full = video.split_sequences(index.sequences, seed=split_seed)
-    chosen = video.select_frames(index.sequences, full, frame_step, max_train, max_val, max_test, seed=split_seed)
-    order = np.concatenate([chosen[k] for k in ("train", "val", "test")])
-    loaded = video.load_polyp_frames(index.folder, frame_size, only=order)
-    split, start = {}, 0
-    for k in ("train", "val", "test"):
-        split[k] = np.arange(start, start + len(chosen[k]), dtype=np.int64)
-        start += len(chosen[k])
-    return PolypData(loaded, split, {k: len(v) for k, v in full.items()}, len(index))
-
-
-def prepare(config: FrameRunIdentity) -> PolypData:
-    """The bounded frames of this run, detection or segmentation (see :func:`load_bounded`)."""
-    return load_bounded(config.dataset, tuple(config.frame_size), config.split_seed, config.frame_step,
-                        config.max_train_frames, config.max_val_frames, config.max_test_frames)
-
 
 def detector_settings(config: PolypRunConfig, window: float) -> maps.DetectorSettings:
     """The detector of this run around a base ``window`` (median training polyp size)."""
     return maps.DetectorSettings(patch=config.patch, window=float(window), scales=SCALES, stride=config.stride,
                                   nms_radius=NMS_RADIUS, tolerance=MATCH_TOLERANCE,
                                   max_candidates=config.max_candidates, average_views=config.average_views)
-
-
-def base_window(data: PolypData) -> int:
-    """The base detection window: median polyp size over ALL training frames used (every fraction alike)."""
-    return patches.polyp_window(data.frames, data.split["train"], scales=(1.0,))
 
 
 def patch_data(config: PolypRunConfig, data: PolypData, train_idx: np.ndarray) -> DataSet:
@@ -153,25 +89,6 @@ def patch_data(config: PolypRunConfig, data: PolypData, train_idx: np.ndarray) -
 
 
 # ----------------------------------------------------------------------------- training
-
-def build_detector(config: PolypRunConfig, n_classes: int = 2) -> tuple[FTModel, Level | None]:
-    """The patch classifier at the run's level (ImageNet weights unless scratch); ``n_classes`` outputs
-    (2 for detection, 3 for :mod:`helpers.segmentation`, whose configs share the fields read here)."""
-
-    scratch = config.strategy == SCRATCH
-    model = build_model(config.arch, n_classes, pretrained=not scratch,
-                        image_size=max(config.patch, MIN_INPUT[config.arch]))
-    level = None if scratch else resolve_level(model, config.strategy)
-    if level is not None:
-        set_level(model, level)
-    return model, level
-
-
-def train_config(config: FrameRunIdentity, steps: int, lr: float, seed: int, quiet: bool) -> TrainConfig:
-    """The engine's settings for one pass of ``steps``: the paper's recipe, the run's budget, one validation
-    check at the end and no early stopping (also the segmentation runs')."""
-    return TrainConfig.for_strategy(config.strategy, lr=lr, budget=config.budget, steps=steps, patience=None,
-                                    eval_every=steps, seed=seed, threads=config.threads, quiet=quiet)
 
 
 def with_hard_negatives(train: Split, hard: torch.Tensor, seed: int) -> Split:
@@ -225,6 +142,11 @@ class TrainedDetector:
         return self.after if self.kept == "after" else self.before
 
 
+def build_detector(config: PolypRunConfig) -> tuple[FTModel, Level | None]:
+    """The two-class patch classifier at the run's level (ImageNet weights unless scratch)."""
+    return build_patch_classifier(config, n_classes=2)
+
+
 def train_detector(config: PolypRunConfig, data: PolypData, built: tuple[FTModel, Level | None],
                    quiet: bool = True) -> TrainedDetector:
     """Train ``built`` (:func:`build_detector`'s network and level), mine hard negatives, train on, keep the state
@@ -268,17 +190,6 @@ def _save(config: PolypRunConfig, data: PolypData, built, trained, row: dict, we
     return {}
 
 
-def level_fields(level: Level | None) -> dict:
-    """The depth columns of a detection or segmentation row (``strategy`` is the resolved level's name)."""
-    return {"strategy": SCRATCH if level is None else level.name, "level": "" if level is None else level.name,
-            "level_index": -1 if level is None else level.index}
-
-
-def failed_fields(config: FrameRunIdentity, data: PolypData, built) -> dict:
-    """A diverged detection or segmentation run's own fields (no metrics)."""
-    return {**level_fields(built[1]), "n_train": 0}
-
-
 DETECTION = Application(task="polyp", metric="froc_score", prepare=lambda config: prepare(config),
                         build=lambda config, data: build_detector(config), fit=train_detector, score=_score,
                         failed=failed_fields, save=_save)
@@ -294,20 +205,6 @@ def run_polyp(config: PolypRunConfig, weights_dir: str | Path | None = None, qui
     dict, loadable with ``weights_only=True``; see :func:`load_detector`).
     """
     return execute(DETECTION, config, quiet, weights_dir)
-
-
-def save_weights(model: torch.nn.Module, config: RunIdentity, weights_dir: str | Path) -> Path:
-    """``<weights_dir>/<config hash>.pt``: the model's state dict on the CPU (loadable with ``weights_only=True``)."""
-    path = Path(weights_dir) / f"{config.key()}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, path)
-    return path
-
-
-def load_weights(model: FTModel, config: RunIdentity, weights_dir: str | Path) -> FTModel:
-    """``model`` (built for ``config``) with the weights :func:`save_weights` wrote for it, in eval mode."""
-    model.load_state_dict(safe_load(Path(weights_dir) / f"{config.key()}.pt"))
-    return model.eval()
 
 
 def detection_fields(config: PolypRunConfig, data: PolypData, trained: TrainedDetector, matches: pd.DataFrame,

@@ -3,8 +3,9 @@
 The study segmented by classifying the patch around each pixel into three classes (background and two
 boundaries); here the classes are background / polyp boundary band / polyp interior, and the polyp
 region is read off the dense class map. The frames, splits by sequence and field of view come from
-:mod:`helpers.detection.video`, dense maps from :mod:`helpers.detection.maps`, training, rates and the
-store from the core.
+:mod:`helpers.detection.video`, the runs' shared frame fields and network from :mod:`helpers.detection.frame_runs`,
+dense maps from :mod:`helpers.detection.maps`, training, rates and the store from the core (never detection's own
+experiment or report).
 
 Modules, in dependency order:
 

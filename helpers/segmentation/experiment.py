@@ -3,7 +3,7 @@
 One :class:`SegRunConfig` is one run of :func:`helpers.runner.run_sweep` (resumable, a rate tuned per
 strategy on validation data, rows in a results store), as detection runs are. A run (:func:`run_segmentation`):
 
-1. loads the bounded frames of the polyp folder, split by sequence (:func:`helpers.detection.experiment.prepare`:
+1. loads the bounded frames of the polyp folder, split by sequence (:func:`helpers.detection.frame_runs.prepare`:
    the same frames, splits and field of view as notebook 05 for the same bounds);
 2. keeps a seeded prefix of the training sequences (``fraction``, nested) and cuts training windows around
    pixels of each class (:func:`helpers.segmentation.maps.sample_windows`, balanced, 8 flips/rotations);
@@ -23,9 +23,9 @@ import pandas as pd
 import torch
 
 from ..datasets import DataSet
-from ..detection import experiment as detection
+from ..detection import frame_runs
 from ..detection import video
-from ..detection.experiment import prepare   # the same bounded frames as detection runs (cached per process)
+from ..detection.frame_runs import prepare   # the same bounded frames as detection runs (cached per process)
 from ..finetune import Level
 from ..models import FTModel
 from ..runner import Application, execute
@@ -36,9 +36,9 @@ TASK = "segmentation"
 
 
 @dataclass(frozen=True)
-class SegRunConfig(detection.FrameRunIdentity):
+class SegRunConfig(frame_runs.FrameRunIdentity):
     """One segmentation run; every field is part of its identity (hash). The data, depth, seed and frame
-    fields are the detection runs' (:class:`helpers.detection.experiment.FrameRunIdentity`)."""
+    fields are the detection runs' (:class:`helpers.detection.frame_runs.FrameRunIdentity`)."""
 
     frame_size: tuple[int, int] = (144, 192)   # every frame is resized to this (H, W)
     budget: TrainBudget = TrainBudget(steps=100)   # one pass, one validation check at its end
@@ -53,15 +53,15 @@ class SegRunConfig(detection.FrameRunIdentity):
         return run_segmentation(self, quiet=quiet)
 
 
-def segmenter_settings(config: SegRunConfig, data: detection.PolypData) -> maps.SegmenterSettings:
+def segmenter_settings(config: SegRunConfig, data: frame_runs.PolypData) -> maps.SegmenterSettings:
     """The run's segmenter: the context window is the median polyp size of ALL training frames used (the
-    detector's base window, :func:`helpers.detection.experiment.base_window`), the same at every fraction."""
-    return maps.SegmenterSettings(patch=config.patch, window=float(detection.base_window(data)),
+    detector's base window, :func:`helpers.detection.frame_runs.base_window`), the same at every fraction."""
+    return maps.SegmenterSettings(patch=config.patch, window=float(frame_runs.base_window(data)),
                                   stride=float(config.stride), band=labels.band_width(data.frames.frame_size,
                                                                                       config.band_share))
 
 
-def window_data(config: SegRunConfig, data: detection.PolypData, train_idx: np.ndarray,
+def window_data(config: SegRunConfig, data: frame_runs.PolypData, train_idx: np.ndarray,
                 settings: maps.SegmenterSettings) -> DataSet:
     """Training windows (with flips/rotations) of ``train_idx`` and validation windows of the val frames."""
     train = maps.sample_windows(data.frames, train_idx, settings, config.per_class, config.seed)
@@ -74,11 +74,11 @@ def window_data(config: SegRunConfig, data: detection.PolypData, train_idx: np.n
 
 def build_segmenter(config: SegRunConfig) -> tuple[FTModel, Level | None]:
     """The three-class window classifier at the run's depth (ImageNet weights unless scratch): the detector's
-    network (:func:`helpers.detection.experiment.build_detector`) with three outputs."""
-    return detection.build_detector(config, n_classes=len(labels.CLASS_NAMES))
+    network (:func:`helpers.detection.frame_runs.build_patch_classifier`) with three outputs."""
+    return frame_runs.build_patch_classifier(config, n_classes=len(labels.CLASS_NAMES))
 
 
-def frame_table(polyp_prob: torch.Tensor, data: detection.PolypData, split: str, threshold: float) -> pd.DataFrame:
+def frame_table(polyp_prob: torch.Tensor, data: frame_runs.PolypData, split: str, threshold: float) -> pd.DataFrame:
     """Per-frame scores (:func:`helpers.segmentation.scores.frame_scores`) of one split's masks at ``threshold``."""
     idx = data.split[split]
     table = scores.frame_scores(polyp_prob >= threshold, data.frames.masks[torch.as_tensor(idx)])
@@ -88,7 +88,7 @@ def frame_table(polyp_prob: torch.Tensor, data: detection.PolypData, split: str,
 @dataclass
 class Prepared:
     """A segmentation run's data: the frames, the training frames used, the segmenter's settings, the windows."""
-    frames: detection.PolypData
+    frames: frame_runs.PolypData
     train_idx: np.ndarray
     settings: maps.SegmenterSettings
     windows: DataSet
@@ -102,7 +102,7 @@ def _prepare(config: SegRunConfig) -> Prepared:
 
 
 def _fit(config: SegRunConfig, prepared: Prepared, built, quiet: bool):
-    return fit(built[0], prepared.windows, detection.train_config(config, config.budget.steps, config.learning_rate(),
+    return fit(built[0], prepared.windows, frame_runs.train_config(config, config.budget.steps, config.learning_rate(),
                                                                   config.seed, quiet))
 
 
@@ -114,7 +114,7 @@ def _score(config: SegRunConfig, prepared: Prepared, built, result) -> dict:
     val = frame_table(val_prob, data, "val", threshold)
     test_prob = maps.polyp_probabilities(model, data.frames, data.split["test"], settings, result.device)
     test = frame_table(test_prob, data, "test", threshold)
-    row = {**detection.level_fields(level), "n_train": len(prepared.train_idx),
+    row = {**frame_runs.level_fields(level), "n_train": len(prepared.train_idx),
            "n_train_windows": len(prepared.windows.train), "window": settings.window, "band_px": settings.band,
            "threshold": threshold, "val_frames": len(val), "val_score": float(val["dice"].mean()),
            "val_dice": float(val["dice"].mean()), "val_patch_auc": result.best_val_auc, "val_loss": result.best_val_loss,
@@ -129,12 +129,12 @@ def _score(config: SegRunConfig, prepared: Prepared, built, result) -> dict:
 
 
 def _save(config: SegRunConfig, prepared: Prepared, built, result, row: dict, weights_dir: str | Path) -> dict:
-    detection.save_weights(built[0], config, weights_dir)
+    frame_runs.save_weights(built[0], config, weights_dir)
     return {}
 
 
 SEGMENTATION = Application(task=TASK, metric="dice", prepare=_prepare, build=lambda config, data: build_segmenter(config),
-                           fit=_fit, score=_score, failed=detection.failed_fields, save=_save)
+                           fit=_fit, score=_score, failed=frame_runs.failed_fields, save=_save)
 """Segmentation as an application of the one run skeleton (:func:`helpers.runner.execute`)."""
 
 
@@ -150,7 +150,7 @@ def run_segmentation(config: SegRunConfig, weights_dir: str | Path | None = None
 
 def load_segmenter(config: SegRunConfig, weights_dir: str | Path) -> FTModel:
     """The trained three-class patch classifier of a finished run, from the weights :func:`run_segmentation` saved."""
-    return detection.load_weights(build_segmenter(config)[0], config, weights_dir)
+    return frame_runs.load_weights(build_segmenter(config)[0], config, weights_dir)
 
 
 def trained_segmenter(config: SegRunConfig, weights_dir: str | Path, quiet: bool = True) -> FTModel:
