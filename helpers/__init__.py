@@ -34,13 +34,17 @@ Models and training
 
 Experiments and results
 - ``store``       results stores: one atomic record per run, shared by any number of processes
-- ``runner``      the generic sweep machinery: run identities and hashes, resumable sweeps on any executor,
-                  rates tuned on validation data
-- ``experiments`` classification runs: one sweep run, the fine-tuning ladder, BatchNorm modes
+- ``runner``      the generic sweep machinery: run identities and hashes, the one grid mapping, the one run
+                  skeleton every application uses (``Application``, ``execute``), resumable sweeps on any
+                  executor, rates tuned on validation data
+- ``experiments`` classification as an application: one sweep run, the fine-tuning ladder, BatchNorm modes
 - ``sweep``       the command line: ``python -m helpers.sweep plan|run|summary``
 - ``powerlaw``    learning-curve power-law fits
 - ``choice``      the one rule that chooses a depth on validation (explicit pool, ties at the set's resolution)
-- ``analysis``    results tables: gaps to scratch, best strategy per size, convergence, power laws per strategy
+- ``tables``      a results table read (list columns, older names, one row per run) and its shape (strategies in order)
+- ``convergence`` iterations to a share of the best validation AUC, runs still improving at their last step
+- ``analysis``    the statistics: tests, intervals and Holm, gaps to scratch, best strategy per size, features or scale
+- ``learning_curves`` power laws per strategy and the size at which scratch would catch up
 - ``verdicts``    the words every verdict is said in (holds / does not hold / not decidable at this budget)
 - ``findings``    the study's findings in plain words
 - ``yardsticks``  published MedMNIST v2 results to compare against
