@@ -33,6 +33,7 @@ from .progress import tqdm
 
 from . import catalog
 from .datasets import DataSet, Split
+from .types import label_array
 from .download import DownloadError, download as download_file, md5sum, mirror_url
 from .paths import project_root
 
@@ -306,11 +307,7 @@ def _to_nchw(images: np.ndarray) -> np.ndarray:
 
 def _to_labels(labels: np.ndarray) -> np.ndarray:
     """Labels as int64: class indices (N,) from (N,) or (N, 1); a 0/1 matrix (N, L) for multi-label sets."""
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim not in (1, 2):
-        raise ValueError(f"Labels have shape {tuple(labels.shape)}; they must be class indices (N,) or, for a "
-                         f"multi-label set, a 0/1 matrix (N, findings).")
+    labels = label_array(labels)
     if np.issubdtype(labels.dtype, np.floating) and labels.size and not np.all(labels == np.rint(labels)):
         raise ValueError(f"Labels must be whole class indices; got {labels.dtype} values with fractions.")
     if not (np.issubdtype(labels.dtype, np.number) or labels.dtype == np.bool_):

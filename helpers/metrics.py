@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, roc_auc_score, roc_curve
 
-from .types import ArrayLike
+from .types import ArrayLike, label_array
 
 FPR_TOL = 1e-9
 """ROC points with FPR <= fpr + FPR_TOL count as "at or below" the requested rate (float slack)."""
@@ -53,12 +53,7 @@ def _to_numpy(x) -> np.ndarray:
 
 def _labels(y_true) -> np.ndarray:
     """Validated int64 labels: class indices (N,), or a multi-label 0/1 matrix (N, L) with L >= 2."""
-    y = _to_numpy(y_true)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim not in (1, 2):
-        raise ValueError(f"y_true must be class indices of shape (N,) or a 0/1 matrix (N, L) of findings, "
-                         f"got shape {y.shape}")
+    y = label_array(_to_numpy(y_true), "y_true labels")
     if y.dtype == bool:
         return y.astype(np.int64)
     if not np.issubdtype(y.dtype, np.number):
