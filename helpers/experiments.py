@@ -326,6 +326,10 @@ def run_ladder(template: RunConfig, data: DataSet, levels: Sequence[str] | None 
     keep_names = {k if k in (SCRATCH, STATISTICS) else resolve_level(probe, k).name for k in keep}
     rows, models, searches, saved = [], {}, [], {}
     plans = [(a, None) for a in (SCRATCH, STATISTICS) if a in arms] + [(r.name, r) for r in chosen]
+    if progress:
+        trainings = sum(len(grids[rate_family(name)]) for name, _ in plans)
+        print(f"ladder: {len(plans)} arms x their rate grids = {trainings} trainings of {train_cfg.steps} SGD steps "
+              "(nothing stored: a ladder is trained again each time it runs)", flush=True)
     for name, rung in tqdm(plans, desc="ladder arms", disable=not progress):
         snapshots = {}
 

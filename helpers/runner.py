@@ -247,10 +247,16 @@ def _run_pending(configs: list, results: Results, run_fn: Callable, executor: Ex
     if isinstance(results, ResultsStore):
         results.verify(keys)          # a damaged record is set aside (with a warning) and its run redone
     done = results.done()
-    pending = list({c.key(): c for c in configs if c.key() not in done}.values())
+    unique = {c.key(): c for c in configs}
+    pending = [c for k, c in unique.items() if k not in done]
+    if progress and pending:
+        print(f"{desc}: {len(pending)} to train, {len(unique) - len(pending)} of {len(unique)} already stored", flush=True)
     bar = tqdm(total=len(pending), desc=desc, disable=not progress or not pending)
     writer = StoreWriter(results, run_fn)
     failures = []
+    if progress and len(pending) > 1:   # the first run here, timed: the estimate costs no extra training
+        pending, failures = pending[1:], _timed_first(writer, pending[0], len(pending) - 1, executor)
+        bar.update(1)
     if executor is None:
         for config in pending:
             writer(config)
@@ -270,6 +276,24 @@ def _run_pending(configs: list, results: Results, run_fn: Callable, executor: Ex
         bar.update(1)
     bar.close()
     return failures
+
+
+def _timed_first(writer: StoreWriter, config, n_rest: int, executor: Executor | None) -> list[tuple]:
+    """Run ``config`` in this process and print an estimate of the other ``n_rest`` runs from its time (one run:
+    deeper levels and the first run's loading make it rough, and it says so). Returns its failure, if any."""
+    started = time.perf_counter()
+    try:
+        writer(config)
+    except Exception as err:
+        return [(config, err)]
+    seconds = time.perf_counter() - started
+    workers = 1 if executor is None else getattr(executor, "_max_workers", None)
+    rest = seconds * n_rest / (workers or 1)
+    when = f"{rest / 60:.0f} min" if rest >= 120 else f"{rest:.0f} s"
+    how = f"{workers} worker{'s' if workers != 1 else ''}" if workers else "per worker"
+    print(f"  the first run took {seconds:.1f} s on this machine: about {when} for the other {n_rest} ({how}; "
+          "an estimate from one run, the first one also loads the data)", flush=True)
+    return []
 
 
 def _raise_failures(failures: list[tuple]) -> None:
