@@ -53,7 +53,7 @@ def _same_numbers(a: dict, b: dict) -> None:
 
 @pytest.mark.slow
 def test_scratch_at_12_images_gives_the_same_numbers_idle_busy_and_in_workers(tmp_path):
-    config = RunConfig(strategy="scratch", seed=0, **SMALL)
+    config = RunConfig.from_flat(strategy="scratch", seed=0, **SMALL)
     assert config.threads == 1
     idle = run_one(config)
     assert idle["n_train"] + idle["n_val"] == 12 and idle["threads"] == 1
@@ -65,7 +65,7 @@ def test_scratch_at_12_images_gives_the_same_numbers_idle_busy_and_in_workers(tm
     _same_numbers(idle, busy)
     torch.set_num_threads(2)                    # a notebook cell (or another library) changed the count
     _same_numbers(idle, run_one(config))
-    other = RunConfig(strategy="scratch", seed=1, **SMALL)
+    other = RunConfig.from_flat(strategy="scratch", seed=1, **SMALL)
     pool = runner.local_pool(2)
     try:
         table = runner.run_sweep([config, other], tmp_path / "store", executor=pool, progress=False)
