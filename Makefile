@@ -22,6 +22,8 @@ TEST_NOTEBOOKS = $(NOTEBOOKS)
 # tests left out), tested like the originals: a blank copy must run to the end (its checks say "not done").
 STUDENT_SOURCES = $(TEST_NOTEBOOKS)
 STUDENT_NOTEBOOKS = $(patsubst notebooks/%,student/%,$(STUDENT_SOURCES))
+# make test and make quick use both cores of the 2-core machine (pytest-xdist); TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= 2
 
 .PHONY: install data test quick unit notebooks synthetic-polyp student browser book reproduce lab bench clean
 
@@ -47,7 +49,8 @@ test: $(STAMP)
 	@rm -rf $(REPORTS)/_fast   # the fast profile always runs fresh (its sweeps would otherwise resume)
 	@$(PY) -m helpers.classroom student $(STUDENT_SOURCES) >/dev/null
 	$(POLYP_ENV) FTLAB_PROFILE=fast $(PY) -m pytest -q tests $(TEST_NOTEBOOKS) $(STUDENT_NOTEBOOKS) \
-		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider \
+		-n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 synthetic-polyp: $(STAMP)
 	@$(if $(HAVE_POLYP),,echo "No polyp data set found (FTLAB_POLYP_DIR, data/polyp/): notebooks 05 and 07 run on a synthetic folder, $(SYNTHETIC_POLYP)." && \
@@ -57,6 +60,7 @@ synthetic-polyp: $(STAMP)
 # profile, the data-set matrices, the cluster or tests marked slow (calibration, reproducibility); prints the slowest.
 quick: $(STAMP)
 	FTLAB_PROFILE=fast $(PY) -m pytest -q tests -p no:nbval -p no:cacheprovider -m "not slow" --durations=10 \
+		-n $(TEST_WORKERS) --dist loadgroup \
 		--ignore=tests/test_full_toy.py --ignore=tests/test_notebook_matrix.py --ignore=tests/test_matrix.py \
 		--ignore=tests/test_browser.py --ignore=tests/test_cluster.py --ignore=tests/test_calibration.py
 

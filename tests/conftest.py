@@ -181,3 +181,14 @@ def sequence_run(hits_per_sequence: list[int], frames: int = 4):
     cands = [([(4, 4, 0.9)] if i % frames < hits_per_sequence[i // frames] else []) + [(16, 16, 0.5)]
              for i in range(n)]
     return froc.match_candidates(cands, masks, seqs), froc.make_frame_table(masks, seqs)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (``make test`` and ``make quick`` run ``-n 2 --dist loadgroup``): every notebook and student
+    copy in one group, run in order by one worker (notebook 06 reads notebook 04's store, notebook 07 the stores of
+    04 and 05, and the student copies resume the originals' sweeps); every test file a group of its own."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group("notebooks" if item.path.suffix == ".ipynb" else item.path.name))
