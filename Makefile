@@ -60,9 +60,7 @@ synthetic-polyp: $(STAMP)
 # profile, the data-set matrices, the cluster or tests marked slow (calibration, reproducibility); prints the slowest.
 quick: $(STAMP)
 	FTLAB_PROFILE=fast $(PY) -m pytest -q tests -p no:nbval -p no:cacheprovider -m "not slow" --durations=10 \
-		-n $(TEST_WORKERS) --dist loadgroup \
-		--ignore=tests/test_full_toy.py --ignore=tests/test_notebook_matrix.py --ignore=tests/test_matrix.py \
-		--ignore=tests/test_browser.py --ignore=tests/test_cluster.py --ignore=tests/test_calibration.py
+		-n $(TEST_WORKERS) --dist loadgroup
 
 unit: $(STAMP)
 	FTLAB_PROFILE=fast $(PY) -m pytest -q tests -p no:nbval

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow   # JupyterLab and a book in a real browser
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "reports" / "browser"
 NOTEBOOKS = ("03_layerwise_fine_tuning.ipynb", "04_learning_curves.ipynb")

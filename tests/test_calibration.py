@@ -16,6 +16,8 @@ import pytest
 
 from tests.calibration import auc_experiments, exact_t_ratio, frame_experiments
 
+pytestmark = pytest.mark.slow   # simulations against a known truth
+
 N = 300   # experiments per cell: a coverage of 0.95 is read to about +-0.013 (one standard error)
 WINDOW = (0.92, 0.985)
 

@@ -18,7 +18,7 @@ from helpers.store import ResultsStore
 
 from test_experiments import ARCHS, DATA_DIR, TINY, needs_data
 
-pytestmark = needs_data
+pytestmark = [needs_data, pytest.mark.slow]   # process pools, Dask and submitit with killed workers
 
 
 def tiny_grid(seeds=(0, 1)):

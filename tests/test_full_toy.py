@@ -27,6 +27,8 @@ from conftest import medmnist_file
 from helpers import loading, profiles
 from helpers.detection import data as polyp_data
 
+pytestmark = pytest.mark.slow   # notebooks 02-05 under full-toy: about 11 min of one core
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("02_training_from_scratch", "03_layerwise_fine_tuning", "04_learning_curves", "05_polyp_detection")
 SIZES = {"train": 500, "val": 40, "test": 40}   # images kept per split of the 224-px file

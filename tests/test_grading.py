@@ -104,6 +104,7 @@ def autograded(tmp_path_factory):
     return root, CL.autograde_round(NOTEBOOKS, root)
 
 
+@pytest.mark.slow   # the autograde round: every notebook run by nbgrader, twice
 def test_the_student_version_has_stubs_and_no_answers_or_hidden_tests(autograded):
     root, _ = autograded
     released = json.loads((root / "release" / CL.ASSIGNMENT / CL.ROUND_NOTEBOOK).read_text())
@@ -114,6 +115,7 @@ def test_the_student_version_has_stubs_and_no_answers_or_hidden_tests(autograded
     assert all("raise NotImplementedError()" in "".join(c["source"]) for c in answers)
 
 
+@pytest.mark.slow
 def test_autograde_gives_full_marks_to_the_solutions_and_zero_to_the_blank_copy(autograded):
     _, scores = autograded
     auto = {who: {k: g for k, g in cells.items() if g["cell_type"] == "code"} for who, cells in scores.items()}
@@ -128,6 +130,7 @@ def test_autograde_gives_full_marks_to_the_solutions_and_zero_to_the_blank_copy(
     assert all(g["auto_score"] == 0 and not g["needs_manual_grade"] for g in manual["blank"]), "blank: no response, 0"
 
 
+@pytest.mark.slow
 def test_the_blank_copy_ran_to_the_end_and_every_check_says_not_done(autograded):
     root, _ = autograded
     done = json.loads((root / "autograded" / "blank" / CL.ASSIGNMENT / CL.ROUND_NOTEBOOK).read_text())

@@ -100,11 +100,13 @@ def fresh_dataset_cache():
     experiments.cached_dataset.cache_clear()
 
 
+@pytest.mark.slow   # a sweep per data kind
 @pytest.mark.parametrize("kind", list(MATRIX_KINDS))
 def test_core_path_on_synthetic_sets(kind, tmp_path, single_thread):
     core_path(str(write_matrix_npz(tmp_path, kind)), tmp_path, EXPECTED_TASK[kind])
 
 
+@pytest.mark.slow
 def test_core_path_on_an_rgb_image_folder_of_non_square_images(tmp_path, single_thread):
     folder = write_image_folder(tmp_path / "my_images")
     ds = loading.load_dataset(str(folder), size=None)
@@ -112,6 +114,7 @@ def test_core_path_on_an_rgb_image_folder_of_non_square_images(tmp_path, single_
     core_path(str(folder), tmp_path, "multi-class")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,task", [("pneumoniamnist", "binary"), ("retinamnist", "multi-class")])
 def test_core_path_on_real_medmnist(name, task, tmp_path, single_thread, monkeypatch):
     path = medmnist_file(name)

@@ -20,6 +20,8 @@ import pytest
 from conftest import medmnist_file, write_matrix_npz
 from test_matrix import write_image_folder
 
+pytestmark = pytest.mark.slow   # notebook runs on five more data sets, each in its own process
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(str(p) for p in (REPO / "notebooks").glob("0[1-4]_*.ipynb"))
 DATA_NOTEBOOKS = [n for n in NOTEBOOKS if Path(n).name.startswith(("01_", "04_"))]

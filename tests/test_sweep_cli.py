@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers.store import ResultsStore
 
 from test_experiments import DATA_DIR, needs_data
@@ -22,6 +24,7 @@ def sweep(*args: str) -> subprocess.CompletedProcess:
 
 
 @needs_data
+@pytest.mark.slow   # a whole sweep through the command line, with a resume
 def test_plan_run_resume_and_summary(tmp_path):
     store = tmp_path / "store"
     planned = sweep("plan", "--store", str(store), *GRID)
