@@ -192,3 +192,7 @@ def pytest_collection_modifyitems(config, items):
         return
     for item in items:
         item.add_marker(pytest.mark.xdist_group("notebooks" if item.path.suffix == ".ipynb" else item.path.name))
+    # the longest groups first, so neither worker is left with one of them at the end (a stable sort: every
+    # group keeps its own order, the notebooks and student copies theirs)
+    first = {"notebooks": 0, "test_full_toy.py": 1, "test_notebook_matrix.py": 2, "test_browser.py": 3}
+    items.sort(key=lambda item: first.get("notebooks" if item.path.suffix == ".ipynb" else item.path.name, 4))

@@ -95,3 +95,15 @@ def test_no_machine_paths_in_the_repository():
         text = path.read_text(errors="ignore")
         offenders += [f"{name}: {line.strip()[:80]}" for line in text.splitlines() if pattern.search(line)]
     assert not offenders, "machine paths in the repository:\n" + "\n".join(offenders)
+
+
+def test_notebook_times_come_from_one_measurement():
+    """Each notebook's header line and the README's table of times are generated from docs/notebook_times.json."""
+    from benchmarks import notebook_times as NT
+    times = NT.load()
+    assert set(times["profiles"]) >= {"fast", "classroom"}
+    for path in NT.NOTEBOOKS:
+        first = "".join(json.loads(path.read_text())["cells"][0]["source"])
+        assert NT.header_line(times, path.stem) in first.split("\n"), f"{path.name}: run python -m benchmarks.notebook_times write"
+        assert all(path.stem in p["seconds"] for p in times["profiles"].values()), f"{path.stem} was not measured"
+    assert NT.readme_table(times) in (ROOT / "README.md").read_text(), "README: run python -m benchmarks.notebook_times write"
