@@ -185,10 +185,10 @@ def sequence_run(hits_per_sequence: list[int], frames: int = 4):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """With pytest-xdist (``make test`` and ``make quick`` run ``-n 2 --dist loadgroup``): every notebook and student
+    """With pytest-xdist (``make quick`` runs ``-n 2 --dist loadgroup``; so can ``make test TEST_WORKERS=2``): every notebook and student
     copy in one group, run in order by one worker (notebook 06 reads notebook 04's store, notebook 07 the stores of
     04 and 05, and the student copies resume the originals' sweeps); every test file a group of its own."""
-    if not config.pluginmanager.hasplugin("xdist"):
+    if "PYTEST_XDIST_WORKER" not in os.environ:   # not a worker of a distributed run: nothing to group or reorder
         return
     for item in items:
         item.add_marker(pytest.mark.xdist_group("notebooks" if item.path.suffix == ".ipynb" else item.path.name))

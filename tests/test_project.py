@@ -101,7 +101,7 @@ def test_notebook_times_come_from_one_measurement():
     """Each notebook's header line and the README's table of times are generated from docs/notebook_times.json."""
     from benchmarks import notebook_times as NT
     times = NT.load()
-    assert set(times["profiles"]) >= {"fast", "classroom"}
+    assert "fast" in times["profiles"], "the fast profile's times are measured (python -m benchmarks.notebook_times measure)"
     for path in NT.NOTEBOOKS:
         first = "".join(json.loads(path.read_text())["cells"][0]["source"])
         assert NT.header_line(times, path.stem) in first.split("\n"), f"{path.name}: run python -m benchmarks.notebook_times write"
