@@ -19,14 +19,14 @@ SYNTHETIC_POLYP := $(REPORTS)/_synthetic_polyp
 POLYP_ENV = $(if $(HAVE_POLYP),,FTLAB_POLYP_DIR=$(abspath $(SYNTHETIC_POLYP)))
 TEST_NOTEBOOKS = $(NOTEBOOKS)
 # Student copies (make student): nbgrader's student version of the notebooks (answers replaced by stubs, hidden
-# tests left out), tested like the originals: a blank copy must run to the end (its checks say "not done").
+# tests left out). make test runs their graded cells under nbval (their checks say "not done"); every other cell
+# is the teacher's, unchanged (tests/test_grading.py), and runs in the teacher's notebook.
 STUDENT_SOURCES = $(TEST_NOTEBOOKS)
 STUDENT_NOTEBOOKS = $(patsubst notebooks/%,student/%,$(STUDENT_SOURCES))
-# make quick uses both cores (pytest-xdist, QUICK_WORKERS=0: one process). make test runs in one process
-# (TEST_WORKERS=0): on two workers, on a fresh clone of the 2-core machine, papermill once waited forever on a notebook
-# kernel that had gone idle while the other worker started kernels too (docs/benchmarks.md); TEST_WORKERS=2 runs it that way.
+# make test and make quick use both cores (pytest-xdist; =0: one process). Notebook kernels start on IPC sockets of
+# their own (conftest.py, helpers/kernels.py), so the two workers never share a kernel port (docs/benchmarks.md).
 QUICK_WORKERS ?= 2
-TEST_WORKERS ?= 0
+TEST_WORKERS ?= 2
 
 .PHONY: install data test quick unit notebooks synthetic-polyp student browser book reproduce lab bench clean
 

@@ -434,8 +434,20 @@ def run_sweep(configs: Iterable, results_path: str | Path | Results, run_fn: Cal
         configs = _with_rates(configs, rates)
     _raise_failures(_run_pending(configs, results, run_fn, executor, progress, "runs"))
     out = select(results.load({c.key() for c in configs}), configs)
-    out.attrs["rates"] = rates.to_dict("records")   # records, not a frame: pandas compares attrs on concat
+    out.attrs["rates"] = Records(rates.to_dict("records"))
     return out
+
+
+class Records(tuple):
+    """A table's records kept in a frame's ``attrs`` (``pd.DataFrame(records)`` rebuilds the table).
+
+    pandas deep-copies ``attrs`` into every frame and series derived from the frame, at every operation:
+    a list of hundreds of dicts there made notebook 04's analysis cells minutes long. A tuple that deep-copies
+    to itself costs nothing to carry, and compares by value where pandas compares attrs (on concat). Its
+    records are not to be changed in place: copy one first."""
+
+    def __deepcopy__(self, memo: dict) -> "Records":
+        return self
 
 
 def _single_torch_thread() -> None:

@@ -183,16 +183,57 @@ def sequence_run(hits_per_sequence: list[int], frames: int = 4):
     return froc.match_candidates(cands, masks, seqs), froc.make_frame_table(masks, seqs)
 
 
+GRADED_TAG = "graded"   # helpers.classroom.GRADED (not imported here: conftest loads before the test modules)
+
+
+def graded_student_cell(item) -> bool:
+    """Whether an nbval item is a cell of a student copy (student/*.ipynb) that carries the ``graded`` tag."""
+    cell = getattr(item, "cell", None)
+    return cell is not None and GRADED_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def is_student_cell(item) -> bool:
+    return item.path.suffix == ".ipynb" and item.path.parent.name == "student"
+
+
+PER_TEST_GROUPS = ("test_full_toy.py", "test_notebook_matrix.py")
+"""Test files whose tests share no fixture: under pytest-xdist each of their tests is a group of its own, so the
+long ones spread over both workers."""
+LONGEST_FIRST = ("test_full_toy.py::test_full_profile_code_paths_at_toy_scale", "notebooks",
+                 "test_notebook_matrix.py", "test_full_toy.py", "test_browser.py")
+"""The order in which the longest groups are handed out, so that neither worker is left with one at the end."""
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """With pytest-xdist (``make quick`` runs ``-n 2 --dist loadgroup``; so can ``make test TEST_WORKERS=2``): every notebook and student
-    copy in one group, run in order by one worker (notebook 06 reads notebook 04's store, notebook 07 the stores of
-    04 and 05, and the student copies resume the originals' sweeps); every test file a group of its own."""
+    """Two things.
+
+    A student copy (student/*.ipynb, written by ``make test`` with nbgrader) runs only its ``graded`` cells
+    under nbval: every other cell is the teacher's cell unchanged (tests/test_grading.py checks that, cell by
+    cell), and the teacher's notebook runs whole in the same session. The graded cells run on their own after
+    their set-up cell (helpers.classroom), so the stubs and the checks are what a student copy adds.
+
+    With pytest-xdist (``make test`` and ``make quick`` run ``-n 2 --dist loadgroup``): every notebook and student
+    copy in one group, run in order by one worker (notebook 06 reads notebook 04's store, notebook 07 the stores
+    of 04 and 05); every other test file a group of its own, or each of its tests (:data:`PER_TEST_GROUPS`).
+    Kernels start on IPC sockets (the project's conftest.py, helpers/kernels.py), so the two workers may start
+    notebooks at the same moment."""
+    left_out = [item for item in items if is_student_cell(item) and not graded_student_cell(item)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not is_student_cell(item) or graded_student_cell(item)]
     if "PYTEST_XDIST_WORKER" not in os.environ:   # not a worker of a distributed run: nothing to group or reorder
         return
+
+    def group(item) -> str:
+        if item.path.suffix == ".ipynb":
+            return "notebooks"
+        return item.nodeid.split("/")[-1] if item.path.name in PER_TEST_GROUPS else item.path.name
+
+    def rank(item) -> int:
+        name = group(item)
+        return next((i for i, first in enumerate(LONGEST_FIRST) if name.startswith(first)), len(LONGEST_FIRST))
+
     for item in items:
-        item.add_marker(pytest.mark.xdist_group("notebooks" if item.path.suffix == ".ipynb" else item.path.name))
-    # the longest groups first, so neither worker is left with one of them at the end (a stable sort: every
-    # group keeps its own order, the notebooks and student copies theirs)
-    first = {"notebooks": 0, "test_full_toy.py": 1, "test_notebook_matrix.py": 2, "test_browser.py": 3}
-    items.sort(key=lambda item: first.get("notebooks" if item.path.suffix == ".ipynb" else item.path.name, 4))
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    items.sort(key=rank)   # stable: every group keeps its own order, the notebooks and student copies theirs

@@ -26,12 +26,15 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from helpers import kernels
 
 pytestmark = pytest.mark.slow   # JupyterLab and a book in a real browser
 
@@ -115,15 +118,19 @@ def lab(tmp_path_factory, playwright_api):
     for name in NOTEBOOKS:
         shutil.copy(ROOT / "notebooks" / name, work / name)
     port, token = free_port(), os.urandom(16).hex()
+    # kernels on IPC sockets named after their connection files (helpers/kernels.py), in a runtime folder with a
+    # short path (a socket's path must stay under about 100 characters)
+    runtime = Path(tempfile.mkdtemp(prefix="ftlab-rt-"))
     env = {**os.environ, "FTLAB_PROFILE": "fast", "FTLAB_REPORTS_DIR": str(home / "reports"),
-           "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+           "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(runtime),
            "JUPYTERLAB_SETTINGS_DIR": str(lab_settings(home / "settings")),
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
     log = (home / "lab.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
          f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True"],
+         f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
+         f"--KernelManager.transport={kernels.TRANSPORT}"],
         cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -132,6 +139,7 @@ def lab(tmp_path_factory, playwright_api):
     finally:
         stop(process)
         log.close()
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

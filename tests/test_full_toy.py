@@ -1,4 +1,5 @@
-"""The ``full`` profile's code paths, end to end, before it meets a GPU: notebooks 02-05 executed under
+"""The ``full`` profile's code paths, end to end, before it meets a GPU: notebooks 02-04 and, in a test of its own
+(so that the two spread over both workers of ``make test``), notebook 05, executed under
 ``full-toy``, a profile derived from ``full`` with only budget fields changed
 (:data:`helpers.profiles.FULL_TOY_BUDGET`, printed by the test so a reader sees what is not covered).
 
@@ -26,11 +27,12 @@ import pytest
 from conftest import medmnist_file
 from helpers import loading, profiles
 from helpers.detection import data as polyp_data
+from helpers.store import ResultsStore
 
-pytestmark = pytest.mark.slow   # notebooks 02-05 under full-toy: about 11 min of one core
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ("02_training_from_scratch", "03_layerwise_fine_tuning", "04_learning_curves", "05_polyp_detection")
+CLASSIFICATION = ("02_training_from_scratch", "03_layerwise_fine_tuning", "04_learning_curves")
+DETECTION = ("05_polyp_detection",)   # a test of its own: the two spread over both workers of make test
 SIZES = {"train": 500, "val": 40, "test": 40}   # images kept per split of the 224-px file
 SOURCE = medmnist_file("pneumoniamnist")
 
@@ -50,8 +52,32 @@ def polyp_folder(tmp: Path) -> Path:
         return polyp_data.make_synthetic_polyp_folder(tmp / "polyp", n_frames=60, n_sequences=6)
 
 
-@pytest.mark.skipif(SOURCE is None, reason="the PneumoniaMNIST file (FTLAB_DATA_DIR) is needed to write the 224-px file")
-def test_full_profile_code_paths_at_toy_scale(tmp_path, monkeypatch, capsys):
+def run_full_toy(names: tuple[str, ...], tmp_path: Path, monkeypatch, capsys) -> Path:
+    """Notebooks ``names`` executed in order under ``full-toy`` (papermill, one process each, kernels on IPC
+    sockets); returns the profile's reports folder."""
+    if any(name[:2] in ("02", "03", "04") for name in names):   # the classification notebooks read the 224-px file
+        monkeypatch.setenv("FTLAB_DATASET", str(write_224_file(tmp_path)))
+    reports = tmp_path / "reports"
+    monkeypatch.setenv("FTLAB_PROFILE", "full-toy")
+    monkeypatch.setenv("FTLAB_REPORTS_DIR", str(reports))
+    monkeypatch.setenv("FTLAB_POLYP_DIR", str(polyp_folder(tmp_path)))
+    monkeypatch.setenv("FTLAB_PROGRESS", "off")
+    seconds = {}
+    for name in names:   # each in its own process (papermill, its kernel on IPC sockets: helpers/kernels.py)
+        started = time.perf_counter()
+        run = subprocess.run([sys.executable, "-m", "helpers.kernels", "--cwd", str(REPO / "notebooks"),
+                              str(REPO / "notebooks" / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
+                              "--timeout", "1800"],
+                             capture_output=True, text=True, timeout=3600, env=dict(os.environ), cwd=REPO)
+        seconds[name] = time.perf_counter() - started
+        assert run.returncode == 0, f"{name} failed under full-toy:\n{run.stderr[-4000:]}"
+    with capsys.disabled():
+        print("\nfull-toy notebook times (s):", {k: round(v) for k, v in seconds.items()},
+              f"total {sum(seconds.values()):.0f} s")
+    return reports / "_full-toy"
+
+
+def test_full_toy_changes_budget_fields_only_and_says_which(capsys):
     full, toy = profiles.PROFILES["full"], profiles.PROFILES["full-toy"]
     parts = ("classification", "detection", "segmentation")
     changed = {("profile", k) for k in vars(full) if k not in parts and getattr(full, k) != getattr(toy, k)}
@@ -64,30 +90,16 @@ def test_full_profile_code_paths_at_toy_scale(tmp_path, monkeypatch, capsys):
         print("\nfull-toy changes, from full:", ", ".join(
             f"{p}.{k} {getattr(getattr(full, p) if p in parts else full, k)!r} -> "
             f"{getattr(getattr(toy, p) if p in parts else toy, k)!r}" for p, k in sorted(changed)))
-    data_file = write_224_file(tmp_path)
-    reports = tmp_path / "reports"
-    monkeypatch.setenv("FTLAB_PROFILE", "full-toy")
-    monkeypatch.setenv("FTLAB_DATASET", str(data_file))
-    monkeypatch.setenv("FTLAB_REPORTS_DIR", str(reports))
-    monkeypatch.setenv("FTLAB_POLYP_DIR", str(polyp_folder(tmp_path)))
-    monkeypatch.setenv("FTLAB_PROGRESS", "off")
-    seconds = {}
-    for name in NOTEBOOKS:   # each in its own process (papermill): no event loop or kernel state shared with pytest
-        started = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "papermill", "--cwd", str(REPO / "notebooks"),
-                              str(REPO / "notebooks" / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
-                              "-k", "python3", "--execution-timeout", "1800", "--no-progress-bar"],
-                             capture_output=True, text=True, timeout=3600, env=dict(os.environ))
-        seconds[name] = time.perf_counter() - started
-        assert run.returncode == 0, f"{name} failed under full-toy:\n{run.stderr[-4000:]}"
-    with capsys.disabled():
-        print("full-toy notebook times (s):", {k: round(v) for k, v in seconds.items()},
-              f"total {sum(seconds.values()):.0f} s")
-    out = reports / "_full-toy"
 
+
+@pytest.mark.slow   # notebooks 02-04 under full-toy: about 5 minutes on the 2-core machine
+@pytest.mark.skipif(SOURCE is None, reason="the PneumoniaMNIST file (FTLAB_DATA_DIR) is needed to write the 224-px file")
+def test_full_profile_code_paths_at_toy_scale(tmp_path, monkeypatch, capsys):
+    full = profiles.PROFILES["full"]
+    out = run_full_toy(CLASSIFICATION, tmp_path, monkeypatch, capsys)
+    data_file = next(tmp_path.glob("*.npz"))
     # 04: the grid, the 224-px file, tuning at every fraction on four-rate grids, auto, Wilcoxon
     store = next(out.glob("04_sweep_*"))
-    from helpers.store import ResultsStore
     rows = ResultsStore(store).load()
     assert set(rows["data_size"]) == {224} and str(data_file) in set(rows["dataset"])
     assert sorted(set(rows["fraction"])) == sorted(full.classification.fractions)
@@ -105,6 +117,11 @@ def test_full_profile_code_paths_at_toy_scale(tmp_path, monkeypatch, capsys):
     ladder = pd.read_csv(out / "03_ladder_results.csv")
     assert ladder["strategy"].nunique() >= 10, "all levels of EfficientNet-Lite0's ladder and scratch"
 
+
+@pytest.mark.slow   # notebook 05 under full-toy: about 3 minutes on the 2-core machine
+def test_full_profile_detection_at_toy_scale(tmp_path, monkeypatch, capsys):
+    full = profiles.PROFILES["full"]
+    out = run_full_toy(DETECTION, tmp_path, monkeypatch, capsys)
     # 05: 96-px patches, three fractions, six seeds
     polyp = ResultsStore(out / "05_polyp_store").load()
     assert set(polyp["patch"]) == {96}

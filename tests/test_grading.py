@@ -2,11 +2,13 @@
 
 The round is what ``make test`` proves about grading: every notebook's graded cells, released by
 ``nbgrader generate_assignment`` and executed by ``nbgrader autograde``, earn full marks with the teacher's
-answers and zero when left blank. The student copies of the whole notebooks run under nbval in ``make test``
-(``make student`` writes them), which proves that a blank copy runs to the end.
+answers and zero when left blank. The student copies (``make student`` writes them) run their graded cells under
+nbval in ``make test``; their other cells are the teacher's, unchanged (checked here cell by cell), and no
+other cell calls an answer's function, so a blank copy runs to the end wherever the teacher's notebook does.
 """
 from __future__ import annotations
 
+import ast
 import json
 import warnings
 from pathlib import Path
@@ -140,3 +142,26 @@ def test_the_blank_copy_ran_to_the_end_and_every_check_says_not_done(autograded)
     for cell in tests:
         err = "".join("".join(o["text"]) for o in cell["outputs"] if o.get("name") == "stderr")
         assert grading.NOT_DONE in err, f"{CL.nbgrader_meta(cell)['grade_id']}: says 'not done' on stderr"
+
+
+# ----------------------------------------------------------------------------- student copies = teacher's outside the graded cells
+def code_names(source: str) -> set[str]:
+    """Every name a code cell reads (IPython magics and shell lines left out)."""
+    body = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    return {n.id for n in ast.walk(ast.parse(body)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+@pytest.mark.slow   # nbgrader generate_assignment on the seven notebooks
+def test_a_student_copy_is_the_notebook_outside_its_graded_cells(tmp_path):
+    copies = CL.student_copies(NOTEBOOKS, tmp_path / "student", root=tmp_path / "course")
+    for path, copy in zip(NOTEBOOKS, copies):
+        teacher, student = (json.loads(Path(p).read_text())["cells"] for p in (path, copy))
+        outside = [[(c["cell_type"], "".join(c["source"])) for c in cells  # a markdown answer is replaced whole
+                    if CL.GRADED not in CL.tags(c) and not CL.nbgrader_meta(c).get("solution")] for cells in (teacher, student)]
+        assert outside[0] == outside[1], f"{path.name}: the student copy changed a cell outside the graded ones"
+        answers = {node.name for c in teacher if CL.nbgrader_meta(c).get("solution") and c["cell_type"] == "code"
+                   for node in ast.parse("".join(c["source"])).body if isinstance(node, ast.FunctionDef)}
+        assert answers, f"{path.name}: no answer function found"
+        users = {n for c in teacher if c["cell_type"] == "code" and CL.GRADED not in CL.tags(c)
+                 for n in code_names("".join(c["source"])) & answers}
+        assert not users, f"{path.name}: cells outside the graded ones call {users}, a stub in the student copy"

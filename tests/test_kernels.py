@@ -1,0 +1,45 @@
+"""Kernels on IPC sockets (helpers/kernels.py): what lets ``make test`` run notebooks on two workers at once."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from helpers import kernels
+
+pytestmark = pytest.mark.skipif(kernels.TRANSPORT != "ipc", reason="no Unix-domain sockets for ZeroMQ here")
+
+PROBE = {"cells": [{"cell_type": "code", "execution_count": None, "id": "probe", "metadata": {}, "outputs": [],
+                    "source": "import json, os\nfrom ipykernel.connect import get_connection_info\n"
+                              "info = json.loads(get_connection_info())\nprint(info['transport'], info['ip'])"}],
+         "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+         "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_nbval_starts_its_kernels_on_ipc_sockets_of_their_own():
+    import nbval.kernel
+    assert nbval.kernel.KernelManager is kernels.IpcKernelManager, "the project's conftest.py configures nbval"
+    started = [nbval.kernel.start_new_kernel(kernel_name="python3") for _ in range(2)]
+    try:
+        infos = [km.get_connection_info() for km, _ in started]
+        assert all(i["transport"] == "ipc" for i in infos)
+        assert infos[0]["ip"] != infos[1]["ip"], "two kernels started together never share socket files"
+        for km, kc in started:
+            msg_id = kc.execute("x = 6 * 7", silent=False)
+            assert kc.get_shell_msg(timeout=30)["parent_header"]["msg_id"] == msg_id
+    finally:
+        for km, kc in started:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+    assert not any(Path(f"{i['ip']}-{i['shell_port']}").exists() for i in infos), "socket files removed"
+
+
+def test_papermill_through_the_helper_runs_on_ipc(tmp_path):
+    source = tmp_path / "probe.ipynb"
+    source.write_text(json.dumps(PROBE))
+    nb = kernels.execute_notebook(source, tmp_path / "out.ipynb", cwd=tmp_path, timeout=60)
+    transport, prefix = nb["cells"][0]["outputs"][0]["text"].split()
+    assert transport == "ipc" and Path(prefix).name.startswith("ftlab-kernel-")
+    assert Path(prefix).parent == Path(tempfile.gettempdir()), "not kernel-ipc-N in the working directory"
