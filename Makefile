@@ -53,7 +53,7 @@ test: $(STAMP)
 	@$(PY) -m helpers.classroom student $(STUDENT_SOURCES) >/dev/null
 	$(POLYP_ENV) FTLAB_PROFILE=fast $(PY) -m pytest -q tests $(TEST_NOTEBOOKS) $(STUDENT_NOTEBOOKS) \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider \
-		-n $(TEST_WORKERS) --dist loadgroup --durations=25
+		-n $(TEST_WORKERS) --dist loadscope --durations=25
 
 synthetic-polyp: $(STAMP)
 	@$(if $(HAVE_POLYP),,echo "No polyp data set found (FTLAB_POLYP_DIR, data/polyp/): notebooks 05 and 07 run on a synthetic folder, $(SYNTHETIC_POLYP)." && \
@@ -63,7 +63,7 @@ synthetic-polyp: $(STAMP)
 # profile, the data-set matrices, the cluster or tests marked slow (calibration, reproducibility); prints the slowest.
 quick: $(STAMP)
 	FTLAB_PROFILE=fast $(PY) -m pytest -q tests -p no:nbval -p no:cacheprovider -m "not slow" --durations=10 \
-		-n $(QUICK_WORKERS) --dist loadgroup
+		-n $(QUICK_WORKERS) --dist loadscope
 
 unit: $(STAMP)
 	FTLAB_PROFILE=fast $(PY) -m pytest -q tests -p no:nbval

@@ -6,7 +6,11 @@ else was running. Each notebook's header line and the README's table are generat
 cannot drift apart; tests/test_project.py checks that they match.
 
     python -m benchmarks.notebook_times measure --profile classroom   # runs all seven; minutes to an hour
+    python -m benchmarks.notebook_times measure --profile classroom --busy   # the same with one core kept busy
     python -m benchmarks.notebook_times write                          # the notebooks' header lines, the README table
+
+A laptop is never idle: ``--busy`` keeps one core busy (a process spinning in a loop) for the whole measurement and
+records it apart (``busy``), as the README's column "one core busy".
 """
 from __future__ import annotations
 
@@ -61,23 +65,42 @@ def _seconds(times: dict, profile: str, name: str | None = None) -> str:
 
 def readme_table(times: dict) -> str:
     profiles = PROFILES
-    lines = [README_START, "", "| notebook | " + " | ".join(f"{p} profile" for p in profiles) + " |",
-             "|---|" + "---|" * len(profiles)]
+    busy = [p for p in profiles if p in times.get("busy", {})]
+    lines = [README_START, "", "| notebook | " + " | ".join(f"{p} profile" for p in profiles)
+             + "".join(f" | {p}, one core busy" for p in busy) + " |",
+             "|---|" + "---|" * (len(profiles) + len(busy))]
+    busy_times = {"profiles": times.get("busy", {})}
     for nb in NOTEBOOKS:
-        lines.append(f"| {nb.stem} | " + " | ".join(_seconds(times, p, nb.stem) for p in profiles) + " |")
-    lines.append("| all seven | " + " | ".join(_seconds(times, p) for p in profiles) + " |")
+        lines.append(f"| {nb.stem} | " + " | ".join(_seconds(times, p, nb.stem) for p in profiles)
+                     + "".join(f" | {_seconds(busy_times, p, nb.stem)}" for p in busy) + " |")
+    lines.append("| all seven | " + " | ".join(_seconds(times, p) for p in profiles)
+                 + "".join(f" | {_seconds(busy_times, p)}" for p in busy) + " |")
     lines.append("")
     for p in profiles:
         m = times["profiles"].get(p)
         lines.append(f"- `{p}`: {m['machine']}, {m['date']}; {m['conditions']}" if m else
                      f"- `{p}`: not yet measured on a quiet machine (the profile table below quotes times taken under load)")
+    for p in busy:
+        m = times["busy"][p]
+        lines.append(f"- `{p}`, one core busy: {m['machine']}, {m['date']}; {m['conditions']}")
     lines += ["", README_END]
     return "\n".join(lines)
 
 
-def measure(profile: str, reports: Path | None = None) -> dict:
-    """Execute every notebook in order with papermill in a fresh reports folder; wall seconds per notebook."""
+def measure(profile: str, reports: Path | None = None, busy: bool = False) -> dict:
+    """Execute every notebook in order with papermill in a fresh reports folder; wall seconds per notebook. With
+    ``busy``, a process spins on one core the whole time."""
     reports = Path(reports or tempfile.mkdtemp(prefix=f"ftlab-times-{profile}-"))
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    try:
+        return _measure(profile, reports)
+    finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
+
+
+def _measure(profile: str, reports: Path) -> dict:
     out = {}
     for nb in NOTEBOOKS:
         env = {**os.environ, "FTLAB_PROFILE": profile, "FTLAB_REPORTS_DIR": str(reports), "FTLAB_PROGRESS": "off"}
@@ -117,12 +140,14 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--profile", required=True)
     m.add_argument("--reports", type=Path, help="a fresh folder (default: a new temporary one)")
     m.add_argument("--conditions", default="nothing else running")
+    m.add_argument("--busy", action="store_true", help="keep one core busy (a spinning process) while measuring")
     sub.add_parser("write", help="rewrite the notebooks' header lines and the README table from the file")
     args = parser.parse_args(argv)
     if args.command == "measure":
         times = load() if TIMES.exists() else {"profiles": {}}
-        seconds = measure(args.profile, args.reports)
-        times["profiles"][args.profile] = {
+        seconds = measure(args.profile, args.reports, args.busy)
+        target = times.setdefault("busy", {}) if args.busy else times["profiles"]
+        target[args.profile] = {
             "seconds": seconds, "date": time.strftime("%Y-%m-%d"), "conditions": args.conditions,
             "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"}
         TIMES.write_text(json.dumps(times, indent=1) + "\n")

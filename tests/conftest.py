@@ -199,9 +199,33 @@ def is_student_cell(item) -> bool:
 PER_TEST_GROUPS = ("test_full_toy.py", "test_notebook_matrix.py")
 """Test files whose tests share no fixture: under pytest-xdist each of their tests is a group of its own, so the
 long ones spread over both workers."""
-LONGEST_FIRST = ("test_full_toy.py::test_full_profile_code_paths_at_toy_scale", "notebooks",
-                 "test_notebook_matrix.py", "test_full_toy.py", "test_browser.py")
+LONGEST_FIRST = ("tests/test_full_toy.py::test_full_profile_code_paths_at_toy_scale", "notebooks",
+                 "tests/test_notebook_matrix.py", "tests/test_full_toy.py", "tests/test_browser.py")
 """The order in which the longest groups are handed out, so that neither worker is left with one at the end."""
+
+
+def xdist_group_of(nodeid: str) -> str:
+    """The group a test runs in under pytest-xdist (one worker runs a whole group, in order): every notebook and
+    student copy together (notebook 06 reads notebook 04's store, notebook 07 the stores of 04 and 05); each test of
+    :data:`PER_TEST_GROUPS` alone; every other test with its file (module-scoped fixtures are made once)."""
+    path = nodeid.split("::")[0]
+    if path.endswith(".ipynb"):
+        return "notebooks"
+    return nodeid if path.rsplit("/", 1)[-1] in PER_TEST_GROUPS else path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scheduling by :func:`xdist_group_of`, the groups handed out in collection order (longest first,
+    :func:`pytest_collection_modifyitems`). xdist's own ``--dist loadgroup`` cannot do it here: it renames items
+    through an attribute that pytest 9 no longer reads, so its groups were silently ignored."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group_of(nodeid)
+
+    config.option.loadscopereorder = False   # keep the longest-first order, not xdist's by-count order
+    return ByGroup(config, log)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -213,27 +237,16 @@ def pytest_collection_modifyitems(config, items):
     cell), and the teacher's notebook runs whole in the same session. The graded cells run on their own after
     their set-up cell (helpers.classroom), so the stubs and the checks are what a student copy adds.
 
-    With pytest-xdist (``make test`` and ``make quick`` run ``-n 2 --dist loadgroup``): every notebook and student
-    copy in one group, run in order by one worker (notebook 06 reads notebook 04's store, notebook 07 the stores
-    of 04 and 05); every other test file a group of its own, or each of its tests (:data:`PER_TEST_GROUPS`).
-    Kernels start on IPC sockets (the project's conftest.py, helpers/kernels.py), so the two workers may start
-    notebooks at the same moment."""
+    The items are put in the order in which pytest-xdist hands out their groups (:func:`xdist_group_of`): the longest
+    groups first. Kernels start on IPC sockets (the project's conftest.py, helpers/kernels.py), so the two workers
+    may start notebooks at the same moment."""
     left_out = [item for item in items if is_student_cell(item) and not graded_student_cell(item)]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = [item for item in items if not is_student_cell(item) or graded_student_cell(item)]
-    if "PYTEST_XDIST_WORKER" not in os.environ:   # not a worker of a distributed run: nothing to group or reorder
-        return
-
-    def group(item) -> str:
-        if item.path.suffix == ".ipynb":
-            return "notebooks"
-        return item.nodeid.split("/")[-1] if item.path.name in PER_TEST_GROUPS else item.path.name
 
     def rank(item) -> int:
-        name = group(item)
+        name = xdist_group_of(item.nodeid)
         return next((i for i, first in enumerate(LONGEST_FIRST) if name.startswith(first)), len(LONGEST_FIRST))
 
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group(item)))
     items.sort(key=rank)   # stable: every group keeps its own order, the notebooks and student copies theirs

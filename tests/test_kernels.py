@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from helpers import kernels
+
+REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(kernels.TRANSPORT != "ipc", reason="no Unix-domain sockets for ZeroMQ here")
 
@@ -43,3 +47,22 @@ def test_papermill_through_the_helper_runs_on_ipc(tmp_path):
     transport, prefix = nb["cells"][0]["outputs"][0]["text"].split()
     assert transport == "ipc" and Path(prefix).name.startswith("ftlab-kernel-")
     assert Path(prefix).parent == Path(tempfile.gettempdir()), "not kernel-ipc-N in the working directory"
+
+
+CHAIN = {"cells": [{"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {}, "outputs": [],
+                    "source": src} for i, src in enumerate(["x = 1", "x += 1", "x += 1", "assert x == 3, x"])],
+         "metadata": PROBE["metadata"], "nbformat": 4, "nbformat_minor": 5}
+
+
+@pytest.mark.slow   # a pytest session on two workers
+def test_two_workers_run_a_notebook_in_order_on_one_worker(tmp_path):
+    """make test's scheduling (tests/conftest.py): every cell of a notebook on one worker, in order, beside another
+    group; pytest-xdist's own --dist loadgroup silently split notebooks cell by cell under pytest 9."""
+    notebook = tmp_path / "chain.ipynb"
+    notebook.write_text(json.dumps(CHAIN))
+    beside = "tests/test_kernels.py::test_nbval_starts_its_kernels_on_ipc_sockets_of_their_own"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", beside, str(notebook), "--nbval-lax",
+                           "--nbval-current-env", "-p",
+                           "no:cacheprovider", "-n", "2", "--dist", "loadscope"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "5 passed" in done.stdout, done.stdout[-3000:]
