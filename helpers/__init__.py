@@ -54,6 +54,7 @@ Presentation
 - ``widgets``     ipywidgets explorers (controls + one Output area)
 - ``grading``     the graded exercises' checks (``with grading.check(...)``: "not done", wrong, passed)
 - ``classroom``   ``make student`` and autograding with nbgrader: student copies, one autograde round
+- ``kernels``     Jupyter kernels on IPC sockets of their own (two test workers start notebooks at once)
 
 The polyp-detection application (notebook 05) is its own subpackage, ``detection`` (``video``, ``patches``,
 ``maps``, ``froc``, ``experiment``, ``report``, ``plots``, ``data``: see its ``__init__``); it builds on the core (the

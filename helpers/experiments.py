@@ -318,19 +318,17 @@ def run_ladder(template: RunConfig, data: DataSet, levels: Sequence[str] | None 
     image_size = input_size(arch, template.image_size)
     n_boot = template.n_bootstrap
     grids = lr_grid or {"scratch": (PAPER.scratch_lr,), "finetune": (PAPER.finetune_lr,)}
-    init = init or default_init(arch)
-    image_size = input_size(arch, image_size)
     probe = build_model(arch, data.num_classes, pretrained=True, image_size=image_size)
     chosen = ladder(probe) if levels is None else [resolve_level(probe, level) for level in levels]
     chosen = sorted({r.index: r for r in chosen}.values(), key=lambda r: r.index)
     keep_names = {k if k in (SCRATCH, STATISTICS) else resolve_level(probe, k).name for k in keep}
     rows, models, searches, saved = [], {}, [], {}
     plans = [(a, None) for a in (SCRATCH, STATISTICS) if a in arms] + [(r.name, r) for r in chosen]
+    trainings = sum(len(grids[rate_family(name)]) for name, _ in plans)
     if progress:
-        trainings = sum(len(grids[rate_family(name)]) for name, _ in plans)
         print(f"ladder: {len(plans)} arms x their rate grids = {trainings} trainings of {train_cfg.steps} SGD steps "
               "(nothing stored: a ladder is trained again each time it runs)", flush=True)
-    for name, rung in tqdm(plans, desc="ladder arms", disable=not progress):
+    for arm, (name, rung) in enumerate(tqdm(plans, desc="ladder arms", disable=not progress)):
         snapshots = {}
 
         def build(rung: Level | None = rung, name: str = name) -> FTModel:
@@ -366,6 +364,13 @@ def run_ladder(template: RunConfig, data: DataSet, levels: Sequence[str] | None 
         searches.append(search.table.assign(strategy=name))
         if name in keep_names:
             models[name] = model
+        if progress and arm == 0 and len(plans) > 1:
+            each = (time.perf_counter() - started) / len(grids[rate_family(name)])
+            rest = each * (trainings - len(grids[rate_family(name)]))
+            print(f"  the first arm took {each:.1f} s a training on this machine: about "
+                  f"{f'{rest / 60:.0f} min' if rest >= 120 else f'{rest:.0f} s'} for the other "
+                  f"{trainings - len(grids[rate_family(name)])} (an estimate from one arm; frozen levels train faster)",
+                  flush=True)
     return LadderRun(pd.DataFrame(rows), models, pd.concat(searches, ignore_index=True), saved)
 
 

@@ -108,3 +108,13 @@ def test_run_ladder_trains_the_statistics_only_control_beside_scratch(mini_data,
     assert table.loc["statistics", "lr_grid"] == table.loc["scratch", "lr_grid"]       # the scratch family's rates
     model, card = modelcard.load_model(run.saved["statistics"])
     assert card["run"]["strategy"] == "statistics"
+
+
+def test_run_ladder_says_what_it_will_train_and_how_long_before_the_rest(mini_data, capsys):
+    """The heavy cell of notebook 03 says, before the bulk of its work, how many trainings it makes and about how
+    long the rest will take (from the first arm's time)."""
+    grid = {"scratch": (0.01,), "finetune": (0.001, 0.003)}
+    E.run_ladder(TEMPLATE, mini_data, ["last", "all"], lr_grid=grid, progress=True)
+    out = capsys.readouterr().out
+    assert "3 arms x their rate grids = 5 trainings of 2 SGD steps" in out
+    assert out.index("trainings of") < out.index("the first arm took") and "for the other 4" in out
