@@ -91,6 +91,9 @@ def measure(profile: str, reports: Path | None = None, busy: bool = False) -> di
     """Execute every notebook in order with papermill in a fresh reports folder; wall seconds per notebook. With
     ``busy``, a process spins on one core the whole time."""
     reports = Path(reports or tempfile.mkdtemp(prefix=f"ftlab-times-{profile}-"))
+    if reports.exists() and any(reports.iterdir()):
+        raise SystemExit(f"{reports} is not empty: the times are measured from fresh stores; name a new folder")
+    reports.mkdir(parents=True, exist_ok=True)
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
     try:
         return _measure(profile, reports)
