@@ -60,6 +60,8 @@ def _seconds(times: dict, profile: str, name: str | None = None) -> str:
     if profile not in times["profiles"]:
         return "not yet measured on a quiet machine"
     seconds = times["profiles"][profile]["seconds"]
+    if name is None and set(seconds) != {nb.stem for nb in NOTEBOOKS}:
+        return "not measured"   # a measurement of some notebooks only has no total
     return duration(sum(seconds.values()) if name is None else seconds.get(name))
 
 
@@ -87,25 +89,34 @@ def readme_table(times: dict) -> str:
     return "\n".join(lines)
 
 
-def measure(profile: str, reports: Path | None = None, busy: bool = False) -> dict:
+def measure(profile: str, reports: Path | None = None, busy: bool = False,
+            only: list[str] | None = None) -> dict:
     """Execute every notebook in order with papermill in a fresh reports folder; wall seconds per notebook. With
-    ``busy``, a process spins on one core the whole time."""
+    ``busy``, a process spins on one core the whole time. With ``only`` (notebook numbers such as ``04``), just those
+    and the notebooks they read stores from are run, and just those are timed."""
     reports = Path(reports or tempfile.mkdtemp(prefix=f"ftlab-times-{profile}-"))
     if reports.exists() and any(reports.iterdir()):
         raise SystemExit(f"{reports} is not empty: the times are measured from fresh stores; name a new folder")
     reports.mkdir(parents=True, exist_ok=True)
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
     try:
-        return _measure(profile, reports)
+        return _measure(profile, reports, only)
     finally:
         if spinner is not None:
             spinner.kill()
             spinner.wait()
 
 
-def _measure(profile: str, reports: Path) -> dict:
+READS = {"06": ("04",), "07": ("04", "05")}   # notebooks that read another notebook's results store
+
+
+def _measure(profile: str, reports: Path, only: list[str] | None = None) -> dict:
     out = {}
+    wanted = set(only or [nb.name[:2] for nb in NOTEBOOKS])
+    needed = wanted | {r for n in wanted for r in READS.get(n, ())}
     for nb in NOTEBOOKS:
+        if nb.name[:2] not in needed:
+            continue
         env = {**os.environ, "FTLAB_PROFILE": profile, "FTLAB_REPORTS_DIR": str(reports), "FTLAB_PROGRESS": "off"}
         started = time.perf_counter()
         run = subprocess.run([sys.executable, "-m", "papermill", "--cwd", str(nb.parent), str(nb),
@@ -115,7 +126,7 @@ def _measure(profile: str, reports: Path) -> dict:
         if run.returncode:
             raise SystemExit(f"{nb.name} failed under {profile}:\n{run.stderr[-3000:]}")
         print(f"{nb.stem}: {duration(out[nb.stem])}", flush=True)
-    return out
+    return {name: t for name, t in out.items() if name[:2] in wanted}
 
 
 def write(times: dict) -> None:
@@ -144,17 +155,20 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--reports", type=Path, help="a fresh folder (default: a new temporary one)")
     m.add_argument("--conditions", default="nothing else running")
     m.add_argument("--busy", action="store_true", help="keep one core busy (a spinning process) while measuring")
+    m.add_argument("--only", nargs="+", metavar="NN", help="time only these notebooks (e.g. 04); the notebooks "
+                   "whose stores they read run first, untimed")
     sub.add_parser("write", help="rewrite the notebooks' header lines and the README table from the file")
     args = parser.parse_args(argv)
     if args.command == "measure":
         times = load() if TIMES.exists() else {"profiles": {}}
-        seconds = measure(args.profile, args.reports, args.busy)
+        seconds = measure(args.profile, args.reports, args.busy, args.only)
         target = times.setdefault("busy", {}) if args.busy else times["profiles"]
         target[args.profile] = {
             "seconds": seconds, "date": time.strftime("%Y-%m-%d"), "conditions": args.conditions,
             "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"}
         TIMES.write_text(json.dumps(times, indent=1) + "\n")
-        print(f"all seven: {duration(sum(seconds.values()))} -> {TIMES}")
+        print(f"{'all seven' if len(seconds) == len(NOTEBOOKS) else ', '.join(seconds)}: "
+              f"{duration(sum(seconds.values()))} -> {TIMES}")
     else:
         write(load())
 
