@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from torch import nn
-from .progress import tqdm
+from .progress import Countdown, tqdm
 
 from .convergence import best_at_end_share
 from .tables import dedupe
@@ -387,6 +387,8 @@ def bn_mode_comparison(arch: str, data: DataSet, level: str, train_cfg: TrainCon
     """
     rows = []
     plans = list(itertools.product(seeds, modes))
+    countdown = Countdown(len(plans), f"BatchNorm modes x seeds ({len(modes)} x {len(seeds)})", train_cfg.steps,
+                          quiet=quiet)
     for seed, mode in tqdm(plans, desc="BatchNorm modes x seeds", disable=quiet):
         model = build_model(arch, data.num_classes, pretrained=True, image_size=input_size(arch, image_size),
                             seed=seed)
@@ -399,6 +401,7 @@ def bn_mode_comparison(arch: str, data: DataSet, level: str, train_cfg: TrainCon
                      "score_sd": metrics["score_sd"], "collapsed": is_collapsed(metrics["score_sd"]),
                      "best_step": result.best_step, "test_scores": np.asarray(positive, dtype=float).tolist(),
                      "test_labels": data.test.labels.tolist()})
+        countdown.tick()
     return pd.DataFrame(rows)
 
 

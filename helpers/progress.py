@@ -8,6 +8,7 @@ first text frame, so its saved HTML would show every bar stuck at 0%. Those targ
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from tqdm.auto import tqdm as _tqdm
@@ -25,3 +26,29 @@ def tqdm(*args: Any, **kwargs: Any) -> _tqdm:
     if not enabled():
         kwargs["disable"] = True
     return _tqdm(*args, **kwargs)
+
+
+class Countdown:
+    """What a heavy loop says before and during its work: how many trainings it makes, and, after the first,
+    about how long the rest will take on this machine (an estimate from one; it says so).
+
+    ``countdown = Countdown(9, "BatchNorm modes x seeds", steps=120)`` prints the count at once; call
+    ``countdown.tick()`` after each training. ``quiet`` prints nothing."""
+
+    def __init__(self, total: int, what: str, steps: int | None = None, unit: str = "training",
+                 quiet: bool = False):
+        self.total, self.unit, self.quiet, self.done = int(total), unit, quiet, 0
+        self.started = time.perf_counter()
+        if not quiet:
+            each = f" of {steps} SGD steps" if steps else ""
+            print(f"{what}: {self.total} {unit}{'s' if self.total != 1 else ''}{each}", flush=True)
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.quiet or self.done != 1 or self.total < 2:
+            return
+        first = time.perf_counter() - self.started
+        rest = first * (self.total - 1)
+        when = f"{rest / 60:.0f} min" if rest >= 120 else f"{rest:.0f} s"
+        print(f"  the first {self.unit} took {first:.1f} s on this machine: about {when} for the other "
+              f"{self.total - 1} (an estimate from one)", flush=True)
