@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from torch import nn
-from .progress import Countdown, tqdm
+from .progress import Countdown, about, tqdm
 
 from .convergence import best_at_end_share
 from .tables import dedupe
@@ -365,12 +365,11 @@ def run_ladder(template: RunConfig, data: DataSet, levels: Sequence[str] | None 
         if name in keep_names:
             models[name] = model
         if progress and arm == 0 and len(plans) > 1:
-            each = (time.perf_counter() - started) / len(grids[rate_family(name)])
-            rest = each * (trainings - len(grids[rate_family(name)]))
+            first = len(grids[rate_family(name)])
+            each = (time.perf_counter() - started) / first
             print(f"  the first arm took {each:.1f} s a training on this machine: about "
-                  f"{f'{rest / 60:.0f} min' if rest >= 120 else f'{rest:.0f} s'} for the other "
-                  f"{trainings - len(grids[rate_family(name)])} (an estimate from one arm; frozen levels train faster)",
-                  flush=True)
+                  f"{about(each * (trainings - first))} for the other {trainings - first} (an estimate from one arm; "
+                  "frozen levels train faster)", flush=True)
     return LadderRun(pd.DataFrame(rows), models, pd.concat(searches, ignore_index=True), saved)
 
 

@@ -172,8 +172,8 @@ PROFILES: dict[str, Profile] = {
             lr_grid=_grids((0.01, 0.03), (0.001, 0.003)), fractions=(0.25, 1.0), seeds=(0, 1, 2),
             strategies=_STRATEGIES),
         cpu_cost="The classroom profile trains real models (120 SGD steps each, 32 px, a rate tuned on every seed "
-                 "for every arm, 5 seeds in the learning curves) on up to 1,200 images: seconds to about an hour per notebook "
-                 "(notebook 04's sweep the longest), a few hours for all seven on a 2-core CPU (the README lists "
+                 "for every arm, 5 seeds in the learning curves) on up to 1,200 images: seconds to 20 minutes per notebook "
+                 "(notebook 04's sweep the longest), about an hour for all seven on a quiet 2-core CPU (the README lists "
                  "the measured cost of each).",
     ),
     "full": Profile(

@@ -28,6 +28,11 @@ def tqdm(*args: Any, **kwargs: Any) -> _tqdm:
     return _tqdm(*args, **kwargs)
 
 
+def about(seconds: float) -> str:
+    """A time estimate as a person reads it: ``95 s``, or ``4 min`` from two minutes on."""
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
 class Countdown:
     """What a heavy loop says before and during its work: how many trainings it makes, and, after the first,
     about how long the rest will take on this machine (an estimate from one; it says so).
@@ -48,7 +53,6 @@ class Countdown:
         if self.quiet or self.done != 1 or self.total < 2:
             return
         first = time.perf_counter() - self.started
-        rest = first * (self.total - 1)
-        when = f"{rest / 60:.0f} min" if rest >= 120 else f"{rest:.0f} s"
-        print(f"  the first {self.unit} took {first:.1f} s on this machine: about {when} for the other "
+        rest = about(first * (self.total - 1))
+        print(f"  the first {self.unit} took {first:.1f} s on this machine: about {rest} for the other "
               f"{self.total - 1} (an estimate from one)", flush=True)

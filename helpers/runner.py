@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torchvision
-from .progress import tqdm
+from .progress import about, tqdm
 
 from . import __version__
 from .recipe import PAPER, default_rate, rate_family
@@ -288,10 +288,9 @@ def _timed_first(writer: StoreWriter, config, n_rest: int, executor: Executor | 
         return [(config, err)]
     seconds = time.perf_counter() - started
     workers = 1 if executor is None else getattr(executor, "_max_workers", None)
-    rest = seconds * n_rest / (workers or 1)
-    when = f"{rest / 60:.0f} min" if rest >= 120 else f"{rest:.0f} s"
     how = f"{workers} worker{'s' if workers != 1 else ''}" if workers else "per worker"
-    print(f"  the first run took {seconds:.1f} s on this machine: about {when} for the other {n_rest} ({how}; "
+    print(f"  the first run took {seconds:.1f} s on this machine: about {about(seconds * n_rest / (workers or 1))} "
+          f"for the other {n_rest} ({how}; "
           "an estimate from one run, the first one also loads the data)", flush=True)
     return []
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.classroom import GRADED, tags
 from helpers.datasets import DataSet, Split
 from helpers.detection import froc
 
@@ -183,17 +184,11 @@ def sequence_run(hits_per_sequence: list[int], frames: int = 4):
     return froc.match_candidates(cands, masks, seqs), froc.make_frame_table(masks, seqs)
 
 
-GRADED_TAG = "graded"   # helpers.classroom.GRADED (not imported here: conftest loads before the test modules)
-
-
-def graded_student_cell(item) -> bool:
-    """Whether an nbval item is a cell of a student copy (student/*.ipynb) that carries the ``graded`` tag."""
+def ungraded_student_cell(item) -> bool:
+    """Whether an nbval item is a cell of a student copy (student/*.ipynb) without the ``graded`` tag."""
     cell = getattr(item, "cell", None)
-    return cell is not None and GRADED_TAG in cell.get("metadata", {}).get("tags", [])
-
-
-def is_student_cell(item) -> bool:
-    return item.path.suffix == ".ipynb" and item.path.parent.name == "student"
+    return (item.path.suffix == ".ipynb" and item.path.parent.name == "student" and cell is not None
+            and GRADED not in tags(cell))
 
 
 PER_TEST_GROUPS = ("test_full_toy.py", "test_notebook_matrix.py")
@@ -240,10 +235,10 @@ def pytest_collection_modifyitems(config, items):
     The items are put in the order in which pytest-xdist hands out their groups (:func:`xdist_group_of`): the longest
     groups first. Kernels start on IPC sockets (the project's conftest.py, helpers/kernels.py), so the two workers
     may start notebooks at the same moment."""
-    left_out = [item for item in items if is_student_cell(item) and not graded_student_cell(item)]
+    left_out = [item for item in items if ungraded_student_cell(item)]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if not is_student_cell(item) or graded_student_cell(item)]
+        items[:] = [item for item in items if not ungraded_student_cell(item)]
 
     def rank(item) -> int:
         name = xdist_group_of(item.nodeid)
