@@ -95,6 +95,124 @@ def graded_problems(nb: dict, name: str = "notebook") -> list[str]:
     return problems
 
 
+# ----------------------------------------------------------------------------- answers that cannot be copied
+# How alike a graded solution and a code cell the student copy shows are: both are cut into tokens with Python's
+# own tokenizer (comments, blank lines and indentation dropped), every name that is not a keyword or an attribute
+# (``x``, ``np``, ``my_labels``) becomes one token ``v``, every number ``n`` and every string ``s``, so renaming
+# variables or changing constants does not hide a copy. The similarity is the share of the solution's runs of
+# SHINGLE tokens that also occur in the cell (containment, as plagiarism detectors measure it); a solution is a
+# near-copy when that share reaches NEAR_COPY for some visible cell.
+SHINGLE = 6
+NEAR_COPY = 0.25
+ANSWER_PREFIX = "**Answer"
+
+
+def _code_lines(source: str) -> str:
+    """A code cell's text without IPython magics and shell lines (``%time``, ``!pip``)."""
+    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+
+
+def normalised_tokens(source: str) -> list[str]:
+    """The tokens of ``source`` with names as ``v``, numbers as ``n`` and strings as ``s`` (see above)."""
+    import io
+    import keyword
+    import re
+    import textwrap
+    import tokenize
+
+    text = textwrap.dedent(_code_lines(source))
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+            tokenize.ENCODING, tokenize.ENDMARKER}
+    out: list[str] = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type in skip:
+                continue
+            if tok.type == tokenize.NAME:
+                out.append(tok.string if keyword.iskeyword(tok.string) or (out and out[-1] == ".") else "v")
+            elif tok.type == tokenize.NUMBER:
+                out.append("n")
+            elif tok.type == tokenize.STRING or tok.type not in (tokenize.OP,) and "STRING" in tokenize.tok_name[tok.type]:
+                out.append("s")
+            else:
+                out.append(tok.string)
+    except (tokenize.TokenError, IndentationError, SyntaxError):   # a fragment: a plain regular-expression split
+        text = re.sub(r"#[^\n]*", "", text)
+        for word in re.findall(r"[A-Za-z_]\w*|\d[\w.]*|\"[^\"]*\"|'[^']*'|\S", text):
+            out.append("v" if word[0].isalpha() or word[0] == "_" else "n" if word[0].isdigit()
+                       else "s" if word[0] in "\"'" else word)
+        out = [w if w != "v" or i == 0 or out[i - 1] != "." else w for i, w in enumerate(out)]
+    return out
+
+
+def _shingles(tokens: list[str], k: int = SHINGLE) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i:i + k]) for i in range(max(len(tokens) - k + 1, 1))} if tokens else set()
+
+
+def containment(solution: str, cell: str, k: int = SHINGLE) -> float:
+    """The share of the solution's ``k``-token runs (normalised) that also occur in ``cell``: 0 to 1."""
+    mine = _shingles(normalised_tokens(solution), k)
+    return len(mine & _shingles(normalised_tokens(cell), k)) / len(mine) if mine else 0.0
+
+
+def solution_code(source: str) -> str:
+    """The text between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` of an answer cell (every region)."""
+    keep, inside = [], False
+    for line in source.splitlines():
+        if "### BEGIN SOLUTION" in line:
+            inside = True
+        elif "### END SOLUTION" in line:
+            inside = False
+        elif inside:
+            keep.append(line)
+    return "\n".join(keep)
+
+
+def visible_code(nb: dict) -> list[tuple[int, str]]:
+    """(cell index, text) of the code cells a student sees: every code cell except answers (stubbed), with any
+    hidden tests cut out."""
+    shown = []
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code" or nbgrader_meta(cell).get("solution"):
+            continue
+        text, cut = [], False
+        for line in "".join(cell["source"]).splitlines():
+            if "### BEGIN HIDDEN TESTS" in line:
+                cut = True
+            elif "### END HIDDEN TESTS" in line:
+                cut = False
+            elif not cut:
+                text.append(line)
+        shown.append((i, "\n".join(text)))
+    return shown
+
+
+def near_copies(teacher: dict, shown: dict | None = None, threshold: float = NEAR_COPY) -> list[str]:
+    """Each graded solution of ``teacher`` whose containment in a code cell of ``shown`` (the student copy;
+    default: the teacher's notebook with answers and hidden tests left out) reaches ``threshold``, said in
+    words: an exercise a student could answer by copying a cell they can see."""
+    found = []
+    cells = visible_code(shown if shown is not None else teacher)
+    for cell in teacher["cells"]:
+        meta = nbgrader_meta(cell)
+        if cell["cell_type"] != "code" or not meta.get("solution"):
+            continue
+        answer = solution_code("".join(cell["source"]))
+        scores = [(containment(answer, text), i) for i, text in cells]
+        best, where = max(scores, default=(0.0, -1))
+        if best >= threshold:
+            found.append(f"{meta.get('grade_id')}: {best:.0%} of its solution's {SHINGLE}-token runs are in "
+                         f"visible code cell {where}")
+    return found
+
+
+def visible_answers(nb: dict) -> list[int]:
+    """Indices of markdown cells that give an answer (they start with ``**Answer``) but are not nbgrader
+    answer cells: a student copy would show them under the question."""
+    return [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"
+            and ANSWER_PREFIX in "".join(c["source"]) and not nbgrader_meta(c).get("solution")]
+
+
 def graded_notebook(notebooks: Sequence[Path]) -> dict:
     """One notebook holding every notebook's ``graded`` cells, in order (the autograde round's assignment)."""
     loaded = [json.loads(Path(p).read_text()) for p in notebooks]
@@ -193,15 +311,27 @@ def autograde_round(notebooks: Sequence[Path], root: Path) -> dict[str, dict[str
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m helpers.classroom student|round [NOTEBOOK...]`` (default: every ``notebooks/NN_*.ipynb``)."""
+    """``python -m helpers.classroom student|round|copies [NOTEBOOK...]`` (default: every ``notebooks/NN_*.ipynb``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("student", "round"))
+    parser.add_argument("command", choices=("student", "round", "copies"))
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, default=Path("student"), help="folder for the student copies")
     parser.add_argument("--course", type=Path, default=COURSE, help="nbgrader's course directory")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted(Path("notebooks").glob("[0-9]*.ipynb"))
-    if args.command == "student":
+    if args.command == "copies":   # how close each solution is to the code a student sees, and visible answers
+        bad = False
+        for path in paths:
+            nb = json.loads(Path(path).read_text())
+            for line in near_copies(nb, threshold=0.0):
+                print(f"{Path(path).name}: {line}")
+            for i in visible_answers(nb):
+                print(f"{Path(path).name}: cell {i} gives an answer but is not an nbgrader answer cell")
+            bad |= bool(near_copies(nb) or visible_answers(nb))
+        if bad:
+            raise SystemExit(f"near-copies (at least {NEAR_COPY:.0%} of a solution in one visible cell) or visible "
+                             "answers found")
+    elif args.command == "student":
         for path in student_copies(paths, args.out, args.course):
             print(f"wrote {path}")
     else:

@@ -99,6 +99,38 @@ def test_every_notebook_has_graded_exercises_in_nbgrader_form(path):
     assert len(ids) == len(set(ids)) and all(i.startswith(f"nb{path.name[:2]}-") for i in ids), "grade ids: unique, per notebook"
 
 
+# ----------------------------------------------------------------------------- answers a student cannot copy
+def test_containment_sees_a_renamed_copy_and_not_another_algorithm():
+    shown = "pos, neg = scores[labels == 1], scores[labels == 0]\nauc = (pos[:, None] > neg[None, :]).mean()\n"
+    renamed = "    p, n = s[y == 1], s[y == 0]   # renamed, re-indented, commented\n    return (p[:, None] > n[None, :]).mean()"
+    other = "    order = np.argsort(s)\n    ranks = np.empty(len(s))\n    ranks[order] = np.arange(1, len(s) + 1)\n" \
+            "    return (ranks[y == 1].sum() - k * (k + 1) / 2) / (k * (len(y) - k))"
+    assert CL.containment(renamed, shown) >= 0.7
+    assert CL.containment(other, shown) < 0.1
+    assert CL.normalised_tokens("x.mean(1)  # c") == ["v", ".", "mean", "(", "n", ")"]
+
+
+def test_a_near_copy_and_a_visible_answer_are_found():
+    nb = {"cells": [
+        {"cell_type": "code", "metadata": {}, "source": "m = w.std() * torch.randn(w.shape, generator=g) + w.mean()"},
+        code("nb-a", "def f(w, g):\n    ### BEGIN SOLUTION\n    return torch.randn(w.shape, generator=g) * w.std() + w.mean()\n"
+                  "    ### END SOLUTION", grade=False, solution=True, locked=False),
+        {"cell_type": "markdown", "metadata": {}, "source": "**Answer.** The mean moves."}]}
+    assert CL.near_copies(nb) and "nb-a" in CL.near_copies(nb)[0]
+    assert CL.visible_answers(nb) == [2]
+    nb["cells"][0]["source"] = "print(w.shape)"
+    nb["cells"][2]["metadata"] = {"nbgrader": {"grade": True, "solution": True, "grade_id": "nb-b", "points": 0}}
+    assert not CL.near_copies(nb) and not CL.visible_answers(nb)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_graded_solution_is_a_near_copy_of_a_visible_cell(path):
+    """Containment of 6-token runs of normalised code (helpers.classroom.near_copies): below NEAR_COPY."""
+    nb = json.loads(path.read_text())
+    assert not CL.near_copies(nb), CL.near_copies(nb)
+    assert not CL.visible_answers(nb), f"cells {CL.visible_answers(nb)} give an answer the student copy would show"
+
+
 # ----------------------------------------------------------------------------- one autograde round
 @pytest.fixture(scope="module")
 def autograded(tmp_path_factory):
@@ -165,3 +197,6 @@ def test_a_student_copy_is_the_notebook_outside_its_graded_cells(tmp_path):
         users = {n for c in teacher if c["cell_type"] == "code" and CL.GRADED not in CL.tags(c)
                  for n in code_names("".join(c["source"])) & answers}
         assert not users, f"{path.name}: cells outside the graded ones call {users}, a stub in the student copy"
+        shown = json.loads(Path(copy).read_text())
+        assert CL.ANSWER_PREFIX not in json.dumps(shown), f"{copy.name}: an answer is visible in the student copy"
+        assert not CL.near_copies(json.loads(path.read_text()), shown), f"{copy.name}: a solution is a near-copy"
