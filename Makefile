@@ -3,6 +3,7 @@
 #   make reproduce  every notebook in order, classroom profile, reports into reports/
 #   make data       find or fetch (MD5-checked) the files the notebooks need, or say what is missing
 #   make book       the notebooks executed in $(PROFILE) as an HTML book -> book/_build/$(PROFILE)/html
+#   make reference  the book, then each executed notebook as docs/reference/NN.html (answers left out, stamped)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -28,7 +29,7 @@ STUDENT_NOTEBOOKS = $(patsubst notebooks/%,student/%,$(STUDENT_SOURCES))
 QUICK_WORKERS ?= 2
 TEST_WORKERS ?= 2
 
-.PHONY: install data test quick unit notebooks synthetic-polyp student browser book reproduce lab bench clean
+.PHONY: install data test quick unit notebooks synthetic-polyp student browser book reference reproduce lab bench clean
 
 install: $(STAMP)
 
@@ -87,8 +88,15 @@ book: $(STAMP)
 	@$(PY) -m helpers.preflight --profile $(PROFILE)
 	@start=$$(date +%s); \
 	FTLAB_PROGRESS=off FTLAB_PROFILE=$(PROFILE) FTLAB_BOOK_BUILD=$(abspath $(BOOK_BUILD)) FTLAB_BOOK_NOTEBOOKS="$(BOOK_NOTEBOOKS)" \
+		FTLAB_BOOK_POLYP=$(if $(HAVE_POLYP),yes,no) \
 		$(PY) -m sphinx -b html -d $(BOOK_BUILD)/doctrees book $(BOOK_BUILD)/html && \
 	echo "== the book ($(PROFILE) profile, $$(( $$(date +%s) - start )) s): $(BOOK_BUILD)/html/index.html"
+
+# Reference copies for students (docs/reference/NN.html, answers left out, stamped with the commit, the date, the
+# machine and each notebook's execution time): the book's executed notebooks exported to HTML. The sweeps resume
+# from the book's results store, so an interrupted build continues where it stopped.
+reference: book
+	$(PY) -m helpers.reference $(BOOK_BUILD) docs/reference --profile $(PROFILE)
 
 # Only the browser test: JupyterLab in Debian's chromium runs notebooks 03 and 04, and a small rendered book
 # (notebook 01) is opened page by page (part of make test too).

@@ -11,7 +11,8 @@ reports folder and a full Sphinx rebuild, and old keys are removed.
 
 Environment: ``FTLAB_BOOK_BUILD`` is the build folder (cache and reports go there; default
 ``book/_build/<profile>``); ``FTLAB_BOOK_NOTEBOOKS`` restricts the book to some notebooks (stems,
-space-separated: the browser test builds only notebook 01).
+space-separated: the browser test builds only notebook 01); ``FTLAB_BOOK_POLYP=no`` says no polyp data set
+was found (the landing page then leaves the polyp results out and says so).
 """
 from __future__ import annotations
 
@@ -63,11 +64,20 @@ exclude_patterns = ["_build", "**/.ipynb_checkpoints"]
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(keyed_folder(BUILD / "cache", KEY))
 nb_execution_in_temp = False
-nb_execution_timeout = 1200          # seconds per cell: the longest classroom cells (sweeps) take minutes
+# Seconds per cell. The longest classroom cell, notebook 04's sweep, takes most of that notebook's 20 minutes on the
+# 2-core machine (docs/notebook_times.json) and twice that with the machine busy: an hour leaves room for both.
+nb_execution_timeout = 3600
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
 ftlab_fingerprint = KEY              # a new key re-reads every page (see setup)
+
+# The polyp notebooks (05, 07) need a polyp data set: make book leaves them out without one
+# (FTLAB_BOOK_POLYP=no) and the landing page then shows no polyp results (``{only} polyp`` blocks) and says why.
+POLYP_STEMS = ("05_polyp_detection", "07_polyp_segmentation")
+POLYP = os.environ.get("FTLAB_BOOK_POLYP", "yes") != "no" and (not ONLY or all(s in ONLY for s in POLYP_STEMS))
+if POLYP:
+    tags.add("polyp")  # noqa: F821 (Sphinx puts ``tags`` into this file's namespace)
 
 myst_enable_extensions = ["dollarmath", "amsmath", "substitution"]
 myst_substitutions = {"profile": PROFILE}
