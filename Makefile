@@ -73,14 +73,14 @@ notebooks: $(STAMP) synthetic-polyp
 	$(POLYP_ENV) FTLAB_PROFILE=fast $(PY) -m pytest -q $(TEST_NOTEBOOKS) --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 # Student copies by nbgrader generate_assignment (git-ignored: always made fresh from notebooks/, never stale);
-# nbgrader's course directory, for autograding submissions, is build/nbgrader (README, "For teachers").
+# nbgrader's course directory, for autograding submissions, is build/nbgrader (docs/teaching.md).
 student: $(STAMP)
 	$(PY) -m helpers.classroom student $(STUDENT_SOURCES)
 
 # The rendered book (Sphinx + myst-nb, sources in book/): every notebook executed in $(PROFILE) in its own folder,
-# a landing page with the README's results -> $(BOOK_BUILD)/html/index.html. jupyter-cache keeps each executed
-# notebook: a rebuild reruns only notebooks whose code changed (a change to helpers/, the profile or the data
-# variables reruns all). Classroom from scratch: about as long as make reproduce; without a polyp data set
+# a landing page with the findings, and the docs/ pages (results, methods, teaching...) ->
+# $(BOOK_BUILD)/html/index.html. jupyter-cache keeps each executed notebook: a rebuild reruns only notebooks whose
+# code changed (a change to helpers/, the profile or the data variables reruns all). Classroom from scratch: about as long as make reproduce; without a polyp data set
 # notebooks 05 and 07 are left out, as in make reproduce.
 BOOK_BUILD = book/_build/$(PROFILE)
 BOOK_NOTEBOOKS = $(if $(HAVE_POLYP),,$(filter-out 05_polyp_detection 07_polyp_segmentation,$(basename $(notdir $(NOTEBOOKS)))))

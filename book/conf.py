@@ -1,8 +1,9 @@
 """Sphinx + myst-nb configuration of the rendered book (``make book``).
 
 The book is the notebooks of ``notebooks/`` executed in one profile (``FTLAB_PROFILE``, classroom by
-default) plus a landing page (``index.md``) that includes the README's results. ``book/notebooks`` is a
-link to ``../notebooks``, so every notebook runs in its own folder, as it does in JupyterLab.
+default), a landing page (``index.md``) that includes the README's findings, and the pages of ``docs/``
+(copied into ``book/docs`` at each build). ``book/notebooks`` is a link to ``../notebooks``, so every
+notebook runs in its own folder, as it does in JupyterLab.
 
 Execution goes through jupyter-cache: a notebook whose code is unchanged is not run again. The cache
 only sees a notebook's code, so its folder is keyed by everything else that changes the outputs (the
@@ -57,7 +58,7 @@ copyright = "ftlab contributors (MIT licence)"
 extensions = ["myst_nb"]
 root_doc = "index"
 notebooks = [f"notebooks/{stem}.ipynb" for stem in ONLY] or ["notebooks/[0-9]*.ipynb"]
-include_patterns = ["index.md", *notebooks]
+include_patterns = ["index.md", *notebooks, "docs/*.md", "data/README.md"]
 exclude_patterns = ["_build", "**/.ipynb_checkpoints"]
 
 # Execution: cached, in the notebook's own folder, errors stop the build.
@@ -78,6 +79,20 @@ POLYP_STEMS = ("05_polyp_detection", "07_polyp_segmentation")
 POLYP = os.environ.get("FTLAB_BOOK_POLYP", "yes") != "no" and (not ONLY or all(s in ONLY for s in POLYP_STEMS))
 if POLYP:
     tags.add("polyp")  # noqa: F821 (Sphinx puts ``tags`` into this file's namespace)
+
+# The docs pages (results, methods, teaching, ...) are book pages too: copied into book/docs at each build (a link
+# would not do: MyST resolves a page's relative links from its real path, outside the book), and data/README.md
+# with them. Without polyp data the polyp results page says why it is empty instead of showing a run's results.
+shutil.rmtree(HERE / "docs", ignore_errors=True)
+shutil.copytree(ROOT / "docs", HERE / "docs", ignore=shutil.ignore_patterns("reference", "*.json"))
+(HERE / "data").mkdir(exist_ok=True)
+shutil.copy(ROOT / "data" / "README.md", HERE / "data" / "README.md")
+if not POLYP:
+    (HERE / "docs" / "results_polyp.md").write_text(
+        "# Results: polyp detection, segmentation, and finding 3 across applications\n\n"
+        "Notebooks 05 and 07 were left out of this build because no polyp data set (CVC-ClinicDB or Kvasir-SEG) "
+        "was found, so this page shows no results. `make data` fetches Kvasir-SEG; where to put either data set: "
+        "[data/README.md](../data/README.md).\n")
 
 myst_enable_extensions = ["dollarmath", "amsmath", "substitution"]
 myst_substitutions = {"profile": PROFILE}

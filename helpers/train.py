@@ -73,7 +73,7 @@ class TrainConfig(TrainBudget):
     device: str | None = None
     quiet: bool = False
     threads: int | None = None        # torch threads on the CPU; None = helpers.env.run_threads() (fixed, never the load)
-    deterministic: bool = True        # CUDA: cuDNN's deterministic kernels, no autotuning (see README, reproducibility)
+    deterministic: bool = True        # CUDA: cuDNN's deterministic kernels, no autotuning (see docs/benchmarks.md, "Same seed, same numbers")
 
     @property
     def budget(self) -> TrainBudget:
