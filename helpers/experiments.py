@@ -34,6 +34,7 @@ from .profiles import Classification
 from .recipe import PAPER, head_multiplier, rate_family
 from .representations import statistics_init
 from .runner import Application, RunIdentity, base_row, execute, stamp, sweep_grid
+from .store import ResultsStore
 from .schema import AUTO, SCRATCH, STATISTICS
 from .subsets import cap_dataset, training_subset
 from .train import TrainBudget, TrainConfig, TrainResult, evaluate, fit, precision_of, resolve_bn_mode
@@ -100,6 +101,18 @@ def profile_grid(part: Classification, datasets: Sequence[str], archs: Sequence[
     ``fixed`` on top (``steps=...``)."""
     return [c for d in datasets for a in archs
             for c in sweep_grid(RunConfig, part, strategies, fractions, seeds, dataset=d, arch=a, **fixed)]
+
+
+def sweep_store(default: str | Path, store: str | Path | None = None) -> tuple[ResultsStore, int]:
+    """The results store of a notebook's sweep (notebook 04): the folder ``store`` if given, else ``default``.
+
+    A results table in the format before stores, ``<default>.csv`` beside the default folder, has its finished
+    runs copied in (:meth:`helpers.store.ResultsStore.import_csv`; a run already stored is not copied again).
+    Returns the store and how many runs were copied.
+    """
+    results = ResultsStore(store or default)
+    legacy = Path(f"{default}.csv")
+    return results, (results.import_csv(legacy) if legacy.exists() else 0)
 
 
 @lru_cache(maxsize=4)

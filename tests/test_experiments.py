@@ -473,3 +473,18 @@ def test_the_statistics_only_arm_is_a_strategy_like_the_others():
     untuned = replace(config, lr=None, max_train=100)   # enough validation images to tune on
     trials = R.rate_trials([untuned], {"scratch": (0.01, 0.03), "finetune": (0.001,)}, (1.0,))
     assert sorted(t.lr for t in trials) == [0.01, 0.03]
+
+
+def test_sweep_store_copies_an_old_csv_table_once_and_into_a_given_store(tmp_path):
+    default = tmp_path / "04_sweep_x"
+    store, copied = E.sweep_store(default)
+    assert copied == 0 and store.done() == set(), "no old table: an empty store, nothing copied"
+    old = ResultsTable(tmp_path / "04_sweep_x.csv")   # the format before stores, beside the default folder
+    old.append(fake_row("a", 0.7))
+    old.append(fake_row("b", 0.8))
+    store, copied = E.sweep_store(default)
+    assert copied == 2 and store.done() == {"a", "b"} and store.folder == default
+    assert E.sweep_store(default)[1] == 0, "runs already stored are not copied again"
+    elsewhere, copied = E.sweep_store(default, tmp_path / "cluster")
+    assert copied == 2 and elsewhere.folder == tmp_path / "cluster" and elsewhere.done() == {"a", "b"}
+    assert elsewhere.load().set_index("config_hash").loc["b", "test_auc"] == 0.8
