@@ -24,11 +24,16 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
+import keyword
 import os
+import re
 import shutil
 import subprocess
 import sys
+import textwrap
+import tokenize
 from pathlib import Path
 from typing import Sequence
 
@@ -114,12 +119,6 @@ def _code_lines(source: str) -> str:
 
 def normalised_tokens(source: str) -> list[str]:
     """The tokens of ``source`` with names as ``v``, numbers as ``n`` and strings as ``s`` (see above)."""
-    import io
-    import keyword
-    import re
-    import textwrap
-    import tokenize
-
     text = textwrap.dedent(_code_lines(source))
     skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
             tokenize.ENCODING, tokenize.ENDMARKER}

@@ -80,7 +80,7 @@ def machine() -> str:
         pass
     gpu = ""
     try:
-        import torch
+        import torch   # slow to import, and only to name a GPU
         if torch.cuda.is_available():
             gpu = f", GPU {torch.cuda.get_device_name(0)}"
     except ImportError:
@@ -91,7 +91,7 @@ def machine() -> str:
 def execution_seconds(build: Path) -> dict[str, float]:
     """Notebook stem -> seconds its last execution took, from the book's execution cache (jupyter-cache keeps
     them: a notebook served from the cache keeps the time of the run that filled it)."""
-    from jupyter_cache import get_cache
+    from jupyter_cache import get_cache   # the book's tools (the docs extra), not a notebook's
 
     times: dict[str, float] = {}
     for folder in sorted((build / "cache").glob("*")):
@@ -114,8 +114,8 @@ def stamp_cell(name: str, stamp: str, profile: str, when: str, where: str, secon
 def export(executed: Sequence[Path], out_dir: Path, profile: str, root: Path,
            seconds: dict[str, float] | None = None) -> list[Path]:
     """Each executed notebook as ``out_dir/<stem>.html`` (answers left out, stamp first) and an index page."""
-    import nbformat
-    from nbconvert import HTMLExporter
+    import nbformat                      # the book's tools (the docs extra), not a notebook's
+    from nbconvert import HTMLExporter   # likewise
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp, when, where = commit_stamp(root), dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"), machine()
