@@ -23,7 +23,8 @@ def _name(requirement: str) -> str:
 
 def pyproject_packages() -> set[str]:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {_name(r) for r in meta["dependencies"] + meta["optional-dependencies"]["test"]
+    extras = [r for group in meta["optional-dependencies"].values() for r in group]
+    return {_name(r) for r in meta["dependencies"] + extras
             if "python_version" not in r}   # back-ports for old Pythons are not conda packages
 
 
@@ -42,7 +43,28 @@ def environment_packages() -> set[str]:
 
 
 def test_environment_yml_lists_the_same_packages_as_pyproject():
+    """Every runtime package and every extra's (pyproject.toml) is in environment.yml, and nothing else."""
     assert pyproject_packages() == environment_packages()
+
+
+def test_the_runtime_set_holds_no_jupyter_front_end_kernel_or_runner():
+    """A hosted notebook service keeps its own kernel: the runtime set is what a notebook imports (tests/test_install.py
+    installs it next to an older ipykernel); JupyterLab, the kernel and the notebook runners are the lab extra."""
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {_name(r) for r in meta["dependencies"]}
+    tools = {"jupyterlab", "ipykernel", "papermill", "nbconvert", "nbgrader", "sphinx", "pytest"}
+    assert not runtime & tools
+    assert {"jupyterlab", "ipykernel", "papermill", "nbconvert"} <= {_name(r) for r in meta["optional-dependencies"]["lab"]}
+
+
+def test_torch_floor_is_the_one_the_code_needs():
+    """torch.amp.GradScaler (helpers/train.py) exists from torch 2.3; torchvision 0.18 is 2.3's pair."""
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    floors = {_name(r): r.split(">=")[1] for r in meta["dependencies"] if ">=" in r}
+    assert (floors["torch"], floors["torchvision"]) == ("2.3", "0.18")
+    assert "from torch.amp import GradScaler" in (ROOT / "helpers" / "train.py").read_text()
+    conda = (ROOT / "environment.yml").read_text()
+    assert "pytorch>=2.3 " in conda and "torchvision>=0.18 " in conda
 
 
 def _extras_installed(text: str) -> set[str]:
