@@ -1,11 +1,12 @@
-"""The command line for sweeps that outgrow a notebook: ``python -m helpers.sweep`` (or ``ftlab-sweep``).
+"""The command line for sweeps that outgrow a notebook: ``ftlab sweep`` (also ``python -m helpers.sweep``, ``ftlab-sweep``).
 
-    python -m helpers.sweep plan    --store results/pneumonia --profile full --datasets pneumoniamnist
-    python -m helpers.sweep run     --store results/pneumonia --profile full --datasets pneumoniamnist \\
-                                    --executor local --workers 2
-    python -m helpers.sweep run     ... --executor dask://scheduler-host:8786
-    python -m helpers.sweep run     ... --executor slurm --partition gpu --time-min 120 --gpus 1
-    python -m helpers.sweep summary --store results/pneumonia --profile full --datasets pneumoniamnist
+    ftlab sweep plan        --store results/pneumonia --profile full --datasets pneumoniamnist
+    ftlab sweep run         --store results/pneumonia --profile full --datasets pneumoniamnist \\
+                            --executor local --workers 2 [--tensorboard runs/live]
+    ftlab sweep run         ... --executor dask://scheduler-host:8786
+    ftlab sweep run         ... --executor slurm --partition gpu --time-min 120 --gpus 1
+    ftlab sweep summary     --store results/pneumonia --profile full --datasets pneumoniamnist
+    ftlab sweep tensorboard results/pneumonia runs/pneumonia     # then: tensorboard --logdir runs/pneumonia
 
 The grid is the profile's (strategies x fractions x seeds, its step budget and rate grids) for each data
 set, with any of ``--strategies --fractions --seeds --steps`` overriding it. ``plan`` (and ``run``, before
@@ -14,6 +15,9 @@ rest from a short probe run on this device. ``run`` resumes whatever is missing 
 crash or a killed job) and ends with the summary table of each data set; ``summary`` prints it again
 (give it the same grid options as ``run``: the store also holds the rate-tuning runs). Every worker writes its own
 records into the store folder, which may sit on a file system that all cluster nodes share.
+``run --tensorboard DIR`` logs every run's training curves live into ``DIR/<run name>``; ``tensorboard STORE
+OUT`` writes every stored run as hyperparameters, metrics and its validation curve for TensorBoard's HParams
+view (:mod:`helpers.tboard`).
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from . import experiments, findings, profiles, runner
+from . import experiments, findings, profiles, runner, tboard
 from .store import ResultsStore
 from .schema import SCRATCH
 
@@ -131,32 +135,57 @@ def summaries(table: pd.DataFrame) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
+    grid = argparse.ArgumentParser(add_help=False)   # the grid's options, shared by plan, run and summary
+    grid.add_argument("--store", type=Path, required=True,
+                      help="results store folder (created if missing; share it between cluster nodes)")
+    grid.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
+    grid.add_argument("--datasets", nargs="+", default=["pneumoniamnist"])
+    grid.add_argument("--arch", default="efficientnet_lite0")
+    grid.add_argument("--strategies", nargs="+")
+    grid.add_argument("--fractions", nargs="+", type=float)
+    grid.add_argument("--seeds", nargs="+", type=int)
+    grid.add_argument("--steps", type=int, help="SGD steps per run (default: the profile's)")
+    grid.add_argument("--executor", default="local", help=EXECUTORS + "; 'none' runs here, one by one")
+    grid.add_argument("--workers", type=int, default=2, help="local processes / Dask workers / Slurm jobs at once")
+    grid.add_argument("--partition", help="Slurm partition")
+    grid.add_argument("--time-min", type=int, default=60, help="Slurm time limit per run, minutes")
+    grid.add_argument("--cpus", type=int, default=4, help="Slurm CPUs per run")
+    grid.add_argument("--gpus", type=int, default=0, help="Slurm GPUs per run")
+    grid.add_argument("--no-probe", action="store_true", help="skip the timing probe in the plan")
+    grid.add_argument("--quiet", action="store_true", help="no progress bars")
     parser = argparse.ArgumentParser(prog="python -m helpers.sweep", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("plan", "run", "summary"))
-    parser.add_argument("--store", type=Path, required=True,
-                        help="results store folder (created if missing; share it between cluster nodes)")
-    parser.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
-    parser.add_argument("--datasets", nargs="+", default=["pneumoniamnist"])
-    parser.add_argument("--arch", default="efficientnet_lite0")
-    parser.add_argument("--strategies", nargs="+")
-    parser.add_argument("--fractions", nargs="+", type=float)
-    parser.add_argument("--seeds", nargs="+", type=int)
-    parser.add_argument("--steps", type=int, help="SGD steps per run (default: the profile's)")
-    parser.add_argument("--executor", default="local", help=EXECUTORS + "; 'none' runs here, one by one")
-    parser.add_argument("--workers", type=int, default=2, help="local processes / Dask workers / Slurm jobs at once")
-    parser.add_argument("--partition", help="Slurm partition")
-    parser.add_argument("--time-min", type=int, default=60, help="Slurm time limit per run, minutes")
-    parser.add_argument("--cpus", type=int, default=4, help="Slurm CPUs per run")
-    parser.add_argument("--gpus", type=int, default=0, help="Slurm GPUs per run")
-    parser.add_argument("--no-probe", action="store_true", help="skip the timing probe in the plan")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("plan", parents=[grid], help="how many runs the grid has, how many are stored, an estimate of the rest")
+    run = sub.add_parser("run", parents=[grid], help="run every run the store lacks (resumes), then print the summary")
+    run.add_argument("--tensorboard", type=Path, metavar="DIR",
+                     help="log each run's training curves live into DIR/<run name> (needs the tensorboard extra)")
+    sub.add_parser("summary", parents=[grid], help="the summary table of each data set's finished grid runs")
+    export = sub.add_parser("tensorboard", help="write every stored run as a TensorBoard run (hparams, metrics, "
+                                                "validation curve) for the HParams view")
+    export.add_argument("store", type=Path, help="a results store folder")
+    export.add_argument("out", type=Path, help="the TensorBoard log folder to write (tensorboard --logdir OUT)")
     return parser
+
+
+def export(store: Path, out: Path) -> int:
+    """``tensorboard STORE OUT``: the export, or what is missing (exit 1)."""
+    try:
+        written = tboard.export_store(store, out)
+    except (FileNotFoundError, ModuleNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(written)} runs of {store} to {out}; view them with: tensorboard --logdir {out}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "tensorboard":
+        return export(args.store, args.out)
+    if getattr(args, "tensorboard", None):
+        tboard.require()   # before any training: say at once that the package is missing
     store = ResultsStore(args.store)
     configs = _grid_from_args(args)
     lr_grid, tune_fractions, trials = _tuning_for(args, configs)
@@ -176,7 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 tables.append(runner.run_sweep([c for c in configs if c.dataset == dataset], store,
                                                     executor=executor, progress=not args.quiet, lr_grid=lr_grid,
-                                                    tune_fractions=tune_fractions))
+                                                    tune_fractions=tune_fractions,
+                                                    run_fn=tboard.Logged(args.tensorboard) if args.tensorboard else None))
             except RuntimeError as err:   # some runs failed; every finished run is stored
                 failed.append(f"{dataset}: {err}")
     finally:

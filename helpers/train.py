@@ -39,6 +39,7 @@ from .finetune import first_tuned_stage, param_groups
 from .metrics import auc_defined, is_collapsed, roc_auc, score_spread
 from .models import FTModel, evaluating
 from .recipe import PAPER, default_rate, head_multiplier
+from .tboard import live_curves
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 BN_MODES = ("auto", "frozen", "recalibrate", "train")
@@ -74,6 +75,7 @@ class TrainConfig(TrainBudget):
     quiet: bool = False
     threads: int | None = None        # torch threads on the CPU; None = helpers.env.run_threads() (fixed, never the load)
     deterministic: bool = True        # CUDA: cuDNN's deterministic kernels, no autotuning (see docs/benchmarks.md, "Same seed, same numbers")
+    tensorboard_dir: str | None = None   # log the curves live to TensorBoard here (helpers.tboard); None: off, free
 
     @property
     def budget(self) -> TrainBudget:
@@ -433,8 +435,9 @@ def fit(model: nn.Module, data: DataSet, config: TrainConfig | None = None, **ov
     start = first_tuned_stage(model) if isinstance(model, FTModel) else 0
     cached = _cached_inputs(model, data, start, config, device)
     train_in, val_in = cached or (_image_inputs(data.train, device), _image_inputs(data.val, device))
-    return _train_loop(model, train_in, val_in, start if cached else 0, config, device, generator,
-                       cached=cached is not None)
+    with live_curves(config.tensorboard_dir) as log:   # None unless asked (tensorboard_dir, or a sweep's --tensorboard)
+        return _train_loop(model, train_in, val_in, start if cached else 0, config, device, generator,
+                           cached=cached is not None, log=log)
 
 
 def _batch_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -513,8 +516,9 @@ def _sgd_step(model, optimizer, scaler, autocast, start: int, x: torch.Tensor, y
 
 
 def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, config: TrainConfig,
-                device: torch.device, generator: torch.Generator, cached: bool) -> TrainResult:
-    """SGD steps with periodic validation, early stopping in steps and best-weight restoration."""
+                device: torch.device, generator: torch.Generator, cached: bool, log=None) -> TrainResult:
+    """SGD steps with periodic validation, early stopping in steps and best-weight restoration; ``log``, when
+    given, receives each validation check's history row (:func:`helpers.tboard.live_curves`)."""
     optimizer = make_optimizer(model, config)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay ** (1 / config.decay_steps))
     precision = _autocast_for(device, config.amp, config.amp_dtype)
@@ -545,6 +549,8 @@ def _train_loop(model: nn.Module, train_in: Inputs, val_in: Inputs, start: int, 
                             "val_loss": loss, "val_auc": auc, "head_lr": optimizer.param_groups[0]["lr"],
                             "seconds": time.perf_counter() - t0})
             bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_auc=f"{auc:.3f}")
+            if log is not None:
+                log(history[-1])
             waited = step - validator.best.step
             if config.patience is not None and step >= config.min_steps and waited >= config.patience:
                 break
