@@ -262,7 +262,7 @@ def book(tmp_path_factory, playwright_api) -> Path:
         import myst_nb  # noqa: F401
         import sphinx_book_theme  # noqa: F401
     except ImportError:
-        _unavailable("sphinx / myst-nb / sphinx-book-theme are not installed (pip install -e .[test])")
+        _unavailable("sphinx / myst-nb / sphinx-book-theme are not installed (pip install -e .[docs])")
     build = tmp_path_factory.mktemp("book")
     env = {**os.environ, "FTLAB_PROFILE": "fast", "FTLAB_BOOK_NOTEBOOKS": BOOK_NOTEBOOK,
            "FTLAB_BOOK_BUILD": str(build)}
