@@ -1,10 +1,19 @@
-"""Verified, atomic downloads.
+"""Verified, atomic downloads, through pooch.
 
-:func:`download` streams a URL into a uniquely named ``.part`` file next to the destination, checks
-that every byte announced by ``Content-Length`` arrived, checks the MD5, and only then moves the file
-into place with :func:`os.replace`. Whatever goes wrong (HTTP error, timeout, a connection cut
-mid-file, an MD5 mismatch, Ctrl-C) the ``.part`` file is removed and the destination is left as it
-was, so a half-written file can never be mistaken for a good one.
+`pooch <https://www.fatiando.org/pooch/>`_ (the downloader of scikit-image, MetPy and many scientific packages)
+does the bookkeeping: a *registry* maps each file name to its URL and hash; :func:`fetch` finds the file in
+one cache folder, or downloads it into a temporary file next to it, checks the hash, and only then moves it into
+place, retrying a failed attempt (``retries`` times, waiting 1 s, 2 s...). Whatever goes wrong (HTTP error,
+timeout, a connection cut mid-file, an MD5 mismatch, Ctrl-C) the temporary file is removed and the destination is
+left as it was, so a half-written file can never be mistaken for a good one.
+
+What this module adds is the downloader pooch calls (:class:`_Downloader`, pooch's documented extension point):
+it streams through ``tqdm.auto`` (a widget bar in JupyterLab, a text bar in a terminal), checks that every byte
+announced by ``Content-Length`` arrived, does not retry what a retry cannot fix (an HTTP 4xx answer, a
+malformed URL), and turns each failure into one plain sentence (:class:`DownloadError`) that names the URL.
+
+For MedMNIST the registry is built from the ``medmnist`` package's official metadata (file name, URL, MD5 of
+every set and size; :func:`helpers.loading.medmnist_registry`) and the cache folder is the project's ``data/``.
 
 Mirrors
 -------
@@ -19,14 +28,17 @@ official value, so a mirror cannot serve a different file unnoticed. A folder se
 from __future__ import annotations
 
 import hashlib
-import http.client
+import logging
 import os
+import shutil
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Iterator, Mapping
+
+import pooch
+import requests
 
 from .progress import tqdm
 
@@ -34,8 +46,9 @@ from . import __version__
 
 MIRROR_ENV = "FTLAB_MEDMNIST_MIRROR"
 CHUNK = 1 << 20  # bytes read or hashed at a time
+RETRIES = 2      # a failed download is tried again this many times (pooch waits 1 s, then 2 s)
 
-__all__ = ["DownloadError", "MIRROR_ENV", "md5sum", "mirror_url", "download"]
+__all__ = ["DownloadError", "MIRROR_ENV", "RETRIES", "md5sum", "mirror_url", "fetch", "download"]
 
 
 class DownloadError(RuntimeError):
@@ -60,7 +73,7 @@ def mirror_url(url: str, mirror: str | None = None) -> str:
     return f"{base.rstrip('/')}/{urllib.parse.quote(name)}"
 
 
-def _content_length(response: http.client.HTTPResponse) -> int | None:
+def _content_length(response: requests.Response) -> int | None:
     """The announced body size in bytes, or None when the server does not say."""
     value = response.headers.get("Content-Length")
     try:
@@ -69,84 +82,126 @@ def _content_length(response: http.client.HTTPResponse) -> int | None:
         return None
 
 
-def _stream(response: http.client.HTTPResponse, out: BinaryIO, total: int | None, label: str,
-            progress: bool) -> tuple[int, str]:
-    """Copy the response body into ``out``; return (bytes received, MD5 of those bytes)."""
-    digest, received = hashlib.md5(), 0
-    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-              disable=not progress, leave=False) as bar:
-        while block := response.read(CHUNK):
-            out.write(block)
-            digest.update(block)
-            received += len(block)
-            bar.update(len(block))
-    return received, digest.hexdigest()
+class _Downloader:
+    """The downloader pooch calls for each attempt: one HTTP GET streamed into pooch's temporary file through a
+    progress bar, remembering what arrived (bytes, Content-Length, MD5) so a failure can be explained."""
+
+    def __init__(self, label: str, progress: bool, timeout: float) -> None:
+        self.label, self.progress, self.timeout = label, progress, timeout
+        self.received, self.total, self.md5 = 0, None, None
+
+    def __call__(self, url: str, output_file: str, _pooch: pooch.Pooch, check_only: bool = False) -> None:
+        self.received, self.total, self.md5 = 0, None, None
+        try:
+            response = requests.get(url, stream=True, timeout=self.timeout,
+                                    headers={"User-Agent": f"ftlab/{__version__}"})
+        except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                requests.exceptions.InvalidURL) as error:   # no retry can fix these
+            raise DownloadError(f"Download failed: {url} is not a valid http(s) URL ({error}).") from error
+        with response:
+            if 400 <= response.status_code < 500:   # the file is not there (or not for us): not retried
+                raise DownloadError(f"Download failed: {_http_error(response, url)}.")
+            response.raise_for_status()             # 5xx: the server's trouble, retried by pooch
+            self.total = _content_length(response)
+            digest = hashlib.md5()
+            with open(output_file, "wb") as out, \
+                    tqdm(total=self.total, unit="B", unit_scale=True, unit_divisor=1024, desc=self.label,
+                         disable=not self.progress, leave=False) as bar:
+                for block in response.iter_content(CHUNK):
+                    out.write(block)
+                    digest.update(block)
+                    self.received += len(block)
+                    bar.update(len(block))
+        self.md5 = digest.hexdigest()
+        if self.total is not None and self.received != self.total:   # urllib3 < 2 does not notice
+            raise requests.exceptions.ChunkedEncodingError(f"got {self.received} of {self.total} bytes")
 
 
-def _fetch_into(url: str, tmp: Path, label: str, progress: bool, timeout: float,
-                ) -> tuple[int, int | None, str]:
-    """Download ``url`` into ``tmp``; return (bytes received, Content-Length or None, MD5)."""
-    request = urllib.request.Request(url, headers={"User-Agent": f"ftlab/{__version__}"})
-    with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
-        total = _content_length(response)
-        received, digest = _stream(response, out, total, label, progress)
-    return received, total, digest
+def _http_error(response: requests.Response, url: str) -> str:
+    return f"the server answered HTTP {response.status_code} ({response.reason}) for {url}"
 
 
-def _explain(error: BaseException, url: str, timeout: float) -> str:
-    """A plain-language sentence for a network error raised while downloading ``url``."""
-    if isinstance(error, urllib.error.HTTPError):
-        return f"the server answered HTTP {error.code} ({error.reason}) for {url}"
-    if isinstance(error, TimeoutError) or "timed out" in str(error):
-        return f"no data arrived for {timeout} s from {url} (timed out)"
-    if isinstance(error, http.client.IncompleteRead):
-        return f"the connection was cut mid-file while downloading {url}"
-    if isinstance(error, urllib.error.URLError):
-        return f"could not reach {url} ({error.reason}); check the internet connection or the mirror"
+def _explain(error: BaseException, got: _Downloader, url: str, expected_md5: str | None) -> str:
+    """A plain-language sentence for the last failed attempt at ``url``."""
+    if isinstance(error, requests.exceptions.Timeout) or "timed out" in str(error):
+        return f"no data arrived for {got.timeout} s from {url} (timed out)"
+    if got.total is not None and got.received < got.total:
+        return (f"the connection was cut mid-file: got {got.received} of {got.total} bytes from {url}. "
+                f"Try again")
+    if isinstance(error, ValueError) and expected_md5 and got.md5:   # pooch's hash check
+        return (f"MD5 mismatch for {url}: expected {expected_md5}, got {got.md5}. The file is corrupt or not the "
+                f"official release; it was not kept")
+    if isinstance(error, requests.exceptions.HTTPError) and error.response is not None:
+        return _http_error(error.response, url)
+    if isinstance(error, requests.exceptions.ConnectionError):
+        reason = error.args[0] if error.args else error
+        reason = getattr(reason, "reason", reason)
+        return f"could not reach {url} ({reason}); check the internet connection or the mirror"
     return f"{type(error).__name__}: {error} while downloading {url}"
 
 
-def _temp_file(dest: Path, url: str) -> Path:
-    """A new, uniquely named ``.part`` file next to ``dest`` (its folder is created if needed)."""
+@contextmanager
+def _pooch_log(quiet: bool) -> Iterator[None]:
+    """Pooch's own line ("Downloading file ... to ...") only when a progress bar is shown too."""
+    logger = pooch.get_logger()
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.WARNING)
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    except OSError as error:
-        raise DownloadError(f"Cannot download {url}: cannot write to {dest.parent} ({error}).") from error
-    os.close(handle)
-    return Path(name)
+        yield
+    finally:
+        logger.setLevel(level)
 
 
-def _move_into_place(tmp: Path, dest: Path, url: str) -> None:
-    """Atomically rename the verified ``tmp`` to ``dest``; DownloadError if the system refuses."""
+def fetch(name: str, folder: str | Path, registry: Mapping[str, tuple[str, str | None]], progress: bool = True,
+          timeout: float = 60, retries: int = RETRIES) -> Path:
+    """The path of ``folder/name``, downloaded from its URL in ``registry`` (``{file name: (url, md5 or None)}``)
+    unless a copy with that MD5 is already there (any copy, when the MD5 is None).
+
+    ``timeout``: seconds without data before an attempt is given up. Raises :class:`DownloadError` on any
+    failure; the destination is then untouched and no temporary file is left behind (also on KeyboardInterrupt).
+    """
+    url, md5 = registry[name]
+    md5 = md5.strip().lower() if md5 else None
+    store = pooch.create(path=Path(folder), base_url="", registry={name: f"md5:{md5}" if md5 else None},
+                         urls={name: url}, retry_if_failed=retries)
+    got = _Downloader(name, progress, timeout)
     try:
-        os.replace(tmp, dest)
-    except OSError as error:
-        raise DownloadError(f"Downloaded and verified {url}, but could not move it to {dest} ({error}).") \
-            from error
+        with _pooch_log(quiet=not progress):
+            return Path(store.fetch(name, downloader=got))
+    except DownloadError:
+        raise
+    except OSError as error:   # the folder cannot be created or written (requests' errors are OSErrors too)
+        if isinstance(error, requests.exceptions.RequestException):
+            raise DownloadError(f"Download failed: {_explain(error, got, url, md5)}.") from error
+        raise DownloadError(f"Cannot download {url} into {folder} ({error}).") from error
+    except (ValueError, requests.exceptions.RequestException) as error:
+        raise DownloadError(f"Download failed: {_explain(error, got, url, md5)}.") from error
 
 
-def download(url: str, dest: str | Path, md5: str | None, progress: bool = True, timeout: float = 60) -> Path:
+def download(url: str, dest: str | Path, md5: str | None, progress: bool = True, timeout: float = 60,
+             retries: int = RETRIES) -> Path:
     """Download ``url`` to ``dest`` atomically, verifying size and (when given) MD5; return ``dest``.
 
-    Raises :class:`DownloadError` on any failure; the destination is then untouched and no
-    temporary file is left behind (also on KeyboardInterrupt).
+    With an MD5 this is :func:`fetch` with a one-file registry whose cache folder is ``dest``'s: a ``dest`` that
+    already has the MD5 is returned as it is, one with another MD5 is replaced only by a verified download.
+    Without one (a file whose publisher gives no hash, such as Kvasir-SEG's zip) pooch would keep any existing
+    copy, so the file is always downloaded, into a new folder next to ``dest``, and then moved onto it.
     """
     dest = Path(dest)
-    tmp = _temp_file(dest, url)
+    if md5:
+        return fetch(dest.name, dest.parent, {dest.name: (url, md5)}, progress=progress, timeout=timeout,
+                     retries=retries)
     try:
-        try:
-            received, total, got = _fetch_into(url, tmp, dest.name, progress, timeout)
-        except (OSError, ValueError, http.client.HTTPException) as error:  # ValueError: a malformed URL
-            raise DownloadError(f"Download failed: {_explain(error, url, timeout)}.") from error
-        if total is not None and received != total:
-            raise DownloadError(f"Download failed: the connection was cut mid-file: got {received} of "
-                                f"{total} bytes from {url}. Try again.")
-        if md5 and got != md5.strip().lower():
-            raise DownloadError(f"Download failed: MD5 mismatch for {url}: expected {md5.strip().lower()}, "
-                                f"got {got}. The file is corrupt or not the official release; it was "
-                                f"not kept.")
-        _move_into_place(tmp, dest, url)
-        return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    except OSError as error:
+        raise DownloadError(f"Cannot download {url} into {dest.parent} ({error}).") from error
+    try:
+        os.replace(fetch(dest.name, staging, {dest.name: (url, None)}, progress=progress, timeout=timeout,
+                         retries=retries), dest)
+    except OSError as error:
+        raise DownloadError(f"Downloaded {url}, but could not move it to {dest} ({error}).") from error
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest

@@ -11,7 +11,8 @@ Where MedMNIST files are looked for, in order:
 
 A file that is found is checked against the official MD5 (once per process and file version).
 A missing file is downloaded from the official URL (or ``$FTLAB_MEDMNIST_MIRROR``, see
-:mod:`helpers.download`) into ``<project root>/data/``.
+:mod:`helpers.download`) into ``<project root>/data/``, the one cache folder of downloads, through pooch with
+a registry of every official file and its MD5 (:func:`medmnist_registry`).
 
 Image dtypes: uint8 images are used as they are. Other integer images with values in 0..255 are
 cast to uint8. Float images are accepted when their values lie in [0, 1] (scaled by 255) or in
@@ -34,7 +35,7 @@ from .progress import tqdm
 from . import catalog
 from .datasets import DataSet, Split
 from .types import label_array
-from .download import DownloadError, download as download_file, md5sum, mirror_url
+from .download import DownloadError, fetch, md5sum, mirror_url
 from .paths import project_root
 
 DATA_DIR_ENV = "FTLAB_DATA_DIR"
@@ -47,7 +48,7 @@ GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 _MD5_CACHE: dict[tuple[str, int, int], str] = {}
 
 __all__ = ["DATA_DIR_ENV", "EXPECTED_KEYS", "MissingDataError", "CorruptDataError", "data_dir",
-           "_search_dirs", "locate_medmnist", "verified_md5", "fetch_medmnist", "read_npz",
+           "_search_dirs", "locate_medmnist", "verified_md5", "medmnist_registry", "fetch_medmnist", "read_npz",
            "arrays_to_split", "load_medmnist", "load_npz_dataset", "load_image_folder", "load_dataset", "dataset_label",
            "write_image_folder", "describe"]
 
@@ -154,6 +155,20 @@ def upsample_medmnist(source: str | Path, folder: str | Path, per_split: dict[st
     return path
 
 
+def medmnist_registry() -> dict[str, tuple[str, str]]:
+    """pooch's registry of MedMNIST: ``{file name: (URL, MD5)}`` for every 2D set and published size, from the
+    ``medmnist`` package's metadata (URLs re-pointed at ``$FTLAB_MEDMNIST_MIRROR`` when it is set)."""
+    registry = {}
+    for name in catalog.medmnist_names():
+        for size in catalog.SIZES:
+            try:
+                entry = catalog.entry(name, size)
+            except ValueError:   # this size is not published for this set
+                continue
+            registry[entry.file_name] = (mirror_url(entry.url), entry.md5)
+    return registry
+
+
 def fetch_medmnist(name: str, size: int = 28, download: bool = True, progress: bool = True,
                    timeout: float = 60) -> Path:
     """The path of a verified copy of MedMNIST ``name`` at ``size`` px, downloading it if missing
@@ -165,9 +180,8 @@ def fetch_medmnist(name: str, size: int = 28, download: bool = True, progress: b
     if not download:
         raise MissingDataError(f"{entry.file_name} is not on this machine and downloading is off. "
                                + _where_to_put(entry))
-    url = mirror_url(entry.url)
     try:
-        path = download_file(url, data_dir() / entry.file_name, entry.md5, progress=progress, timeout=timeout)
+        path = fetch(entry.file_name, data_dir(), medmnist_registry(), progress=progress, timeout=timeout)
     except DownloadError as error:
         raise MissingDataError(f"{entry.file_name} is not on this machine and could not be downloaded "
                                f"({str(error).rstrip('.')}). {_where_to_put(entry)}") from error

@@ -1,4 +1,6 @@
-"""helpers.download, for real, against a small HTTP server on 127.0.0.1 started by the tests."""
+"""helpers.download (pooch with our downloader), for real, against a small HTTP server on 127.0.0.1 started by the
+tests. Failures that pooch would retry are tested with ``retries=0`` (each retry waits 1 s, 2 s...); the retry
+itself has its own test."""
 from __future__ import annotations
 
 import hashlib
@@ -55,6 +57,9 @@ class Server:
                 path = self.path.split("?")[0]
                 server.hits.append(path)
                 behaviour, body = server.routes.get(path, ("missing", b""))
+                if behaviour == "cut-once":   # cut the first time, whole the next
+                    server.routes[path] = ("ok", body)
+                    behaviour = "cut"
                 if behaviour == "missing":
                     self.send_error(404, "Not Found")
                     return
@@ -88,9 +93,9 @@ def closed_port_url(path: str = "/file.bin") -> str:
     return f"http://127.0.0.1:{port}{path}"
 
 
-def leftovers(folder: Path) -> list[str]:
-    """Temporary files a download may have left in ``folder``."""
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+def leftovers(folder: Path, *keep: str) -> list[str]:
+    """What is in ``folder`` besides the files named in ``keep``: a temporary file a download left behind."""
+    return sorted(p.name for p in folder.iterdir() if p.name not in keep)
 
 
 def test_md5sum_reads_in_chunks(tmp_path):
@@ -105,7 +110,9 @@ def test_good_file_lands_in_place(server, tmp_path):
     dest = tmp_path / "new" / "folder" / "good.bin"
     got = download.download(server.url("/good.bin"), dest, PAYLOAD_MD5, progress=False)
     assert got == dest and dest.read_bytes() == PAYLOAD
-    assert leftovers(dest.parent) == []
+    assert leftovers(dest.parent, "good.bin") == []
+    download.download(server.url("/good.bin"), dest, PAYLOAD_MD5, progress=False)
+    assert len(server.hits) == 1, "a file that has its MD5 already is not downloaded again"
 
 
 def test_progress_bar_and_no_md5(server, tmp_path):
@@ -121,7 +128,7 @@ def test_md5_mismatch_keeps_nothing_and_leaves_dest_untouched(server, tmp_path):
     server.routes["/bad.bin"] = ("ok", bytes(corrupt))
     dest = tmp_path / "bad.bin"
     with pytest.raises(DownloadError) as err:
-        download.download(server.url("/bad.bin"), dest, PAYLOAD_MD5, progress=False)
+        download.download(server.url("/bad.bin"), dest, PAYLOAD_MD5, progress=False, retries=0)
     text = str(err.value)
     assert "MD5 mismatch" in text and PAYLOAD_MD5 in text and hashlib.md5(corrupt).hexdigest() in text
     assert server.url("/bad.bin") in text
@@ -129,39 +136,41 @@ def test_md5_mismatch_keeps_nothing_and_leaves_dest_untouched(server, tmp_path):
 
     dest.write_bytes(b"the user's old file")
     with pytest.raises(DownloadError):
-        download.download(server.url("/bad.bin"), dest, PAYLOAD_MD5, progress=False)
-    assert dest.read_bytes() == b"the user's old file" and leftovers(tmp_path) == []
+        download.download(server.url("/bad.bin"), dest, PAYLOAD_MD5, progress=False, retries=0)
+    assert dest.read_bytes() == b"the user's old file" and leftovers(tmp_path, "bad.bin") == []
 
 
 def test_connection_cut_mid_file_is_detected(server, tmp_path):
     server.routes["/cut.bin"] = ("cut", PAYLOAD)
     dest = tmp_path / "cut.bin"
     with pytest.raises(DownloadError) as err:
-        download.download(server.url("/cut.bin"), dest, None, progress=False)
+        download.download(server.url("/cut.bin"), dest, None, progress=False, retries=0)
     assert "cut" in str(err.value) and f"{len(PAYLOAD)} of {len(PAYLOAD) + 100_000}" in str(err.value)
     assert server.url("/cut.bin") in str(err.value)
     assert not dest.exists() and leftovers(tmp_path) == []
 
 
-def test_http_404(server, tmp_path):
+def test_http_404_is_not_retried(server, tmp_path):
     dest = tmp_path / "nothing.bin"
     with pytest.raises(DownloadError, match="HTTP 404") as err:
-        download.download(server.url("/nothing.bin"), dest, PAYLOAD_MD5, progress=False)
+        download.download(server.url("/nothing.bin"), dest, PAYLOAD_MD5, progress=False, retries=2)
     assert server.url("/nothing.bin") in str(err.value)
+    assert server.hits == ["/nothing.bin"], "a missing file stays missing: asked once"
     assert not dest.exists() and leftovers(tmp_path) == []
 
 
 def test_connection_refused(tmp_path):
     url = closed_port_url()
     with pytest.raises(DownloadError, match="could not reach") as err:
-        download.download(url, tmp_path / "x.bin", None, progress=False)
+        download.download(url, tmp_path / "x.bin", None, progress=False, retries=0)
     assert url in str(err.value) and leftovers(tmp_path) == []
 
 
 def test_timeout(server, tmp_path):
     server.routes["/slow.bin"] = ("stall", PAYLOAD)
     with pytest.raises(DownloadError, match="timed out"):
-        download.download(server.url("/slow.bin"), tmp_path / "slow.bin", None, progress=False, timeout=0.5)
+        download.download(server.url("/slow.bin"), tmp_path / "slow.bin", None, progress=False, timeout=0.5,
+                          retries=0)
     assert not (tmp_path / "slow.bin").exists() and leftovers(tmp_path) == []
 
 
@@ -179,13 +188,34 @@ def test_keyboard_interrupt_removes_the_part_file(server, tmp_path, monkeypatch)
             pass
 
         def update(self, n: int) -> None:
-            assert leftovers(tmp_path), "the .part file should exist mid-download"
+            assert leftovers(tmp_path), "the temporary file should exist mid-download"
             raise KeyboardInterrupt
 
     monkeypatch.setattr(download, "tqdm", InterruptingBar)
     with pytest.raises(KeyboardInterrupt):
         download.download(server.url("/good.bin"), tmp_path / "good.bin", PAYLOAD_MD5, progress=False)
     assert not (tmp_path / "good.bin").exists() and leftovers(tmp_path) == []
+
+
+def test_a_cut_download_is_retried(server, tmp_path):
+    server.routes["/flaky.bin"] = ("cut-once", PAYLOAD)
+    dest = tmp_path / "flaky.bin"
+    assert download.RETRIES >= 1
+    assert download.download(server.url("/flaky.bin"), dest, PAYLOAD_MD5, progress=False) == dest
+    assert server.hits == ["/flaky.bin", "/flaky.bin"] and dest.read_bytes() == PAYLOAD
+    assert leftovers(tmp_path, "flaky.bin") == []
+
+
+def test_medmnist_registry_holds_every_official_file_with_its_md5(monkeypatch):
+    monkeypatch.delenv(download.MIRROR_ENV, raising=False)
+    registry = loading.medmnist_registry()
+    entry = catalog.entry("pneumoniamnist", 224)
+    assert registry[entry.file_name] == (entry.url, entry.md5)
+    assert registry["pneumoniamnist.npz"] == (catalog.entry("pneumoniamnist").url, catalog.entry("pneumoniamnist").md5)
+    assert len(registry) >= 4 * len(catalog.medmnist_names()) - 4   # every set at 28, 64, 128, 224 px
+    assert all(len(md5) == 32 and int(md5, 16) >= 0 for _, md5 in registry.values())
+    monkeypatch.setenv(download.MIRROR_ENV, "http://127.0.0.1:9/med")
+    assert loading.medmnist_registry()["pneumoniamnist.npz"][0] == "http://127.0.0.1:9/med/pneumoniamnist.npz"
 
 
 def test_mirror_url(monkeypatch):
@@ -209,7 +239,7 @@ def test_fetch_medmnist_end_to_end_through_a_mirror(server, tmp_path, monkeypatc
     path = loading.fetch_medmnist("pneumoniamnist", progress=False)
     assert path == tmp_path / "data" / "pneumoniamnist.npz"
     assert download.md5sum(path) == catalog.entry("pneumoniamnist").md5  # the official MD5, unpatched
-    assert server.hits == ["/medmnist/pneumoniamnist.npz"] and leftovers(path.parent) == []
+    assert server.hits == ["/medmnist/pneumoniamnist.npz"] and leftovers(path.parent, path.name) == []
 
     monkeypatch.setattr(loading, "md5sum", lambda p: pytest.fail("a fresh download must not be hashed again"))
     assert loading.fetch_medmnist("pneumoniamnist", progress=False) == path  # found, not downloaded again
@@ -219,6 +249,13 @@ def test_fetch_medmnist_end_to_end_through_a_mirror(server, tmp_path, monkeypatc
 
 
 def test_malformed_url_is_a_download_error(tmp_path):
-    with pytest.raises(DownloadError, match="unknown url type"):
-        download.download("127.0.0.1:8000/file.bin", tmp_path / "file.bin", None, progress=False)
-    assert leftovers(tmp_path) == []
+    with pytest.raises(DownloadError, match="not a valid http") as err:
+        download.download("127.0.0.1:8000/file.bin", tmp_path / "file.bin", None, progress=False, retries=2)
+    assert "127.0.0.1:8000/file.bin" in str(err.value) and leftovers(tmp_path) == []
+
+
+def test_a_folder_that_cannot_be_written_is_a_download_error(server, tmp_path):
+    server.routes["/good.bin"] = ("ok", PAYLOAD)
+    (tmp_path / "file").write_text("a file, not a folder")
+    with pytest.raises(DownloadError, match="Cannot download"):
+        download.download(server.url("/good.bin"), tmp_path / "file" / "good.bin", None, progress=False)
