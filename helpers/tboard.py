@@ -12,9 +12,10 @@
 - its validation curve by SGD step (``val/auc``; ``val/<metric>`` for detection and segmentation), where the
   row stores one.
 
-``OUT`` itself gets the experiment's configuration (each hyperparameter with the values it takes in the store,
-each metric), so that ``tensorboard --logdir OUT`` opens on a table, a parallel-coordinates and a scatter view
-that compare the arms run by run.
+``OUT`` itself gets the experiment's configuration (each hyperparameter that differs between runs, with the
+values it takes in the store, and each metric), so that ``tensorboard --logdir OUT`` opens on a table, a
+parallel-coordinates and a scatter view that compare the arms run by run. A hyperparameter with one value in
+the whole store (the network, the budget...) is no column there; each run's own record still holds it.
 
 Live curves: with ``TrainConfig(tensorboard_dir=DIR)`` (``fit(model, data, tensorboard_dir=DIR)``) the engine
 writes the training loss, the validation AUC and loss and the head's rate at every validation check into
@@ -48,6 +49,9 @@ HPARAMS = ("task", "dataset", "arch", "requested", "strategy", "level", "fractio
 
 EXTRA_METRICS = ("best_step", "iterations", "wall_s")
 """Row fields shown as metrics besides the test and validation figures."""
+
+NOT_METRICS = ("test_n", "val_share", "test_frames", "test_polyps", "test_sequences", "val_frames", "test_one_empty")
+"""``test_*`` / ``val_*`` fields that are settings or counts, not figures."""
 
 CURVE_TAG = "val/{metric}"
 """The validation curve's scalar tag: ``val/auc`` for classification, as the live curve's."""
@@ -108,11 +112,11 @@ def _is_number(value: Any) -> bool:
 
 def metrics_of(row: Mapping[str, Any]) -> dict[str, float]:
     """The run's final figures: every finite number among its ``test_*`` and ``val_*`` fields (interval ends
-    ``*_lo`` / ``*_hi`` and counts ``test_n`` left out) and :data:`EXTRA_METRICS`."""
+    ``*_lo`` / ``*_hi``, settings and counts, :data:`NOT_METRICS`, left out) and :data:`EXTRA_METRICS`."""
     out = {}
     for key, value in row.items():
         value = _plain(value)
-        figure = key.startswith(("test_", "val_")) and not key.endswith(("_lo", "_hi")) and key != "test_n"
+        figure = key.startswith(("test_", "val_")) and not key.endswith(("_lo", "_hi")) and key not in NOT_METRICS
         if (figure or key in EXTRA_METRICS) and _is_number(value):
             out[key] = float(value)
     return out
@@ -151,7 +155,9 @@ def export_table(table: pd.DataFrame, out: str | Path) -> list[Path]:
     hparams = [hparams_of(r) for r in rows]
     metrics = [metrics_of(r) for r in rows]
     domains = _domains(hparams)
-    order = [k for k in HPARAMS if any(k in h for h in hparams)]
+    shown = [k for k in HPARAMS if any(k in h for h in hparams)]
+    varied = [k for k in shown if len({str(h.get(k)) for h in hparams}) > 1]
+    order = varied or shown   # a column that holds one value in every run tells nothing apart
     metric_names = sorted({m for ms in metrics for m in ms})
     config = hp.hparams_config_pb(
         hparams=[hp.HParam(k, hp.Discrete(domains[k]) if k in domains else None) for k in order],
