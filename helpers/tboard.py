@@ -39,8 +39,6 @@ from typing import Any, Callable, Iterator, Mapping
 
 import pandas as pd
 
-from .store import ResultsStore
-
 HPARAMS = ("task", "dataset", "arch", "requested", "strategy", "level", "fraction", "n_train", "seed", "lr_used",
            "steps", "batch_size", "patience", "eval_every", "bn_mode_used", "augment", "balance", "val_share",
            "image_size", "precision", "diverged")
@@ -178,9 +176,11 @@ def export_table(table: pd.DataFrame, out: str | Path) -> list[Path]:
     return written
 
 
-def export_store(store: str | Path | ResultsStore, out: str | Path) -> list[Path]:
-    """``ftlab sweep tensorboard STORE OUT``: every stored run of a results store as one TensorBoard run under
-    ``out`` (:func:`export_table`); returns the run folders."""
+def export_store(store, out: str | Path) -> list[Path]:
+    """``ftlab sweep tensorboard STORE OUT``: every stored run of a results store (a folder or a
+    :class:`helpers.store.ResultsStore`) as one TensorBoard run under ``out`` (:func:`export_table`); returns the
+    run folders."""
+    from .store import ResultsStore   # deferred: the results layer sits above the engine, which imports this module
     results = store if isinstance(store, ResultsStore) else ResultsStore(store)
     if not results.done():
         raise FileNotFoundError(f"{results.folder} holds no finished runs (a results store has runs/*.row.json).")
