@@ -29,6 +29,7 @@ Models and training
 - ``metrics``     point estimates: AUC, accuracy, sensitivity at a fixed FPR, collapsed scores
 - ``bootstrap``   confidence intervals and paired tests for those metrics (vectorised resampling)
 - ``train``       the one training engine (budgets in steps, BatchNorm modes, caching, guards), predict, evaluate
+- ``tboard``      TensorBoard: the engine's live curves, a results store exported for the HParams view
 - ``tuning``      procedures that loop over the engine: fit-and-test, the rate search, auto-depth
 - ``modelcard``   saved models: state dict + JSON model card, reloaded safely
 
@@ -38,7 +39,7 @@ Experiments and results
                   skeleton every application uses (``Application``, ``execute``), resumable sweeps on any
                   executor, rates tuned on validation data
 - ``experiments`` classification as an application: one sweep run, the fine-tuning ladder, BatchNorm modes
-- ``sweep``       the command line: ``python -m helpers.sweep plan|run|summary``
+- ``sweep``       the sweep's command line: ``ftlab sweep plan|run|summary|tensorboard``
 - ``powerlaw``    learning-curve power-law fits
 - ``choice``      the one rule that chooses a depth on validation (explicit pool, ties at the set's resolution)
 - ``tables``      a results table read (list columns, older names, one row per run) and its shape (strategies in order)
@@ -62,7 +63,8 @@ engine, the runner, the store) and the core never imports it, except ``preflight
 polyp folder notebooks 05 and 07 need. The segmentation application (notebook 07), ``segmentation`` (``labels``,
 ``scores``, ``maps``, ``experiment``, ``report``, ``plots``), builds on detection's frames, splits and maps and on the
 core; ``applications`` (the paper's finding 3 across classification, detection and segmentation, read from their
-stores) sits on top of all three. Detection never imports segmentation.
+stores) sits on top of all three. Detection never imports segmentation. ``cli`` (``ftlab``, the one command line)
+runs each module's ``main`` by name: it imports none of them at its top.
 """
 
 __version__ = "0.1.0"
