@@ -36,7 +36,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[lab,teach,docs,test,cluster,tensorboard]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[lab,teach,docs,test,cluster,tensorboard,dicom]'
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
 	@touch $(STAMP)
 
