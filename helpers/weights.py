@@ -7,6 +7,10 @@
 - AlexNet and ResNet-18: torchvision's weights API (downloaded once into the torch cache), or a
   local file given by ``weights_path`` or the environment variable ``FTLAB_WEIGHTS_ALEXNET`` /
   ``FTLAB_WEIGHTS_RESNET18`` (for offline machines).
+- Any timm model (``"timm:<name>"``): timm's own loading (``timm.create_model(name, pretrained=True)``, from the
+  Hugging Face hub or timm's URL, cached), or offline a local file: ``weights_path``, or
+  ``$FTLAB_WEIGHTS_DIR/<name>.safetensors`` / ``.pth`` / ``.bin``, passed to timm as
+  ``pretrained_cfg_overlay=dict(file=PATH)`` so timm's own adaptation (position embeddings, ...) still applies.
 """
 from __future__ import annotations
 
@@ -129,6 +133,51 @@ def load_imagenet_weights(net: nn.Module, arch: str, weights_path: str | Path | 
     except RuntimeError as err:
         raise WeightsUnavailableError(f"The weights do not fit {arch}: {err}") from err
     return net
+
+
+TIMM_WEIGHTS_DIR_ENV = "FTLAB_WEIGHTS_DIR"
+TIMM_WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".bin")
+
+
+def timm_weights_file(name: str, weights_path: str | Path | None = None) -> Path | None:
+    """The local weights file for timm model ``name``: ``weights_path``, else the first of
+    ``$FTLAB_WEIGHTS_DIR/<name>{.safetensors,.pth,.bin}`` that exists, else None (timm downloads)."""
+    if weights_path:
+        path = Path(weights_path)
+        if not path.is_file():
+            raise WeightsUnavailableError(f"Weights file {path} for timm model {name!r} does not exist.")
+        return path
+    folder = os.environ.get(TIMM_WEIGHTS_DIR_ENV)
+    if folder:
+        for suffix in TIMM_WEIGHTS_SUFFIXES:
+            if (Path(folder) / f"{name}{suffix}").is_file():
+                return Path(folder) / f"{name}{suffix}"
+    return None
+
+
+def load_timm_weights(name: str, weights_path: str | Path | None = None, **kwargs) -> nn.Module:
+    """timm model ``name`` with its ImageNet weights, through timm's own loading; ``kwargs`` go to
+    ``timm.create_model``. A local file (:func:`timm_weights_file`) is given to timm as
+    ``pretrained_cfg_overlay=dict(file=PATH)``; without one timm downloads (and caches) the weights.
+
+    Raises :class:`WeightsUnavailableError` naming the model and the offline ways to give weights."""
+    import timm   # deferred: importing timm takes seconds
+    path = timm_weights_file(name, weights_path)
+    overlay = {"pretrained_cfg_overlay": dict(file=str(path))} if path else {}
+    try:
+        return timm.create_model(name, pretrained=True, **overlay, **kwargs)
+    except Exception as err:
+        if path:
+            raise WeightsUnavailableError(
+                f"Could not load weights for timm model {name!r} from {path}: {err}") from err
+        raise WeightsUnavailableError(
+            f"No ImageNet weights for timm model {name!r}: timm could not fetch them ({type(err).__name__}: {err}). "
+            f"Offline, download the weights file on another machine (e.g. model.safetensors of the model's "
+            f"Hugging Face repository, or timm.create_model({name!r}, pretrained=True) then "
+            f"torch.save(model.state_dict(), PATH)) and give it as weights_path=PATH, or put it in the folder named "
+            f"by ${TIMM_WEIGHTS_DIR_ENV} as {name}.safetensors (or .pth / .bin); timm itself takes it as "
+            f"timm.create_model({name!r}, pretrained=True, pretrained_cfg_overlay=dict(file=PATH)). A filled "
+            f"Hugging Face cache (HF_HOME) works too. Or train from scratch (pretrained=False).") from err
 
 
 def imagenet_categories() -> list[str]:
