@@ -14,7 +14,11 @@ A missing file is downloaded from the official URL (or ``$FTLAB_MEDMNIST_MIRROR`
 :mod:`helpers.download`) into ``<project root>/data/``, the one cache folder of downloads, through pooch with
 a registry of every official file and its MD5 (:func:`medmnist_registry`).
 
-Image dtypes: uint8 images are used as they are. Other integer images with values in 0..255 are
+Image files (PNG, JPEG, BMP, TIFF through PIL; DICOM through pydicom, the ``dicom`` extra) are read at their
+full depth and brought to 0..255 as :func:`read_image` says: 8-bit images as they are, 16-bit and float ones
+min-max per image or through a fixed window (``intensity=``), DICOM through its rescale and window tags.
+
+Array dtypes (.npz): uint8 images are used as they are. Other integer images with values in 0..255 are
 cast to uint8. Float images are accepted when their values lie in [0, 1] (scaled by 255) or in
 [0, 255] (rounded); a warning says which conversion was made. Anything else is refused.
 """
@@ -26,6 +30,7 @@ import zipfile
 import zlib
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -41,7 +46,8 @@ from .paths import project_root
 DATA_DIR_ENV = "FTLAB_DATA_DIR"
 SPLITS = ("train", "val", "test")
 EXPECTED_KEYS = tuple(f"{split}_{part}" for split in SPLITS for part in ("images", "labels"))
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}   # read through PIL
+DICOM_SUFFIXES = {".dcm"}   # read through pydicom (the dicom extra); extension-less DICOM is found by its preamble
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 # (resolved path, mtime_ns, size) -> MD5: a file is hashed once per process and version.
@@ -50,7 +56,7 @@ _MD5_CACHE: dict[tuple[str, int, int], str] = {}
 __all__ = ["DATA_DIR_ENV", "EXPECTED_KEYS", "MissingDataError", "CorruptDataError", "data_dir",
            "_search_dirs", "locate_medmnist", "verified_md5", "medmnist_registry", "fetch_medmnist", "read_npz",
            "arrays_to_split", "load_medmnist", "load_npz_dataset", "load_image_folder", "load_dataset", "dataset_label",
-           "write_image_folder", "describe"]
+           "write_image_folder", "describe", "read_image", "is_dicom", "to_uint8", "ImageFileError", "ImageInfo"]
 
 
 class MissingDataError(FileNotFoundError):
@@ -503,12 +509,33 @@ def _class_folders(folder: Path) -> list[Path]:
                   key=lambda p: p.name)
 
 
+def _has_dicom_preamble(path: Path) -> bool:
+    """True when ``path`` starts like a DICOM Part 10 file: 128 bytes, then ``DICM``."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def is_dicom(path: str | Path) -> bool:
+    """True for a ``.dcm`` file, or a file with another (or no) extension that is not a PIL image type and
+    starts with the DICOM preamble (scanners often write names like ``IM0001`` or ``1.2.840...``)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in DICOM_SUFFIXES:
+        return True
+    return suffix not in IMAGE_SUFFIXES and _has_dicom_preamble(Path(path))
+
+
 def _image_files(folder: Path) -> list[Path]:
-    """The image files (PNG, JPEG, BMP, TIFF) in ``folder``, sorted; ValueError if there are none."""
+    """The image files (PNG, JPEG, BMP, TIFF, DICOM) in ``folder``, sorted; ValueError if there are none."""
     files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+                   if p.is_file() and not p.name.startswith(".")
+                   and (p.suffix.lower() in IMAGE_SUFFIXES or is_dicom(p)))
     if not files:
-        raise ValueError(f"The class folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+        raise ValueError(f"The class folder {folder} holds no images "
+                         f"({', '.join(sorted(IMAGE_SUFFIXES | DICOM_SUFFIXES))}, or DICOM files without extension).")
     return files
 
 
@@ -521,32 +548,268 @@ def _scan_classes(folder: Path) -> dict[str, list[Path]]:
     return {c.name: _image_files(c) for c in classes}
 
 
-def _image_info(path: Path) -> tuple[str, tuple[int, int]]:
-    """(PIL mode, (width, height)) of an image, read from its header; ValueError if unreadable."""
+# --------------------------------------------------------------------------- one image at its full depth
+
+
+class ImageFileError(ValueError):
+    """An image file the loader will not read as it is (a volume, too many channels, ...); the message names
+    the file, what is wrong and what to do."""
+
+
+class ImageInfo(NamedTuple):
+    """What an image file's header says: PIL-style ``mode``, ``(width, height)``, bits per sample, whether it is
+    DICOM, and a DICOM file's own display window ``(low, high)`` (after RescaleSlope/Intercept), if it has one."""
+    mode: str
+    size: tuple[int, int]
+    bits: int
+    dicom: bool = False
+    window: tuple[float, float] | None = None
+
+
+def _pydicom(path: Path):
+    """The pydicom module; ModuleNotFoundError saying how to install the ``dicom`` extra when it is missing."""
+    try:
+        import pydicom
+    except ImportError as error:
+        raise ModuleNotFoundError(
+            f"{path} is a DICOM file, and reading DICOM needs pydicom (the optional 'dicom' extra): "
+            f"pip install 'ftlab[dicom]' (or pip install -e '.[dicom]' in a checkout of ftlab).") from error
+    return pydicom
+
+
+def _first(value) -> float:
+    """A DICOM number that may be multi-valued (``WindowCenter = [40, 400]``): its first value."""
+    if hasattr(value, "__len__") and not isinstance(value, (str, bytes)):
+        value = value[0]
+    return float(value)
+
+
+def _dicom_window(ds) -> tuple[float, float] | None:
+    """(low, high) = center -+ width / 2 from WindowCenter/WindowWidth (first values), or None."""
+    if "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return None
+    try:
+        center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (center - width / 2, center + width / 2) if width > 0 else None
+
+
+def _dicom_shape_checks(ds, path: Path) -> int:
+    """SamplesPerPixel (1 or 3) of a DICOM data set; ImageFileError for multi-frame files and other channels."""
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise ImageFileError(_volume_message(path, f"a multi-frame DICOM ({frames} frames)"))
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if samples not in (1, 3):
+        raise ImageFileError(_channels_message(path, samples))
+    return samples
+
+
+def _volume_message(path: Path, what: str) -> str:
+    return (f"{path} is {what}: a 3D volume or an image sequence, but this loader takes one 2D image per file. "
+            f"Export the slices or frames you want as separate 2D files (one image each), or leave this file out.")
+
+
+def _channels_message(path: Path, channels: int, note: str = "") -> str:
+    return (f"{path} has {channels} channels{note}; images must be grey (1 channel) or RGB (3). Save it as grey "
+            f"or RGB (for RGBA: flatten the transparency onto a background), or leave this file out.")
+
+
+def _dicom_info(path: Path) -> ImageInfo:
+    """The header of a DICOM file (pixels not read)."""
+    pydicom = _pydicom(path)
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        rows, columns = int(ds.Rows), int(ds.Columns)
+    except Exception as error:  # pydicom raises InvalidDicomError, AttributeError for a missing tag, ...
+        raise ValueError(f"Cannot read the DICOM file {path} ({type(error).__name__}: {error}). "
+                         f"Remove or replace it.") from error
+    samples = _dicom_shape_checks(ds, path)
+    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 8)) or 8)
+    window = _dicom_window(ds) if samples == 1 else None
+    return ImageInfo("L" if samples == 1 else "RGB", (columns, rows), bits, True, window)
+
+
+def _pil_bits(image: Image.Image) -> int:
+    """Bits per sample of an opened PIL image: 16 for I;16* and 16-bit RGB(A), 32 for I and F, else 8."""
+    if image.mode.startswith("I;16"):
+        return 16
+    if image.mode in ("I", "F"):
+        return 32
+    rawmodes = [tile.args if isinstance(tile.args, str) else (tile.args or ("",))[0] for tile in image.tile]
+    if image.mode in ("RGB", "RGBA") and any(";16" in str(raw) for raw in rawmodes):
+        return 16   # PIL would keep only each sample's high byte
+    return 8
+
+
+def _image_info(path: Path) -> ImageInfo:
+    """The header of an image (mode, size, bits per sample); ValueError if unreadable, a volume or a sequence."""
+    if is_dicom(path):
+        return _dicom_info(path)
     try:
         with Image.open(path) as image:
-            return image.mode, image.size
+            frames = getattr(image, "n_frames", 1)
+            info = ImageInfo(image.mode, image.size, _pil_bits(image))
     except Exception as error:  # PIL raises many types (OSError, SyntaxError, ...) for bad files
         raise ValueError(f"Cannot read the image {path} ({error}). Remove or replace it.") from error
+    if frames > 1:
+        raise ImageFileError(_volume_message(path, f"a {frames}-page {path.suffix.lstrip('.').upper()} file"))
+    return info
 
 
-def read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
-    """The image at ``path`` as a uint8 (H, W) or (H, W, 3) array in ``mode`` ('L' or 'RGB'), resized."""
+def _check_intensity(intensity) -> None:
+    """ValueError unless ``intensity`` is "auto", "minmax" or a window (low, high) with low < high."""
+    if isinstance(intensity, str):
+        if intensity in ("auto", "minmax"):
+            return
+    elif (isinstance(intensity, (tuple, list)) and len(intensity) == 2
+          and all(isinstance(v, (int, float, np.number)) and np.isfinite(v) for v in intensity)
+          and intensity[0] < intensity[1]):
+        return
+    raise ValueError(f"intensity={intensity!r}: use 'auto' (8-bit images as they are, deeper ones min-max, DICOM "
+                     f"its own window), 'minmax' (every image from its own minimum to maximum) or a fixed window "
+                     f"(low, high) with low < high.")
+
+
+def to_uint8(values: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
+    """``values`` mapped linearly to 0..255 uint8: ``window`` (low, high) to (0, 255), clipped outside; None:
+    the array's own minimum and maximum (min-max scaling; a constant image becomes 0). NaNs become ``low``."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    low, high = window if window is not None else ((finite.min(), finite.max()) if finite.size else (0.0, 0.0))
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    scaled = (np.nan_to_num(values, nan=low) - low) * 255.0 / (high - low)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _window_for(intensity, file_window: tuple[float, float] | None = None) -> tuple[float, float] | None:
+    """The window a deep (or DICOM) image is scaled with: the given (low, high), else the file's own for
+    "auto", else None (min-max)."""
+    if isinstance(intensity, (tuple, list)):
+        return float(intensity[0]), float(intensity[1])
+    return file_window if intensity == "auto" else None
+
+
+def _without_alpha(image: Image.Image, path: Path) -> Image.Image:
+    """An image with an alpha channel as grey or RGB when the alpha is fully opaque; ImageFileError otherwise."""
+    alpha = np.asarray(image.convert("RGBA" if image.mode == "PA" else image.mode).getchannel("A"))
+    if alpha.size and int(alpha.min()) < 255:
+        raise ImageFileError(_channels_message(path, len(image.getbands()),
+                                               f" ({image.mode}, with transparent pixels)"))
+    return image.convert("L" if image.mode in ("LA", "La") else "RGB")
+
+
+def _deep_rgb(path: Path) -> np.ndarray:
+    """A 16-bit RGB(A) file's samples at full depth: TIFF through tifffile when it is installed; ImageFileError
+    otherwise (PIL would keep only each sample's high byte)."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        try:
+            import tifffile
+        except ImportError:
+            tifffile = None
+        if tifffile is not None:
+            array = np.asarray(tifffile.imread(path))
+            if array.ndim == 3 and array.shape[-1] == 4:
+                opaque = np.iinfo(array.dtype).max if array.dtype.kind in "ui" else 1.0
+                if array[..., 3].min() < opaque:
+                    raise ImageFileError(_channels_message(path, 4, " (RGBA, with transparent pixels)"))
+                array = array[..., :3]
+            if array.ndim > 3:
+                raise ImageFileError(_volume_message(path, f"an array of shape {array.shape}"))
+            if array.ndim != 3 or array.shape[-1] != 3:
+                raise ImageFileError(_channels_message(path, array.shape[-1] if array.ndim == 3 else 1))
+            return array
+    raise ImageFileError(
+        f"{path} is a 16-bit RGB image; PIL reads such files only at 8 bits (the high byte of each sample), which "
+        f"would silently drop detail. Save it as 16-bit RGB TIFF (read through tifffile, pip install tifffile), "
+        f"as 16-bit greyscale PNG/TIFF, or as 8-bit RGB with the window you want.")
+
+
+def _dicom_image(path: Path, intensity) -> Image.Image:
+    """A DICOM file as an 8-bit PIL image: RescaleSlope/Intercept applied, windowed (see :func:`read_image`),
+    MONOCHROME1 inverted."""
+    pydicom = _pydicom(path)
+    ds = pydicom.dcmread(path)
+    samples = _dicom_shape_checks(ds, path)
+    pixels = np.asarray(ds.pixel_array)
+    if pixels.ndim != (2 if samples == 1 else 3):
+        raise ImageFileError(_volume_message(path, f"a DICOM pixel array of shape {pixels.shape}"))
+    if samples == 3:
+        bits = int(ds.get("BitsStored", 8) or 8)
+        if bits <= 8 and intensity == "auto":
+            return Image.fromarray(pixels.astype(np.uint8), "RGB")
+        return Image.fromarray(to_uint8(pixels, _window_for(intensity)), "RGB")
+    slope = float(ds.get("RescaleSlope", 1) or 1)
+    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    grey = to_uint8(pixels * slope + intercept, _window_for(intensity, _dicom_window(ds)))
+    if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "MONOCHROME1":
+        grey = 255 - grey   # MONOCHROME1: the lowest value is shown white
+    return Image.fromarray(grey, "L")
+
+
+def _pil_image(image: Image.Image, path: Path, intensity) -> Image.Image:
+    """An opened PIL image as an 8-bit one: 8-bit images as they are (unless a window or min-max is asked for),
+    deeper ones scaled (see :func:`read_image`)."""
+    bits = _pil_bits(image)
+    if bits > 8 and image.mode in ("RGB", "RGBA"):
+        return Image.fromarray(to_uint8(_deep_rgb(path), _window_for(intensity)), "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        image = _without_alpha(image, path)
+    if bits > 8:
+        return Image.fromarray(to_uint8(np.asarray(image), _window_for(intensity)), "L")
+    if intensity == "auto":
+        return image
+    grey = image.mode in GRAY_MODES
+    array = np.asarray(image.convert("L" if grey else "RGB"))
+    return Image.fromarray(to_uint8(array, _window_for(intensity)), "L" if grey else "RGB")
+
+
+def read_image(path: Path, mode: str, size: tuple[int, int], intensity: str | tuple[float, float] = "auto",
+               ) -> np.ndarray:
+    """The image at ``path`` as a uint8 (H, W) or (H, W, 3) array in ``mode`` ('L' or 'RGB'), resized to ``size``
+    (width, height).
+
+    PNG/TIFF/JPEG/BMP through PIL, DICOM through pydicom (the ``dicom`` extra). ``intensity`` says how samples
+    become 0..255:
+
+    - ``"auto"`` (default): 8-bit images as they are, byte for byte; deeper ones (16-bit grey or RGB, 32-bit
+      integer or float) min-max per image; DICOM through its RescaleSlope/RescaleIntercept, then its own
+      WindowCenter/WindowWidth (the first pair when there are several; min-max without one);
+    - ``"minmax"``: every image from its own minimum (0) to its maximum (255);
+    - ``(low, high)``: a fixed window, the same for every image (for DICOM in rescaled units, e.g. Hounsfield),
+      values outside it clipped.
+
+    MONOCHROME1 DICOM is inverted (its lowest value is white). An alpha channel is dropped when fully opaque.
+    ValueError naming the file for an unreadable file, a 3D volume or multi-frame file, more than 3 channels
+    (or RGBA with transparent pixels), and a 16-bit RGB PNG (PIL reads those only at 8 bits).
+    """
+    path = Path(path)
+    _check_intensity(intensity)
     try:
-        with Image.open(path) as image:
+        if is_dicom(path):
+            image = _dicom_image(path, intensity)
+        else:
+            with Image.open(path) as opened:
+                image = _pil_image(opened, path, intensity)
+                image = image.convert(mode)
+        if image.mode != mode:
             image = image.convert(mode)
-            if image.size != size:
-                image = image.resize(size, Image.Resampling.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
-    except Exception as error:  # PIL raises many types (OSError, SyntaxError, ...) for bad files
+        if image.size != size:
+            image = image.resize(size, Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.uint8)
+    except (ImageFileError, ModuleNotFoundError):
+        raise
+    except Exception as error:  # PIL and pydicom raise many types (OSError, SyntaxError, ...) for bad files
         raise ValueError(f"Cannot read the image {path} ({error}). Remove or replace it.") from error
 
 
-def _target_size(infos: list[tuple[str, tuple[int, int]]], size: int | None, folder: Path) -> tuple[int, int]:
+def _target_size(infos: list[ImageInfo], size: int | None, folder: Path) -> tuple[int, int]:
     """(width, height) every image is brought to: ``size`` square, else the most common size."""
     if size is not None:
         return int(size), int(size)
-    counts = Counter(dims for _, dims in infos)
+    counts = Counter(info.size for info in infos)
     common = counts.most_common(1)[0][0]
     if len(counts) > 1:
         warnings.warn(f"The images in {folder} have {len(counts)} different sizes; all were resized to the "
@@ -556,13 +819,14 @@ def _target_size(infos: list[tuple[str, tuple[int, int]]], size: int | None, fol
 
 
 def _decode(files: list[Path], labels: list[int], mode: str, dims: tuple[int, int], quiet: bool = True,
-            desc: str = "decoding") -> Split:
+            desc: str = "decoding", intensity: str | tuple[float, float] = "auto") -> Split:
     """A Split from image files and their labels (a progress bar over the files unless ``quiet``)."""
     channels = 1 if mode == "L" else 3
     if not files:
         return Split(torch.zeros((0, channels, dims[1], dims[0]), dtype=torch.uint8),
                      torch.zeros(0, dtype=torch.int64))
-    images = np.stack([read_image(p, mode, dims) for p in tqdm(files, desc=desc, disable=quiet, leave=False)])
+    images = np.stack([read_image(p, mode, dims, intensity)
+                       for p in tqdm(files, desc=desc, disable=quiet, leave=False)])
     return arrays_to_split(images, np.asarray(labels, dtype=np.int64))
 
 
@@ -643,26 +907,76 @@ def _need_two_classes(names: list[str], folder: Path) -> None:
                          f"classifier needs at least 2.")
 
 
+def _check_depths(files: list[Path], infos: list[ImageInfo], folder: Path) -> None:
+    """ImageFileError when 8-bit and deeper images share a folder (one scaling could not suit both)."""
+    eight = next((p for p, i in zip(files, infos) if i.bits <= 8), None)
+    deep = next(((p, i) for p, i in zip(files, infos) if i.bits > 8), None)
+    if eight is not None and deep is not None:
+        raise ImageFileError(
+            f"{folder} mixes bit depths: {eight} is 8-bit but {deep[0]} has {deep[1].bits} bits per sample. "
+            f"8-bit images are used as they are and deeper ones are scaled to 0-255, so the two kinds would not "
+            f"be comparable. Convert the files to one depth first (the deeper ones to 8 bits with the window you "
+            f"want, or the 8-bit ones to 16 bits).")
+
+
+def _scaling_note(infos: list[ImageInfo], intensity, folder: Path) -> str | None:
+    """The one line saying how a folder's samples became 0..255, or None when every image is 8-bit non-DICOM
+    read as it is."""
+    deep = [i for i in infos if i.bits > 8]
+    dicom = [i for i in infos if i.dicom]
+    if not deep and not dicom and intensity == "auto":
+        return None
+    depths = "/".join(f"{b}-bit" for b in sorted({i.bits for i in infos}))
+    what = f"{len(infos)} images in {folder} ({depths}{', DICOM' if dicom else ''})"
+    if isinstance(intensity, (tuple, list)):
+        how = f"the fixed window {float(intensity[0]):g}..{float(intensity[1]):g} -> 0..255, clipped outside"
+    elif intensity == "minmax" or not dicom:
+        how = "min-max per image (its own minimum -> 0, maximum -> 255)"
+    else:
+        windowed = sum(i.window is not None for i in dicom)
+        how = (f"DICOM RescaleSlope/Intercept, then each file's WindowCenter/WindowWidth ({windowed} of "
+               f"{len(dicom)} DICOM files have one; min-max for the rest"
+               + (" and for the non-DICOM images" if len(dicom) < len(infos) else "") + ")")
+    inverted = " MONOCHROME1 files inverted." if dicom else ""
+    return (f"Intensity scaling: {what} scaled to 0..255 uint8 by {how} "
+            f"(intensity={intensity!r}; pass intensity='minmax' or (low, high) to choose).{inverted}")
+
+
 def load_image_folder(path: str | Path, size: int | None = None, seed: int = 0, val_fraction: float = 0.1,
-                      test_fraction: float = 0.2, quiet: bool = False) -> DataSet:
+                      test_fraction: float = 0.2, quiet: bool = False,
+                      intensity: str | tuple[float, float] = "auto") -> DataSet:
     """A DataSet from a folder of images: one sub-folder per class, or train/ val/ test/ of such folders.
 
-    Class names are the sorted class-folder names. Images stay 1-channel if all are grayscale, else
-    all become RGB; they are resized to ``size`` x ``size`` if given, else to the most common size.
+    Class names are the sorted class-folder names. Files: PNG, JPEG, BMP, TIFF (through PIL) and DICOM (``.dcm``
+    or extension-less files with the DICOM preamble; the ``dicom`` extra). Images stay 1-channel if all are
+    grayscale, else all become RGB; they are resized to ``size`` x ``size`` if given, else to the most common size.
     Without train/val/test folders the split is stratified and seeded (``seed``). Reading and decoding
     show progress bars (thousands of files take tens of seconds) unless ``quiet``.
+
+    ``intensity`` says how samples become 0..255 (see :func:`read_image`): "auto" keeps 8-bit images byte for
+    byte, scales deeper ones min-max per image and DICOM by its own window; "minmax"; or a fixed ``(low, high)``.
+    When any image is deeper than 8 bits or DICOM, one printed line says which scaling was used (also kept in
+    ``meta["intensity"]``). A folder mixing 8-bit and deeper images is refused, as are 3D volumes, multi-frame
+    files and images with more than 3 channels (ValueError naming the file).
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"No such folder: {folder}")
     _check_fractions(val_fraction, test_fraction)
+    _check_intensity(intensity)
     names, plan, layout = _folder_plan(folder, seed, val_fraction, test_fraction)
     every = [p for files, _ in plan.values() for p in files]
     infos = [_image_info(p) for p in tqdm(every, desc=f"reading {folder.name}", disable=quiet, leave=False)]
-    mode = "L" if all(m in GRAY_MODES for m, _ in infos) else "RGB"
+    _check_depths(every, infos, folder)
+    mode = "L" if all(info.mode in GRAY_MODES for info in infos) else "RGB"
     dims = _target_size(infos, size, folder)
-    splits = {split: _decode(*plan[split], mode, dims, quiet, f"decoding {split}") for split in SPLITS}
+    note = _scaling_note(infos, intensity, folder)
+    if note:
+        print(note)
+    splits = {split: _decode(*plan[split], mode, dims, quiet, f"decoding {split}", intensity) for split in SPLITS}
     meta = {"format": "image folder", "layout": layout, "size": dims, "seed": seed}
+    if note:
+        meta["intensity"] = note
     return DataSet(folder.name, splits["train"], splits["val"], splits["test"], names, source=str(folder),
                    meta=meta)
 
@@ -709,18 +1023,24 @@ def dataset_label(dataset: str | Path) -> str:
 
 
 def load_dataset(dataset: str | Path, size: int | None = 28, download: bool = True,
-                 remap_labels: bool = False) -> DataSet:
+                 remap_labels: bool = False, intensity: str | tuple[float, float] = "auto") -> DataSet:
     """A DataSet from a MedMNIST name, a path to a MedMNIST-layout ``.npz``, or a path to an image folder.
 
     ``size`` picks the MedMNIST file (28, 64, 128 or 224 px) and the square size folder images are
     resized to (None keeps their own size); an ``.npz`` keeps its own size. ``remap_labels`` renumbers
-    an ``.npz``'s class labels that skip values (see :func:`load_npz_dataset`).
+    an ``.npz``'s class labels that skip values (see :func:`load_npz_dataset`). ``intensity`` says how an image
+    folder's 16-bit, float or DICOM samples become 0..255 (see :func:`load_image_folder`); MedMNIST and ``.npz``
+    files hold uint8 already, so for them only "auto" is accepted.
     """
-    if isinstance(dataset, str) and catalog.is_medmnist_name(dataset):
-        return load_medmnist(dataset, size if size is not None else 28, download=download)
+    is_name = isinstance(dataset, str) and catalog.is_medmnist_name(dataset)
     path = Path(dataset).expanduser()
-    if path.is_dir():
-        return load_image_folder(path, size=size)
+    if not is_name and path.is_dir():
+        return load_image_folder(path, size=size, intensity=intensity)
+    if intensity != "auto":
+        raise ValueError(f"intensity={intensity!r} applies to image folders; {dataset} is not one (MedMNIST and "
+                         f".npz images are uint8 already).")
+    if is_name:
+        return load_medmnist(dataset, size if size is not None else 28, download=download)
     if path.is_file():
         return load_npz_dataset(path, remap_labels=remap_labels)
     raise catalog.unknown_name_error(dataset, extra=" nor an existing .npz file or image folder")
