@@ -938,8 +938,8 @@ def _scaling_note(infos: list[ImageInfo], intensity, folder: Path) -> str | None
                f"{len(dicom)} DICOM files have one; min-max for the rest"
                + (" and for the non-DICOM images" if len(dicom) < len(infos) else "") + ")")
     inverted = " MONOCHROME1 files inverted." if dicom else ""
-    return (f"Intensity scaling: {what} scaled to 0..255 uint8 by {how} "
-            f"(intensity={intensity!r}; pass intensity='minmax' or (low, high) to choose).{inverted}")
+    hint = "; pass intensity='minmax' or (low, high) to choose" if intensity == "auto" else ""
+    return f"Intensity scaling: {what} scaled to 0..255 uint8 by {how} (intensity={intensity!r}{hint}).{inverted}"
 
 
 def load_image_folder(path: str | Path, size: int | None = None, seed: int = 0, val_fraction: float = 0.1,
