@@ -637,7 +637,8 @@ def _pil_bits(image: Image.Image) -> int:
         return 16
     if image.mode in ("I", "F"):
         return 32
-    rawmodes = [tile.args if isinstance(tile.args, str) else (tile.args or ("",))[0] for tile in image.tile]
+    args = [tile[3] for tile in image.tile]   # (codec, extents, offset, args): a tuple before Pillow 11
+    rawmodes = [arg if isinstance(arg, str) else (arg or ("",))[0] for arg in args]
     if image.mode in ("RGB", "RGBA") and any(";16" in str(raw) for raw in rawmodes):
         return 16   # PIL would keep only each sample's high byte
     return 8
