@@ -130,7 +130,7 @@ def test_8_bit_files_are_read_byte_for_byte(tmp_path, capsys):
     assert stretched.min() == 0 and stretched.max() == 255   # asked for explicitly, 8-bit images are scaled too
 
 
-def test_16_bit_rgb_tiff_is_read_at_full_depth(tmp_path):
+def test_16_bit_rgb_tiff_is_read_at_full_depth(tmp_path, monkeypatch):
     tifffile = pytest.importorskip("tifffile")
     rgb = np.stack([RAMP, RAMP // 2, 4000 - RAMP], axis=-1).astype(np.uint16)
     path = tmp_path / "rgb16.tif"
@@ -148,6 +148,9 @@ def test_16_bit_rgb_tiff_is_read_at_full_depth(tmp_path):
             tifffile.imwrite(grey_folder / c / f"{i}.tif", rgb, photometric="rgb")
     dataset = loading.load_image_folder(grey_folder, quiet=True)
     assert dataset.channels == 3 and levels(dataset.train.images[0, 0].numpy()) > 50
+    monkeypatch.setitem(sys.modules, "tifffile", None)   # without tifffile: refused, not truncated
+    with pytest.raises(ValueError, match=r"rgb16\.tif is a 16-bit RGB image.*pip install tifffile"):
+        read_image(path, "RGB", (64, 64))
 
 
 def test_16_bit_rgb_png_is_refused_not_truncated(tmp_path):
