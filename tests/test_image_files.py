@@ -157,7 +157,7 @@ def test_16_bit_rgb_png_is_refused_not_truncated(tmp_path):
     rgb = np.stack([RAMP, RAMP, RAMP], axis=-1)
     path = write_rgb16_png(tmp_path / "rgb16.png", rgb)
     assert Image.open(path).mode == "RGB"                 # PIL opens it, as 8 bits
-    with pytest.raises(ValueError, match=r"rgb16\.png is a 16-bit RGB image.*TIFF"):
+    with pytest.raises(ImageFileError, match=r"rgb16\.png is a 16-bit RGB image.*TIFF"):
         read_image(path, "RGB", (64, 64))
 
 
