@@ -184,3 +184,22 @@ def test_one_ladder_sweep_row(arch, offline, tmp_path, monkeypatch):
     assert row["level"] == f"{STAGES[arch][-1 - middle]}-head"
     assert row["iterations"] > 0 and 0.0 <= row["test_auc"] <= 1.0
     assert row["bn_mode_used"] == "frozen"
+
+
+def test_a_vit_moved_as_a_whole_keeps_its_shared_parameters_and_a_seed_its_weights():
+    """``.to()`` (here to float64, as to a device) converts the ViT's class token and position embedding in place,
+    so the stem, which holds them with the network, still computes the network's output; the same seed gives the
+    same random weights."""
+    arch = "timm:vit_tiny_patch16_224"
+    model = build_model(arch, num_classes=2, image_size=SIZE, seed=3).double().eval()
+    stem = model.stages["blocks_0to2"][0]
+    assert stem.cls_token is stem._net.cls_token and stem.cls_token.dtype == torch.float64
+    x = torch.rand(2, 3, SIZE, SIZE, dtype=torch.float64)
+    with torch.no_grad():
+        inside = model.stages["input"](x)
+        assert torch.allclose(model.forward_from(1, inside), stem._net(inside))
+    again = build_model(arch, num_classes=2, image_size=SIZE, seed=3).double()
+    other = build_model(arch, num_classes=2, image_size=SIZE, seed=4).double()
+    same = [torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values())]
+    assert all(same)
+    assert not all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
