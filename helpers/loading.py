@@ -569,7 +569,7 @@ class ImageInfo(NamedTuple):
 def _pydicom(path: Path):
     """The pydicom module; ModuleNotFoundError saying how to install the ``dicom`` extra when it is missing."""
     try:
-        import pydicom
+        import pydicom   # optional: the dicom extra
     except ImportError as error:
         raise ModuleNotFoundError(
             f"{path} is a DICOM file, and reading DICOM needs pydicom (the optional 'dicom' extra): "
@@ -707,7 +707,7 @@ def _deep_rgb(path: Path) -> np.ndarray:
     otherwise (PIL would keep only each sample's high byte)."""
     if path.suffix.lower() in (".tif", ".tiff"):
         try:
-            import tifffile
+            import tifffile   # optional: comes with scikit-image, not a dependency of ours
         except ImportError:
             tifffile = None
         if tifffile is not None:
