@@ -20,6 +20,7 @@ import copy
 import datetime as dt
 import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 from typing import Sequence
@@ -102,6 +103,29 @@ def execution_seconds(build: Path) -> dict[str, float]:
     return times
 
 
+MACHINE_PATH = re.compile(r"(?<![\w.])/(?:work|root|home|Users|tmp)/[^\s'\"<>]*?(?=[\w.-]*(?:[\s'\"<>]|$))")
+
+
+def without_machine_paths(text: str, known: dict[str, str]) -> str:
+    """``text`` with this machine's folders replaced: each ``known`` folder by its name (the build folder, the
+    checkout, the data folders), any other absolute path under /work, /root, /home, /Users or /tmp by ``.../``
+    plus its last part. A reference copy is read on other machines, and says nothing about this one's disks."""
+    for folder, name in sorted(known.items(), key=lambda kv: -len(kv[0])):
+        if folder and folder != "/":
+            text = text.replace(folder.rstrip("/"), name)
+    return MACHINE_PATH.sub(".../", text)
+
+
+def known_folders(build: Path, root: Path) -> dict[str, str]:
+    """The folders a build's outputs name, and what a reader sees instead."""
+    known = {str(build.resolve()): "book/_build/<profile>", str(root.resolve()): "<checkout>",
+             str(Path.home()): "~"}
+    for var in ("FTLAB_DATA_DIR", "FTLAB_POLYP_DIR", "FTLAB_REPORTS_DIR"):
+        if os.environ.get(var):
+            known[str(Path(os.environ[var]).resolve())] = f"${var}"
+    return known
+
+
 def stamp_cell(name: str, stamp: str, profile: str, when: str, where: str, seconds: float | None) -> dict:
     took = f" It took {duration(seconds)} to execute." if seconds else ""
     return {"cell_type": "markdown", "id": "reference-stamp", "metadata": {},
@@ -112,7 +136,7 @@ def stamp_cell(name: str, stamp: str, profile: str, when: str, where: str, secon
 
 
 def export(executed: Sequence[Path], out_dir: Path, profile: str, root: Path,
-           seconds: dict[str, float] | None = None) -> list[Path]:
+           seconds: dict[str, float] | None = None, known: dict[str, str] | None = None) -> list[Path]:
     """Each executed notebook as ``out_dir/<stem>.html`` (answers left out, stamp first) and an index page."""
     import nbformat                      # the book's tools (the docs extra), not a notebook's
     from nbconvert import HTMLExporter   # likewise
@@ -126,6 +150,7 @@ def export(executed: Sequence[Path], out_dir: Path, profile: str, root: Path,
         nb = without_answers(nbformat.read(path, as_version=4))
         nb["cells"].insert(0, stamp_cell(path.name, stamp, profile, when, where, seconds.get(path.stem)))
         body, _ = exporter.from_notebook_node(nbformat.from_dict(nb))
+        body = without_machine_paths(body, known or {})
         target = out_dir / f"{path.stem}.html"
         target.write_text(body, encoding="utf-8")
         size = target.stat().st_size
@@ -153,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not executed:
         raise SystemExit(f"No executed notebooks under {args.build / 'jupyter_execute' / 'notebooks'}: "
                          "run make book first (make reference does).")
-    for path in export(executed, args.out, args.profile, Path.cwd(), execution_seconds(args.build)):
+    for path in export(executed, args.out, args.profile, Path.cwd(), execution_seconds(args.build),
+                       known_folders(args.build, Path.cwd())):
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -74,3 +74,16 @@ def test_the_shipped_reference_copies_are_stamped_small_and_answer_free():
         assert page.stat().st_size <= reference.MAX_BYTES, f"{page.name}: over {reference.MAX_BYTES / 1e6:.0f} MB"
         assert "Reference copy of" in html and "at commit" in html, f"{page.name}: no stamp"
         assert "BEGIN SOLUTION" not in html and "HIDDEN TESTS" not in html, f"{page.name}: an answer is visible"
+
+
+def test_a_reference_copy_names_no_folder_of_this_machine():
+    def at(*parts):   # built here, so that this file holds no machine path itself (test_project checks)
+        return "/" + "/".join(parts)
+    build, data, checkout = at("work", "b", "book", "_build", "classroom"), at("work", "shared", "data"), at("home", "me", "ftlab")
+    text = (f"source: {data}/x.npz | PosixPath('{build}/reports/k/01.png') {checkout}/notebooks/04.ipynb "
+            f"{at('tmp', 'abc', 'def.txt')}<br>")
+    out = reference.without_machine_paths(text, {build: "book/_build/<profile>", data: "$FTLAB_DATA_DIR",
+                                                 checkout: "<checkout>"})
+    assert out == ("source: $FTLAB_DATA_DIR/x.npz | PosixPath('book/_build/<profile>/reports/k/01.png') "
+                   "<checkout>/notebooks/04.ipynb .../def.txt<br>")
+    assert not reference.MACHINE_PATH.search(out)
