@@ -122,25 +122,22 @@ def normalised_tokens(source: str) -> list[str]:
     text = textwrap.dedent(_code_lines(source))
     skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
             tokenize.ENCODING, tokenize.ENDMARKER}
-    out: list[str] = []
     try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type in skip:
-                continue
-            if tok.type == tokenize.NAME:
-                out.append(tok.string if keyword.iskeyword(tok.string) or (out and out[-1] == ".") else "v")
-            elif tok.type == tokenize.NUMBER:
-                out.append("n")
-            elif tok.type == tokenize.STRING or tok.type not in (tokenize.OP,) and "STRING" in tokenize.tok_name[tok.type]:
-                out.append("s")
-            else:
-                out.append(tok.string)
+        words = [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type not in skip]
     except (tokenize.TokenError, IndentationError, SyntaxError):   # a fragment: a plain regular-expression split
-        text = re.sub(r"#[^\n]*", "", text)
-        for word in re.findall(r"[A-Za-z_]\w*|\d[\w.]*|\"[^\"]*\"|'[^']*'|\S", text):
-            out.append("v" if word[0].isalpha() or word[0] == "_" else "n" if word[0].isdigit()
-                       else "s" if word[0] in "\"'" else word)
-        out = [w if w != "v" or i == 0 or out[i - 1] != "." else w for i, w in enumerate(out)]
+        words = [(tokenize.NAME if w[0].isalpha() or w[0] == "_" else tokenize.NUMBER if w[0].isdigit()
+                  else tokenize.STRING if w[0] in "\"'" else tokenize.OP, w)
+                 for w in re.findall(r"[A-Za-z_]\w*|\d[\w.]*|\"[^\"]*\"|'[^']*'|\S", re.sub(r"#[^\n]*", "", text))]
+    out: list[str] = []
+    for kind, word in words:
+        if kind == tokenize.NAME:   # an attribute (after ".") and a keyword stay themselves
+            out.append(word if keyword.iskeyword(word) or (out and out[-1] == ".") else "v")
+        elif kind == tokenize.NUMBER:
+            out.append("n")
+        elif kind == tokenize.STRING or tokenize.tok_name[kind].startswith("FSTRING"):   # f-string parts, 3.12+
+            out.append("s")
+        else:
+            out.append(word)
     return out
 
 
