@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import analysis, tables
+from .paths import arch_label
 from .analysis import NI_MARGIN, SCRATCH
 from .detection import report as detection_report
 from .segmentation import report as segmentation_report
@@ -216,7 +217,7 @@ def default_applications(reports: str | Path, polyp_name: str = "CVC-ClinicDB", 
     05's detection store and notebook 07's segmentation store (or its own table, ``segmentation_rows``); with
     ``polyp_dataset`` (a folder path as the runs record it) only the polyp runs on that folder count."""
     reports = Path(reports)
-    apps = [Application(f"{name} (classification)", "classification", reports / f"04_sweep_{name}_{arch}")
+    apps = [Application(f"{name} (classification)", "classification", reports / f"04_sweep_{name}_{arch_label(arch)}")
             for name in classification_sets]
     return apps + [Application(f"{polyp_name} (detection)", "detection", reports / "05_polyp_store", polyp_dataset),
                    Application(f"{polyp_name} (segmentation)", "segmentation", reports / "07_segmentation_store",

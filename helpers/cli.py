@@ -1,5 +1,6 @@
 """``ftlab``: one command line for everything done outside the notebooks.
 
+    ftlab advise DATA [--arch NAME] [--budget quick|classroom|full]   the three questions on your own images
     ftlab data preflight [--profile P]   the MedMNIST files the notebooks read: found, MD5-checked or downloaded
     ftlab data find | fetch-kvasir | synthetic DEST | check FOLDER      polyp folders
     ftlab sweep plan | run | summary | tensorboard ...                  sweeps beyond a notebook
@@ -73,6 +74,7 @@ DATA = {
 """``ftlab data``'s subcommands."""
 
 COMMANDS: dict[str, Command | dict[str, Command]] = {
+    "advise": Command("helpers.advise", "fine-tune or train from scratch, how deep, and with how much data: on your images"),
     "data": DATA,
     "sweep": Command("helpers.sweep", "plan, run, summarise a sweep; export to TensorBoard"),
     "applications": Command("helpers.applications", "finding 3 across the applications (notebook 07)"),

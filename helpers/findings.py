@@ -171,6 +171,13 @@ def _finding1_classes(best: pd.DataFrame) -> list[str]:
     return ["open" if _tie_flips(best, i) else _row_class(best, i) for i in best.index]
 
 
+def size_classes(best: pd.DataFrame) -> list[str]:
+    """Each size's class in finding 1's reading (``better``, ``worse``, ``matched``, ``matched-lower``, ``open``),
+    from :func:`helpers.analysis.best_per_fraction`'s table with the test against scratch; ``open`` where a tie on
+    validation decides the class. :mod:`helpers.advise` words its recommendation from these."""
+    return _finding1_classes(best)
+
+
 def _finding1(best: pd.DataFrame, unit: str) -> str:
     head = "Finding 1 (fine-tuning beats or matches scratch): "
     best = best[np.isfinite(best["scratch_mean"])]
