@@ -6,7 +6,7 @@ cycle):
 Foundations
 - ``budget``      the training budget (``TrainBudget``), defined once: held by every run config and profile part
 - ``profiles``    run profiles (fast / classroom / full), one named part per application
-- ``paths``       the project's root, the reports folder, the notebooks' data set
+- ``paths``       the project's root, the reports folder, the notebooks' data set and network
 - ``schema``      the result row's shared names (``val_score``, ``val_metric``, ``lr_used``) and the map from older ones
 - ``env``         device choice, seeding and a run's fixed CPU threads, the environment report
 - ``types``       shared type aliases (``ArrayLike``)
@@ -24,7 +24,7 @@ Data
 
 Models and training
 - ``weights``     real ImageNet weights, loaded safely
-- ``models``      AlexNet (paper layer names), ResNet-18, EfficientNet-Lite0, initialisation
+- ``models``      AlexNet (paper layer names), ResNet-18, EfficientNet-Lite0, any timm network, initialisation
 - ``finetune``    depth ladders, freezing, per-stage parameter groups
 - ``metrics``     point estimates: AUC, accuracy, sensitivity at a fixed FPR, collapsed scores
 - ``bootstrap``   confidence intervals and paired tests for those metrics (vectorised resampling)
@@ -56,6 +56,8 @@ Presentation
 - ``grading``     the graded exercises' checks (``with grading.check(...)``: "not done", wrong, passed)
 - ``classroom``   ``make student`` and autograding with nbgrader: student copies, one autograde round
 - ``kernels``     Jupyter kernels on IPC sockets of their own (two test workers start notebooks at once)
+- ``advise``      ``ftlab advise``: the three questions on the user's own images, a sweep and a report with a
+                  recommendation in plain words
 
 The polyp-detection application (notebook 05) is its own subpackage, ``detection`` (``video``, ``patches``,
 ``maps``, ``froc``, ``experiment``, ``report``, ``plots``, ``data``: see its ``__init__``); it builds on the core (the

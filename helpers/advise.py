@@ -37,12 +37,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import analysis, catalog, experiments, findings, loading, profiles, runner, sweep, tables
+from . import __version__, analysis, catalog, experiments, findings, loading, plots, profiles, runner, sweep, tables
 from .analysis import NI_MARGIN, SCRATCH
 from .datasets import DataSet
+from .env import cores, pick_device
 from .models import ARCHS, build_model, input_size, is_timm_arch
 from .profiles import Classification
 from .store import ResultsStore
@@ -150,8 +152,10 @@ class Plan:
 
 
 def make_plan(source: str | Path, arch: str, budget: str | Budget, out: str | Path,
-              seeds: Sequence[int] | None = None, steps: int | None = None) -> Plan:
-    """Read the data (clear errors for what cannot be read), choose the sizes, and lay out the grid."""
+              seeds: Sequence[int] | None = None, steps: int | None = None, intensity: str = "auto") -> Plan:
+    """Read the data (clear errors for what cannot be read), choose the sizes, and lay out the grid. ``intensity``:
+    how an image folder's 16-bit, float or DICOM samples become 0..255 ("auto", "minmax" or "LOW,HIGH",
+    :func:`helpers.loading.parse_intensity`)."""
     b = BUDGETS[budget] if isinstance(budget, str) else budget
     source = _source(source)
     part = b.part.changed(data_size=data_size(source, b))
@@ -163,7 +167,8 @@ def make_plan(source: str | Path, arch: str, budget: str | Budget, out: str | Pa
                             decay_steps=max(1, min(part.budget.decay_steps, steps // 2)))
     if len(part.seeds) < 2:
         raise ValueError("advise needs at least 2 seeds: an interval over seeds needs their spread (3 or more is better).")
-    data = experiments.cached_dataset(source, part.data_size)
+    intensity = _intensity_text(loading.parse_intensity(intensity))
+    data = experiments.cached_dataset(source, part.data_size, intensity)
     if data.multi_label:
         raise ValueError(f"{source} is multi-label; advise answers for one label per image (single- or multi-class). "
                          "Notebook 04 analyses multi-label sets.")
@@ -173,10 +178,16 @@ def make_plan(source: str | Path, arch: str, budget: str | Budget, out: str | Pa
     if not fractions:
         raise ValueError(f"{source}: {len(capped.train)} training images are too few to hold out a validation set "
                          f"with every class at any size; add images (at least 10 per class).")
-    configs = experiments.profile_grid(part, [source], [arch], strategies=STRATEGIES, fractions=fractions)
+    configs = experiments.profile_grid(part, [source], [arch], strategies=STRATEGIES, fractions=fractions,
+                                       intensity=intensity)
     out = Path(out).expanduser()
     tune = {"every": list(fractions), "largest": [max(fractions)], "ends": None}[b.tune]
     return Plan(source, arch, b, part, data, tuple(fractions), left_out, configs, ResultsStore(out / "store"), out, tune)
+
+
+def _intensity_text(value: str | tuple[float, float]) -> str:
+    """The one text form a run config keeps: "auto", "minmax" or "LOW,HIGH" (so "0,4095" and "0.0,4095" are one run)."""
+    return value if isinstance(value, str) else f"{float(value[0]):g},{float(value[1]):g}"
 
 
 def _source(source: str | Path) -> str:
@@ -362,12 +373,6 @@ def depth_table(levels: pd.DataFrame) -> pd.DataFrame:
 
 def build_report(plan: Plan, table: pd.DataFrame, seconds: float) -> Report:
     """Analyse the finished grid: figures into ``plan.out``, tables, findings and the recommendation."""
-    import matplotlib
-    matplotlib.use("Agg")   # no display needed: the figures go to files
-    import matplotlib.pyplot as plt
-    from . import plots
-    from .env import cores, pick_device
-    from . import __version__
     shown = _shown_source(plan.source)
     df = tables.decode_results(table).assign(dataset=shown)   # figures and tables name the data, not a folder path
     names = _level_names(plan, table)
@@ -462,6 +467,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", default="quick", choices=sorted(BUDGETS), help="the grid's size (default quick)")
     p.add_argument("--out", type=Path, help="output folder (default: advice_<data>_<network> here)")
     p.add_argument("--workers", type=int, default=None, help="runs trained at once (default: 2, or $FTLAB_WORKERS)")
+    p.add_argument("--intensity", default="auto", metavar="auto|minmax|LOW,HIGH",
+                   help="how 16-bit, float or DICOM images become 0..255: auto (8-bit as they are, deeper ones min-max "
+                        "per image, DICOM by its own window), minmax, or a fixed window such as 0,4095")
     p.add_argument("--plan", action="store_true", help="print the grid and the cost estimate, train nothing")
     p.add_argument("--seeds", type=int, nargs="+", help="override the budget's seeds (at least 2)")
     p.add_argument("--steps", type=int, help="override the budget's SGD steps a run (a smoke test)")
@@ -479,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         arch = resolve_arch(args.arch)
         out = args.out or _default_out(str(args.data), arch)
-        plan = make_plan(args.data, arch, args.budget, out, args.seeds, args.steps)
+        plan = make_plan(args.data, arch, args.budget, out, args.seeds, args.steps, args.intensity)
         print(f"data: {loading.describe(plan.data)}")
         check_weights(arch, plan.part.image_size)
     except (FileNotFoundError, ValueError, WeightsUnavailableError, loading.MissingDataError) as err:

@@ -26,7 +26,7 @@ from .datasets import DataSet
 
 from .env import run_threads
 from .finetune import Level, changed_entries, frozen_state, ladder, resolve_level, set_level
-from .loading import load_dataset
+from .loading import load_dataset, parse_intensity
 from .metrics import is_collapsed
 from .modelcard import model_card, save_model, stem_for
 from .models import FTModel, build_model, default_init, input_size
@@ -67,6 +67,15 @@ class RunConfig(RunIdentity):
     balance: bool = False
     init: str | None = None            # scratch initialisation; None = models.default_init(arch)
     threads: int = field(default_factory=run_threads)   # torch threads: fixed per run (same seed, same numbers)
+    intensity: str = "auto"            # how an image folder's deep samples become 0..255: auto, minmax or "LOW,HIGH"
+
+    def flat(self) -> dict:
+        """:meth:`helpers.runner.RunIdentity.flat`, with ``intensity`` only where it is not "auto" (every run
+        stored before the field existed keeps its hash)."""
+        values = super().flat()
+        if values.get("intensity") == "auto":
+            del values["intensity"]
+        return values
 
     def run(self, quiet: bool = True) -> dict:
         """Run it (:func:`run_one`): what :func:`helpers.runner.run_sweep` calls by default."""
@@ -76,7 +85,7 @@ class RunConfig(RunIdentity):
         """The run's validation images (held out of its budget), read off the data set without training:
         the sweep tunes no rate on fewer than :data:`helpers.runner.MIN_TUNE_VAL`."""
         return _validation_size(self.dataset, self.data_size, self.max_train, self.max_eval, float(self.fraction),
-                                self.seed, self.balance, self.val_share)
+                                self.seed, self.balance, self.val_share, self.intensity)
 
     def train_config(self, quiet: bool = True) -> TrainConfig:
         """The engine's settings for this run (the paper's recipe, this run's budget and rate)."""
@@ -116,16 +125,17 @@ def sweep_store(default: str | Path, store: str | Path | None = None) -> tuple[R
 
 
 @lru_cache(maxsize=4)
-def cached_dataset(dataset: str, size: int) -> DataSet:
-    """Load a data set once per process (runs of one sweep share it)."""
-    return load_dataset(dataset, size=size)
+def cached_dataset(dataset: str, size: int, intensity: str = "auto") -> DataSet:
+    """Load a data set once per process (runs of one sweep share it); ``intensity`` in its text form
+    (:func:`helpers.loading.parse_intensity`)."""
+    return load_dataset(dataset, size=size, intensity=parse_intensity(intensity))
 
 
 @lru_cache(maxsize=1024)
 def _validation_size(dataset: str, data_size: int, max_train: int | None, max_eval: int | None, fraction: float,
-                     seed: int, balance: bool, val_share: float) -> int | None:
+                     seed: int, balance: bool, val_share: float, intensity: str = "auto") -> int | None:
     config = RunConfig(dataset=dataset, data_size=data_size, max_train=max_train, max_eval=max_eval,
-                       fraction=fraction, seed=seed, balance=balance, val_share=val_share)
+                       fraction=fraction, seed=seed, balance=balance, val_share=val_share, intensity=intensity)
     try:
         return len(prepare_data(config).val)
     except ValueError:   # a fraction too small for this data set: the run itself says so
@@ -135,7 +145,8 @@ def _validation_size(dataset: str, data_size: int, max_train: int | None, max_ev
 def prepare_data(config: RunConfig) -> DataSet:
     """The run's data: the profile's caps, then the nested training fraction for this seed, with its
     validation images held out of that fraction (``val_share``)."""
-    data = cap_dataset(cached_dataset(config.dataset, config.data_size), config.max_train, config.max_eval, seed=0)
+    data = cap_dataset(cached_dataset(config.dataset, config.data_size, config.intensity), config.max_train,
+                       config.max_eval, seed=0)
     return training_subset(data, config.fraction, seed=config.seed, balance=config.balance,
                            val_share=config.val_share)
 

@@ -673,6 +673,25 @@ def _check_intensity(intensity) -> None:
                      f"(low, high) with low < high.")
 
 
+def parse_intensity(text: str | tuple[float, float]) -> str | tuple[float, float]:
+    """The ``intensity`` a command line or a run config gives as text: "auto", "minmax" or "LOW,HIGH" (a fixed
+    window, e.g. "0,4095"); a tuple passes as it is. A clear ValueError for anything else."""
+    if not isinstance(text, str):
+        _check_intensity(text)
+        return text
+    word = text.strip().lower()
+    if word in ("auto", "minmax"):
+        return word
+    parts = word.split(",")
+    try:
+        window = tuple(float(p) for p in parts)
+    except ValueError:
+        window = ()
+    if len(window) != 2 or not window[0] < window[1]:
+        raise ValueError(f"intensity {text!r}: use auto, minmax, or a window LOW,HIGH with LOW < HIGH (e.g. 0,4095)")
+    return window
+
+
 def to_uint8(values: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
     """``values`` mapped linearly to 0..255 uint8: ``window`` (low, high) to (0, 255), clipped outside; None:
     the array's own minimum and maximum (min-max scaling; a constant image becomes 0). NaNs become ``low``."""

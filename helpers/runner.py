@@ -22,7 +22,7 @@ import platform
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, ClassVar, Iterable, Iterator, Sequence
 
@@ -86,7 +86,10 @@ class RunIdentity:
         resolved level name; the config asked for ``requested``."""
         types = {f.name: str(f.type) for f in fields(cls) if f.name != "budget"}
         types.update({f.name: str(f.type) for f in fields(TrainBudget) if f.name in cls.budget_fields})
-        values = {name: _typed(row[name], kind) for name, kind in types.items()}
+        optional = {f.name for f in fields(cls) if f.default is not MISSING or f.default_factory is not MISSING}
+        # a field with a default that the row predates (absent, or blank in a table mixing old and new rows): the default
+        values = {name: _typed(row[name], kind) for name, kind in types.items()
+                  if name not in optional or (name in row and not _blank(row[name]))}
         if "requested" in row:
             values["strategy"] = str(row["requested"])
         config = cls.from_flat(**values)
@@ -110,6 +113,11 @@ class RunIdentity:
     def validation_size(self) -> int | None:
         """How many validation images the run will have (None: unknown, never too few to tune on)."""
         return None
+
+
+def _blank(value) -> bool:
+    """A missing cell: None, or NaN (a column another row has)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _typed(value, kind: str):

@@ -281,3 +281,43 @@ def test_a_folder_mixing_8_and_16_bit_files_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"mixes bit depths: .*\.png is 8-bit but .*deep\.png has 16 bits.*"
                                          r"Convert the files to one depth"):
         loading.load_image_folder(folder, quiet=True)
+
+
+# ----------------------------------------------------------------------------- the scaling as a run's setting
+
+def test_intensity_in_text_form():
+    from helpers.loading import parse_intensity
+    assert parse_intensity("auto") == "auto" and parse_intensity(" MinMax ") == "minmax"
+    assert parse_intensity("0,4095") == (0.0, 4095.0) and parse_intensity((1, 2)) == (1, 2)
+    for bad in ("4095,0", "0;4095", "window", "1,2,3"):
+        with pytest.raises(ValueError, match="LOW,HIGH"):
+            parse_intensity(bad)
+
+
+def test_a_runs_intensity_is_part_of_its_identity_and_auto_changes_no_stored_hash():
+    from helpers.experiments import RunConfig
+    auto = RunConfig(dataset="scans", strategy="last")
+    assert "intensity" not in auto.flat(), "runs stored before the field existed keep their hash"
+    window = RunConfig(dataset="scans", strategy="last", intensity="0,4095")
+    assert window.flat()["intensity"] == "0,4095" and window.key() != auto.key()
+    row = {**auto.flat(), "config_hash": auto.key(), "requested": "last"}
+    assert RunConfig.from_row(row) == auto, "a row without the column rebuilds to its run"
+    row = {**window.flat(), "config_hash": window.key(), "requested": "last"}
+    assert RunConfig.from_row(row) == window
+    mixed = {**auto.flat(), "intensity": float("nan"), "config_hash": auto.key(), "requested": "last"}
+    assert RunConfig.from_row(mixed) == auto, "a blank cell in a table mixing both kinds of rows"
+
+
+def test_a_run_reads_its_folder_with_its_own_window(tmp_path):
+    from helpers.experiments import RunConfig, prepare_data
+    folder = tmp_path / "ramps"
+    for name, top in {"a": 1000, "b": 3000}.items():
+        (folder / name).mkdir(parents=True)
+        for i in range(12):
+            ramp = np.tile(np.linspace(0, top, 16), (16, 1)).astype(np.uint16)
+            Image.fromarray(ramp).save(folder / name / f"{i}.png")
+    config = dict(dataset=str(folder), data_size=16, val_share=0.2, fraction=1.0)
+    own = prepare_data(RunConfig(**config)).train.images
+    window = prepare_data(RunConfig(**config, intensity="0,4000")).train.images
+    assert own.float().amax().item() == 255, "auto: each image from its own minimum to maximum"
+    assert window.float().amax().item() < 255 * 0.8, "a fixed window keeps the classes' different brightness"

@@ -4,6 +4,7 @@ eval mode, untouched by SGD) holds; weights load offline from a file; one real s
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -203,3 +204,29 @@ def test_a_vit_moved_as_a_whole_keeps_its_shared_parameters_and_a_seed_its_weigh
     same = [torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values())]
     assert all(same)
     assert not all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
+
+
+@pytest.mark.slow   # notebook 03 in its own process, fast profile, on a timm ConvNeXt (about a minute)
+def test_notebook_03_takes_any_timm_network(tmp_path):
+    """``FTLAB_ARCH=timm:convnext_atto``: notebook 03 runs whole under nbval on a LayerNorm network, its ladder figure
+    and every level included; the weights are a file this test writes, loaded through the real path
+    (``$FTLAB_WEIGHTS_DIR``)."""
+    import os
+    import subprocess
+    import sys
+    from conftest import medmnist_file
+    path = medmnist_file("pneumoniamnist")
+    if path is None:
+        pytest.skip("pneumoniamnist.npz is not in $FTLAB_DATA_DIR, ../shared/data/medmnist or data/")
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    torch.save(timm.create_model("convnext_atto", pretrained=False).state_dict(), folder / "convnext_atto.pth")
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "FTLAB_ARCH": "timm:convnext_atto", "FTLAB_WEIGHTS_DIR": str(folder), "HF_HUB_OFFLINE": "1",
+           "FTLAB_PROFILE": "fast", "FTLAB_REPORTS_DIR": str(tmp_path / "reports"), "FTLAB_DATA_DIR": str(path.parent)}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", str(repo / "notebooks" / "03_layerwise_fine_tuning.ipynb"),
+                           "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=600", "-p", "no:cacheprovider",
+                           "-x"], cwd=repo, env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, f"{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+    figures = {p.name for p in (tmp_path / "reports" / "_fast").glob("*.png")}
+    assert any("ladder" in name for name in figures), figures
