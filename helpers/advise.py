@@ -115,8 +115,8 @@ def size_fractions(n_pool: int, n_classes: int, sizes: int) -> tuple[float, ...]
     whole pool: at least 10 images per class, and at least 5% of the pool (a budget of 2 images teaches nothing
     about the user's question). Fewer when the pool is too small to spread them."""
     smallest = min(1.0, max(10 * n_classes, 0.05 * n_pool) / max(n_pool, 1))
-    if smallest >= 0.5 or sizes < 2:
-        return (1.0,) if smallest > 0.5 or sizes < 2 else (round(smallest, 3), 1.0)
+    if sizes < 2 or smallest > 0.5:
+        return (1.0,)
     grid = np.geomspace(smallest, 1.0, sizes)
     return tuple(sorted({float(f"{f:.3g}") for f in grid}))
 
@@ -516,6 +516,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}\nEvery finished run is kept in {plan.store.folder}: run the same command again to "
               "retry the missing ones.", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\nstopped: {len(plan.store.done())} finished runs are kept in {plan.store.folder}; the same command "
+              "again goes on from there.", file=sys.stderr)
+        return 130
     report = build_report(plan, table, time.perf_counter() - started)
     md = write_markdown(report, plan.out / "report.md")
     page = write_html(report, plan.out / "report.html")
