@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import difflib
+import hashlib
 import html
+import json
 import math
 import sys
 import time
@@ -41,7 +44,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import __version__, analysis, catalog, experiments, findings, loading, plots, profiles, runner, sweep, tables
+from . import __version__, analysis, catalog, experiments, findings, loading, paths, plots, profiles, runner, sweep, tables
 from .analysis import NI_MARGIN, SCRATCH
 from .datasets import DataSet
 from .env import cores, pick_device
@@ -93,12 +96,13 @@ def resolve_arch(name: str) -> str:
     """The network ``--arch`` names: a built-in (``efficientnet_lite0``, ``resnet18``, ``alexnet``), ``timm:<name>``,
     or a bare timm model name (taken as ``timm:<name>``). An unknown name is refused with what would work."""
     name = name.strip()
-    if name in ARCHS or is_timm_arch(name):
+    if name in ARCHS:
         return name
     import timm   # deferred: seconds to import
-    if timm.is_model(name):
-        return f"timm:{name}"
-    close = timm.list_models(f"*{name.split('.')[0][:12]}*")[:8]
+    bare = name.split(":", 1)[1] if is_timm_arch(name) else name
+    if timm.is_model(bare):
+        return f"timm:{bare}"
+    close = difflib.get_close_matches(bare, timm.list_models(), n=8, cutoff=0.6)
     raise ValueError(f"--arch {name!r} is neither a built-in network ({', '.join(ARCHS)}) nor a timm model"
                      + (f"; timm models with a similar name: {', '.join(close)}" if close else "")
                      + ". Give timm models as timm:<name> or by their bare name (timm.list_models() lists them).")
@@ -136,6 +140,8 @@ class Plan:
     store: ResultsStore
     out: Path
     tune_fractions: list[float] | None = field(default=None)
+    command: str = ""          # the command line that reproduces the report (its stamp)
+    modified: str = ""         # " (modified: --steps 4)" where the budget was overridden
 
     @property
     def trials(self) -> list:
@@ -160,12 +166,12 @@ def make_plan(source: str | Path, arch: str, budget: str | Budget, out: str | Pa
     source = _source(source)
     part = b.part.changed(data_size=data_size(source, b))
     if seeds:
-        part = part.changed(seeds=tuple(int(s) for s in seeds))
+        part = part.changed(seeds=tuple(dict.fromkeys(int(s) for s in seeds)))
     if steps:
         part = part.changed(steps=int(steps), patience=max(1, steps // 2), min_steps=steps // 2,
                             eval_every=max(1, min(part.budget.eval_every, steps // 2)),
                             decay_steps=max(1, min(part.budget.decay_steps, steps // 2)))
-    if len(part.seeds) < 2:
+    if len(set(part.seeds)) < 2:
         raise ValueError("advise needs at least 2 seeds: an interval over seeds needs their spread (3 or more is better).")
     intensity = _intensity_text(loading.parse_intensity(intensity))
     data = experiments.cached_dataset(source, part.data_size, intensity)
@@ -210,6 +216,20 @@ def check_weights(arch: str, image_size: int) -> None:
 
 # ----------------------------------------------------------------------------- the answer
 
+@dataclass(frozen=True)
+class Scope:
+    """What the verdicts were drawn from, for the words around them: the sizes planned, the training and test
+    images the data holds and how many the budget used, and the runs that diverged."""
+
+    sizes: dict[float, int] = field(default_factory=dict)   # fraction -> training images planned
+    pool: int = 0                  # training images the data holds
+    used: int = 0                  # training images the largest size draws from (after the budget's cap)
+    test: int = 0                  # test images scored
+    test_pool: int = 0             # test images the data holds
+    budget: str = "quick"
+    diverged: int = 0              # runs of any arm that diverged (left out of every mean)
+
+
 def size_verdicts(best: pd.DataFrame) -> list[str]:
     """Each size's class for the recommendation (:func:`helpers.findings.size_classes`): ``better``, ``matched``,
     ``matched-lower``, ``worse``, ``open``; "untested" where no paired test was possible."""
@@ -217,70 +237,144 @@ def size_verdicts(best: pd.DataFrame) -> list[str]:
     return [c if np.isfinite(p) else "untested" for c, p in zip(classes, best["p_holm"])]
 
 
-def _images(n: float) -> str:
-    return f"{int(n):,} training images"
+ADVICE = {"better": "fine-tune", "matched": "fine-tune", "matched-lower": "either", "worse": "scratch"}
+"""What each class recommends; ``open`` and ``untested`` recommend nothing."""
+
+MORE = {"quick": "--budget classroom takes up to 2,000 training and 1,000 test images, full takes all",
+        "classroom": "--budget full takes every image", "full": ""}
 
 
 def _gap_text(r: pd.Series) -> str:
     return f"{r['gap']:+.3f} AUC (95% interval {r['gap_lo']:+.3f} to {r['gap_hi']:+.3f})"
 
 
-def recommendation(best: pd.DataFrame, levels: pd.DataFrame) -> list[str]:
-    """Plain words: what to do with the data as it is (the largest size), how deep, how the answer changes with
-    the amount of data, and when the data cannot decide. ``best``: :func:`helpers.analysis.best_per_fraction`
-    with the test against scratch; ``levels``: the same over the fine-tuning depths only (the depth chosen)."""
-    if best.empty:
-        return ["No finished grid to read: run the command again to finish it."]
-    best = best.sort_values("n_train").reset_index(drop=True)
-    classes = size_verdicts(best)
-    top, cls = best.iloc[-1], classes[-1]
-    n = _images(top["n_train"])
-    lines = []
+def _where(n_train: int, scope: Scope | None) -> str:
+    """"with all 280 training images", or, when the budget capped the data, what was left out."""
+    if scope is None or scope.used >= scope.pool:
+        return f"with all {n_train:,} training images"
+    more = f"; {MORE[scope.budget]}" if MORE.get(scope.budget) else ""
+    return (f"at the largest size tried ({n_train:,} training images, drawn from {scope.used:,} of the {scope.pool:,} "
+            f"your data holds: the {scope.budget} budget's cap{more})")
+
+
+def _upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _headline(top: pd.Series, cls: str, tie: bool, where: str, k: int) -> str:
+    depth = f"depth '{top['best_strategy']}'"
     if cls == "better":
-        lines.append(f"Fine-tune. With all {n}, fine-tuning (depth '{top['best_strategy']}') beat training from scratch by "
-                     f"{_gap_text(top)}, a difference the paired test holds after Holm's correction.")
-    elif cls in ("matched", "matched-lower"):
-        lower = " (statistically lower, but by less than the margin)" if cls == "matched-lower" else ""
-        lines.append(f"Fine-tuning is at least as good as scratch with all {n}: the gap {_gap_text(top)} stays above "
-                     f"-{NI_MARGIN:g} AUC, the margin this suite calls 'not worse'{lower}. Fine-tune (depth "
-                     f"'{top['best_strategy']}'): scratch gains nothing here.")
-    elif cls == "worse":
-        lines.append(f"Train from scratch. With all {n}, scratch beat the fine-tuning depth chosen on validation "
-                     f"('{top['best_strategy']}') by more than the {NI_MARGIN:g} AUC margin: gap {_gap_text(top)}.")
-    elif cls == "untested":
-        lines.append(f"No verdict with all {n}: no paired test was possible (too few seeds or no test scores).")
-    else:
-        lines.append(f"The data cannot decide between fine-tuning and scratch with all {n}: the gap {_gap_text(top)} "
-                     f"holds both a gain and a loss of more than {NI_MARGIN:g} AUC. More test images narrow it most "
-                     "where test noise dominates; more seeds (--budget classroom or full) where the runs disagree.")
-    if len(levels):
-        lv = levels.sort_values("n_train").iloc[-1]
-        if lv["val_tied"] or lv.get("beaten_on_test") or lv.get("tied_with"):
-            others = ", ".join(x for x in (lv["val_tied_with"], lv.get("tied_with", ""), lv.get("beaten_by", "")) if x)
-            lines.append(f"How deep: '{lv['best_strategy']}' was chosen on validation with all {n}, but the depth is not "
-                         f"settled: {others} could not be told from it. Any of them is defensible; the shallower trains "
-                         "fewer layers and costs less.")
-        else:
-            lines.append(f"How deep: '{lv['best_strategy']}' (chosen on validation with all {n}; the other depths were "
-                         "outside its test interval).")
+        return (f"Fine-tune. {_upper(where)}, fine-tuning ({depth}) beat training from scratch by {_gap_text(top)}; "
+                "the paired test holds it after Holm's correction across the sizes.")
+    if cls == "matched":
+        return (f"Fine-tune. {_upper(where)}, fine-tuning ({depth}) is not worse than scratch by more than "
+                f"{NI_MARGIN:g} AUC: gap {_gap_text(top)}. Whatever scratch might gain stays below that margin.")
+    if cls == "matched-lower":
+        return (f"Either. {_upper(where)}, scratch is ahead of fine-tuning ({depth}), significantly but by less "
+                f"than the {NI_MARGIN:g} AUC margin: gap {_gap_text(top)}.")
+    if cls == "worse":
+        return (f"Train from scratch. {_upper(where)}, scratch beat the fine-tuning depth chosen on validation "
+                f"('{top['best_strategy']}') by more than the {NI_MARGIN:g} AUC margin: gap {_gap_text(top)}, "
+                "significant after Holm's correction.")
+    if cls == "untested":
+        return (f"No verdict {where}: no paired test was possible (too few seeds of both arms survived, or the runs "
+                "kept no test scores).")
+    if tie:
+        return (f"The data cannot decide {where}: validation tied '{top['best_strategy']}' with {top['val_tied_with']}, "
+                f"and the verdict depends on which is taken (with '{top['best_strategy']}': gap {_gap_text(top)}).")
+    if top["gap_hi"] < -NI_MARGIN:
+        return (f"Leaning to scratch, not established: {where}, scratch was ahead by more than the {NI_MARGIN:g} AUC "
+                f"margin (gap {_gap_text(top)}), but not after Holm's correction across the {k} sizes "
+                f"(p {top['p_holm']:.3f}).")
+    if top["gap_hi"] < 0:
+        return (f"The data cannot decide {where}: fine-tuning ({depth}) was lower than scratch (gap {_gap_text(top)}), "
+                f"and whether by more than the {NI_MARGIN:g} AUC margin cannot be told.")
+    return (f"The data cannot decide {where}: the gap {_gap_text(top)} holds both a gain for fine-tuning ({depth}) "
+            f"and a loss of more than the {NI_MARGIN:g} AUC margin.")
+
+
+def _narrowing(scope: Scope | None) -> str:
+    """What would narrow an interval that decides nothing."""
+    test = f" (this run scored {scope.test:,} test images" if scope else ""
+    if scope and scope.test < scope.test_pool:
+        test += f" of the {scope.test_pool:,} your data holds; {MORE[scope.budget]}" if MORE.get(scope.budget) else ""
+    test += ")" if scope else ""
+    return (f"A larger test set narrows such an interval most where test noise dominates{test}; more seeds "
+            "(--budget classroom: 5, full: 6) where the runs disagree.")
+
+
+def _names(*texts: str) -> list[str]:
+    out: list[str] = []
+    for text in texts:
+        out += [t.strip() for t in str(text or "").split(",") if t.strip() and t.strip() not in out]
+    return out
+
+
+def _depth_line(lv: pd.Series, cls: str, tie: bool, where: str) -> str:
+    head = "If you fine-tune all the same, the depth" if cls == "worse" else "How deep"
+    chosen = f"'{lv['best_strategy']}'"
+    beaten = _names(lv.get("beaten_by", ""))
+    tied = [t for t in _names(lv.get("val_tied_with", ""), lv.get("tied_with", "")) if t not in beaten]
+    if beaten:
+        return (f"{head}: validation chose {chosen} {where}, but {', '.join(beaten)} did better on the test set (paired "
+                "95% interval above 0): validation and test disagree, so the depth is not settled.")
+    if tied and tie:
+        return (f"{head}: validation chose {chosen} {where}, tied with {', '.join(tied)}, and which of them is taken "
+                "changes the verdict above: the depth is not settled.")
+    if tied:
+        return (f"{head}: validation chose {chosen} {where}; {', '.join(tied)} could not be told from it (tied on "
+                "validation, or inside its paired test interval). Any of them is defensible; the shallower trains fewer "
+                "layers.")
+    return (f"{head}: {chosen}, chosen on validation {where}; every other depth did worse on the test set (paired 95% "
+            "interval below 0).")
+
+
+def recommendation(best: pd.DataFrame, levels: pd.DataFrame, scope: Scope | None = None) -> list[str]:
+    """Plain words: what to do with the data as it is (the largest size), how deep, how the verdicts differ with
+    the amount of data, and when the data cannot decide (and why). ``best``:
+    :func:`helpers.analysis.best_per_fraction` with the test against scratch; ``levels``: the same over the
+    fine-tuning depths only (the depth chosen); ``scope``: the sizes planned, the caps, the diverged runs."""
+    lines = []
+    if scope and scope.sizes and (best.empty or max(scope.sizes) not in set(best["fraction"])):
+        n = scope.sizes[max(scope.sizes)]
+        lines.append(f"No verdict at the largest size ({n:,} training images): every run of scratch or of the "
+                     "fine-tuning depths diverged there (runs.csv names them)."
+                     + (" The verdicts below are the smaller sizes'." if not best.empty else ""))
+    if best.empty:
+        return lines or ["No finished grid to read: run the command again to finish it."]
+    best = best.sort_values("n_train").reset_index(drop=True)
+    classes, ties = size_verdicts(best), findings.tie_decides(best)
+    top, cls, tie = best.iloc[-1], classes[-1], ties[-1]
+    where = _where(int(top["n_train"]), scope)
+    lines.append(_headline(top, cls, tie, where, len(best)))
+    if cls in ("open", "untested") and not tie:
+        lines.append(_narrowing(scope))
+    chosen = levels[levels["fraction"] == top["fraction"]] if len(levels) else levels
+    if len(chosen):
+        lines.append(_depth_line(chosen.iloc[0], cls, tie, where))
     if len(best) > 1:
         words = {"better": "fine-tuning better", "matched": "fine-tuning not worse", "matched-lower":
-                 "fine-tuning not worse (lower within the margin)", "worse": "scratch better",
-                 "open": "cannot decide", "untested": "no test"}
+                 "scratch ahead within the margin", "worse": "scratch better", "open": "cannot decide",
+                 "untested": "no test"}
         steps = [f"{int(r['n_train']):,} images: {words[c]}" + (f", depth '{d}'" if d else "")
                  for (_, r), c, d in zip(best.iterrows(), classes, _depths(best, levels))]
-        changed = len(set(classes) - {"open", "untested"}) > 1
+        advice = {ADVICE.get(c) for c in classes}
         lines.append("With less data: " + "; ".join(steps) + "."
-                     + (" The answer changes with the amount of data." if changed else ""))
-    decided = [c for c in classes if c not in ("open", "untested")]
-    if not decided:
-        lines.append("At no size could the data decide: the intervals are too wide for this budget and test set. "
-                     "This is an answer too: on this data the two are not far apart, or the test set is too small to "
-                     "show it.")
-    diverged = int(best.get("diverged", pd.Series(0)).sum() + best.get("scratch_diverged", pd.Series(0)).sum())
+                     + (" The verdicts differ by size: fine-tuning at some, scratch at others (a difference in "
+                        "verdicts, not a tested trend)." if {"fine-tune", "scratch"} <= advice else ""))
+    elif scope is not None and len(scope.sizes) < 2:
+        lines.append("One training-set size only: the data is too small to spread sizes for a learning curve (the "
+                     "smallest size needs about 10 images per class).")
+    if all(c == "untested" for c in classes):
+        lines.append("No paired test was possible at any size.")
+    elif all(c in ("open", "untested") for c in classes):
+        lines.append("At no size could this run tell fine-tuning from scratch: the intervals are too wide for this "
+                     "budget and test set. That is not evidence that the two are equal.")
+    diverged = scope.diverged if scope else int(best.get("diverged", pd.Series(0)).sum()
+                                                + best.get("scratch_diverged", pd.Series(0)).sum())
     if diverged:
-        lines.append(f"{diverged} run(s) diverged at their tuned rate and are left out of the means (the verdict table "
-                     "counts them per size): read the verdicts at those sizes with care.")
+        lines.append(f"{diverged} run(s) diverged at their tuned rate and are left out of every mean (the verdict "
+                     "table counts those of the chosen depth and of scratch per size): read those sizes with care.")
     return lines
 
 
@@ -366,9 +460,29 @@ def depth_table(levels: pd.DataFrame) -> pd.DataFrame:
         "Validation AUC (mean over seeds)": levels["best_val"].map(lambda v: f"{v:.3f}"),
         "Tied on validation with": levels["val_tied_with"].replace("", "-"),
         "Test AUC (95% CI)": [ci(r) for _, r in levels.iterrows()],
-        "Within its test interval": levels["tied_with"].replace("", "-"),
-        "Better on test": levels["beaten_by"].replace("", "-"),
+        "Not told apart on test (paired interval holds 0)": levels["tied_with"].replace("", "-"),
+        "Better on test (paired interval above 0)": levels["beaten_by"].replace("", "-"),
     })
+
+
+def rates_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The learning rate each arm used at each size (one value when every seed used the same), ``*`` where its
+    validation set held fewer than :data:`helpers.runner.MIN_TUNE_VAL` images and the recipe's default was used."""
+    rows = []
+    for (n, strategy), g in df.groupby([df["n_train"].astype(int), "strategy"]):
+        rates = ", ".join(f"{v:g}" for v in sorted(set(g["lr_used"].astype(float))))
+        untuned = bool((g["n_val"] < runner.MIN_TUNE_VAL).any()) if "n_val" in g else False
+        rows.append({"Training images": n, "strategy": strategy, "rate": rates + ("*" if untuned else "")})
+    order = tables.strategy_order(df)
+    out = pd.DataFrame(rows).pivot(index="Training images", columns="strategy", values="rate")
+    return out[[s for s in order if s in out.columns]].reset_index().rename_axis(columns=None)
+
+
+def scope_of(plan: Plan, table: pd.DataFrame) -> Scope:
+    capped = plan.capped()
+    diverged = int(table["diverged"].fillna(False).astype(bool).sum()) if "diverged" in table.columns else 0
+    return Scope(plan.sizes(), len(plan.data.train), len(capped.train), len(capped.test), len(plan.data.test),
+                 plan.budget.name, diverged)
 
 
 def build_report(plan: Plan, table: pd.DataFrame, seconds: float) -> Report:
@@ -376,65 +490,87 @@ def build_report(plan: Plan, table: pd.DataFrame, seconds: float) -> Report:
     shown = _shown_source(plan.source)
     df = tables.decode_results(table).assign(dataset=shown)   # figures and tables name the data, not a folder path
     names = _level_names(plan, table)
-    best = analysis.best_per_fraction(df, "test_auc", n_boot=plan.part.n_bootstrap)
-    levels = analysis.best_per_fraction(df, "test_auc", candidates=tables.level_strategies(df), with_test=False,
-                                        n_boot=plan.part.n_bootstrap)
-    gap = analysis.gap_to_scratch(df, "test_auc", n_boot=plan.part.n_bootstrap)
+    n_boot = plan.part.n_bootstrap
+    best = analysis.best_per_fraction(df, "test_auc", n_boot=n_boot)
+    depths = tables.level_strategies(df)
+    levels = (analysis.best_per_fraction(df, "test_auc", candidates=depths, with_test=False, n_boot=n_boot)
+              if depths else pd.DataFrame())
     figures = {}
     ax = plots.plot_learning_curves(df, "test_auc")
     figures["Learning curves: test AUC vs training-set size"] = plots.save_figure(ax, "learning_curves", plan.out)
     plt.close(ax.figure)
-    ax = plots.plot_gap_to_scratch(gap)
-    figures["Each depth minus scratch, paired by seed and test image"] = plots.save_figure(ax, "gap_to_scratch", plan.out)
-    plt.close(ax.figure)
-    summary = findings.summary_table(df, "test_auc", n_boot=plan.part.n_bootstrap)
+    gap = analysis.gap_to_scratch(df, "test_auc", n_boot=n_boot)
+    if len(gap):
+        ax = plots.plot_gap_to_scratch(gap)
+        figures["Each depth minus scratch, paired by seed and test image"] = plots.save_figure(ax, "gap_to_scratch",
+                                                                                              plan.out)
+        plt.close(ax.figure)
+    summary = findings.summary_table(df, "test_auc", n_boot=n_boot) if len(best) else pd.DataFrame()
     summary.to_csv(plan.out / "verdicts.csv", index=False)
     table.drop(columns=[c for c in ("test_scores", "test_labels", "curve") if c in table.columns]).to_csv(
         plan.out / "runs.csv", index=False)
     data, capped, b, p = plan.data, plan.capped(), plan.budget, plan.part
+    scope = scope_of(plan, table)
     device = pick_device()
     machine = (f"{device.type}" if device.type != "cuda" else "cuda") + f", {cores()} cores"
+    cap = (f" (the {b.name} budget caps training images at {p.max_train:,}: {len(capped.train):,} of the "
+           f"{len(data.train):,} were used)" if len(capped.train) < len(data.train) else "")
+    test_cap = (f" ({len(capped.test):,} of the data's {len(data.test):,}: the budget's cap)"
+                if len(capped.test) < len(data.test) else "")
+    ran = len(plan.store.done() & ({c.key() for c in plan.configs} | {t.key() for t in plan.trials}
+                                   | set(table["config_hash"])))
     settings = [
         f"Data: {loading.describe(data)}." + (f" {_named(data.meta['intensity'], data)}" if data.meta.get("intensity")
                                               else ""),
         f"Network: {plan.arch}, ImageNet weights for the fine-tuning arms, the new head Gaussian (std 0.01) as the "
-        f"paper's; model input {p.image_size} px.",
+        f"paper's; model input {input_size(plan.arch, p.image_size)} px.",
         f"Arms: scratch and three depths of the network's ladder ({names}); the depth a run fine-tunes "
         "trains with the rate multipliers of the paper's recipe; frozen stages keep ImageNet's BatchNorm statistics.",
-        f"Sizes: {', '.join(f'{n:,}' for n in plan.sizes().values())} training images (nested; {p.val_share:.0%} of each "
-        f"budget held out for validation; test set {len(capped.test):,} images, never seen in training or choice)"
+        f"Sizes: {', '.join(f'{n:,}' for n in plan.sizes().values())} training images, nested{cap}; "
+        f"{p.val_share:.0%} of each budget is held out for validation, so the data's own {len(data.val):,} validation "
+        f"images are not used; the test set, {len(capped.test):,} images{test_cap}, is seen by no training and no choice"
         + (f"; left out for too few images of a class: fractions {plan.left_out}" if plan.left_out else "") + ".",
-        f"Budget '{b.name}': {p.budget.steps} SGD steps a run (the same at every size), batch {p.budget.batch_size}, "
-        f"{len(p.seeds)} seeds; rates tried per arm: scratch {list(p.lr_grid['scratch'])}, fine-tuning "
-        f"{list(p.lr_grid['finetune'])}, chosen on validation "
-        + _TUNED[b.tune] + ".",
-        f"{len(table)} grid runs ({len(plan.store.done())} runs with the rate tuning) kept in {plan.store.folder.name}/; "
-        f"their training took {table['wall_s'].sum() / 60:.1f} min of one worker, this call {seconds / 60:.1f} min "
-        f"on this machine ({machine}). The same command again resumes, or redraws the report without training.",
+        f"Budget '{b.name}'{plan.modified}: {p.budget.steps} SGD steps a run (the same at every size), batch "
+        f"{p.budget.batch_size}, {len(p.seeds)} seeds; rates tried per arm: scratch {list(p.lr_grid['scratch'])}, "
+        f"fine-tuning {list(p.lr_grid['finetune'])}, chosen on validation {_TUNED[b.tune]} (the table below gives "
+        "the rate each arm used).",
+        f"{len(table)} grid runs ({ran} with the rate tuning) kept in {plan.store.folder.name}/; their training took "
+        f"{_minutes(table['wall_s'].sum())} of one worker, this call {_minutes(seconds)} on this machine ({machine}). "
+        "The same command again, from the same folder on the same data, resumes or redraws the report without "
+        "training.",
     ]
     notes = [
         "Every choice (rate, depth) is made on validation AUC; every verdict is read on the test set, which no "
-        "choice saw.",
+        "choice saw. With more than two classes the AUC is the mean of the one-vs-rest AUCs (macro).",
         "Intervals are over seeds and test images together (docs/methods.md): they hold both the noise of "
         "retraining and that of a finite test set. Verdicts use paired differences (the same seeds and test "
-        "images for both arms), Holm-corrected across the sizes.",
-        f"'Not worse' means the gap's 95% interval stays above -{NI_MARGIN:g} AUC: a convention of this suite, "
-        "not of the paper. 'Cannot decide' means the interval holds both a real gain and a real loss.",
+        "images for both arms).",
+        f"'Better' and 'worse' need the paired test to hold after Holm's correction across the sizes (and 'worse' a "
+        f"loss beyond the {NI_MARGIN:g} AUC margin); 'not worse' needs only each size's 95% interval to stay above "
+        f"-{NI_MARGIN:g}. The rules lean towards fine-tuning, as the paper's finding 1 ('beats or matches') does: a "
+        "loss must be shown, a match only bounded. The margin is a convention of this suite, not of the paper.",
+        "'Cannot decide' says why: the interval holds a gain and a loss beyond the margin, or a loss whose size "
+        "against the margin is unknown, or a loss seen before Holm's correction only, or a depth tie whose "
+        "tie-break would change the verdict.",
         "The depth choice is a tie where validation cannot separate two depths (within its resolution): the "
-        "shallower is taken, and the verdict says so instead of presenting a convention as evidence.",
-        "This budget is small next to the paper's (thousands of steps at 224 px): a fine-tuned network converges in "
-        "fewer steps, so a short budget can favour it. Where the decision matters, rerun with --budget classroom "
-        "or full.",
+        "shallower is taken, and the report names the others instead of presenting a convention as evidence.",
     ]
+    if b.name != "full":
+        notes.append("This budget is small next to the paper's (training to convergence at 227 px): a fine-tuned "
+                     "network converges in fewer steps, so a short budget can favour it. Where the decision matters, "
+                     "rerun with --budget classroom or full.")
+    tables_ = {"Verdict at each size (the depth chosen on validation against scratch)": summary}
+    if len(levels):
+        tables_["The depth chosen at each size"] = depth_table(levels)
+    tables_["The learning rate each arm used (* the recipe's default: under 10 validation images, too few to tune "
+            "on)"] = rates_table(df)
     return Report(
         title=f"Fine-tune or train from scratch? {loading.dataset_label(plan.source)}, {plan.arch}",
-        stamp=(f"ftlab {__version__}, budget {b.name}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
-               f"command: ftlab advise {shown} --arch {plan.arch} --budget {b.name}"),
-        recommendation=recommendation(best, levels),
-        settings=settings, figures=figures,
-        tables={"Verdict at each size (the depth chosen on validation against scratch)": summary,
-                "The depth chosen at each size": depth_table(levels)},
-        findings=findings.findings(df, "test_auc", n_boot=plan.part.n_bootstrap), notes=notes)
+        stamp=(f"ftlab {__version__}, budget {b.name}{plan.modified}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
+               f"command: {plan.command}"),
+        recommendation=recommendation(best, levels, scope),
+        settings=settings, figures=figures, tables=tables_,
+        findings=findings.findings(df, "test_auc", n_boot=n_boot) if len(best) else [], notes=notes)
 
 
 def _level_names(plan: Plan, table: pd.DataFrame) -> str:
@@ -465,7 +601,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="the network: efficientnet_lite0 (weights built in), resnet18, alexnet, or any timm model "
                         "(timm:resnet50, convnext_atto, vit_tiny_patch16_224; weights: $FTLAB_WEIGHTS_DIR offline)")
     p.add_argument("--budget", default="quick", choices=sorted(BUDGETS), help="the grid's size (default quick)")
-    p.add_argument("--out", type=Path, help="output folder (default: advice_<data>_<network> here)")
+    p.add_argument("--out", type=Path, help="output folder (default: advice_<data>_<network>_<budget> in the current "
+                                            "folder; a resume needs the same one)")
     p.add_argument("--workers", type=int, default=None, help="runs trained at once (default: 2, or $FTLAB_WORKERS)")
     p.add_argument("--intensity", default="auto", metavar="auto|minmax|LOW,HIGH",
                    help="how 16-bit, float or DICOM images become 0..255: auto (8-bit as they are, deeper ones min-max "
@@ -477,26 +614,73 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _default_out(source: str, arch: str) -> Path:
-    return Path(f"advice_{loading.dataset_label(source)}_{arch.replace(':', '-')}")
+def _default_out(source: str, arch: str, budget: str) -> Path:
+    return Path(f"advice_{loading.dataset_label(source)}_{paths.arch_label(arch)}_{budget}")
+
+
+def command_line(args: argparse.Namespace, arch: str) -> tuple[str, str]:
+    """(the command that reproduces this report, naming the data by its own name; " (modified: ...)" when the budget
+    was overridden, else "")."""
+    extra = [f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in
+             (("seeds", args.seeds), ("steps", args.steps), ("intensity", args.intensity)) if v and v != "auto"]
+    source = str(args.data) if catalog.is_medmnist_name(str(args.data)) else Path(str(args.data)).name
+    modified = [e for e in extra if not e.startswith("--intensity")]
+    return (" ".join(["ftlab advise", source, "--arch", arch, "--budget", args.budget, *extra]),
+            f" (modified: {' '.join(modified)})" if modified else "")
+
+
+def fingerprint(data: DataSet) -> str:
+    """A hash of the images and labels as the runs read them: resuming on changed data is refused."""
+    digest = hashlib.sha1(json.dumps(list(data.class_names)).encode())
+    for split in (data.train, data.val, data.test):
+        digest.update(split.images.numpy().tobytes())
+        digest.update(split.labels.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def check_same_data(plan: Plan) -> None:
+    """Record the data's fingerprint in the output folder, or refuse a resume whose stored runs were made on other
+    data (an image added, removed or relabelled since)."""
+    record = plan.out / "data.json"
+    mine = {"data": _shown_source(plan.source), "fingerprint": fingerprint(plan.data)}
+    if record.exists():
+        theirs = json.loads(record.read_text())
+        if theirs.get("fingerprint") != mine["fingerprint"]:
+            raise ValueError(f"{plan.out} holds runs made on other data than {plan.source} holds now (images added, "
+                             f"removed or relabelled since): give another --out, or delete {plan.store.folder} to "
+                             "start again.")
+    plan.out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(mine) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (2: the data, the network or its weights cannot be used)."""
+    """Entry point; returns the exit status (2: the data, the network or its weights cannot be used; 130: stopped)."""
     args = _parser().parse_args(argv)
     try:
+        return _advise(args)
+    except KeyboardInterrupt:
+        print("\nstopped before any run was stored or after every run was; nothing is lost.", file=sys.stderr)
+        return 130
+
+
+def _advise(args: argparse.Namespace) -> int:
+    try:
         arch = resolve_arch(args.arch)
-        out = args.out or _default_out(str(args.data), arch)
+        out = (args.out or _default_out(str(args.data), arch, args.budget)).expanduser().resolve()
         plan = make_plan(args.data, arch, args.budget, out, args.seeds, args.steps, args.intensity)
+        plan.command, plan.modified = command_line(args, arch)
         print(f"data: {loading.describe(plan.data)}")
         check_weights(arch, plan.part.image_size)
+        if not args.plan:
+            check_same_data(plan)
     except (FileNotFoundError, ValueError, WeightsUnavailableError, loading.MissingDataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     sizes = plan.sizes()
     print(f"grid: scratch and {len(LEVELS)} depths ({', '.join(LEVELS)}) of {arch} x {len(plan.fractions)} sizes "
           f"({', '.join(f'{n:,}' for n in sizes.values())} training images) x {len(plan.part.seeds)} seeds; "
-          f"{plan.part.budget.steps} SGD steps a run at {plan.part.image_size} px; budget '{plan.budget.name}'")
+          f"{plan.part.budget.steps} SGD steps a run at {input_size(arch, plan.part.image_size)} px; budget "
+          f"'{plan.budget.name}'{plan.modified}\noutput: {plan.out}")
     workers = args.workers or profiles.get_profile("classroom").workers
     lr_grid = plan.part.lr_grid
     estimate = sweep.plan(plan.configs, plan.trials, plan.store, lr_grid, plan.tune_fractions, probe=True)
@@ -506,7 +690,6 @@ def main(argv: Sequence[str] | None = None) -> int:
               "early stopping and frozen depths end sooner).", flush=True)
     if args.plan:
         return 0
-    plan.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:
         with runner.pool(workers) as pool:
@@ -517,8 +700,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "retry the missing ones.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\nstopped: {len(plan.store.done())} finished runs are kept in {plan.store.folder}; the same command "
-              "again goes on from there.", file=sys.stderr)
+        print(f"\nstopped: the finished runs are kept in {plan.store.folder}; the same command again goes on from "
+              "there.", file=sys.stderr)
         return 130
     report = build_report(plan, table, time.perf_counter() - started)
     md = write_markdown(report, plan.out / "report.md")

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,6 +68,8 @@ class RunConfig(RunIdentity):
     init: str | None = None            # scratch initialisation; None = models.default_init(arch)
     threads: int = field(default_factory=run_threads)   # torch threads: fixed per run (same seed, same numbers)
     intensity: str = "auto"            # how an image folder's deep samples become 0..255: auto, minmax or "LOW,HIGH"
+
+    late_fields: ClassVar[tuple[str, ...]] = ("intensity",)   # rows stored before it existed read it as "auto"
 
     def flat(self) -> dict:
         """:meth:`helpers.runner.RunIdentity.flat`, with ``intensity`` only where it is not "auto" (every run

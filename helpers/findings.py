@@ -178,6 +178,12 @@ def size_classes(best: pd.DataFrame) -> list[str]:
     return _finding1_classes(best)
 
 
+def tie_decides(best: pd.DataFrame) -> list[bool]:
+    """Per size: whether a depth tied with the choice on validation would give another verdict (the class
+    :func:`size_classes` then calls ``open``)."""
+    return [_tie_flips(best, i) for i in best.index]
+
+
 def _finding1(best: pd.DataFrame, unit: str) -> str:
     head = "Finding 1 (fine-tuning beats or matches scratch): "
     best = best[np.isfinite(best["scratch_mean"])]

@@ -22,7 +22,7 @@ import platform
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import MISSING, asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, ClassVar, Iterable, Iterator, Sequence
 
@@ -55,6 +55,7 @@ class RunIdentity:
     """
 
     budget_fields: ClassVar[tuple[str, ...]] = BUDGET_FIELDS
+    late_fields: ClassVar[tuple[str, ...]] = ()   # fields older rows lack (their default then): :meth:`from_row`
 
     def __post_init__(self) -> None:
         unused = {k for k in BUDGET_FIELDS if k not in self.budget_fields
@@ -86,10 +87,9 @@ class RunIdentity:
         resolved level name; the config asked for ``requested``."""
         types = {f.name: str(f.type) for f in fields(cls) if f.name != "budget"}
         types.update({f.name: str(f.type) for f in fields(TrainBudget) if f.name in cls.budget_fields})
-        optional = {f.name for f in fields(cls) if f.default is not MISSING or f.default_factory is not MISSING}
-        # a field with a default that the row predates (absent, or blank in a table mixing old and new rows): the default
+        # a field added after rows were stored (absent from them, or blank in a table mixing old and new rows): its default
         values = {name: _typed(row[name], kind) for name, kind in types.items()
-                  if name not in optional or (name in row and not _blank(row[name]))}
+                  if name not in cls.late_fields or (name in row and not _blank(row[name]))}
         if "requested" in row:
             values["strategy"] = str(row["requested"])
         config = cls.from_flat(**values)
@@ -465,13 +465,17 @@ def _single_torch_thread() -> None:
 @contextmanager
 def pool(workers: int) -> Iterator[Executor | None]:
     """``with runner.pool(WORKERS) as executor:``: a :func:`local_pool` of ``workers`` processes, or None for
-    one worker (the runs then train in this process), shut down when the block ends, on an error too."""
+    one worker (the runs then train in this process), shut down when the block ends; on an error (Ctrl-C included)
+    the runs not started yet are cancelled, so the error shows at once (every finished run is stored)."""
     executor = local_pool(workers) if workers > 1 else None
     try:
         yield executor
-    finally:
+    except BaseException:   # Ctrl-C or a failure: the queued runs are dropped, not trained before the error shows
         if executor is not None:
-            executor.shutdown()
+            executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    if executor is not None:
+        executor.shutdown()
 
 
 def local_pool(workers: int = 2) -> Executor:
@@ -495,7 +499,7 @@ def select(table: pd.DataFrame, configs: Iterable) -> pd.DataFrame:
 SETTING_KEYS = ("dataset", "arch", "steps", "patience", "min_steps", "batch_size", "image_size", "bn_mode",
                 "max_train", "max_eval", "data_size", "decay_steps", "split_seed", "frame_size", "frame_step",
                 "max_train_frames", "max_val_frames", "max_test_frames", "patch", "hard_steps", "per_class", "stride",
-                "band_share", "threads")
+                "band_share", "threads", "intensity")
 """Config fields that set a sweep's budget: :func:`sweep_rows` keeps the runs of the store's most common setting."""
 
 

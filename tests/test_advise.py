@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,18 @@ def test_network_names():
     assert advise.resolve_arch("resnet10t") == "timm:resnet10t", "a bare timm name is a timm model"
     with pytest.raises(ValueError, match=r"neither a built-in .*similar name: .*resnet10t"):
         advise.resolve_arch("resnet10tt")
+    with pytest.raises(ValueError, match=r"neither a built-in"):
+        advise.resolve_arch("timm:no_such_network_xyz")
+
+
+def test_the_command_that_reproduces_a_report():
+    args = advise._parser().parse_args(["/data/scans", "--steps", "4", "--seeds", "0", "1", "--intensity", "0,4095"])
+    command, modified = advise.command_line(args, "efficientnet_lite0")
+    assert command == ("ftlab advise scans --arch efficientnet_lite0 --budget quick --seeds 0 1 --steps 4 "
+                       "--intensity 0,4095"), "the data by its own name: the stamp names no folder of the machine"
+    assert modified == " (modified: --seeds 0 1 --steps 4)"
+    assert advise.command_line(advise._parser().parse_args(["x"]), "resnet18")[1] == ""
+    assert advise._intensity_text((0.0, 4095.0)) == advise._intensity_text((0, 4095)) == "0,4095"
 
 
 # ----------------------------------------------------------------------------- the words of the answer
@@ -54,48 +67,98 @@ def best_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
-def test_a_clear_gain_says_fine_tune():
-    best = best_table([{}])
-    lines = advise.recommendation(best, best)
-    assert lines[0].startswith("Fine-tune.") and "+0.100 AUC (95% interval +0.050 to +0.150)" in lines[0]
-    assert lines[1].startswith("How deep: 'stage5-classifier'")
+def said(rows: list[dict], scope: advise.Scope | None = None) -> list[str]:
+    best = best_table(rows)
+    return advise.recommendation(best, best, scope)
 
 
-def test_a_clear_loss_says_scratch():
-    best = best_table([{"gap": -0.1, "gap_lo": -0.15, "gap_hi": -0.05}])
-    assert advise.recommendation(best, best)[0].startswith("Train from scratch.")
+def test_a_clear_gain_says_fine_tune_and_the_depth():
+    lines = said([{}])
+    assert lines[0].startswith("Fine-tune. With all 280 training images")
+    assert "+0.100 AUC (95% interval +0.050 to +0.150)" in lines[0] and "after Holm's correction" in lines[0]
+    assert lines[1].startswith("How deep: 'stage5-classifier', chosen on validation")
+    assert "every other depth did worse on the test set" in lines[1]
 
 
-def test_an_interval_across_the_margin_cannot_decide():
-    best = best_table([{"gap": 0.01, "gap_lo": -0.08, "gap_hi": 0.1, "p": 0.6, "p_holm": 0.6}])
-    lines = advise.recommendation(best, best)
-    assert lines[0].startswith("The data cannot decide") and "-0.080 to +0.100" in lines[0]
-    assert any(line.startswith("At no size could the data decide") for line in lines)
+def test_a_clear_loss_says_scratch_and_frames_the_depth_as_an_if():
+    lines = said([{"gap": -0.1, "gap_lo": -0.15, "gap_hi": -0.05}])
+    assert lines[0].startswith("Train from scratch.")
+    assert lines[1].startswith("If you fine-tune all the same, the depth:")
 
 
-def test_inside_the_margin_is_not_worse():
-    best = best_table([{"gap": -0.005, "gap_lo": -NI_MARGIN / 2, "gap_hi": 0.01, "p": 0.4, "p_holm": 0.4}])
-    assert "at least as good as scratch" in advise.recommendation(best, best)[0]
+def test_not_worse_is_bounded_not_equal():
+    lines = said([{"gap": -0.005, "gap_lo": -NI_MARGIN / 2, "gap_hi": 0.01, "p": 0.4, "p_holm": 0.4}])
+    assert lines[0].startswith("Fine-tune.") and "not worse than scratch by more than 0.02 AUC" in lines[0]
+    assert "at least as good" not in lines[0]
 
 
-def test_a_depth_validation_cannot_settle_is_named():
-    best = best_table([{"val_tied": True, "val_tied_with": "classifier"}])
-    lines = advise.recommendation(best, best)
-    assert "not settled: classifier could not be told from it" in lines[1]
+def test_a_significant_loss_inside_the_margin_says_either():
+    lines = said([{"gap": -0.01, "gap_lo": -0.015, "gap_hi": -0.005, "p": 0.01, "p_holm": 0.01}])
+    assert lines[0].startswith("Either.") and "scratch is ahead" in lines[0]
 
 
-def test_the_answer_per_size_and_its_change_with_data():
-    best = best_table([{"fraction": 0.15, "n_train": 41, "gap": 0.2, "gap_lo": 0.1, "gap_hi": 0.3},
-                       {"fraction": 1.0, "n_train": 280, "gap": -0.1, "gap_lo": -0.15, "gap_hi": -0.05}])
-    lines = advise.recommendation(best, best)
-    trend = next(line for line in lines if line.startswith("With less data"))
+def test_cannot_decide_says_why():
+    wide = said([{"gap": 0.01, "gap_lo": -0.08, "gap_hi": 0.1, "p": 0.6, "p_holm": 0.6}])
+    assert wide[0].startswith("The data cannot decide") and "holds both a gain for fine-tuning" in wide[0]
+    assert wide[1].startswith("A larger test set narrows")
+    assert wide[-1].startswith("At no size could this run tell") and "not evidence that the two are equal" in wide[-1]
+    lower = said([{"gap": -0.04, "gap_lo": -0.08, "gap_hi": -0.01, "p": 0.02, "p_holm": 0.2}])
+    assert "was lower than scratch" in lower[0] and "holds both" not in lower[0]
+    leaning = said([{"gap": -0.1, "gap_lo": -0.15, "gap_hi": -0.05, "p": 0.04, "p_holm": 0.08}])
+    assert leaning[0].startswith("Leaning to scratch, not established") and "Holm's correction" in leaning[0]
+
+
+def test_a_tie_that_decides_the_verdict_is_named_as_such():
+    lines = said([{"val_tied": True, "val_tied_with": "classifier",
+                   "tie_gaps": [{"strategy": "classifier", "gap": -0.1, "lo": -0.15, "hi": -0.05, "p": 0.001}]}])
+    assert lines[0].startswith("The data cannot decide") and "depends on which is taken" in lines[0]
+    assert "changes the verdict above" in lines[1] and "defensible" not in lines[1]
+
+
+def test_depth_ties_and_test_disagreements():
+    tied = said([{"val_tied": True, "val_tied_with": "classifier", "tied_with": "classifier, stem-classifier",
+                  "tie_gaps": [{"strategy": "classifier", "gap": 0.09, "lo": 0.04, "hi": 0.14, "p": 0.002}]}])
+    assert "classifier, stem-classifier could not be told from it" in tied[1], "each name once"
+    beaten = said([{"beaten_on_test": True, "beaten_by": "classifier"}])
+    assert "classifier did better on the test set" in beaten[1] and "could not be told" not in beaten[1]
+
+
+def test_no_test_at_all_is_said_as_such():
+    lines = said([{"p": float("nan"), "p_holm": float("nan")}])
+    assert lines[0].startswith("No verdict") and lines[-1] == "No paired test was possible at any size."
+
+
+def test_the_answer_per_size_and_when_the_verdicts_differ():
+    differ = said([{"fraction": 0.15, "n_train": 41, "gap": 0.2, "gap_lo": 0.1, "gap_hi": 0.3},
+                   {"fraction": 1.0, "n_train": 280, "gap": -0.1, "gap_lo": -0.15, "gap_hi": -0.05}])
+    trend = next(line for line in differ if line.startswith("With less data"))
     assert "41 images: fine-tuning better" in trend and "280 images: scratch better" in trend
-    assert trend.endswith("The answer changes with the amount of data.")
+    assert "The verdicts differ by size" in trend
+    same = said([{"fraction": 0.15, "n_train": 41}, {"fraction": 1.0, "n_train": 280, "gap": 0.01, "gap_lo": -0.01,
+                                                      "gap_hi": 0.03, "p": 0.3, "p_holm": 0.3}])
+    trend = next(line for line in same if line.startswith("With less data"))
+    assert "fine-tuning not worse" in trend and "differ" not in trend, "better and not worse both say fine-tune"
 
 
-def test_diverged_runs_are_counted():
-    best = best_table([{"diverged": 1, "scratch_diverged": 2}])
-    assert any(line.startswith("3 run(s) diverged") for line in advise.recommendation(best, best))
+def test_a_capped_budget_says_what_it_left_out():
+    scope = advise.Scope({1.0: 800}, pool=3500, used=1000, test=600, test_pool=1500, budget="quick")
+    lines = said([{"n_train": 800, "gap": 0.01, "gap_lo": -0.08, "gap_hi": 0.1, "p": 0.6, "p_holm": 0.6}], scope)
+    assert "at the largest size tried (800 training images, drawn from 1,000 of the 3,500" in lines[0]
+    assert "--budget classroom" in lines[0]
+    assert "this run scored 600 test images of the 1,500 your data holds" in lines[1]
+
+
+def test_a_largest_size_lost_to_divergence_is_not_passed_off_as_all_the_data():
+    scope = advise.Scope({0.15: 41, 1.0: 280}, pool=280, used=280, test=100, test_pool=100, diverged=6)
+    lines = said([{"fraction": 0.15, "n_train": 41}], scope)
+    assert lines[0].startswith("No verdict at the largest size (280 training images)")
+    assert "With all 41" in lines[1]
+    assert lines[-1].startswith("6 run(s) diverged")
+
+
+def test_one_size_only_is_said():
+    lines = said([{}], advise.Scope({1.0: 280}, pool=280, used=280, test=100, test_pool=100))
+    assert any(line.startswith("One training-set size only") for line in lines)
 
 
 # ----------------------------------------------------------------------------- what it refuses
@@ -121,6 +184,12 @@ def write_folder(folder: Path, per_class: int = 60, bits: int = 16, seed: int = 
     return folder
 
 
+def test_repeated_seeds_are_not_two_seeds(tmp_path):
+    folder = write_folder(tmp_path / "data", per_class=12)
+    done = run_advise(str(folder), "--plan", "--seeds", "0", "0")
+    assert done.returncode == 2 and "at least 2 seeds" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_a_missing_folder_is_said_plainly(tmp_path):
     done = run_advise(str(tmp_path / "nowhere"), "--plan")
     assert done.returncode == 2 and "no such folder or file" in done.stderr and "Traceback" not in done.stderr
@@ -133,7 +202,7 @@ def test_one_class_is_refused(tmp_path):
     (folder / "corner").rmdir()
     done = run_advise(str(folder), "--plan")
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert re.search(r"class", done.stderr), done.stderr
+    assert "has 1 class folder(s) (centre); a classifier needs at least 2" in done.stderr, done.stderr
 
 
 @pytest.mark.slow   # builds a timm model and asks for its weights (offline: refused at once)
@@ -156,7 +225,8 @@ def test_a_folder_it_has_never_seen_gets_a_report(tmp_path):
     done = run_advise(*args)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     said = done.stdout
-    assert "Intensity scaling: 16-bit" in said, "16-bit files are scaled, and the command says how"
+    assert re.search(r"Intensity scaling: 120 images in .* \(16-bit\) scaled to 0..255 uint8 by min-max", said), \
+        "16-bit files are scaled, and the command says how"
     assert re.search(r"runs to go\. Estimate: at most .* of one worker", said), "the cost estimate comes first"
     assert said.index("Estimate") < said.index("Recommendation:")
     assert "Recommendation:" in said and "report.html" in said
@@ -183,10 +253,18 @@ def test_a_folder_it_has_never_seen_gets_a_report(tmp_path):
     assert (out / "learning_curves.png").stat().st_size > 10_000
     assert "![Learning curves" in md
 
+    stored = sorted(p.name for p in (out / "store").rglob("*") if p.is_file())
+    drawn = (out / "report.html").stat().st_mtime_ns
     again = run_advise(*args)   # resumes: everything is stored, nothing trains, the report is redrawn
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "0 runs to go" in again.stdout and "Estimate" not in again.stdout.split("0 runs to go")[1][:20]
-    assert (out / "report.html").stat().st_mtime >= (out / "runs.csv").stat().st_mtime - 1
+    assert "0 runs to go" in again.stdout
+    assert sorted(p.name for p in (out / "store").rglob("*") if p.is_file()) == stored, "no run trained again"
+    assert (out / "report.html").stat().st_mtime_ns > drawn, "the report is drawn again"
+
+    shutil.copy(folder / "corner" / "000.png", folder / "centre" / "relabelled.png")   # the data changed
+    changed = run_advise(*args)
+    assert changed.returncode == 2 and "other data" in changed.stderr and "Traceback" not in changed.stderr
+    assert sorted(p.name for p in (out / "store").rglob("*") if p.is_file()) == stored, "refused before training"
 
 
 @pytest.mark.slow   # the ftlab command line hands over to the module

@@ -13,7 +13,7 @@ import pytest
 from helpers import cli
 
 REPO = Path(__file__).resolve().parents[1]
-TOP = ("data", "sweep", "applications", "student", "round", "copies", "reference", "book")
+TOP = ("advise", "data", "sweep", "applications", "student", "round", "copies", "reference", "book")
 EVERY = [(name,) for name in TOP if name != "data"] + [("data", sub) for sub in cli.DATA] + [
     ("sweep", sub) for sub in ("plan", "run", "summary", "tensorboard")]
 
