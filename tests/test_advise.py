@@ -247,7 +247,7 @@ def test_a_folder_it_has_never_seen_gets_a_report(tmp_path):
     md = (out / "report.md").read_text()
     for text in (page, md):
         assert "Recommendation" in text and "The depth chosen at each size" in text
-        assert "Verdict at each size" in text and "Finding 1" in text
+        assert "Verdict at each size" in text and "Finding 1" in text and "The learning rate each arm used" in text
         assert str(tmp_path) not in text, "the report names no folder of this machine"
     assert page.count("data:image/png;base64,") == 2, "learning curves and gaps, embedded: one file to send"
     assert (out / "learning_curves.png").stat().st_size > 10_000
