@@ -174,10 +174,11 @@ def make_plan(source: str | Path, arch: str, budget: str | Budget, out: str | Pa
     if len(set(part.seeds)) < 2:
         raise ValueError("advise needs at least 2 seeds: an interval over seeds needs their spread (3 or more is better).")
     intensity = _intensity_text(loading.parse_intensity(intensity))
+    if catalog.is_medmnist_name(source) and catalog.entry(source).multi_label:   # said before any download
+        raise ValueError(_MULTI_LABEL.format(source=source))
     data = experiments.cached_dataset(source, part.data_size, intensity)
     if data.multi_label:
-        raise ValueError(f"{source} is multi-label; advise answers for one label per image (single- or multi-class). "
-                         "Notebook 04 analyses multi-label sets.")
+        raise ValueError(_MULTI_LABEL.format(source=source))
     capped = cap_dataset(data, part.max_train, part.max_eval, seed=0)
     wanted = size_fractions(len(capped.train), data.num_classes, b.sizes)
     fractions, left_out = usable_fractions(capped.train.labels, wanted, part.val_share, part.seeds)
@@ -189,6 +190,10 @@ def make_plan(source: str | Path, arch: str, budget: str | Budget, out: str | Pa
     out = Path(out).expanduser()
     tune = {"every": list(fractions), "largest": [max(fractions)], "ends": None}[b.tune]
     return Plan(source, arch, b, part, data, tuple(fractions), left_out, configs, ResultsStore(out / "store"), out, tune)
+
+
+_MULTI_LABEL = ("{source} is multi-label: advise answers for one label per image (two or more classes); notebook 04 "
+                "analyses multi-label sets.")
 
 
 def _intensity_text(value: str | tuple[float, float]) -> str:

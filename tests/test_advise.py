@@ -190,6 +190,12 @@ def test_repeated_seeds_are_not_two_seeds(tmp_path):
     assert done.returncode == 2 and "at least 2 seeds" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_multi_label_set_is_refused_before_any_download(tmp_path):
+    done = run_advise("chestmnist", "--plan", "--budget", "full", FTLAB_DATA_DIR=str(tmp_path))
+    assert done.returncode == 2 and "chestmnist is multi-label" in done.stderr and "Traceback" not in done.stderr
+    assert not any(tmp_path.iterdir()), "nothing downloaded"
+
+
 def test_a_missing_folder_is_said_plainly(tmp_path):
     done = run_advise(str(tmp_path / "nowhere"), "--plan")
     assert done.returncode == 2 and "no such folder or file" in done.stderr and "Traceback" not in done.stderr
