@@ -453,8 +453,10 @@ def write_html(report: Report, path: Path) -> Path:
     return path
 
 
-_TUNED = {"every": "at every size", "ends": "at the smallest and the largest size (the nearest one's rate between)",
-          "largest": "at the largest size, and used at every size (a quick budget's saving)"}
+_TUNED = {"every": "at every size",
+          "ends": "at the smallest and the largest size that hold 10 or more validation images, the nearest one's "
+                  "rate used between",
+          "largest": "at the largest size, that rate used at every size: a quick budget's saving"}
 
 
 def depth_table(levels: pd.DataFrame) -> pd.DataFrame:
@@ -539,8 +541,9 @@ def build_report(plan: Plan, table: pd.DataFrame, seconds: float) -> Report:
         + (f"; left out for too few images of a class: fractions {plan.left_out}" if plan.left_out else "") + ".",
         f"Budget '{b.name}'{plan.modified}: {p.budget.steps} SGD steps a run (the same at every size), batch "
         f"{p.budget.batch_size}, {len(p.seeds)} seeds; rates tried per arm: scratch {list(p.lr_grid['scratch'])}, "
-        f"fine-tuning {list(p.lr_grid['finetune'])}, chosen on validation {_TUNED[b.tune]} (the table below gives "
-        "the rate each arm used).",
+        f"fine-tuning {list(p.lr_grid['finetune'])}, chosen on validation {_TUNED[b.tune]}; where a size's "
+        "validation set holds fewer than 10 images, the recipe's default rate (the table below gives the rate each "
+        "arm used).",
         f"{len(table)} grid runs ({ran} with the rate tuning) kept in {plan.store.folder.name}/; their training took "
         f"{_minutes(table['wall_s'].sum())} of one worker, this call {_minutes(seconds)} on this machine ({machine}). "
         "The same command again, from the same folder on the same data, resumes or redraws the report without "
