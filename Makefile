@@ -112,7 +112,7 @@ reproduce: $(STAMP)
 			echo "== $$name skipped: no polyp data set (no CVC-ClinicDB or Kvasir-SEG in data/polyp/ or FTLAB_POLYP_DIR; run make data with network, see data/README.md)"; \
 			continue; fi; \
 		echo "== $$name ($(PROFILE) profile)"; \
-		( cd notebooks && FTLAB_PROGRESS=off FTLAB_PROFILE=$(PROFILE) FTLAB_REPORTS_DIR=$(abspath $(REPORTS)) ../$(PY) -m papermill --cwd . $$name.ipynb ../$(REPORTS)/$$name.ipynb -k python3 ); \
+		( cd notebooks && FTLAB_PROGRESS=off FTLAB_PROFILE=$(PROFILE) FTLAB_REPORTS_DIR=$(abspath $(REPORTS)) ../$(PY) -m helpers.kernels --progress-bar --cwd . $$name.ipynb ../$(REPORTS)/$$name.ipynb ); \
 		$(PY) -m jupyter nbconvert --to html --log-level WARN $(REPORTS)/$$name.ipynb --output-dir $(REPORTS); \
 		echo "== $$name took $$(( $$(date +%s) - start )) s"; \
 	done

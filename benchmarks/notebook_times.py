@@ -119,8 +119,8 @@ def _measure(profile: str, reports: Path, only: list[str] | None = None) -> dict
             continue
         env = {**os.environ, "FTLAB_PROFILE": profile, "FTLAB_REPORTS_DIR": str(reports), "FTLAB_PROGRESS": "off"}
         started = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "papermill", "--cwd", str(nb.parent), str(nb),
-                              str(reports / nb.name), "-k", "python3", "--no-progress-bar"],
+        run = subprocess.run([sys.executable, "-m", "helpers.kernels", "--cwd", str(nb.parent), str(nb),
+                              str(reports / nb.name)],
                              env=env, capture_output=True, text=True)
         out[nb.stem] = round(time.perf_counter() - started, 1)
         if run.returncode:

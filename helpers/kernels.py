@@ -8,7 +8,10 @@ kernel's sockets are files with a name of their own (``<tmp>/ftlab-kernel-<id>-<
 chosen. Nothing about the notebooks changes (the kernel, its code and its outputs are the same).
 
 - :class:`IpcKernelManager` / :class:`AsyncIpcKernelManager`: ``jupyter_client``'s managers with that default.
-- :func:`execute_notebook`: papermill with the asynchronous one (``python -m helpers.kernels IN OUT --cwd DIR``).
+- :func:`execute_notebook`: papermill with the asynchronous one (``python -m helpers.kernels IN OUT --cwd DIR``), and
+  without nbclient's Output-widget mimicry, whose sends on the shell socket can leave a cell waiting forever for a
+  reply that already arrived (see :func:`_without_output_widget_mimicry`). ``make reproduce`` and the notebook-time
+  benchmark run their notebooks through it too.
 - The project's ``conftest.py`` gives nbval the synchronous one; ``tests/test_browser.py`` starts JupyterLab
   with ``--KernelManager.transport=ipc`` (its kernels' connection files already have names of their own).
 
@@ -17,12 +20,13 @@ Linux and macOS only (Windows has no Unix-domain sockets for ZeroMQ): elsewhere 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from jupyter_client.localinterfaces import localhost
 from jupyter_client.manager import AsyncKernelManager, KernelManager
@@ -57,12 +61,42 @@ class AsyncIpcKernelManager(AsyncKernelManager):
 
 
 def execute_notebook(source: str | Path, output: str | Path, cwd: str | Path | None = None,
-                     timeout: float | None = None, kernel_name: str = "python3"):
-    """Execute ``source`` into ``output`` with papermill, its kernel on IPC sockets; returns the executed notebook."""
+                     timeout: float | None = None, kernel_name: str = "python3", progress_bar: bool = False):
+    """Execute ``source`` into ``output`` with papermill, its kernel on IPC sockets, without nbclient's mimicry of a
+    front end's Output widget (:func:`_without_output_widget_mimicry`); returns the executed notebook."""
     import papermill   # deferred: only the notebook runners need it
-    return papermill.execute_notebook(str(source), str(output), cwd=None if cwd is None else str(cwd),
-                                      kernel_name=kernel_name, execution_timeout=timeout, progress_bar=False,
-                                      kernel_manager_class=AsyncIpcKernelManager)
+    with _without_output_widget_mimicry():
+        return papermill.execute_notebook(str(source), str(output), cwd=None if cwd is None else str(cwd),
+                                          kernel_name=kernel_name, execution_timeout=timeout, progress_bar=progress_bar,
+                                          kernel_manager_class=AsyncIpcKernelManager)
+
+
+@contextlib.contextmanager
+def _without_output_widget_mimicry() -> Iterator[None]:
+    """papermill's client with an empty ``widget_registry`` while the block runs.
+
+    nbclient plays a front end for ``ipywidgets.Output``: each output captured or cleared inside one is answered by a
+    ``comm_msg`` the client *sends on the shell socket*, from the coroutine that reads IOPub, while another coroutine
+    waits on that same socket for the cell's ``execute_reply``. ZeroMQ signals a socket's readiness edge-triggered, so
+    a send can swallow the notification of a reply that arrived meanwhile: the client then waits for a reply that is
+    already there until the cell timeout, beside an idle kernel (seen in ``make test``: notebook 04's results explorer
+    under full-toy, 30 minutes; nbclient issue 312). Without the mimicry the client never sends during a cell; what an
+    Output widget shows is kept as the cell's own output, which is what a static copy of the notebook wants anyway.
+    """
+    import papermill.engines as engines   # deferred: only the notebook runners need papermill
+
+    base = engines.PapermillNotebookClient
+
+    class Client(base):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.widget_registry = {}
+
+    engines.PapermillNotebookClient = Client
+    try:
+        yield
+    finally:
+        engines.PapermillNotebookClient = base
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -72,8 +106,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("output")
     parser.add_argument("--cwd", default=None, help="the kernel's working directory")
     parser.add_argument("--timeout", type=float, default=None, help="seconds a cell may take (default: no limit)")
+    parser.add_argument("--progress-bar", action="store_true", help="papermill's bar over the notebook's cells")
     args = parser.parse_args(argv)
-    execute_notebook(args.source, args.output, args.cwd, args.timeout)
+    execute_notebook(args.source, args.output, args.cwd, args.timeout, progress_bar=args.progress_bar)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,35 @@ def test_papermill_through_the_helper_runs_on_ipc(tmp_path):
     assert Path(prefix).parent == Path(tempfile.gettempdir()), "not kernel-ipc-N in the working directory"
 
 
+OUTPUT_WIDGET = ("import ipywidgets as W\n"
+                 "out = W.Output()\n"
+                 "display(out)\n"
+                 "for i in range(40):   # the explorers' pattern: clear, then draw into the Output widget\n"
+                 "    out.clear_output(wait=True)\n"
+                 "    with out:\n"
+                 "        print(f'drawn {i}')\n")
+
+
+def test_papermill_through_the_helper_never_plays_the_output_widget(tmp_path):
+    """nbclient answers what an Output widget captures with a message on the shell socket, sent while it waits on
+    that socket for the cell's reply; that send can swallow the reply's wake-up and leave the cell waiting until its
+    timeout (helpers/kernels.py). Through the helper the client plays no front end: what the widget shows stays in
+    the cell's own outputs, so nothing is sent while a cell runs."""
+    source = tmp_path / "widget.ipynb"
+    source.write_text(json.dumps({**PROBE, "cells": [{**PROBE["cells"][0], "source": OUTPUT_WIDGET}]}))
+    nb = kernels.execute_notebook(source, tmp_path / "out.ipynb", cwd=tmp_path, timeout=120)
+    text = "".join(o.get("text", "") for o in nb["cells"][0]["outputs"] if o["output_type"] == "stream")
+    assert "drawn 39" in text, "the captured prints are the cell's own output: no Output widget was played"
+    import nbclient
+    import nbformat
+    played = nbclient.NotebookClient(nbformat.reads(source.read_text(), 4), kernel_name="python3",
+                                     kernel_manager_class=kernels.AsyncIpcKernelManager, timeout=120)
+    played.execute(cwd=str(tmp_path))
+    cell = played.nb["cells"][0]
+    assert "drawn" not in "".join(o.get("text", "") for o in cell["outputs"] if o["output_type"] == "stream"), \
+        "nbclient's own client does capture them (the check above can fail)"
+
+
 CHAIN = {"cells": [{"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {}, "outputs": [],
                     "source": src} for i, src in enumerate(["x = 1", "x += 1", "x += 1", "assert x == 3, x"])],
          "metadata": PROBE["metadata"], "nbformat": 4, "nbformat_minor": 5}
