@@ -17,17 +17,20 @@ was found (the landing page then leaves the polyp results out and says so).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 from pathlib import Path
+
+from helpers.kernels import without_output_widget_mimicry
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PROFILE = os.environ.setdefault("FTLAB_PROFILE", "classroom")
 BUILD = Path(os.environ.get("FTLAB_BOOK_BUILD", HERE / "_build" / PROFILE)).resolve()
 ONLY = os.environ.get("FTLAB_BOOK_NOTEBOOKS", "").split()
-OUTPUT_VARIABLES = ("FTLAB_PROFILE", "FTLAB_DATASET", "FTLAB_DATA_DIR", "FTLAB_POLYP_DIR")
+OUTPUT_VARIABLES = ("FTLAB_PROFILE", "FTLAB_DATASET", "FTLAB_ARCH", "FTLAB_DATA_DIR", "FTLAB_POLYP_DIR")
 
 
 def fingerprint() -> str:
@@ -63,6 +66,10 @@ exclude_patterns = ["_build", "**/.ipynb_checkpoints"]
 
 # Execution: cached, in the notebook's own folder, errors stop the build.
 nb_execution_mode = "cache"
+# jupyter-cache executes through nbclient in this process: for the whole build its clients play no ipywidgets.Output
+# front end, whose sends on the shell socket can leave a cell waiting for a reply already there (helpers/kernels.py)
+_BUILD_STACK = contextlib.ExitStack()
+_BUILD_STACK.enter_context(without_output_widget_mimicry())
 nb_execution_cache_path = str(keyed_folder(BUILD / "cache", KEY))
 nb_execution_in_temp = False
 # Seconds per cell. The longest classroom cell, notebook 04's sweep, takes most of that notebook's 20 minutes on the

@@ -10,7 +10,7 @@ chosen. Nothing about the notebooks changes (the kernel, its code and its output
 - :class:`IpcKernelManager` / :class:`AsyncIpcKernelManager`: ``jupyter_client``'s managers with that default.
 - :func:`execute_notebook`: papermill with the asynchronous one (``python -m helpers.kernels IN OUT --cwd DIR``), and
   without nbclient's Output-widget mimicry, whose sends on the shell socket can leave a cell waiting forever for a
-  reply that already arrived (see :func:`_without_output_widget_mimicry`). ``make reproduce`` and the notebook-time
+  reply that already arrived (see :func:`without_output_widget_mimicry`). ``make reproduce`` and the notebook-time
   benchmark run their notebooks through it too.
 - The project's ``conftest.py`` gives nbval the synchronous one; ``tests/test_browser.py`` starts JupyterLab
   with ``--KernelManager.transport=ipc`` (its kernels' connection files already have names of their own).
@@ -63,17 +63,17 @@ class AsyncIpcKernelManager(AsyncKernelManager):
 def execute_notebook(source: str | Path, output: str | Path, cwd: str | Path | None = None,
                      timeout: float | None = None, kernel_name: str = "python3", progress_bar: bool = False):
     """Execute ``source`` into ``output`` with papermill, its kernel on IPC sockets, without nbclient's mimicry of a
-    front end's Output widget (:func:`_without_output_widget_mimicry`); returns the executed notebook."""
+    front end's Output widget (:func:`without_output_widget_mimicry`); returns the executed notebook."""
     import papermill   # deferred: only the notebook runners need it
-    with _without_output_widget_mimicry():
+    with without_output_widget_mimicry():
         return papermill.execute_notebook(str(source), str(output), cwd=None if cwd is None else str(cwd),
                                           kernel_name=kernel_name, execution_timeout=timeout, progress_bar=progress_bar,
                                           kernel_manager_class=AsyncIpcKernelManager)
 
 
 @contextlib.contextmanager
-def _without_output_widget_mimicry() -> Iterator[None]:
-    """papermill's client with an empty ``widget_registry`` while the block runs.
+def without_output_widget_mimicry() -> Iterator[None]:
+    """Every nbclient client made while the block runs (papermill's, jupyter-cache's) plays no ``ipywidgets.Output``.
 
     nbclient plays a front end for ``ipywidgets.Output``: each output captured or cleared inside one is answered by a
     ``comm_msg`` the client *sends on the shell socket*, from the coroutine that reads IOPub, while another coroutine
@@ -82,21 +82,21 @@ def _without_output_widget_mimicry() -> Iterator[None]:
     already there until the cell timeout, beside an idle kernel (seen in ``make test``: notebook 04's results explorer
     under full-toy, 30 minutes; nbclient issue 312). Without the mimicry the client never sends during a cell; what an
     Output widget shows is kept as the cell's own output, which is what a static copy of the notebook wants anyway.
+    ``book/conf.py`` enters it for the whole book build.
     """
-    import papermill.engines as engines   # deferred: only the notebook runners need papermill
+    import nbclient.client as client   # deferred: only the notebook runners need nbclient
 
-    base = engines.PapermillNotebookClient
+    init = client.NotebookClient.__init__
 
-    class Client(base):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            self.widget_registry = {}
+    def __init__(self, *args, **kwargs) -> None:
+        init(self, *args, **kwargs)
+        self.widget_registry = {}
 
-    engines.PapermillNotebookClient = Client
+    client.NotebookClient.__init__ = __init__
     try:
         yield
     finally:
-        engines.PapermillNotebookClient = base
+        client.NotebookClient.__init__ = init
 
 
 def main(argv: Sequence[str] | None = None) -> None:
