@@ -48,6 +48,7 @@ from . import __version__, analysis, catalog, experiments, findings, loading, pa
 from .analysis import NI_MARGIN, SCRATCH
 from .datasets import DataSet
 from .env import cores, pick_device
+from .finetune import resolve_level
 from .models import ARCHS, build_model, input_size, is_timm_arch
 from .profiles import Classification
 from .store import ResultsStore
@@ -172,7 +173,8 @@ def make_plan(source: str | Path, arch: str, budget: str | Budget, out: str | Pa
                             eval_every=max(1, min(part.budget.eval_every, steps // 2)),
                             decay_steps=max(1, min(part.budget.decay_steps, steps // 2)))
     if len(set(part.seeds)) < 2:
-        raise ValueError("advise needs at least 2 seeds: an interval over seeds needs their spread (3 or more is better).")
+        raise ValueError("advise needs at least 2 different seed values (--seeds takes the values, e.g. --seeds 0 1 2): "
+                         "an interval over seeds needs their spread (3 or more is better).")
     intensity = _intensity_text(loading.parse_intensity(intensity))
     if catalog.is_medmnist_name(source) and catalog.entry(source).multi_label:   # said before any download
         raise ValueError(_MULTI_LABEL.format(source=source))
@@ -213,10 +215,12 @@ def _source(source: str | Path) -> str:
     return str(path.resolve())
 
 
-def check_weights(arch: str, image_size: int) -> None:
+def check_weights(arch: str, image_size: int) -> dict[str, str]:
     """Load the network's ImageNet weights once before any training: a missing file is said now, not after the
-    scratch runs (:class:`helpers.weights.WeightsUnavailableError` names the ways to give them offline)."""
-    build_model(arch, 2, pretrained=True, image_size=input_size(arch, image_size))
+    scratch runs (:class:`helpers.weights.WeightsUnavailableError` names the ways to give them offline). Returns what
+    each requested depth is in this network's ladder (``{"last": "classifier", ...}``)."""
+    model = build_model(arch, 2, pretrained=True, image_size=input_size(arch, image_size))
+    return {level: resolve_level(model, level).name for level in LEVELS}
 
 
 # ----------------------------------------------------------------------------- the answer
@@ -233,6 +237,7 @@ class Scope:
     test_pool: int = 0             # test images the data holds
     budget: str = "quick"
     diverged: int = 0              # runs of any arm that diverged (left out of every mean)
+    val_share: float = 0.0         # share of each budget held out for validation
 
 
 def size_verdicts(best: pd.DataFrame) -> list[str]:
@@ -256,7 +261,9 @@ def _gap_text(r: pd.Series) -> str:
 def _where(n_train: int, scope: Scope | None) -> str:
     """"with all 280 training images", or, when the budget capped the data, what was left out."""
     if scope is None or scope.used >= scope.pool:
-        return f"with all {n_train:,} training images"
+        held = (f" ({scope.used:,} less the {scope.val_share:.0%} held out for validation)"
+                if scope is not None and scope.val_share and scope.used > n_train else "")
+        return f"with all {n_train:,} training images{held}"
     more = f"; {MORE[scope.budget]}" if MORE.get(scope.budget) else ""
     return (f"at the largest size tried ({n_train:,} training images, drawn from {scope.used:,} of the {scope.pool:,} "
             f"your data holds: the {scope.budget} budget's cap{more})")
@@ -330,8 +337,8 @@ def _depth_line(lv: pd.Series, cls: str, tie: bool, where: str) -> str:
                 "changes the verdict above: the depth is not settled.")
     if tied:
         return (f"{head}: validation chose {chosen} {where}; {', '.join(tied)} could not be told from it (tied on "
-                "validation, or inside its paired test interval). Any of them is defensible; the shallower trains fewer "
-                "layers.")
+                f"validation, or inside its paired test interval), so the depth is not settled. The verdict above is "
+                f"for {chosen}; each depth's own gap to scratch is in the table 'Each depth against scratch'.")
     return (f"{head}: {chosen}, chosen on validation {where}; every other depth did worse on the test set (paired 95% "
             "interval below 0).")
 
@@ -358,13 +365,15 @@ def recommendation(best: pd.DataFrame, levels: pd.DataFrame, scope: Scope | None
         lines.append(_narrowing(scope))
     chosen = levels[levels["fraction"] == top["fraction"]] if len(levels) else levels
     if len(chosen):
-        lines.append(_depth_line(chosen.iloc[0], cls, tie, where))
+        lines.append(_depth_line(chosen.iloc[0], cls, tie, where.split(" (")[0]))
     if len(best) > 1:
         words = {"better": "fine-tuning better", "matched": "fine-tuning not worse", "matched-lower":
                  "scratch ahead within the margin", "worse": "scratch better", "open": "cannot decide",
                  "untested": "no test"}
-        steps = [f"{int(r['n_train']):,} images: {words[c]}" + (f", depth '{d}'" if d else "")
-                 for (_, r), c, d in zip(best.iterrows(), classes, _depths(best, levels))]
+        steps = [f"{int(r['n_train']):,} images: {words[c]}" + (f" ({_open_reason(r, t)})" if c == "open" else "")
+                 + (f", depth '{d}'" if d else "") + (f" (test preferred {b})" if b else "")
+                 for (_, r), c, t, d, b in zip(best.iterrows(), classes, ties, _depths(best, levels),
+                                               _beaten(best, levels))]
         advice = {ADVICE.get(c) for c in classes}
         lines.append("With less data: " + "; ".join(steps) + "."
                      + (" The verdicts differ by size: fine-tuning at some, scratch at others (a difference in "
@@ -383,6 +392,24 @@ def recommendation(best: pd.DataFrame, levels: pd.DataFrame, scope: Scope | None
         lines.append(f"{diverged} run(s) diverged at their tuned rate and are left out of every mean (the verdict "
                      "table counts those of the chosen depth and of scratch per size): read those sizes with care.")
     return lines
+
+
+def _open_reason(r: pd.Series, tie: bool) -> str:
+    """Why a size cannot decide, in a few words (the causes :func:`_headline` words in full)."""
+    if tie:
+        return "a validation tie decides it"
+    if r["gap_hi"] < -NI_MARGIN:
+        return "scratch ahead before Holm's correction only"
+    if r["gap_hi"] < 0:
+        return "lower by an unknown amount"
+    return "the interval holds a gain and a loss beyond the margin"
+
+
+def _beaten(best: pd.DataFrame, levels: pd.DataFrame) -> list[str]:
+    if levels.empty or "beaten_by" not in levels.columns:
+        return [""] * len(best)
+    beaten = dict(zip(levels["fraction"], levels["beaten_by"]))
+    return [beaten.get(f, "") or "" for f in best["fraction"]]
 
 
 def _depths(best: pd.DataFrame, levels: pd.DataFrame) -> list[str]:
@@ -487,11 +514,23 @@ def rates_table(df: pd.DataFrame) -> pd.DataFrame:
     return out[[s for s in order if s in out.columns]].reset_index().rename_axis(columns=None)
 
 
+def gap_table(gap: pd.DataFrame) -> pd.DataFrame:
+    """Every depth's gap to scratch at every size: the figure's numbers (not only the depth validation chose)."""
+    g = gap.sort_values(["n_train", "level_index"])
+    return pd.DataFrame({
+        "Training images": g["n_train"].astype(int),
+        "Depth": g["strategy"],
+        "Gap to scratch (95% CI)": [f"{d:+.3f} ({lo:+.3f} to {hi:+.3f})" if np.isfinite(lo) else f"{d:+.3f}"
+                                    for d, lo, hi in zip(g["gap"], g["lo"], g["hi"])],
+        f"Above -{NI_MARGIN:g} (not worse)": ["yes" if np.isfinite(lo) and lo > -NI_MARGIN else "no" for lo in g["lo"]],
+        "p": [f"{p:.3f}" if np.isfinite(p) else "n/a" for p in g["p"]]})
+
+
 def scope_of(plan: Plan, table: pd.DataFrame) -> Scope:
     capped = plan.capped()
     diverged = int(table["diverged"].fillna(False).astype(bool).sum()) if "diverged" in table.columns else 0
     return Scope(plan.sizes(), len(plan.data.train), len(capped.train), len(capped.test), len(plan.data.test),
-                 plan.budget.name, diverged)
+                 plan.budget.name, diverged, plan.part.val_share)
 
 
 def build_report(plan: Plan, table: pd.DataFrame, seconds: float) -> Report:
@@ -511,8 +550,8 @@ def build_report(plan: Plan, table: pd.DataFrame, seconds: float) -> Report:
     gap = analysis.gap_to_scratch(df, "test_auc", n_boot=n_boot)
     if len(gap):
         ax = plots.plot_gap_to_scratch(gap)
-        figures["Each depth minus scratch, paired by seed and test image"] = plots.save_figure(ax, "gap_to_scratch",
-                                                                                              plan.out)
+        figures["Each depth minus scratch, paired by seed and test image (* p < .05 before Holm's correction)"] = \
+            plots.save_figure(ax, "gap_to_scratch", plan.out)
         plt.close(ax.figure)
     summary = findings.summary_table(df, "test_auc", n_boot=n_boot) if len(best) else pd.DataFrame()
     summary.to_csv(plan.out / "verdicts.csv", index=False)
@@ -559,6 +598,9 @@ def build_report(plan: Plan, table: pd.DataFrame, seconds: float) -> Report:
         f"loss beyond the {NI_MARGIN:g} AUC margin); 'not worse' needs only each size's 95% interval to stay above "
         f"-{NI_MARGIN:g}. The rules lean towards fine-tuning, as the paper's finding 1 ('beats or matches') does: a "
         "loss must be shown, a match only bounded. The margin is a convention of this suite, not of the paper.",
+        "The verdict table's 'no clear difference' is the recommendation's 'cannot decide': not evidence that the two "
+        "are equal. 'Still improving at the last step' is the share of runs whose best validation check was their "
+        "last: where it is high, more --steps might change the curve. "
         "'Cannot decide' says why: the interval holds a gain and a loss beyond the margin, or a loss whose size "
         "against the margin is unknown, or a loss seen before Holm's correction only, or a depth tie whose "
         "tie-break would change the verdict.",
@@ -570,6 +612,9 @@ def build_report(plan: Plan, table: pd.DataFrame, seconds: float) -> Report:
                      "network converges in fewer steps, so a short budget can favour it. Where the decision matters, "
                      "rerun with --budget classroom or full.")
     tables_ = {"Verdict at each size (the depth chosen on validation against scratch)": summary}
+    if len(gap):
+        tables_["Each depth against scratch (paired by seed and test image; p before Holm's correction)"] = \
+            gap_table(gap)
     if len(levels):
         tables_["The depth chosen at each size"] = depth_table(levels)
     tables_["The learning rate each arm used (* the recipe's default: under 10 validation images, too few to tune "
@@ -602,14 +647,14 @@ def _shown_source(source: str) -> str:
 # ----------------------------------------------------------------------------- the command
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m helpers.advise", description=__doc__.split("\n\n")[2],
+    p = argparse.ArgumentParser(prog="python -m helpers.advise", description=__doc__.split("\n\n")[2].replace("``", ""),
                                 epilog="Budgets: " + "; ".join(f"{b.name}: {b.cost}" for b in BUDGETS.values()),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", help="an image folder (one sub-folder per class, or train/ val/ test/ of them), a "
                                 "MedMNIST-layout .npz, or a MedMNIST name")
     p.add_argument("--arch", default="efficientnet_lite0",
                    help="the network: efficientnet_lite0 (weights built in), resnet18, alexnet, or any timm model "
-                        "(timm:resnet50, convnext_atto, vit_tiny_patch16_224; weights: $FTLAB_WEIGHTS_DIR offline)")
+                        "such as timm:resnet50 (its ImageNet weights through timm; offline, from $FTLAB_WEIGHTS_DIR)")
     p.add_argument("--budget", default="quick", choices=sorted(BUDGETS), help="the grid's size (default quick)")
     p.add_argument("--out", type=Path, help="output folder (default: advice_<data>_<network>_<budget> in the current "
                                             "folder; a resume needs the same one)")
@@ -618,7 +663,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="how 16-bit, float or DICOM images become 0..255: auto (8-bit as they are, deeper ones min-max "
                         "per image, DICOM by its own window), minmax, or a fixed window such as 0,4095")
     p.add_argument("--plan", action="store_true", help="print the grid and the cost estimate, train nothing")
-    p.add_argument("--seeds", type=int, nargs="+", help="override the budget's seeds (at least 2)")
+    p.add_argument("--seeds", type=int, nargs="+", help="the seed values to train with, e.g. --seeds 0 1 2 (at least 2 "
+                                                        "different; default: the budget's)")
     p.add_argument("--steps", type=int, help="override the budget's SGD steps a run (a smoke test)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -629,13 +675,14 @@ def _default_out(source: str, arch: str, budget: str) -> Path:
 
 
 def command_line(args: argparse.Namespace, arch: str) -> tuple[str, str]:
-    """(the command that reproduces this report, naming the data by its own name; " (modified: ...)" when the budget
-    was overridden, else "")."""
+    """(the command that reproduces this report, with the data and output folders as ``.../name`` (a report names no
+    path of the machine it ran on); " (modified: ...)" when the budget was overridden, else "")."""
     extra = [f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in
              (("seeds", args.seeds), ("steps", args.steps), ("intensity", args.intensity)) if v and v != "auto"]
-    source = str(args.data) if catalog.is_medmnist_name(str(args.data)) else Path(str(args.data)).name
+    source = str(args.data) if catalog.is_medmnist_name(str(args.data)) else f".../{Path(str(args.data)).name}"
+    out = [f"--out .../{Path(args.out).name}"] if args.out else []   # ".../": the folders, not this machine's path
     modified = [e for e in extra if not e.startswith("--intensity")]
-    return (" ".join(["ftlab advise", source, "--arch", arch, "--budget", args.budget, *extra]),
+    return (" ".join(["ftlab advise", source, "--arch", arch, "--budget", args.budget, *extra, *out]),
             f" (modified: {' '.join(modified)})" if modified else "")
 
 
@@ -648,19 +695,23 @@ def fingerprint(data: DataSet) -> str:
     return digest.hexdigest()[:16]
 
 
-def check_same_data(plan: Plan) -> None:
-    """Record the data's fingerprint in the output folder, or refuse a resume whose stored runs were made on other
-    data (an image added, removed or relabelled since)."""
+def check_same_data(plan: Plan, write: bool = True) -> None:
+    """Refuse a resume whose stored runs were made on other data (an image added, removed or relabelled since), and,
+    with ``write``, record the data's fingerprint in the output folder. Fingerprints are kept per ``--intensity``:
+    another scaling is other runs (its own hashes), not stale ones."""
     record = plan.out / "data.json"
-    mine = {"data": _shown_source(plan.source), "fingerprint": fingerprint(plan.data)}
-    if record.exists():
-        theirs = json.loads(record.read_text())
-        if theirs.get("fingerprint") != mine["fingerprint"]:
-            raise ValueError(f"{plan.out} holds runs made on other data than {plan.source} holds now (images added, "
-                             f"removed or relabelled since): give another --out, or delete {plan.store.folder} to "
-                             "start again.")
-    plan.out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(mine) + "\n")
+    scaling = plan.configs[0].intensity if plan.configs else "auto"
+    known = json.loads(record.read_text()) if record.exists() else {}
+    prints = known.get("fingerprints", {})
+    mine = fingerprint(plan.data)
+    if scaling in prints and prints[scaling] != mine:
+        raise ValueError(f"{plan.out} holds runs made on other images or labels than {plan.source} holds now (images "
+                         f"added, removed or relabelled since; read with --intensity {scaling}): give another --out, or "
+                         f"delete {plan.store.folder} to start again.")
+    if write:
+        plan.out.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"data": _shown_source(plan.source),
+                                      "fingerprints": {**prints, scaling: mine}}) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -680,14 +731,22 @@ def _advise(args: argparse.Namespace) -> int:
         plan = make_plan(args.data, arch, args.budget, out, args.seeds, args.steps, args.intensity)
         plan.command, plan.modified = command_line(args, arch)
         print(f"data: {loading.describe(plan.data)}")
-        check_weights(arch, plan.part.image_size)
-        if not args.plan:
-            check_same_data(plan)
-    except (FileNotFoundError, ValueError, WeightsUnavailableError, loading.MissingDataError) as err:
+        depth_names = check_weights(arch, plan.part.image_size)
+        check_same_data(plan, write=not args.plan)
+    except WeightsUnavailableError as err:
+        name = arch.split(":", 1)[-1]
+        print(f"error: no ImageNet weights for {arch} here ({str(err).split(':')[0]}). On a machine without internet, "
+              f"download the weights file elsewhere (model.safetensors of the model's Hugging Face repository), put it "
+              f"in a folder as {name}.safetensors (or .pth / .bin) and run the same command with "
+              f"FTLAB_WEIGHTS_DIR=that_folder; or choose --arch efficientnet_lite0, whose weights install with the "
+              "suite.", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError, loading.MissingDataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     sizes = plan.sizes()
-    print(f"grid: scratch and {len(LEVELS)} depths ({', '.join(LEVELS)}) of {arch} x {len(plan.fractions)} sizes "
+    depths = ", ".join(f"{k}: {v}" for k, v in depth_names.items())
+    print(f"grid: scratch and {len(LEVELS)} depths ({depths}) of {arch} x {len(plan.fractions)} sizes "
           f"({', '.join(f'{n:,}' for n in sizes.values())} training images) x {len(plan.part.seeds)} seeds; "
           f"{plan.part.budget.steps} SGD steps a run at {input_size(arch, plan.part.image_size)} px; budget "
           f"'{plan.budget.name}'{plan.modified}\noutput: {plan.out}")

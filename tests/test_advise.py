@@ -47,10 +47,11 @@ def test_network_names():
 
 
 def test_the_command_that_reproduces_a_report():
-    args = advise._parser().parse_args(["/data/scans", "--steps", "4", "--seeds", "0", "1", "--intensity", "0,4095"])
+    args = advise._parser().parse_args(["/data/scans", "--steps", "4", "--seeds", "0", "1", "--intensity", "0,4095",
+                                        "--out", "/home/me/advice"])
     command, modified = advise.command_line(args, "efficientnet_lite0")
-    assert command == ("ftlab advise scans --arch efficientnet_lite0 --budget quick --seeds 0 1 --steps 4 "
-                       "--intensity 0,4095"), "the data by its own name: the stamp names no folder of the machine"
+    assert command == ("ftlab advise .../scans --arch efficientnet_lite0 --budget quick --seeds 0 1 --steps 4 "
+                       "--intensity 0,4095 --out .../advice"), "the folders by name: the stamp names no path of the machine"
     assert modified == " (modified: --seeds 0 1 --steps 4)"
     assert advise.command_line(advise._parser().parse_args(["x"]), "resnet18")[1] == ""
     assert advise._intensity_text((0.0, 4095.0)) == advise._intensity_text((0, 4095)) == "0,4095"
@@ -119,6 +120,7 @@ def test_depth_ties_and_test_disagreements():
     tied = said([{"val_tied": True, "val_tied_with": "classifier", "tied_with": "classifier, stem-classifier",
                   "tie_gaps": [{"strategy": "classifier", "gap": 0.09, "lo": 0.04, "hi": 0.14, "p": 0.002}]}])
     assert "classifier, stem-classifier could not be told from it" in tied[1], "each name once"
+    assert "The verdict above is for 'stage5-classifier'" in tied[1] and "defensible" not in tied[1]
     beaten = said([{"beaten_on_test": True, "beaten_by": "classifier"}])
     assert "classifier did better on the test set" in beaten[1] and "could not be told" not in beaten[1]
 
@@ -134,6 +136,11 @@ def test_the_answer_per_size_and_when_the_verdicts_differ():
     trend = next(line for line in differ if line.startswith("With less data"))
     assert "41 images: fine-tuning better" in trend and "280 images: scratch better" in trend
     assert "The verdicts differ by size" in trend
+    opened = said([{"fraction": 0.15, "n_train": 41, "gap": 0.01, "gap_lo": -0.08, "gap_hi": 0.1, "p": 0.6,
+                    "p_holm": 0.6, "beaten_on_test": True, "beaten_by": "classifier"}, {"fraction": 1.0}])
+    trend = next(line for line in opened if line.startswith("With less data"))
+    assert "41 images: cannot decide (the interval holds a gain and a loss beyond the margin)" in trend
+    assert "(test preferred classifier)" in trend
     same = said([{"fraction": 0.15, "n_train": 41}, {"fraction": 1.0, "n_train": 280, "gap": 0.01, "gap_lo": -0.01,
                                                       "gap_hi": 0.03, "p": 0.3, "p_holm": 0.3}])
     trend = next(line for line in same if line.startswith("With less data"))
@@ -142,6 +149,8 @@ def test_the_answer_per_size_and_when_the_verdicts_differ():
 
 def test_a_capped_budget_says_what_it_left_out():
     scope = advise.Scope({1.0: 800}, pool=3500, used=1000, test=600, test_pool=1500, budget="quick")
+    held = said([{"n_train": 224}], advise.Scope({1.0: 224}, pool=280, used=280, test=100, test_pool=100, val_share=0.2))
+    assert "With all 224 training images (280 less the 20% held out for validation)" in held[0]
     lines = said([{"n_train": 800, "gap": 0.01, "gap_lo": -0.08, "gap_hi": 0.1, "p": 0.6, "p_holm": 0.6}], scope)
     assert "at the largest size tried (800 training images, drawn from 1,000 of the 3,500" in lines[0]
     assert "--budget classroom" in lines[0]
@@ -187,7 +196,7 @@ def write_folder(folder: Path, per_class: int = 60, bits: int = 16, seed: int = 
 def test_repeated_seeds_are_not_two_seeds(tmp_path):
     folder = write_folder(tmp_path / "data", per_class=12)
     done = run_advise(str(folder), "--plan", "--seeds", "0", "0")
-    assert done.returncode == 2 and "at least 2 seeds" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "at least 2 different seed values" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_multi_label_set_is_refused_before_any_download(tmp_path):
@@ -216,7 +225,8 @@ def test_a_network_without_weights_says_how_to_give_them(tmp_path):
     folder = write_folder(tmp_path / "data", per_class=30)
     done = run_advise(str(folder), "--arch", "resnet10t", "--plan", "--out", str(tmp_path / "out"))
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "resnet10t" in done.stderr and "FTLAB_WEIGHTS_DIR" in done.stderr and "pretrained_cfg_overlay" in done.stderr
+    assert "timm:resnet10t" in done.stderr and "FTLAB_WEIGHTS_DIR=that_folder" in done.stderr
+    assert "resnet10t.safetensors" in done.stderr and "weights_path" not in done.stderr, "the command line's ways"
     assert not (tmp_path / "out" / "store").exists() or not any((tmp_path / "out" / "store").iterdir()), \
         "nothing trained before the weights were found"
 
@@ -269,7 +279,7 @@ def test_a_folder_it_has_never_seen_gets_a_report(tmp_path):
 
     shutil.copy(folder / "corner" / "000.png", folder / "centre" / "relabelled.png")   # the data changed
     changed = run_advise(*args)
-    assert changed.returncode == 2 and "other data" in changed.stderr and "Traceback" not in changed.stderr
+    assert changed.returncode == 2 and "other images or labels" in changed.stderr and "Traceback" not in changed.stderr
     assert sorted(p.name for p in (out / "store").rglob("*") if p.is_file()) == stored, "refused before training"
 
 
