@@ -48,7 +48,7 @@ def test_network_names():
 
 def test_the_command_that_reproduces_a_report():
     args = advise._parser().parse_args(["/data/scans", "--steps", "4", "--seeds", "0", "1", "--intensity", "0,4095",
-                                        "--out", "/home/me/advice"])
+                                        "--out", "/data/advice"])
     command, modified = advise.command_line(args, "efficientnet_lite0")
     assert command == ("ftlab advise .../scans --arch efficientnet_lite0 --budget quick --seeds 0 1 --steps 4 "
                        "--intensity 0,4095 --out .../advice"), "the folders by name: the stamp names no path of the machine"
