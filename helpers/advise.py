@@ -49,6 +49,7 @@ from .analysis import NI_MARGIN, SCRATCH
 from .datasets import DataSet
 from .env import cores, pick_device
 from .finetune import resolve_level
+from .progress import about
 from .models import ARCHS, build_model, input_size, is_timm_arch
 from .profiles import Classification
 from .store import ResultsStore
@@ -143,6 +144,11 @@ class Plan:
     tune_fractions: list[float] | None = field(default=None)
     command: str = ""          # the command line that reproduces the report (its stamp)
     modified: str = ""         # " (modified: --steps 4)" where the budget was overridden
+    depth_names: dict[str, str] = field(default_factory=dict)   # "last" -> this network's level ("classifier")
+
+    def depths_text(self) -> str:
+        """``last: classifier, middle: ..., all: ...`` (the requested depths alone until the network was built)."""
+        return ", ".join(f"{k}: {self.depth_names[k]}" if k in self.depth_names else k for k in LEVELS)
 
     @property
     def trials(self) -> list:
@@ -537,7 +543,7 @@ def build_report(plan: Plan, table: pd.DataFrame, seconds: float) -> Report:
     """Analyse the finished grid: figures into ``plan.out``, tables, findings and the recommendation."""
     shown = _shown_source(plan.source)
     df = tables.decode_results(table).assign(dataset=shown)   # figures and tables name the data, not a folder path
-    names = _level_names(plan, table)
+    names = plan.depths_text()
     n_boot = plan.part.n_bootstrap
     best = analysis.best_per_fraction(df, "test_auc", n_boot=n_boot)
     depths = tables.level_strategies(df)
@@ -584,7 +590,7 @@ def build_report(plan: Plan, table: pd.DataFrame, seconds: float) -> Report:
         "validation set holds fewer than 10 images, the recipe's default rate (the table below gives the rate each "
         "arm used).",
         f"{len(table)} grid runs ({ran} with the rate tuning) kept in {plan.store.folder.name}/; their training took "
-        f"{_minutes(table['wall_s'].sum())} of one worker, this call {_minutes(seconds)} on this machine ({machine}). "
+        f"{about(table['wall_s'].sum())} of one worker, this call {about(seconds)} on this machine ({machine}). "
         "The same command again, from the same folder on the same data, resumes or redraws the report without "
         "training.",
     ]
@@ -626,12 +632,6 @@ def build_report(plan: Plan, table: pd.DataFrame, seconds: float) -> Report:
         recommendation=recommendation(best, levels, scope),
         settings=settings, figures=figures, tables=tables_,
         findings=findings.findings(df, "test_auc", n_boot=n_boot) if len(best) else [], notes=notes)
-
-
-def _level_names(plan: Plan, table: pd.DataFrame) -> str:
-    """``last`` = ``classifier``, ...: what each requested depth is in this network's ladder (read off the runs)."""
-    found = dict(zip(table["requested"], table["strategy"])) if "requested" in table.columns else {}
-    return ", ".join(f"{k}: {found[k]}" if found.get(k) else k for k in LEVELS)
 
 
 def _named(text: str, data: DataSet) -> str:
@@ -731,7 +731,7 @@ def _advise(args: argparse.Namespace) -> int:
         plan = make_plan(args.data, arch, args.budget, out, args.seeds, args.steps, args.intensity)
         plan.command, plan.modified = command_line(args, arch)
         print(f"data: {loading.describe(plan.data)}")
-        depth_names = check_weights(arch, plan.part.image_size)
+        plan.depth_names = check_weights(arch, plan.part.image_size)
         check_same_data(plan, write=not args.plan)
     except WeightsUnavailableError as err:
         name = arch.split(":", 1)[-1]
@@ -745,8 +745,7 @@ def _advise(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     sizes = plan.sizes()
-    depths = ", ".join(f"{k}: {v}" for k, v in depth_names.items())
-    print(f"grid: scratch and {len(LEVELS)} depths ({depths}) of {arch} x {len(plan.fractions)} sizes "
+    print(f"grid: scratch and {len(LEVELS)} depths ({plan.depths_text()}) of {arch} x {len(plan.fractions)} sizes "
           f"({', '.join(f'{n:,}' for n in sizes.values())} training images) x {len(plan.part.seeds)} seeds; "
           f"{plan.part.budget.steps} SGD steps a run at {input_size(arch, plan.part.image_size)} px; budget "
           f"'{plan.budget.name}'{plan.modified}\noutput: {plan.out}")
@@ -755,7 +754,7 @@ def _advise(args: argparse.Namespace) -> int:
     estimate = sweep.plan(plan.configs, plan.trials, plan.store, lr_grid, plan.tune_fractions, probe=True)
     print(sweep.describe(estimate))
     if math.isfinite(estimate["estimate_s"]):
-        print(f"With {workers} worker(s): about {_minutes(estimate['estimate_s'] / workers)} (an upper bound: "
+        print(f"With {workers} worker(s): about {about(estimate['estimate_s'] / workers)} (an upper bound: "
               "early stopping and frozen depths end sooner).", flush=True)
     if args.plan:
         return 0
@@ -778,12 +777,6 @@ def _advise(args: argparse.Namespace) -> int:
     print("\n".join(["", "Recommendation:", *[f"- {line}" for line in report.recommendation], "",
                      f"report: {page} (and {md.name}, figures and tables beside it)"]))
     return 0
-
-
-def _minutes(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "unknown"
-    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
 if __name__ == "__main__":
